@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import itertools
 import math
 import os
 import sys
@@ -75,7 +76,7 @@ def parse_csv(path: Path) -> dict[str, list]:
                 columns[name].append(value)
             columns["volume"].append(int(row[6]) if row[6] != "" else None)
     dates = columns["date"]
-    if any(later <= earlier for earlier, later in zip(dates, dates[1:], strict=False)):
+    if any(later <= earlier for earlier, later in itertools.pairwise(dates)):
         raise BuildError(f"{path.name}: dates are not strictly ascending")
     return columns
 
@@ -106,9 +107,7 @@ def check_round_trip(columns: dict[str, list], destination: Path) -> None:
         expected = columns[name]
         if stored != expected:
             first_difference = next(
-                index
-                for index, (a, b) in enumerate(zip(stored, expected, strict=True))
-                if a != b
+                index for index, (a, b) in enumerate(zip(stored, expected, strict=True)) if a != b
             )
             raise BuildError(
                 f"{destination.name}: column {name} differs at row {first_difference + 1}: "

@@ -1,0 +1,165 @@
+from django.conf import settings
+from django.db import models
+
+from backfolio.common.models import TimeStampedModel
+
+
+class Sweep(TimeStampedModel):
+    """A parameter grid over one strategy and engine; one child backtest per grid entry."""
+
+    strategy = models.ForeignKey(
+        "strategies.Strategy", on_delete=models.CASCADE, related_name="sweeps"
+    )
+    engine = models.CharField(max_length=40)
+    base_config = models.JSONField(default=dict)
+    param_grid = models.JSONField(default=list)
+    rank_metric = models.CharField(max_length=60)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="sweeps",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Sweep of {self.strategy} on {self.engine} ({len(self.param_grid)} runs)"
+
+
+class Backtest(TimeStampedModel):
+    """One strategy, one engine, one configuration, one date range: one run's truth.
+
+    The row moves ``pending → running → completed | failed``; workers only ever act on what the
+    row says. Metrics are stored flat (SPEC §5, v1 keys); equity curve and trades are Parquet
+    artifacts in storage, referenced by URI.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    class Source(models.TextChoices):
+        V1 = "v1", "v1 API"
+        V2 = "v2", "Backfolio API"
+        RESULTS_API = "results-api", "Results API"
+        SWEEP = "sweep", "Sweep"
+        UI = "ui", "Analyst UI"
+
+    strategy = models.ForeignKey(
+        "strategies.Strategy",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="backtests",
+    )
+    engine = models.CharField(max_length=40, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    initial_capital = models.FloatField(default=100_000.0)
+    commission = models.FloatField(default=0.0)
+    slippage = models.FloatField(default=0.0)
+    config = models.JSONField(default=dict)
+    metrics = models.JSONField(default=dict, blank=True)
+    metrics_spec_version = models.CharField(max_length=20, blank=True, default="")
+    equity_curve_uri = models.CharField(max_length=500, null=True, blank=True)
+    trades_uri = models.CharField(max_length=500, null=True, blank=True)
+    report_uri = models.CharField(max_length=500, null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    progress = models.PositiveSmallIntegerField(default=0)
+    progress_message = models.CharField(max_length=200, blank=True, default="")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="backtests",
+    )
+    user_ref = models.CharField(max_length=200, blank=True, default="", db_index=True)
+    source = models.CharField(max_length=20, choices=Source.choices, default=Source.V1)
+    fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.CASCADE, related_name="backtests"
+    )
+    sweep_index = models.PositiveIntegerField(null=True, blank=True)
+    run_count = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(fields=["strategy", "created_at"]),
+            models.Index(fields=["owner", "created_at"]),
+            models.Index(fields=["status", "heartbeat_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(initial_capital__gt=0), name="backtest_capital_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(commission__gte=0, commission__lte=0.1),
+                name="backtest_commission_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(slippage__gte=0, slippage__lte=0.1),
+                name="backtest_slippage_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(progress__lte=100), name="backtest_progress_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.strategy or 'Portfolio'} on {self.engine} ({self.status})"
+
+
+class Task(TimeStampedModel):
+    """One unit of asynchronous work a client can poll; the row, not the broker, is the truth."""
+
+    class Kind(models.TextChoices):
+        EXECUTE = "execute", "Execute"
+        SWEEP = "sweep", "Sweep"
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        STARTED = "STARTED", "Started"
+        PROGRESS = "PROGRESS", "In progress"
+        SUCCESS = "SUCCESS", "Success"
+        FAILURE = "FAILURE", "Failure"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=1)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    backtest = models.ForeignKey(
+        Backtest, null=True, blank=True, on_delete=models.CASCADE, related_name="tasks"
+    )
+    sweep = models.OneToOneField(
+        Sweep, null=True, blank=True, on_delete=models.CASCADE, related_name="task"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tasks",
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} task {self.id} ({self.status})"

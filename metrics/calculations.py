@@ -1,0 +1,283 @@
+"""The one definition of every backtest metric (SPEC §5), whichever engine ran.
+
+Inputs are the engine-agnostic outputs of a run: the equity curve E_t (one value per bar, after
+that bar's fills), the initial capital C, and optionally the closed trades, the orders and the
+positions. Output is a flat dict of plain Python numbers; anything undefined (NaN, ±inf, a ratio
+with a zero denominator) is None so that it serialises as JSON `null`.
+
+Sign conventions (the presenters convert to each contract's units):
+- `max_drawdown`, `var_*`, `cvar_*` are returns: negative for losses.
+- `avg_loss` is the mean pnl of the losing trades, so it is negative (currency).
+- `max_drawdown_duration` and `bars_in_market` count bars.
+
+The formulas follow SPEC §5 and agree with empyrical-reloaded (sharpe_ratio, sortino_ratio,
+annual_volatility, max_drawdown, value_at_risk) and ffn.calc_cagr on the same returns; see
+tests/metrics/test_calculations.py.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from metrics.jsonsafe import clean_number, iso_date
+
+METRICS_SPEC_VERSION = "1.0"
+
+DAYS_PER_YEAR = 365.25
+
+METRIC_KEYS = (
+    "total_return",
+    "cagr",
+    "volatility_annualised",
+    "sharpe_ratio",
+    "sortino_ratio",
+    "max_drawdown",
+    "calmar_ratio",
+    "max_drawdown_duration",
+    "var_95",
+    "var_99",
+    "cvar_95",
+    "cvar_99",
+    "win_rate",
+    "profit_factor",
+    "avg_win",
+    "avg_loss",
+    "expectancy",
+    "turnover_annualised",
+    "bars_in_market",
+    "total_trades",
+    "final_value",
+    "start_date",
+    "end_date",
+    "n_bars",
+    "metrics_spec_version",
+)
+
+
+def returns_from_equity(equity: pd.Series, initial_capital: float) -> pd.Series:
+    """Per-bar simple returns: r_1 = E_1/C − 1 (the first fills' costs count), then E_t/E_{t−1} − 1."""
+    _check_capital(initial_capital)
+    values = equity.to_numpy(dtype=float)
+    previous = np.concatenate(([float(initial_capital)], values[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = values / previous - 1.0
+    return pd.Series(returns, index=equity.index, name="returns")
+
+
+def per_period_risk_free(risk_free_rate: float, bars_per_year: float) -> float:
+    """rf_p = (1 + rf)^(1/P) − 1: the annual rate compounded down to one bar."""
+    return (1.0 + risk_free_rate) ** (1.0 / bars_per_year) - 1.0
+
+
+def drawdown_series(equity: pd.Series, initial_capital: float) -> pd.Series:
+    """E_t / max(C, E_1 … E_t) − 1 per bar (≤ 0); C counts as the first peak."""
+    _check_capital(initial_capital)
+    values = equity.to_numpy(dtype=float)
+    return pd.Series(_drawdowns(values, float(initial_capital)), index=equity.index, name="drawdown")
+
+
+def compute_metrics(
+    equity: pd.Series,
+    *,
+    initial_capital: float,
+    trades: pd.DataFrame | None = None,
+    positions: pd.DataFrame | pd.Series | None = None,
+    orders: pd.DataFrame | None = None,
+    bars_per_year: float = 252,
+    risk_free_rate: float = 0.0,
+) -> dict[str, float | int | str | None]:
+    """The SPEC §5 metrics of one run, keyed as `METRIC_KEYS`, NaN/±inf replaced by None.
+
+    `trades` needs a `pnl` column (closed trades, net of costs; rows with a missing pnl are open
+    and ignored); `orders` needs `size` and `price`; `positions` is shares per symbol per bar.
+    Without trades the trade metrics are None and `total_trades` is 0; without orders
+    `turnover_annualised` is None; without positions `bars_in_market` is None.
+    """
+    _check_capital(initial_capital)
+    if len(equity) == 0:
+        raise ValueError("equity curve is empty: a run has at least one bar")
+    if bars_per_year <= 0:
+        raise ValueError(f"bars_per_year must be positive, got {bars_per_year}")
+    index = pd.DatetimeIndex(equity.index)
+    capital = float(initial_capital)
+    values = equity.to_numpy(dtype=float)
+    n_bars = len(values)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = values / np.concatenate(([capital], values[:-1])) - 1.0
+    excess = returns - per_period_risk_free(risk_free_rate, bars_per_year)
+
+    total_return = values[-1] / capital - 1.0
+    cagr = _cagr(values[-1] / capital, index[0], index[-1])
+    drawdowns = _drawdowns(values, capital)
+    max_drawdown = min(float(drawdowns.min()), 0.0) + 0.0  # + 0.0 turns -0.0 into 0.0
+    (var_95, cvar_95), (var_99, cvar_99) = _historical_var_cvar(returns, (0.05, 0.01))
+
+    metrics: dict[str, float | int | str | None] = {
+        "total_return": total_return,
+        "cagr": cagr,
+        "volatility_annualised": _volatility(returns, bars_per_year),
+        "sharpe_ratio": _sharpe(excess, bars_per_year),
+        "sortino_ratio": _sortino(excess, bars_per_year),
+        "max_drawdown": max_drawdown,
+        "calmar_ratio": None if cagr is None or max_drawdown == 0 else cagr / abs(max_drawdown),
+        "max_drawdown_duration": _longest_true_run(drawdowns < 0),
+        "var_95": var_95,
+        "var_99": var_99,
+        "cvar_95": cvar_95,
+        "cvar_99": cvar_99,
+        **trade_statistics(trades),
+        "turnover_annualised": _turnover_annualised(orders, values, n_bars, bars_per_year),
+        "bars_in_market": _bars_in_market(positions),
+        "final_value": values[-1],
+        "start_date": iso_date(index[0]),
+        "end_date": iso_date(index[-1]),
+        "n_bars": n_bars,
+        "metrics_spec_version": METRICS_SPEC_VERSION,
+    }
+    return {
+        key: value if isinstance(value, str) or value is None else clean_number(value)
+        for key, value in ((key, metrics[key]) for key in METRIC_KEYS)
+    }
+
+
+def trade_statistics(trades: pd.DataFrame | None) -> dict[str, float | int | None]:
+    """win_rate, profit_factor, avg_win, avg_loss (negative), expectancy, total_trades."""
+    pnl = closed_trade_pnl(trades)
+    if len(pnl) == 0:
+        return {
+            "win_rate": None,
+            "profit_factor": None,
+            "avg_win": None,
+            "avg_loss": None,
+            "expectancy": None,
+            "total_trades": 0,
+        }
+    wins = pnl[pnl > 0]
+    losses = pnl[pnl < 0]
+    gross_loss = float(-losses.sum())
+    return {
+        "win_rate": len(wins) / len(pnl),
+        "profit_factor": float(wins.sum()) / gross_loss if gross_loss > 0 else None,
+        "avg_win": float(wins.mean()) if len(wins) else None,
+        "avg_loss": float(losses.mean()) if len(losses) else None,
+        "expectancy": float(pnl.mean()),
+        "total_trades": len(pnl),
+    }
+
+
+def closed_trade_pnl(trades: pd.DataFrame | None) -> np.ndarray:
+    """The pnl of every closed trade; a trade without a pnl is still open and does not count."""
+    if trades is None or len(trades) == 0:
+        return np.empty(0)
+    pnl = pd.to_numeric(trades["pnl"], errors="coerce").to_numpy(dtype=float)
+    return pnl[np.isfinite(pnl)]
+
+
+def historical_var_cvar(returns: np.ndarray | pd.Series, tail: float) -> tuple[float, float]:
+    """Historical VaR (the `tail` quantile, numpy linear interpolation) and CVaR (mean at or below).
+
+    Both are returns (negative for losses); NaN when there are no returns.
+    """
+    values = np.asarray(returns, dtype=float)
+    values = values[np.isfinite(values)]
+    ((var, cvar),) = _historical_var_cvar(values, (tail,))
+    return (math.nan if var is None else var, math.nan if cvar is None else cvar)
+
+
+def longest_run(mask: np.ndarray | pd.Series) -> int:
+    """Length of the longest run of consecutive True values."""
+    return _longest_true_run(np.asarray(mask, dtype=bool))
+
+
+# --- helpers --------------------------------------------------------------------------------
+
+
+def _check_capital(initial_capital: float) -> None:
+    if not initial_capital > 0:
+        raise ValueError(f"initial_capital must be positive, got {initial_capital}")
+
+
+def _drawdowns(values: np.ndarray, capital: float) -> np.ndarray:
+    peaks = np.maximum.accumulate(np.concatenate(([capital], values)))[1:]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return values / peaks - 1.0
+
+
+def _cagr(growth: float, first: pd.Timestamp, last: pd.Timestamp) -> float | None:
+    days = (last - first).total_seconds() / 86_400
+    if days < 1 or not math.isfinite(growth) or growth < 0:
+        return None
+    return growth ** (DAYS_PER_YEAR / days) - 1.0
+
+
+def _volatility(returns: np.ndarray, bars_per_year: float) -> float | None:
+    if len(returns) < 2:
+        return None
+    return float(np.std(returns, ddof=1)) * math.sqrt(bars_per_year)
+
+
+def _sharpe(excess: np.ndarray, bars_per_year: float) -> float | None:
+    # Identical values have a true deviation of zero; floating-point residue (≈1e-18) would
+    # otherwise turn an undefined ratio into an arbitrary 1e15.
+    if len(excess) < 2 or excess.max() == excess.min():
+        return None
+    return float(excess.mean() / np.std(excess, ddof=1)) * math.sqrt(bars_per_year)
+
+
+def _sortino(excess: np.ndarray, bars_per_year: float) -> float | None:
+    if len(excess) < 2:
+        return None
+    downside = math.sqrt(float(np.mean(np.square(np.minimum(excess, 0.0)))))
+    if downside == 0:
+        return None
+    return float(excess.mean()) * bars_per_year / (downside * math.sqrt(bars_per_year))
+
+
+def _historical_var_cvar(
+    returns: np.ndarray, tails: tuple[float, ...]
+) -> list[tuple[float | None, float | None]]:
+    if len(returns) == 0:
+        return [(None, None) for _ in tails]
+    quantiles = np.percentile(returns, [100 * tail for tail in tails])
+    return [(float(var), float(returns[returns <= var].mean())) for var in quantiles]
+
+
+def _longest_true_run(mask: np.ndarray) -> int:
+    if not mask.any():
+        return 0
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
+    return int((edges[1::2] - edges[::2]).max())
+
+
+def _turnover_annualised(
+    orders: pd.DataFrame | None, values: np.ndarray, n_bars: int, bars_per_year: float
+) -> float | None:
+    if orders is None:
+        return None
+    mean_equity = float(values.mean())
+    if mean_equity <= 0:
+        return None
+    traded = traded_notional(orders)
+    years = n_bars / bars_per_year
+    return traded / mean_equity / years
+
+
+def traded_notional(orders: pd.DataFrame | None) -> float:
+    """Σ|size · price| over the orders."""
+    if orders is None or len(orders) == 0:
+        return 0.0
+    size = pd.to_numeric(orders["size"], errors="coerce").to_numpy(dtype=float)
+    price = pd.to_numeric(orders["price"], errors="coerce").to_numpy(dtype=float)
+    return float(np.nansum(np.abs(size * price)))
+
+
+def _bars_in_market(positions: pd.DataFrame | pd.Series | None) -> int | None:
+    if positions is None:
+        return None
+    held = positions.fillna(0).to_numpy(dtype=float) != 0
+    if held.ndim == 2:
+        held = held.any(axis=1)
+    return int(held.sum())

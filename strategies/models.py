@@ -1,0 +1,51 @@
+from django.conf import settings
+from django.db import models
+
+from backfolio.common.models import TimeStampedModel
+
+
+class Strategy(TimeStampedModel):
+    """What to trade and when: a universe and a definition in the strategy language (SPEC §4).
+
+    ``definition`` is validated by ``strategies.language``; a signal strategy without one follows
+    its run configuration's signal, or buys and holds.
+    """
+
+    class Kind(models.TextChoices):
+        SIGNAL = "signal", "Signal"
+        ALLOCATION = "allocation", "Allocation"
+
+    class Timeframe(models.TextChoices):
+        DAILY = "1d", "Daily"
+        WEEKLY = "1wk", "Weekly"
+        MONTHLY = "1mo", "Monthly"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        BACKTESTED = "backtested", "Backtested"
+        VALIDATED = "validated", "Validated"
+        PROMOTED = "promoted", "Promoted"
+        ARCHIVED = "archived", "Archived"
+
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SIGNAL)
+    universe = models.JSONField(default=list, blank=True)
+    timeframe = models.CharField(max_length=4, choices=Timeframe.choices, default=Timeframe.DAILY)
+    definition = models.JSONField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
+    version = models.PositiveIntegerField(default=1)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="strategies",
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "strategies"
+
+    def __str__(self) -> str:
+        return self.name
