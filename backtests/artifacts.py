@@ -1,0 +1,87 @@
+"""Run artifacts (equity curve, trades, reports) as files in Django's storage.
+
+Every run writes into its own folder, ``runs/<backtest id>/<run number>/``, so a re-run never
+overwrites what an earlier response pointed at. Storage is whatever ``STORAGES["default"]`` says:
+the local filesystem in the embedded mode, S3 through django-storages in production.
+"""
+
+import io
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from backfolio.common.renderers import dumps
+
+TRADE_COLUMNS = [
+    "symbol",
+    "side",
+    "entry_date",
+    "exit_date",
+    "entry_price",
+    "exit_price",
+    "size",
+    "pnl",
+    "return_pct",
+    "exit_reason",
+    "fees",
+]
+
+
+class ArtifactMissing(LookupError):
+    """An artifact a completed run points at cannot be read."""
+
+
+def run_folder(backtest_id, run_number: int) -> str:
+    return f"runs/{backtest_id}/{run_number}"
+
+
+def _parquet_bytes(table: pa.Table) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def equity_to_parquet(equity: pd.Series) -> bytes:
+    """A date index and one ``equity`` column (the v1 contract's shape)."""
+    frame = pd.DataFrame({"equity": equity.astype("float64").to_numpy()})
+    frame.index = pd.DatetimeIndex(equity.index, name="date")
+    return _parquet_bytes(pa.Table.from_pandas(frame, preserve_index=True))
+
+
+def trades_to_parquet(trades: pd.DataFrame) -> bytes:
+    """The trades table without an index."""
+    frame = trades.reindex(columns=[*TRADE_COLUMNS, *[c for c in trades if c not in TRADE_COLUMNS]])
+    return _parquet_bytes(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False))
+
+
+def save_bytes(path: str, content: bytes) -> str:
+    """Write ``content`` at ``path`` and return the name storage gave it (the artifact URI)."""
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    return default_storage.save(path, ContentFile(content))
+
+
+def save_json(path: str, data) -> str:
+    return save_bytes(path, dumps(data))
+
+
+def read_bytes(uri: str | None) -> bytes:
+    if not uri:
+        raise ArtifactMissing("the run has no such artifact")
+    try:
+        with default_storage.open(uri, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, OSError) as exc:
+        raise ArtifactMissing(f"artifact {uri} cannot be read") from exc
+
+
+def read_equity(uri: str | None) -> pd.Series:
+    frame = pq.read_table(io.BytesIO(read_bytes(uri))).to_pandas()
+    return frame["equity"]
+
+
+def read_trades(uri: str | None) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(read_bytes(uri))).to_pandas()
