@@ -31,7 +31,8 @@ class Problem:
 
 
 def join_path(base: str, key: str | int) -> str:
-    """``join_path("a", "b") == "a.b"``, ``join_path("a", 0) == "a[0]"``, ``join_path("", "b") == "b"``."""
+    """``join_path("a", "b")`` is ``a.b``, ``join_path("a", 0)`` is ``a[0]``, and
+    ``join_path("", "b")`` is ``b``."""
     if isinstance(key, int):
         return f"{base}[{key}]"
     return f"{base}.{key}" if base else key

@@ -1,0 +1,227 @@
+"""Compile a strategy definition against loaded prices into what an engine executes.
+
+Timing (SPEC §4.2): indicators read data up to and including the bar being decided and fills
+happen at that bar's close, plus ``signal_delay`` bars for signal strategies. Everything is
+computed on the prices' full index (warm-up history included), shifted by the delay, and only
+then cut to the run's bars t_1..t_n (``prices.start`` to ``prices.end``): a signal raised on the
+last warm-up bar with a delay of 1 acts on t_1, as the delay rule says; a delayed signal raised
+near the end falls off it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from strategies.language.conditions import evaluate_condition
+from strategies.language.definitions import validate_definition
+from strategies.language.signals import PriceFrameLike, SignalCache
+
+DIRECTIONS = ("long", "short", "both")
+REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly", "yearly")
+
+
+@dataclass(frozen=True)
+class SignalPlan:
+    """Bool frames on bars t_1..t_n with one column, the traded symbol; delay already applied.
+    The engines act on an entry only when flat, so a condition that stays true is one entry."""
+
+    entries: pd.DataFrame
+    exits: pd.DataFrame
+    short_entries: pd.DataFrame
+    short_exits: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class AllocationPlan:
+    """What an allocation strategy holds on bars t_1..t_n.
+
+    - ``groups``: the selected group per bar (the first rule whose condition is true, else the
+      fallback); a rule decided on bar t acts at bar t's close.
+    - ``target_weights``: one column per symbol of any group (first-seen order); a row summing
+      to 1 on every bar where the portfolio trades (``rebalance_mask | switch_mask``), NaN rows
+      elsewhere.
+    - ``rebalance_mask``: the scheduled rebalances: the first bar (the initial allocation) and
+      the first trading day of every period after it.
+    - ``switch_mask``: bars whose group differs from the previous bar's (never the first bar).
+    """
+
+    groups: pd.Series
+    target_weights: pd.DataFrame
+    rebalance_mask: pd.Series
+    switch_mask: pd.Series
+
+
+def _raise_if_invalid(kind: str, definition: Any) -> None:
+    problems = validate_definition(kind, definition)
+    if problems:
+        raise ValueError(
+            f"invalid {kind} strategy definition: " + "; ".join(str(p) for p in problems)
+        )
+
+
+def _run_window(prices: PriceFrameLike) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    index = prices.close.index
+    end = getattr(prices, "end", None)
+    in_run = index >= prices.start
+    if end is not None:
+        in_run &= index <= end
+    return index, np.asarray(in_run)
+
+
+def _delayed(values: np.ndarray, delay: int) -> np.ndarray:
+    if delay == 0:
+        return values
+    shifted = np.zeros_like(values)
+    if delay < len(values):
+        shifted[delay:] = values[: len(values) - delay]
+    return shifted
+
+
+def compile_signal_strategy(
+    definition: Mapping[str, Any] | None,
+    prices: PriceFrameLike,
+    symbol: str,
+    *,
+    direction: str = "long",
+    signal_delay: int = 0,
+) -> SignalPlan:
+    """Entry/exit frames for one symbol.
+
+    Which rule drives which frame:
+
+    - ``long``: entries = ``entry``, exits = ``exit``; the short frames are all False.
+    - ``short``: the long frames are all False; short frames as below.
+    - ``both``: long frames as for ``long``, short frames as below.
+    - Short frames: ``short_entry``/``short_exit`` when the definition gives either (a missing
+      one never fires); otherwise the long rules mirrored — short when ``exit`` says leave the
+      long, cover when ``entry`` says enter it — so a crossover run with ``both`` is
+      stop-and-reverse.
+    - A missing rule never fires. ``definition=None`` is buy-and-hold: a single entry on the
+      first bar (``short``: a single short entry), never an exit; it is delayed like any
+      signal.
+
+    Raises ValueError for an invalid definition, direction or delay (validate user input first).
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
+    if isinstance(signal_delay, bool) or not isinstance(signal_delay, int) or signal_delay < 0:
+        raise ValueError(f"signal_delay must be a non-negative integer, not {signal_delay!r}")
+    _raise_if_invalid("signal", definition)
+    index, in_run = _run_window(prices)
+    never = np.zeros(len(index), dtype=bool)
+
+    rules: dict[str, np.ndarray] = {}
+    if definition is None:
+        first_bar = never.copy()
+        first_bar[np.argmax(in_run)] = in_run.any()
+        rules["short_entry" if direction == "short" else "entry"] = first_bar
+    else:
+        cache = SignalCache(prices)
+        for rule, condition in definition.items():
+            rules[rule] = evaluate_condition(condition, prices, symbol, cache=cache).to_numpy()
+        if "short_entry" not in definition and "short_exit" not in definition:
+            rules["short_entry"] = rules.get("exit", never)
+            rules["short_exit"] = rules.get("entry", never)
+
+    trades_long = direction in ("long", "both")
+    trades_short = direction in ("short", "both")
+    run_index = index[in_run]
+
+    def frame(rule: str, enabled: bool) -> pd.DataFrame:
+        values = rules.get(rule, never) if enabled else never
+        values = _delayed(values, signal_delay)[in_run]
+        return pd.DataFrame({symbol: values}, index=run_index, dtype=bool)
+
+    return SignalPlan(
+        entries=frame("entry", trades_long),
+        exits=frame("exit", trades_long),
+        short_entries=frame("short_entry", trades_short),
+        short_exits=frame("short_exit", trades_short),
+    )
+
+
+def _period_keys(index: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
+    if rebalance == "daily":
+        return np.arange(len(index))
+    if rebalance == "weekly":
+        days = index.to_numpy().astype("datetime64[D]").astype(np.int64)
+        # 1970-01-01 was a Thursday: shifting by 3 days makes every key change on a Monday,
+        # i.e. one key per ISO week.
+        return (days + 3) // 7
+    years = index.year.to_numpy().astype(np.int64)
+    months = index.month.to_numpy().astype(np.int64)
+    if rebalance == "monthly":
+        return years * 12 + months
+    if rebalance == "quarterly":
+        return years * 4 + (months - 1) // 3
+    return years
+
+
+def rebalance_schedule(index: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
+    """True on the first bar and on each bar that starts a new period (first trading day of the
+    ISO week, month, quarter, year; every bar for ``daily``)."""
+    if rebalance not in REBALANCE_FREQUENCIES:
+        raise ValueError(
+            f"rebalance must be one of {', '.join(REBALANCE_FREQUENCIES)}, not {rebalance!r}"
+        )
+    keys = _period_keys(index, rebalance)
+    scheduled = np.ones(len(index), dtype=bool)
+    scheduled[1:] = keys[1:] != keys[:-1]
+    return scheduled
+
+
+def compile_allocation_strategy(
+    definition: Mapping[str, Any],
+    prices: PriceFrameLike,
+    *,
+    rebalance: str = "monthly",
+) -> AllocationPlan:
+    """Selected group and target weights per bar (see AllocationPlan).
+
+    Raises ValueError for an invalid definition or rebalance frequency.
+    """
+    _raise_if_invalid("allocation", definition)
+    index, in_run = _run_window(prices)
+    run_index = index[in_run]
+    scheduled = rebalance_schedule(run_index, rebalance)
+
+    allocations: Mapping[str, Mapping[str, float]] = definition["allocations"]
+    group_names = list(allocations)
+    symbols = list(dict.fromkeys(symbol for weights in allocations.values() for symbol in weights))
+    group_weights = np.zeros((len(group_names), len(symbols)))
+    for row, group in enumerate(group_names):
+        for symbol, weight in allocations[group].items():
+            group_weights[row, symbols.index(symbol)] = weight
+
+    cache = SignalCache(prices)
+    rule_masks = [
+        evaluate_condition(rule["condition"], prices, cache=cache).to_numpy()[in_run]
+        for rule in definition["switching_logic"]
+    ]
+    rule_groups = [
+        group_names.index(rule["target_allocation"]) for rule in definition["switching_logic"]
+    ]
+    fallback = group_names.index(definition["fallback_allocation"])
+    # np.select takes the first true condition, which is the rule order the contract means.
+    if rule_masks:
+        group_codes = np.select(rule_masks, rule_groups, default=fallback)
+    else:
+        group_codes = np.full(len(run_index), fallback)
+
+    switched = np.zeros(len(run_index), dtype=bool)
+    switched[1:] = group_codes[1:] != group_codes[:-1]
+    trades = scheduled | switched
+    weights = group_weights[group_codes]
+    weights[~trades] = np.nan
+
+    return AllocationPlan(
+        groups=pd.Series(np.asarray(group_names, dtype=object)[group_codes], index=run_index),
+        target_weights=pd.DataFrame(weights, index=run_index, columns=symbols),
+        rebalance_mask=pd.Series(scheduled, index=run_index),
+        switch_mask=pd.Series(switched, index=run_index),
+    )

@@ -1,0 +1,749 @@
+"""Signals: the operands of conditions (SPEC §4.1), their validation and their computation.
+
+A signal is a JSON object ``{"type": ..., "symbol"?: ..., <params>}``. Types are matched
+case-insensitively, aliases included; missing parameters take the defaults below; unknown keys
+are problems (a typo must not silently run another indicator). A bare JSON number is shorthand for
+``{"type": "constant", "value": number}``.
+
+Every indicator is computed on the *full* loaded index (warm-up history included) and returned as
+a float64 Series on that index. It is computed over the bars where the symbol has all the fields
+it reads (a symbol that starts trading later has NaN before its first bar; a bar without a price
+yields NaN there and does not poison later values), and NaN wherever it is undefined (warm-up,
+zero denominators). Conditions treat NaN as false.
+
+Units and conventions (TA-Lib is the reference where it has the indicator):
+
+- ``SMA`` rolling mean of close; ``EMA`` α = 2/(n+1), seeded with the SMA of the first n closes
+  (TA-Lib's EMA); ``RSI`` and ``ATR`` are Wilder's (TA-Lib's), RSI 0–100, ATR in price units.
+- ``MACD`` is TA-Lib's MACD (its two EMAs start on the same bar, so the fast EMA is seeded
+  ``slow - fast`` bars later than a stand-alone EMA would be); ``output`` histogram/macd/signal.
+- ``Momentum``/``RollingReturn``: close/close[−n] − 1 (fraction); ``ROC``: 100 × that (percent).
+- ``Volatility``/``HV``: sample std (ddof=1) of the last n daily simple returns × √252.
+- ``BollingerBands``/``BB``: TA-Lib BBANDS, i.e. middle = SMA(n), bands = middle ± k·σ with the
+  *population* std (ddof=0) of the last n closes; ``percent_b`` = (close − lower)/(upper − lower),
+  NaN when the bands coincide.
+- ``StochasticOscillator``: TA-Lib STOCH slow-%K: raw %K = 100·(close − lowest low)/(highest high −
+  lowest low) over ``window`` bars, smoothed by an SMA of ``smooth_window``. TA-Lib gives 0 when
+  the range is zero.
+- ``RollingSharpe``/``RollingSortino`` over the last ``window`` daily returns r, with P =
+  ``trading_days`` and rf_p = (1 + risk_free_rate)^(1/P) − 1, exactly SPEC §5's definitions on that
+  window: Sharpe = mean(r − rf_p)/std(r − rf_p, ddof=1)·√P; Sortino = mean(r − rf_p)·P /
+  (√mean(min(r − rf_p, 0)²)·√P). An undefined or infinite ratio (no variation, no downside) is NaN.
+- ``Drawdown``: close / running max − 1 (≤ 0). Without ``window`` the running max starts at the
+  run's first bar (``prices.start``), so the value does not depend on how much history was loaded,
+  and warm-up bars are NaN; with ``window`` it is the max of the last ``window`` closes.
+- ``Highest``/``Lowest`` (added for the breakout plugin): the max/min of ``field`` (close) over
+  the ``window`` bars that end ``lag`` bars before the current one (``lag`` 0 includes the
+  current bar, 1 is the prior window).
+- ``talib``: any TA-Lib function by name, fed the symbol's open/high/low/close/volume, with the
+  function's own parameter names and defaults, ``output`` naming one of its outputs (default: the
+  first).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+import talib
+from talib import abstract as talib_abstract
+
+from strategies.language.problems import Problem, join_path
+from strategies.language.symbols import symbol_format_problem
+
+PRICE_FIELDS = ("open", "high", "low", "close", "volume")
+ANNUALISATION_DAYS = 252
+_MAX_WINDOW = 100_000
+
+
+class PriceFrameLike(Protocol):
+    """What the language needs of ``marketdata.store.PriceFrame``."""
+
+    open: pd.DataFrame
+    high: pd.DataFrame
+    low: pd.DataFrame
+    close: pd.DataFrame
+    volume: pd.DataFrame
+    start: pd.Timestamp
+
+
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a signal type: how to check it and its default (``_REQUIRED`` if none)."""
+
+    kind: str  # "int" | "number" | "choice"
+    default: Any = _REQUIRED
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+
+    @property
+    def required(self) -> bool:
+        return self.default is _REQUIRED
+
+    def check(self, value: Any) -> tuple[Any, str | None]:
+        """Return ``(normalised value, None)`` or ``(None, message)``."""
+        if value is None and self.nullable:
+            return None, None
+        if self.kind == "choice":
+            if isinstance(value, str) and value.lower() in self.choices:
+                return value.lower(), None
+            return None, f"must be one of: {', '.join(self.choices)}"
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not is_number or not math.isfinite(value):
+            return None, self._type_message()
+        if self.kind == "int":
+            if value != int(value):
+                return None, self._type_message()
+            value = int(value)
+        if self.minimum is not None:
+            if self.exclusive_minimum and value <= self.minimum:
+                return None, f"must be greater than {self.minimum:g}"
+            if value < self.minimum:
+                if self.kind == "int" and value < min(self.minimum, 1):
+                    return None, self._type_message()
+                return None, f"must be at least {self.minimum:g}"
+        if self.maximum is not None and value > self.maximum:
+            return None, f"must be at most {self.maximum:g}"
+        return value, None
+
+    def _type_message(self) -> str:
+        if self.kind == "int":
+            if self.minimum is not None and self.minimum >= 1:
+                return "must be a positive integer"
+            if self.minimum == 0:
+                return "must be a non-negative integer"
+            return "must be an integer"
+        return "must be a number"
+
+
+def _window(default: Any = _REQUIRED, minimum: int = 1) -> Param:
+    return Param("int", default, minimum=minimum, maximum=_MAX_WINDOW)
+
+
+@dataclass(frozen=True)
+class Bars:
+    """One symbol's fields as float64 contiguous arrays over its valid rows."""
+
+    fields: Mapping[str, np.ndarray]
+    start_offset: int  # position of the run's first bar (prices.start) within these rows
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.fields[name]
+
+
+@dataclass(frozen=True)
+class SignalType:
+    name: str
+    aliases: tuple[str, ...]
+    params: Mapping[str, Param]
+    fields: tuple[str, ...]  # price fields read; empty = needs no symbol
+    compute: Callable[[Mapping[str, Any], Bars], np.ndarray]
+    lookback: Callable[[Mapping[str, Any]], int]  # bars before the first defined value
+    check: Callable[[Mapping[str, Any]], list[tuple[str, str]]] = field(default=lambda p: [])
+
+
+# --- computations --------------------------------------------------------------------------
+
+
+def _field(name: str) -> Callable[[Mapping[str, Any], Bars], np.ndarray]:
+    return lambda params, bars: bars[name].copy()
+
+
+def _shift(values: np.ndarray, periods: int) -> np.ndarray:
+    shifted = np.full_like(values, np.nan)
+    if periods < len(values):
+        shifted[periods:] = values[: len(values) - periods]
+    return shifted
+
+
+def _momentum(params, bars) -> np.ndarray:
+    close = bars["close"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return close / _shift(close, params["window"]) - 1.0
+
+
+def _roc(params, bars) -> np.ndarray:
+    return 100.0 * _momentum(params, bars)
+
+
+def _daily_returns(close: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return close / _shift(close, 1) - 1.0
+
+
+def _volatility(params, bars) -> np.ndarray:
+    returns = pd.Series(_daily_returns(bars["close"]))
+    std = returns.rolling(params["window"], min_periods=params["window"]).std(ddof=1)
+    return std.to_numpy() * math.sqrt(ANNUALISATION_DAYS)
+
+
+def _excess_returns(params, bars) -> tuple[pd.Series, int]:
+    periods = params["trading_days"]
+    per_period_rf = (1.0 + params["risk_free_rate"]) ** (1.0 / periods) - 1.0
+    return pd.Series(_daily_returns(bars["close"]) - per_period_rf), params["window"]
+
+
+def _finite_or_nan(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isfinite(values), values, np.nan)
+
+
+def _rolling_sharpe(params, bars) -> np.ndarray:
+    excess, window = _excess_returns(params, bars)
+    rolling = excess.rolling(window, min_periods=window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = rolling.mean().to_numpy() / rolling.std(ddof=1).to_numpy()
+    return _finite_or_nan(ratio * math.sqrt(params["trading_days"]))
+
+
+def _rolling_sortino(params, bars) -> np.ndarray:
+    excess, window = _excess_returns(params, bars)
+    periods = params["trading_days"]
+    mean = excess.rolling(window, min_periods=window).mean().to_numpy()
+    downside = excess.clip(upper=0.0) ** 2
+    downside_deviation = np.sqrt(downside.rolling(window, min_periods=window).mean().to_numpy())
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mean * periods / (downside_deviation * math.sqrt(periods))
+    return _finite_or_nan(ratio)
+
+
+def _drawdown(params, bars) -> np.ndarray:
+    close = bars["close"]
+    window = params["window"]
+    if window is None:
+        result = np.full_like(close, np.nan)
+        since_start = close[bars.start_offset :]
+        result[bars.start_offset :] = since_start / np.maximum.accumulate(since_start) - 1.0
+        return result
+    peak = pd.Series(close).rolling(window, min_periods=window).max().to_numpy()
+    return close / peak - 1.0
+
+
+def _extreme(kind: str) -> Callable[[Mapping[str, Any], Bars], np.ndarray]:
+    def compute(params, bars) -> np.ndarray:
+        rolling = pd.Series(bars[params["field"]]).rolling(params["window"])
+        values = (rolling.max() if kind == "max" else rolling.min()).to_numpy()
+        return _shift(values, params["lag"]) if params["lag"] else values
+
+    return compute
+
+
+def _macd(params, bars) -> np.ndarray:
+    macd, signal, histogram = talib.MACD(
+        bars["close"],
+        fastperiod=params["fast"],
+        slowperiod=params["slow"],
+        signalperiod=params["signal"],
+    )
+    return {"macd": macd, "signal": signal, "histogram": histogram}[params["output"]]
+
+
+def _bollinger(params, bars) -> np.ndarray:
+    close = bars["close"]
+    upper, middle, lower = talib.BBANDS(
+        close,
+        timeperiod=params["window"],
+        nbdevup=params["num_std"],
+        nbdevdn=params["num_std"],
+        matype=0,
+    )
+    output = params["output"]
+    if output == "percent_b":
+        width = upper - lower
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(width > 0, (close - lower) / width, np.nan)
+    return {"upper": upper, "middle": middle, "lower": lower}[output]
+
+
+def _stochastic(params, bars) -> np.ndarray:
+    slow_k, _slow_d = talib.STOCH(
+        bars["high"],
+        bars["low"],
+        bars["close"],
+        fastk_period=params["window"],
+        slowk_period=params["smooth_window"],
+        slowk_matype=0,
+        slowd_period=1,
+        slowd_matype=0,
+    )
+    return slow_k
+
+
+def _macd_check(params) -> list[tuple[str, str]]:
+    if params["fast"] >= params["slow"]:
+        return [("fast", f"must be less than slow ({params['slow']})")]
+    return []
+
+
+_OHLCV = ("open", "high", "low", "close", "volume")
+_WINDOW_RETURNS_LOOKBACK = lambda p: p["window"]  # noqa: E731 - n returns need n + 1 closes
+
+SIGNAL_TYPES: tuple[SignalType, ...] = (
+    *(
+        SignalType(name, aliases, {}, (name.lower(),), _field(name.lower()), lambda p: 0)
+        for name, aliases in (
+            ("Close", ("price",)),
+            ("Open", ()),
+            ("High", ()),
+            ("Low", ()),
+            ("Volume", ()),
+        )
+    ),
+    SignalType(
+        "SMA",
+        (),
+        {"window": _window(minimum=1)},
+        ("close",),
+        lambda p, b: talib.SMA(b["close"], timeperiod=p["window"]),
+        lambda p: p["window"] - 1,
+    ),
+    SignalType(
+        "EMA",
+        (),
+        {"window": _window(minimum=1)},
+        ("close",),
+        lambda p, b: talib.EMA(b["close"], timeperiod=p["window"]),
+        lambda p: p["window"] - 1,
+    ),
+    SignalType(
+        "RSI",
+        (),
+        {"window": _window(14, minimum=2)},
+        ("close",),
+        lambda p, b: talib.RSI(b["close"], timeperiod=p["window"]),
+        lambda p: p["window"],
+    ),
+    SignalType(
+        "MACD",
+        (),
+        {
+            "fast": _window(12, minimum=2),
+            "slow": _window(26, minimum=2),
+            "signal": _window(9, minimum=1),
+            "output": Param("choice", "histogram", choices=("histogram", "macd", "signal")),
+        },
+        ("close",),
+        _macd,
+        lambda p: p["slow"] - 1 + p["signal"] - 1,
+        _macd_check,
+    ),
+    SignalType(
+        "Momentum", (), {"window": _window()}, ("close",), _momentum, _WINDOW_RETURNS_LOOKBACK
+    ),
+    SignalType("ROC", (), {"window": _window()}, ("close",), _roc, _WINDOW_RETURNS_LOOKBACK),
+    SignalType(
+        "RollingReturn",
+        (),
+        {"window": _window()},
+        ("close",),
+        _momentum,
+        _WINDOW_RETURNS_LOOKBACK,
+    ),
+    SignalType(
+        "Volatility",
+        ("hv",),
+        {"window": _window(minimum=2)},
+        ("close",),
+        _volatility,
+        _WINDOW_RETURNS_LOOKBACK,
+    ),
+    SignalType(
+        "ATR",
+        (),
+        {"window": _window(14, minimum=1)},
+        ("high", "low", "close"),
+        lambda p, b: talib.ATR(b["high"], b["low"], b["close"], timeperiod=p["window"]),
+        lambda p: p["window"],
+    ),
+    SignalType(
+        "BollingerBands",
+        ("bb",),
+        {
+            "window": _window(20, minimum=2),
+            "num_std": Param("number", 2.0, minimum=0, exclusive_minimum=True),
+            "output": Param(
+                "choice", "percent_b", choices=("percent_b", "upper", "middle", "lower")
+            ),
+        },
+        ("close",),
+        _bollinger,
+        lambda p: p["window"] - 1,
+    ),
+    SignalType(
+        "StochasticOscillator",
+        ("stochastic",),
+        {"window": _window(14, minimum=1), "smooth_window": _window(3, minimum=1)},
+        ("high", "low", "close"),
+        _stochastic,
+        lambda p: p["window"] - 1 + p["smooth_window"] - 1,
+    ),
+    *(
+        SignalType(
+            name,
+            (),
+            {
+                "window": _window(minimum=2),
+                "trading_days": _window(252, minimum=1),
+                "risk_free_rate": Param("number", 0.0, minimum=-1, exclusive_minimum=True),
+            },
+            ("close",),
+            compute,
+            _WINDOW_RETURNS_LOOKBACK,
+        )
+        for name, compute in (
+            ("RollingSharpe", _rolling_sharpe),
+            ("RollingSortino", _rolling_sortino),
+        )
+    ),
+    SignalType(
+        "Drawdown",
+        (),
+        {"window": Param("int", None, minimum=1, maximum=_MAX_WINDOW, nullable=True)},
+        ("close",),
+        _drawdown,
+        lambda p: 0 if p["window"] is None else p["window"] - 1,
+    ),
+    *(
+        SignalType(
+            name,
+            (),
+            {
+                "window": _window(minimum=1),
+                "lag": Param("int", 0, minimum=0, maximum=_MAX_WINDOW),
+                "field": Param("choice", "close", choices=_OHLCV),
+            },
+            (),  # reads the field named by its params; see _fields_of
+            _extreme(kind),
+            lambda p: p["window"] - 1 + p["lag"],
+        )
+        for name, kind in (("Highest", "max"), ("Lowest", "min"))
+    ),
+    SignalType(
+        "constant",
+        ("value",),
+        {"value": Param("number")},
+        (),
+        lambda p, b: np.array([]),  # never called: _compute_values fills the constant
+        lambda p: 0,
+    ),
+)
+
+TALIB_TYPE = "talib"
+_BY_NAME: dict[str, SignalType] = {}
+for _signal_type in SIGNAL_TYPES:
+    for _key in (_signal_type.name, *_signal_type.aliases):
+        _BY_NAME[_key.lower()] = _signal_type
+_TALIB_FUNCTIONS = frozenset(talib.get_functions())
+
+
+def known_signal_types() -> list[str]:
+    """Canonical type names (aliases excluded), in the SPEC's order, then ``talib``."""
+    return [signal_type.name for signal_type in SIGNAL_TYPES] + [TALIB_TYPE]
+
+
+def _is_plain_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _talib_function(name: str) -> talib_abstract.Function:
+    return talib_abstract.Function(name)
+
+
+def _talib_input_fields(function: talib_abstract.Function) -> tuple[str, ...]:
+    names: list[str] = []
+    for value in function.input_names.values():
+        for name in [value] if isinstance(value, str) else value:
+            if name not in names:
+                names.append(name)
+    return tuple(names)
+
+
+def _talib_problems(spec: Mapping[str, Any], path: str) -> list[Problem]:
+    problems: list[Problem] = []
+    name = spec.get("function")
+    if not isinstance(name, str) or name.upper() not in _TALIB_FUNCTIONS:
+        message = (
+            "is required: the name of a TA-Lib function, e.g. WILLR"
+            if name is None
+            else f"unknown TA-Lib function {name!r} (see talib.get_functions())"
+        )
+        return [Problem(join_path(path, "function"), message)]
+    function = _talib_function(name.upper())
+    defaults = function.parameters
+    allowed = {"type", "function", "symbol", "output", *defaults}
+    for key in spec:
+        if key not in allowed:
+            problems.append(
+                Problem(
+                    join_path(path, key),
+                    f"unknown parameter for TA-Lib {name.upper()} "
+                    f"(known: {', '.join(['symbol', 'output', *defaults]) or 'none'})",
+                )
+            )
+    chosen: dict[str, Any] = {}
+    for key, default in defaults.items():
+        if key not in spec:
+            continue
+        value = spec[key]
+        wants_int = isinstance(default, int)
+        if not _is_plain_number(value) or not math.isfinite(value):
+            problems.append(Problem(join_path(path, key), "must be a number"))
+        elif wants_int and value != int(value):
+            problems.append(Problem(join_path(path, key), "must be an integer"))
+        else:
+            chosen[key] = int(value) if wants_int else float(value)
+    output = spec.get("output")
+    if output is not None and output not in function.output_names:
+        problems.append(
+            Problem(
+                join_path(path, "output"),
+                f"must be one of: {', '.join(function.output_names)}",
+            )
+        )
+    if not problems and chosen:
+        # TA-Lib knows each parameter's range; a dry run on a few bars asks it cheaply.
+        probe = np.linspace(10.0, 11.0, 8)
+        try:
+            function.set_parameters(chosen)
+            function.run({field_name: probe.copy() for field_name in PRICE_FIELDS})
+        except Exception as error:
+            problems.append(Problem(path, f"invalid parameters for TA-Lib {name.upper()}: {error}"))
+    return problems
+
+
+def validate_signal(spec: Any, path: str, *, symbol_required: bool) -> list[Problem]:
+    """Every problem with one signal. ``symbol_required`` when the context has no default symbol
+    (allocation strategies); signal strategies default to the run's symbol."""
+    if _is_plain_number(spec):
+        if not math.isfinite(spec):
+            return [Problem(path, "must be a finite number")]
+        return []
+    if not isinstance(spec, Mapping):
+        return [Problem(path, "must be a signal object with a 'type', or a number")]
+    raw_type = spec.get("type")
+    if raw_type is None:
+        return [Problem(join_path(path, "type"), "is required")]
+    if not isinstance(raw_type, str):
+        return [Problem(join_path(path, "type"), "must be a string")]
+    problems: list[Problem] = []
+    if raw_type.lower() == TALIB_TYPE:
+        problems.extend(_talib_problems(spec, path))
+        needs_symbol = True
+    else:
+        signal_type = _BY_NAME.get(raw_type.lower())
+        if signal_type is None:
+            return [
+                Problem(
+                    join_path(path, "type"),
+                    f"unknown signal type '{raw_type}' (known: {', '.join(known_signal_types())})",
+                )
+            ]
+        needs_symbol = signal_type.name != "constant"
+        allowed = {"type", *signal_type.params, *(["symbol"] if needs_symbol else [])}
+        for key in spec:
+            if key not in allowed:
+                known = ", ".join(sorted(allowed - {"type"})) or "none"
+                problems.append(
+                    Problem(
+                        join_path(path, key),
+                        f"unknown parameter for {signal_type.name} (known: {known})",
+                    )
+                )
+        checked: dict[str, Any] = {}
+        for name, param in signal_type.params.items():
+            if name not in spec:
+                if param.required:
+                    problems.append(Problem(join_path(path, name), "is required"))
+                else:
+                    checked[name] = param.default
+                continue
+            value, message = param.check(spec[name])
+            if message:
+                problems.append(Problem(join_path(path, name), message))
+            else:
+                checked[name] = value
+        if len(checked) == len(signal_type.params):
+            problems.extend(
+                Problem(join_path(path, name), message)
+                for name, message in signal_type.check(checked)
+            )
+    if needs_symbol:
+        symbol = spec.get("symbol")
+        if symbol is None:
+            if symbol_required:
+                problems.append(
+                    Problem(
+                        join_path(path, "symbol"),
+                        "is required (allocation strategies name the symbol of every signal)",
+                    )
+                )
+        else:
+            message = symbol_format_problem(symbol)
+            if message:
+                problems.append(Problem(join_path(path, "symbol"), message))
+    return problems
+
+
+def normalize_signal(spec: Any, default_symbol: str | None) -> dict[str, Any]:
+    """The canonical form of a valid signal: canonical type name, resolved symbol, every
+    parameter with its default. Raises ValueError for an invalid signal (validate first)."""
+    problems = validate_signal(spec, "signal", symbol_required=default_symbol is None)
+    if problems:
+        raise ValueError("; ".join(str(problem) for problem in problems))
+    if _is_plain_number(spec):
+        return {"type": "constant", "value": float(spec)}
+    raw_type = spec["type"].lower()
+    if raw_type == TALIB_TYPE:
+        function_name = spec["function"].upper()
+        function = _talib_function(function_name)
+        canonical: dict[str, Any] = {"type": TALIB_TYPE, "function": function_name}
+        for key, default in function.parameters.items():
+            value = spec.get(key, default)
+            canonical[key] = int(value) if isinstance(default, int) else float(value)
+        canonical["output"] = spec.get("output", function.output_names[0])
+        canonical["symbol"] = spec.get("symbol", default_symbol)
+        return canonical
+    signal_type = _BY_NAME[raw_type]
+    canonical = {"type": signal_type.name}
+    for name, param in signal_type.params.items():
+        value, _ = param.check(spec[name]) if name in spec else (param.default, None)
+        canonical[name] = float(value) if param.kind == "number" else value
+    if signal_type.name != "constant":
+        canonical["symbol"] = spec.get("symbol", default_symbol)
+    return canonical
+
+
+def signal_lookback(canonical: Mapping[str, Any]) -> int:
+    """Bars of history before a canonical signal's first defined value."""
+    if canonical["type"] == TALIB_TYPE:
+        function = _talib_function(canonical["function"])
+        function.set_parameters(_talib_params(canonical, function))
+        return int(function.lookback)
+    signal_type = _BY_NAME[canonical["type"].lower()]
+    return int(signal_type.lookback(canonical))
+
+
+def signal_symbol(canonical: Mapping[str, Any]) -> str | None:
+    return canonical.get("symbol")
+
+
+def _talib_params(canonical: Mapping[str, Any], function) -> dict[str, Any]:
+    return {key: canonical[key] for key in function.parameters}
+
+
+def _fields_of(canonical: Mapping[str, Any]) -> tuple[str, ...]:
+    if canonical["type"] == TALIB_TYPE:
+        return _talib_input_fields(_talib_function(canonical["function"]))
+    if canonical["type"] in ("Highest", "Lowest"):
+        return (canonical["field"],)
+    return _BY_NAME[canonical["type"].lower()].fields
+
+
+def _compute_talib(canonical: Mapping[str, Any], bars: Bars) -> np.ndarray:
+    function = _talib_function(canonical["function"])
+    function.set_parameters(_talib_params(canonical, function))
+    outputs = function.run(dict(bars.fields))
+    if isinstance(outputs, list):
+        outputs = outputs[function.output_names.index(canonical["output"])]
+    return np.asarray(outputs, dtype=np.float64)
+
+
+class SignalCache:
+    """Computed signals and per-symbol arrays for one PriceFrame, so that a signal used twice in
+    one compile (or by two rules) is computed once. Keyed by the canonical spec."""
+
+    def __init__(self, prices: PriceFrameLike):
+        self.prices = prices
+        self._series: dict[str, pd.Series] = {}
+        self._columns: dict[tuple[str, str], np.ndarray] = {}
+        self._start_position: int | None = None
+
+    @property
+    def index(self) -> pd.Index:
+        return self.prices.close.index
+
+    def start_position(self) -> int:
+        if self._start_position is None:
+            self._start_position = int(self.index.searchsorted(self.prices.start, side="left"))
+        return self._start_position
+
+    def column(self, field_name: str, symbol: str) -> np.ndarray:
+        key = (field_name, symbol)
+        if key not in self._columns:
+            frame: pd.DataFrame = getattr(self.prices, field_name)
+            if symbol not in frame.columns:
+                raise KeyError(f"no {field_name} prices for symbol {symbol!r} in this frame")
+            self._columns[key] = np.ascontiguousarray(frame[symbol].to_numpy(dtype=np.float64))
+        return self._columns[key]
+
+    def get(self, key: str) -> pd.Series | None:
+        return self._series.get(key)
+
+    def put(self, key: str, series: pd.Series) -> None:
+        self._series[key] = series
+
+
+def _compute_values(canonical: Mapping[str, Any], cache: SignalCache) -> np.ndarray:
+    length = len(cache.index)
+    if canonical["type"] == "constant":
+        return np.full(length, canonical["value"], dtype=np.float64)
+    symbol = canonical["symbol"]
+    field_names = _fields_of(canonical)
+    columns = {name: cache.column(name, symbol) for name in field_names}
+    valid = np.ones(length, dtype=bool)
+    for values in columns.values():
+        valid &= ~np.isnan(values)
+    start = cache.start_position()
+    if valid.all():
+        bars = Bars(columns, start)
+    else:
+        bars = Bars(
+            {name: np.ascontiguousarray(values[valid]) for name, values in columns.items()},
+            int(valid[:start].sum()),
+        )
+    if len(next(iter(bars.fields.values()))) == 0:
+        return np.full(length, np.nan)
+    if canonical["type"] == TALIB_TYPE:
+        computed = _compute_talib(canonical, bars)
+    else:
+        computed = _BY_NAME[canonical["type"].lower()].compute(canonical, bars)
+    computed = np.asarray(computed, dtype=np.float64)
+    if valid.all():
+        return computed
+    result = np.full(length, np.nan)
+    result[valid] = computed
+    return result
+
+
+def compute_signal(
+    spec: Any,
+    prices: PriceFrameLike,
+    default_symbol: str | None = None,
+    *,
+    cache: SignalCache | None = None,
+) -> pd.Series:
+    """One signal as a float64 Series on ``prices``' full index (warm-up included).
+
+    Raises ValueError for an invalid spec and KeyError for a symbol the frame does not hold:
+    callers validate user input first, so either is a programming error.
+    """
+    if cache is None or cache.prices is not prices:
+        cache = SignalCache(prices)
+    canonical = normalize_signal(spec, default_symbol)
+    key = json.dumps(canonical, sort_keys=True)
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+    series = pd.Series(_compute_values(canonical, cache), index=cache.index, dtype=np.float64)
+    cache.put(key, series)
+    return series
