@@ -58,7 +58,8 @@ METRIC_KEYS = (
 
 
 def returns_from_equity(equity: pd.Series, initial_capital: float) -> pd.Series:
-    """Per-bar simple returns: r_1 = E_1/C − 1 (the first fills' costs count), then E_t/E_{t−1} − 1."""
+    """Per-bar simple returns: r_1 = E_1/C − 1 (so the first fills' costs count), then
+    r_t = E_t/E_{t−1} − 1."""
     _check_capital(initial_capital)
     values = equity.to_numpy(dtype=float)
     previous = np.concatenate(([float(initial_capital)], values[:-1]))
@@ -76,7 +77,9 @@ def drawdown_series(equity: pd.Series, initial_capital: float) -> pd.Series:
     """E_t / max(C, E_1 … E_t) − 1 per bar (≤ 0); C counts as the first peak."""
     _check_capital(initial_capital)
     values = equity.to_numpy(dtype=float)
-    return pd.Series(_drawdowns(values, float(initial_capital)), index=equity.index, name="drawdown")
+    return pd.Series(
+        _drawdowns(values, float(initial_capital)), index=equity.index, name="drawdown"
+    )
 
 
 def compute_metrics(

@@ -39,14 +39,31 @@ def iso_date(value: Any) -> str | None:
         stamp = pd.Timestamp(value)
         if stamp is pd.NaT:
             return None
-        if stamp == stamp.normalize() and stamp.tzinfo is None:
-            return stamp.strftime("%Y-%m-%d")
+        if stamp.tzinfo is None and stamp == stamp.normalize():
+            return stamp.date().isoformat()
         return stamp.isoformat()
     if isinstance(value, dt.date):
         return value.isoformat()
     if isinstance(value, np.datetime64):
         return iso_date(pd.Timestamp(value))
     return str(value)
+
+
+def iso_dates(index: pd.Index | pd.Series) -> list[str | None]:
+    """`iso_date` of every element, fast for the common case of a daily, tz-naive index."""
+    dates = pd.DatetimeIndex(index)
+    # NaT is never equal to itself normalised, so an index with gaps takes the slow path.
+    if dates.tz is None and (dates == dates.normalize()).all():
+        return np.datetime_as_string(dates.to_numpy(dtype="datetime64[ns]"), unit="D").tolist()
+    return [iso_date(date) for date in dates]
+
+
+def clean_numbers(values: np.ndarray | pd.Series | list) -> list[float | None]:
+    """`clean_number` of every element of a numeric array, as Python floats."""
+    return [
+        number if math.isfinite(number) else None
+        for number in np.asarray(values, dtype=float).tolist()
+    ]
 
 
 def _json_key(key: Any) -> str:

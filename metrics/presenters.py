@@ -1,0 +1,266 @@
+"""Each contract's keys and units for the one set of metrics (SPEC §5 "Presentations").
+
+`compute_metrics` returns fractions, with drawdown/VaR/CVaR as (negative) returns. The three
+contracts show them differently; the conversions live here and nowhere else:
+
+- v1 resource API: flat prefixed keys, fractions, drawdown/VaR/CVaR as positive loss magnitudes.
+- Backfolio (v2): fractions, drawdown negative, `win_rate` = fraction of positive days.
+- Results API: camelCase, percentages, positive losses, 2 decimals (see the section at the end).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from metrics.calculations import closed_trade_pnl
+from metrics.jsonsafe import clean_number, iso_date
+
+Metrics = dict[str, Any]
+
+# --- v1 resource API (contracts/v1-backtests-api.md) ------------------------------------------
+
+# Flat key → (key in compute_metrics' output, factor). A factor of −1 turns a return that is
+# negative for a loss into a positive loss magnitude, so that "lower is better" holds.
+_V1_FLAT_SOURCES: dict[str, tuple[str, float]] = {
+    "total_return": ("total_return", 1.0),
+    "bars_in_market": ("bars_in_market", 1.0),
+    "perf_cagr": ("cagr", 1.0),
+    "perf_sharpe_ratio": ("sharpe_ratio", 1.0),
+    "perf_sortino_ratio": ("sortino_ratio", 1.0),
+    "perf_calmar_ratio": ("calmar_ratio", 1.0),
+    "risk_max_drawdown": ("max_drawdown", -1.0),
+    "risk_max_drawdown_duration": ("max_drawdown_duration", 1.0),
+    "risk_var_95": ("var_95", -1.0),
+    "risk_cvar_95": ("cvar_95", -1.0),
+    "risk_var_99": ("var_99", -1.0),
+    "risk_cvar_99": ("cvar_99", -1.0),
+    "risk_volatility_annualised": ("volatility_annualised", 1.0),
+    "trade_total_trades": ("total_trades", 1.0),
+    "trade_win_rate": ("win_rate", 1.0),
+    "trade_profit_factor": ("profit_factor", 1.0),
+    "trade_avg_win": ("avg_win", 1.0),
+    "trade_avg_loss": ("avg_loss", 1.0),
+    "trade_expectancy": ("expectancy", 1.0),
+    "trade_turnover_annualised": ("turnover_annualised", 1.0),
+    "final_value": ("final_value", 1.0),
+}
+
+V1_FLAT_KEYS: tuple[str, ...] = (*_V1_FLAT_SOURCES, "metrics_spec_version")
+
+V1_HIGHER_IS_BETTER: frozenset[str] = frozenset(
+    {
+        "perf_cagr",
+        "perf_sharpe_ratio",
+        "perf_sortino_ratio",
+        "perf_calmar_ratio",
+        "total_return",
+        "trade_win_rate",
+        "trade_profit_factor",
+        "trade_expectancy",
+        "bars_in_market",
+    }
+)
+
+V1_LOWER_IS_BETTER: frozenset[str] = frozenset(
+    {
+        "risk_max_drawdown",
+        "risk_max_drawdown_duration",
+        "risk_var_95",
+        "risk_cvar_95",
+        "risk_var_99",
+        "risk_cvar_99",
+        "risk_volatility_annualised",
+    }
+)
+
+# Structured group → {field: flat key}, the contract's mapping table.
+V1_STRUCTURE: dict[str, dict[str, str]] = {
+    "performance": {
+        "cagr": "perf_cagr",
+        "sharpe_ratio": "perf_sharpe_ratio",
+        "sortino_ratio": "perf_sortino_ratio",
+        "calmar_ratio": "perf_calmar_ratio",
+    },
+    "risk": {
+        "max_drawdown": "risk_max_drawdown",
+        "max_drawdown_duration": "risk_max_drawdown_duration",
+        "var_95": "risk_var_95",
+        "cvar_95": "risk_cvar_95",
+        "var_99": "risk_var_99",
+        "cvar_99": "risk_cvar_99",
+        "volatility_annualised": "risk_volatility_annualised",
+    },
+    "trading": {
+        "total_trades": "trade_total_trades",
+        "win_rate": "trade_win_rate",
+        "profit_factor": "trade_profit_factor",
+        "avg_win": "trade_avg_win",
+        "avg_loss": "trade_avg_loss",
+        "expectancy": "trade_expectancy",
+        "turnover_annualised": "trade_turnover_annualised",
+    },
+}
+
+
+def v1_flat(metrics: Metrics) -> dict[str, Any]:
+    """The v1 contract's flat `metrics` dict from `compute_metrics` output.
+
+    `risk_max_drawdown`, `risk_var_*`, `risk_cvar_*` are the negated returns: positive for a
+    loss (a VaR that is a gain shows as a negative loss). `trade_avg_loss` keeps the SPEC's sign
+    (mean pnl of losing trades, negative).
+    """
+    flat: dict[str, Any] = {}
+    for flat_key, (source_key, factor) in _V1_FLAT_SOURCES.items():
+        flat[flat_key] = _scaled(metrics.get(source_key), factor)
+    flat["metrics_spec_version"] = metrics.get("metrics_spec_version")
+    return flat
+
+
+def v1_structured(flat: Metrics) -> dict[str, Any]:
+    """`structured_metrics` from a flat v1 dict; keys the dict lacks are null."""
+    return {
+        "total_return": clean_number(flat.get("total_return")),
+        "bars_in_market": clean_number(flat.get("bars_in_market")),
+        **{
+            group: {field: clean_number(flat.get(flat_key)) for field, flat_key in fields.items()}
+            for group, fields in V1_STRUCTURE.items()
+        },
+    }
+
+
+def _scaled(value: Any, factor: float) -> int | float | None:
+    number = clean_number(value)
+    if number is None or factor == 1.0:
+        return number
+    return number * factor + 0.0  # + 0.0 turns -0.0 into 0.0
+
+
+# --- Backfolio portfolio backtest (contracts/backfolio-portfolio-backtest-v2.md) --------------
+
+
+def backfolio_metrics(metrics: Metrics, returns: pd.Series | np.ndarray) -> dict[str, Any]:
+    """The Backfolio `metrics` block: fractions, `max_drawdown` negative.
+
+    `annualized_return` is the CAGR (the contract's example shows them equal) and
+    `cumulative_return` the total return; `win_rate` is the fraction of bars with a positive
+    return ("winning days"), over the same returns the other metrics use.
+    """
+    values = np.asarray(returns, dtype=float)
+    values = values[np.isfinite(values)]
+    positive_days = float((values > 0).mean()) if len(values) else None
+    return {
+        "final_value": clean_number(metrics.get("final_value")),
+        "cagr": clean_number(metrics.get("cagr")),
+        "cumulative_return": clean_number(metrics.get("total_return")),
+        "annualized_return": clean_number(metrics.get("cagr")),
+        "volatility": clean_number(metrics.get("volatility_annualised")),
+        "sharpe_ratio": clean_number(metrics.get("sharpe_ratio")),
+        "max_drawdown": clean_number(metrics.get("max_drawdown")),
+        "sortino_ratio": clean_number(metrics.get("sortino_ratio")),
+        "calmar_ratio": clean_number(metrics.get("calmar_ratio")),
+        "win_rate": positive_days,
+        "total_return": clean_number(metrics.get("total_return")),
+    }
+
+
+# --- Results API with auth (contracts/results-api-with-auth.md) -------------------------------
+# The only place in the core that knows this contract's camelCase keys. Percentages are
+# fraction × 100; losses are positive amounts; every number is rounded to 2 decimals.
+
+
+def results_api_results(
+    metrics: Metrics, trades: pd.DataFrame | None, equity: pd.Series, initial_capital: float
+) -> dict[str, Any]:
+    """The `results` block of `GET /api/backtests/{id}`.
+
+    Trade sums come from the closed trades' pnl (so netProfit = totalProfit − totalLoss);
+    `returnOnInvestment` is E_n/C − 1 in percent; `averageTradeDuration` is the mean of
+    exit − entry in minutes.
+    """
+    pnl = closed_trade_pnl(trades)
+    wins = pnl[pnl > 0]
+    losses = -pnl[pnl < 0]
+    total_profit = float(wins.sum())
+    total_loss = float(losses.sum())
+    count = len(pnl)
+    max_drawdown = clean_number(metrics.get("max_drawdown"))
+    drawdown_percent = None if max_drawdown is None else -max_drawdown * 100
+    final_value = float(equity.iloc[-1]) if len(equity) else None
+    roi = None if final_value is None else (final_value / initial_capital - 1) * 100
+    results = {
+        "totalTrades": count,
+        "winningTrades": len(wins),
+        "losingTrades": len(losses),
+        "totalProfit": total_profit,
+        "totalLoss": total_loss,
+        "netProfit": float(pnl.sum()),
+        "winRate": len(wins) / count * 100 if count else None,
+        "profitFactor": total_profit / total_loss if total_loss > 0 else None,
+        "sharpeRatio": metrics.get("sharpe_ratio"),
+        "maxDrawdown": drawdown_percent,
+        "maxDrawdownPercent": drawdown_percent,
+        "averageWin": float(wins.mean()) if len(wins) else None,
+        "averageLoss": float(losses.mean()) if len(losses) else None,
+        "largestWin": float(wins.max()) if len(wins) else None,
+        "largestLoss": float(losses.max()) if len(losses) else None,
+        "averageTradeDuration": _average_duration_minutes(trades),
+        "expectancy": float(pnl.mean()) if count else None,
+        "returnOnInvestment": roi,
+    }
+    return {key: _round2(value) for key, value in results.items()}
+
+
+def results_api_equity_curve(equity: pd.Series) -> list[dict[str, Any]]:
+    """`equityCurve`: one `{date, balance}` per bar, exactly the series the metrics use."""
+    return [{"date": iso_date(date), "balance": _round2(value)} for date, value in equity.items()]
+
+
+def results_api_trades(trades: pd.DataFrame | None) -> list[dict[str, Any]]:
+    """`trades` in the contract's field names; `profitPercent` is return_pct × 100."""
+    if trades is None or len(trades) == 0:
+        return []
+    records = []
+    for trade in trades.to_dict(orient="records"):
+        return_pct = clean_number(trade.get("return_pct"))
+        records.append(
+            {
+                "symbol": trade.get("symbol"),
+                "entryTime": _utc_iso(trade.get("entry_date")),
+                "entryPrice": _round2(trade.get("entry_price")),
+                "exitTime": _utc_iso(trade.get("exit_date")),
+                "exitPrice": _round2(trade.get("exit_price")),
+                "quantity": clean_number(trade.get("size")),
+                "side": trade.get("side"),
+                "profit": _round2(trade.get("pnl")),
+                "profitPercent": None if return_pct is None else _round2(return_pct * 100),
+                "exitReason": trade.get("exit_reason"),
+            }
+        )
+    return records
+
+
+def _average_duration_minutes(trades: pd.DataFrame | None) -> float | None:
+    if trades is None or len(trades) == 0:
+        return None
+    closed = trades[pd.to_numeric(trades["pnl"], errors="coerce").notna()]
+    durations = pd.to_datetime(closed["exit_date"]) - pd.to_datetime(closed["entry_date"])
+    minutes = durations.dt.total_seconds() / 60
+    return clean_number(minutes.mean()) if minutes.notna().any() else None
+
+
+def _utc_iso(value: Any) -> str | None:
+    if value is None or value is pd.NaT or (isinstance(value, float) and np.isnan(value)):
+        return None
+    stamp = pd.Timestamp(value)
+    stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _round2(value: Any) -> int | float | None:
+    number = clean_number(value)
+    if number is None or isinstance(number, int):
+        return number
+    return round(number, 2) + 0.0
