@@ -14,3 +14,5 @@ if STORAGES["default"]["BACKEND"] == "django.core.files.storage.FileSystemStorag
 STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": None}
+STATIC_ROOT = tempfile.mkdtemp(prefix="backfolio-test-static-")
+WHITENOISE_USE_FINDERS = True
