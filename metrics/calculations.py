@@ -242,7 +242,8 @@ def _sortino(excess: np.ndarray, bars_per_year: float) -> float | None:
 def _historical_var_cvar(
     returns: np.ndarray, tails: tuple[float, ...]
 ) -> list[tuple[float | None, float | None]]:
-    if len(returns) == 0:
+    # A return after a wipe-out (0/0) is undefined, and so is any quantile that includes it.
+    if len(returns) == 0 or not np.isfinite(returns).all():
         return [(None, None) for _ in tails]
     quantiles = np.percentile(returns, [100 * tail for tail in tails])
     return [(float(var), float(returns[returns <= var].mean())) for var in quantiles]
