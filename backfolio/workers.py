@@ -1,4 +1,4 @@
-"""In-process Dramatiq workers for the embedded mode.
+"""Worker start-up: in-process Dramatiq workers for the embedded mode, and engine warm-up.
 
 With no ``REDIS_URL`` the broker is Dramatiq's in-process ``StubBroker``: messages never leave the
 web process, so that process runs the worker threads too. With Redis, separate
@@ -8,7 +8,9 @@ web process, so that process runs the worker threads too. With Redis, separate
 import atexit
 import logging
 import threading
+import time
 
+import dramatiq
 from django.conf import settings
 
 logger = logging.getLogger(__name__)
@@ -17,12 +19,25 @@ _lock = threading.Lock()
 _worker = None
 
 
+def warm_engines() -> None:
+    """Import the engines and load their compiled code from the on-disk cache (compiling it the
+    first time), so the first backtest a process serves does not pay for it."""
+    started = time.perf_counter()
+    try:
+        from backtests.engines.warmup import warm_engines as warm
+
+        warm()
+    except Exception:  # warming is an optimisation; a failure here must not stop serving
+        logger.exception("Warming the engines failed")
+    else:
+        logger.info("Engines warm in %.1f s", time.perf_counter() - started)
+
+
 def start_embedded_workers():
     """Start this process's worker threads once; returns the worker, or None when not embedded."""
     global _worker
     if not settings.BACKFOLIO_EMBEDDED_WORKERS:
         return None
-    import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
     broker = dramatiq.get_broker()
@@ -35,7 +50,6 @@ def start_embedded_workers():
             )
             _worker.start()
             atexit.register(_worker.stop)
-            _warm_engines_in_background()
             logger.info(
                 "Started %d embedded Dramatiq worker threads",
                 settings.BACKFOLIO_EMBEDDED_WORKER_THREADS,
@@ -43,16 +57,8 @@ def start_embedded_workers():
     return _worker
 
 
-def _warm_engines_in_background() -> None:
-    """Compile (or load from the on-disk cache) the engines' code while the server starts, so
-    the first backtest does not pay for it."""
+class WarmEnginesMiddleware(dramatiq.Middleware):
+    """Warm the engines when a ``rundramatiq`` worker process boots."""
 
-    def warm():
-        try:
-            from backtests.engines.warmup import warm_engines
-
-            warm_engines()
-        except Exception:  # warming is an optimisation; a failure here must not stop serving
-            logger.exception("Warming the engines failed")
-
-    threading.Thread(target=warm, name="engine-warmup", daemon=True).start()
+    def after_worker_boot(self, broker, worker):
+        warm_engines()

@@ -113,6 +113,7 @@ DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.Callbacks",
     "dramatiq.middleware.Retries",
     "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "backfolio.workers.WarmEnginesMiddleware",
 ]
 if REDIS_URL:
     DRAMATIQ_BROKER = {

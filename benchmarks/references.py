@@ -1,0 +1,81 @@
+"""What an analyst would run instead: the `bt` library, raw Backtrader, raw vectorbt.
+
+Each reference runs the same backtest as the service's request it is compared with, in-process.
+"""
+
+import backtrader
+import bt
+import numpy as np
+import pandas as pd
+
+from marketdata.store import get_store
+
+
+def adjusted_closes(symbols, start, end) -> pd.DataFrame:
+    return get_store().load(symbols, start, end).close.loc[lambda f: f.index >= f.index[0]]
+
+
+def bt_allocation(weights: dict[str, float], start: str, end: str, commission: float) -> float:
+    """A monthly-rebalanced fixed-weight portfolio in `bt`; returns the final value."""
+    prices = get_store().load(list(weights), start, end)
+    close = prices.close.loc[prices.start :]
+    strategy = bt.Strategy(
+        "allocation",
+        [bt.algos.RunMonthly(run_on_first_date=True), bt.algos.WeighSpecified(**weights),
+         bt.algos.Rebalance()],
+    )
+    test = bt.Backtest(
+        strategy, close, initial_capital=10_000.0, integer_positions=False,
+        commissions=lambda quantity, price: abs(quantity) * price * commission,
+        progress_bar=False,
+    )
+    result = bt.run(test)
+    return float(result.prices.iloc[-1, 0]) / 100.0 * 10_000.0
+
+
+class _SmaCross(backtrader.Strategy):
+    params = (("fast", 50), ("slow", 200))
+
+    def __init__(self):
+        fast = backtrader.ind.SMA(self.data.close, period=self.p.fast)
+        slow = backtrader.ind.SMA(self.data.close, period=self.p.slow)
+        self.cross = backtrader.ind.CrossOver(fast, slow)
+
+    def next(self):
+        if not self.position and self.cross > 0:
+            self.order_target_percent(target=0.99)
+        elif self.position and self.cross < 0:
+            self.close()
+
+
+def backtrader_sma_cross(symbol: str, start: str, end: str, fast: int, slow: int) -> float:
+    """The textbook Backtrader SMA crossover on daily bars; returns the final value."""
+    prices = get_store().load([symbol], start, end, warmup_bars=slow)
+    frame = pd.DataFrame({
+        "open": prices.open[symbol], "high": prices.high[symbol], "low": prices.low[symbol],
+        "close": prices.close[symbol], "volume": prices.volume[symbol].fillna(0),
+    })
+    cerebro = backtrader.Cerebro(stdstats=False)
+    cerebro.adddata(backtrader.feeds.PandasData(dataname=frame))
+    cerebro.addstrategy(_SmaCross, fast=fast, slow=slow)
+    cerebro.broker.setcash(100_000.0)
+    cerebro.broker.setcommission(commission=0.001)
+    cerebro.broker.set_coc(True)
+    cerebro.run()
+    return cerebro.broker.getvalue()
+
+
+def vectorbt_sma_cross(symbol: str, start: str, end: str, fast: int, slow: int) -> float:
+    """The textbook vectorbt SMA crossover; returns the final value."""
+    import vectorbt as vbt
+
+    prices = get_store().load([symbol], start, end, warmup_bars=slow)
+    close = prices.close[symbol]
+    fast_ma = vbt.MA.run(close, fast)
+    slow_ma = vbt.MA.run(close, slow)
+    entries = fast_ma.ma_crossed_above(slow_ma)
+    exits = fast_ma.ma_crossed_below(slow_ma)
+    portfolio = vbt.Portfolio.from_signals(
+        close, entries, exits, fees=0.001, slippage=0.0005, init_cash=100_000.0, freq="1D"
+    )
+    return float(np.asarray(portfolio.final_value()))

@@ -1,0 +1,325 @@
+"""`make bench`: every figure next to its reference and target, in one run.
+
+Starts the service as `make run` does (gunicorn; SQLite and in-process workers, or PostgreSQL and
+Redis when DATABASE_URL/REDIS_URL are exported), measures over HTTP on loopback, runs the reference
+tools in this process on the same work, prints a table and writes `benchmarks/results/<time>.json`.
+Times on a shared 2-core machine are noisy: medians of several runs, ratios from the same run.
+"""
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import django
+import psutil
+import requests
+
+from benchmarks import server
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "backfolio.settings.base")
+django.setup()
+
+from benchmarks import references  # noqa: E402  (needs the store, hence Django settings)
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+THREE_ASSETS = {"SPY": 0.4, "AGG": 0.4, "GLD": 0.2}
+TEN_SYMBOLS = ["SPY", "AGG", "GLD", "QQQ", "IWM", "EFA", "EEM", "TLT", "VNQ", "DBC"]
+rows: list[dict] = []
+
+
+def record(name, value, unit, *, reference=None, reference_value=None, target=None, ok=None,
+           note=""):
+    rows.append({"figure": name, "value": value, "unit": unit, "reference": reference,
+                 "reference_value": reference_value, "target": target, "ok": ok, "note": note})
+    shown = "error" if value is None else f"{value:,.3f} {unit}"
+    print(f"  {name}: {shown}" + (f"  (ref {reference}: {reference_value:,.3f})"
+                                   if reference_value is not None else ""), flush=True)
+
+
+def timed(function, repeat: int) -> tuple[float, object]:
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = function()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def portfolio_request(weights, start, end, frequency="monthly", commission=0.0035) -> dict:
+    return {
+        "strategy": {"allocations": {"core": weights}, "fallback_allocation": "core",
+                     "switching_logic": []},
+        "config": {"start_date": start, "end_date": end, "initial_capital": 10000,
+                   "rebalance_frequency": frequency, "base_commission": commission},
+    }
+
+
+def post_portfolio(session, base, body) -> dict:
+    response = session.post(f"{base}/api/v1/backtest", json=body, timeout=120)
+    response.raise_for_status()
+    return response.json()
+
+
+def bench_portfolio(session, base):
+    body = portfolio_request(THREE_ASSETS, "2014-01-01", "2023-12-31")
+    post_portfolio(session, base, body)  # warm caches the way a steady service would be
+    ours, response = timed(lambda: session.post(f"{base}/api/v1/backtest", json=body,
+                                                timeout=120), 15)
+    size_kb = len(response.content) / 1024
+    reference, final_value = timed(
+        lambda: references.bt_allocation(THREE_ASSETS, "2014-01-01", "2023-12-31", 0.0035), 3)
+    ratio = ours / reference
+    record("1. Backfolio 10y 3-asset monthly, all analytics, HTTP", ours * 1000, "ms",
+           reference="bt library in-process (ms)", reference_value=reference * 1000,
+           target="ratio ≤ 0.2 and < 25 ms", ok=ratio <= 0.2 and ours < 0.025,
+           note=f"ratio {ratio:.3f}; response {size_kb:.0f} kB; ours final "
+                f"{response.json()['result']['metrics']['final_value']:.2f} vs bt {final_value:.2f}")
+
+
+def create_signal_backtest(session, base, plugin_params, *, engine="vectorbt",
+                           start="2005-01-01", end="2024-12-31") -> str:
+    strategy = session.post(f"{base}/api/v1/strategies",
+                            json={"name": "SMA crossover (bench)", "kind": "signal"}, timeout=30)
+    strategy.raise_for_status()
+    backtest = session.post(f"{base}/api/v1/backtests", json={
+        "strategy_id": strategy.json()["id"], "engine": engine, "initial_capital": 100000,
+        "commission": 0.001, "slippage": 0.0005,
+        "config": {"symbol": "SPY", "start_date": start, "end_date": end,
+                   "signal_plugin_key": "sma_crossover", "signal_plugin_params": plugin_params},
+    }, timeout=30)
+    backtest.raise_for_status()
+    return backtest.json()["id"]
+
+
+def execute_sync(session, base, backtest_id) -> dict:
+    response = session.post(f"{base}/api/v1/backtests/{backtest_id}/execute", json={},
+                            timeout=300)
+    response.raise_for_status()
+    body = response.json()
+    if body["status"] != "completed":
+        raise RuntimeError(f"execute did not complete: {body.get('metrics')}")
+    return body
+
+
+def bench_execute(session, base) -> str:
+    backtest_id = create_signal_backtest(session, base, {"fast": 50, "slow": 200})
+    execute_sync(session, base, backtest_id)
+    ours, _ = timed(lambda: execute_sync(session, base, backtest_id), 9)
+    raw_bt, _ = timed(lambda: references.backtrader_sma_cross("SPY", "2005-01-01", "2024-12-31",
+                                                              50, 200), 3)
+    references.vectorbt_sma_cross("SPY", "2005-01-01", "2024-12-31", 50, 200)
+    raw_vbt, _ = timed(lambda: references.vectorbt_sma_cross("SPY", "2005-01-01", "2024-12-31",
+                                                             50, 200), 9)
+    record("2a. v1 sync execute, vectorbt SMA cross SPY 2005–2024, HTTP", ours * 1000, "ms",
+           reference="raw Backtrader (ms)", reference_value=raw_bt * 1000, target="ratio ≤ 0.2",
+           ok=ours / raw_bt <= 0.2, note=f"ratio {ours / raw_bt:.3f}")
+    record("2b. same, vs the raw vectorbt call", ours * 1000, "ms",
+           reference="raw vectorbt (ms)", reference_value=raw_vbt * 1000, target="ratio ≤ 3",
+           ok=ours / raw_vbt <= 3, note=f"overhead ratio {ours / raw_vbt:.2f}")
+    return backtest_id
+
+
+class PeakMemory:
+    """Peak resident memory of the service's worker processes while a block runs."""
+
+    def __init__(self, root_pid: int):
+        self.root = psutil.Process(root_pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self._stop.is_set():
+            for child in [self.root, *self.root.children(recursive=True)]:
+                try:
+                    self.peak = max(self.peak, child.memory_info().rss)
+                except psutil.Error:
+                    pass
+            time.sleep(0.05)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def sweep_grid(n: int) -> list[dict]:
+    grid = []
+    for fast in range(5, 200):
+        for slow in range(60, 400, 10):
+            if fast < slow:
+                grid.append({"signal_plugin_params": {"fast": fast, "slow": slow}})
+    step = max(1, len(grid) // n)
+    return grid[::step][:n]
+
+
+def run_sweep(session, base, strategy_id, n) -> float:
+    started = time.perf_counter()
+    response = session.post(f"{base}/api/v1/backtests/sweep", json={
+        "strategy_id": strategy_id, "engine": "vectorbt",
+        "base_config": {"symbol": "SPY", "start_date": "2005-01-01", "end_date": "2024-12-31",
+                        "signal_plugin_key": "sma_crossover"},
+        "param_grid": sweep_grid(n), "rank_metric": "perf_sharpe_ratio",
+    }, timeout=60)
+    response.raise_for_status()
+    task_id = response.json()["task_id"]
+    while True:
+        task = session.get(f"{base}/api/v1/tasks/{task_id}", timeout=30).json()
+        if task["status"] in {"SUCCESS", "FAILURE"}:
+            break
+        time.sleep(0.02)
+    elapsed = time.perf_counter() - started
+    if task["status"] != "SUCCESS" or task["result"]["failed"]:
+        raise RuntimeError(f"sweep ended {task['status']}: {task.get('error')}")
+    return elapsed
+
+
+def bench_sweep(session, base, process, strategy_id):
+    run_sweep(session, base, strategy_id, 5)
+    with PeakMemory(process.pid) as memory:
+        elapsed = run_sweep(session, base, strategy_id, 50)
+    record("3a. 50-entry sweep SPY 2005–2024, POST to leaderboard", elapsed, "s",
+           target="≤ 2 s", ok=elapsed <= 2)
+    record("3b. peak memory of a worker process during that sweep", memory.peak / 2**20, "MB",
+           target="≤ 500 MB each", ok=memory.peak / 2**20 <= 500)
+
+
+def load_test(url: str, *, seconds: float = 5, concurrency: int = 8) -> tuple[float, float, int]:
+    latencies: list[float] = []
+    errors = 0
+    lock = threading.Lock()
+    deadline = time.perf_counter() + seconds
+
+    def client():
+        nonlocal errors
+        session = requests.Session()
+        local, local_errors = [], 0
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            try:
+                ok = session.get(url, timeout=30).status_code == 200
+            except requests.RequestException:
+                ok = False
+            local.append(time.perf_counter() - started)
+            local_errors += not ok
+        with lock:
+            latencies.extend(local)
+            errors += local_errors
+
+    threads = [threading.Thread(target=client) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / seconds, p99, errors
+
+
+def bench_reads(base, backtest_id):
+    for label, path in (("GET /api/v1/backtests/{id}", f"/api/v1/backtests/{backtest_id}"),
+                        ("GET …/equity-curve (20y daily JSON)",
+                         f"/api/v1/backtests/{backtest_id}/equity-curve")):
+        rate, p99, errors = load_test(base + path)
+        record(f"5. {label}: throughput", rate, "req/s", note=f"8 connections, 5 s, {errors} errors")
+        record(f"5. {label}: p99 latency", p99 * 1000, "ms")
+
+
+def bench_first_backtest():
+    with server.running_service() as (base, _process, startup):
+        session = requests.Session()
+        backtest_id = create_signal_backtest(session, base, {"fast": 20, "slow": 100})
+        started = time.perf_counter()
+        execute_sync(session, base, backtest_id)
+        first = time.perf_counter() - started
+    record("4. first backtest after a fresh start (sync execute over HTTP)", first, "s",
+           target="≤ 1 s", ok=first <= 1, note=f"service healthy {startup:.1f} s after launch")
+
+
+def bench_scaling(session, base, strategy_id):
+    for years in (1, 5, 10, 20):
+        body = portfolio_request(THREE_ASSETS, f"{2024 - years}-01-01", "2023-12-31")
+        post_portfolio(session, base, body)
+        elapsed, _ = timed(lambda body=body: post_portfolio(session, base, body), 5)
+        record(f"6. Backfolio request, 3 assets, {years} years", elapsed * 1000, "ms")
+    for count in (2, 5, 10):
+        weights = {symbol: round(1 / count, 10) for symbol in TEN_SYMBOLS[:count]}
+        weights[TEN_SYMBOLS[0]] = round(1 - sum(list(weights.values())[1:]), 10)
+        body = portfolio_request(weights, "2014-01-01", "2023-12-31")
+        post_portfolio(session, base, body)
+        elapsed, _ = timed(lambda body=body: post_portfolio(session, base, body), 5)
+        record(f"6. Backfolio request, 10 years, {count} assets", elapsed * 1000, "ms")
+    for n in (10, 50):
+        record(f"6. sweep of {n} entries over the API", run_sweep(session, base, strategy_id, n),
+               "s")
+
+
+def main() -> int:
+    print("Backfolio benchmarks — starting the service as `make run` does", flush=True)
+    figures = [
+        ("portfolio", bench_portfolio),
+    ]
+    with server.running_service() as (base, process, startup):
+        print(f"service healthy after {startup:.1f} s at {base}", flush=True)
+        session = requests.Session()
+        for _name, bench in figures:
+            try:
+                bench(session, base)
+            except Exception as exc:  # one broken figure must not hide the others
+                record(bench.__name__, None, "", note=f"failed: {exc}")
+        backtest_id = None
+        try:
+            backtest_id = bench_execute(session, base)
+        except Exception as exc:
+            record("2. v1 sync execute", None, "", note=f"failed: {exc}")
+        strategy_id = None
+        if backtest_id:
+            strategy_id = session.get(f"{base}/api/v1/backtests/{backtest_id}").json()[
+                "strategy_id"]
+            for bench in (lambda: bench_sweep(session, base, process, strategy_id),
+                          lambda: bench_reads(base, backtest_id),
+                          lambda: bench_scaling(session, base, strategy_id)):
+                try:
+                    bench()
+                except Exception as exc:
+                    record("benchmark step", None, "", note=f"failed: {exc}")
+    try:
+        bench_first_backtest()
+    except Exception as exc:
+        record("4. first backtest after a fresh start", None, "", note=f"failed: {exc}")
+
+    print_table()
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps({"when": stamp, "database": os.environ.get("DATABASE_URL",
+                                "sqlite"), "rows": rows}, indent=2))
+    print(f"\nSaved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
+    return 0
+
+
+def print_table() -> None:
+    print()
+    header = f"{'figure':<66} {'ours':>14} {'reference':>14} {'target':<26} ok"
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        value = "error" if row["value"] is None else f"{row['value']:,.2f} {row['unit']}"
+        reference = ("" if row["reference_value"] is None
+                     else f"{row['reference_value']:,.2f}")
+        ok = {True: "yes", False: "NO", None: ""}[row["ok"]]
+        print(f"{row['figure'][:66]:<66} {value:>14} {reference:>14} {row['target'] or '':<26} {ok}")
+        if row["note"]:
+            print(f"    {row['note']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

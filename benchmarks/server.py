@@ -1,0 +1,77 @@
+"""Start the service the way `make run` does (gunicorn, production-shaped settings) for a benchmark."""
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(PYTHON).parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_environment(workdir: Path) -> dict[str, str]:
+    """Embedded default in a private folder, or PostgreSQL + Redis when the caller exports them."""
+    env = dict(os.environ)
+    env.setdefault("DJANGO_SETTINGS_MODULE", "backfolio.settings.base")
+    env["SQLITE_PATH"] = str(workdir / "bench.sqlite3")
+    env["MEDIA_ROOT"] = str(workdir / "media")
+    env["STATIC_ROOT"] = str(ROOT / "var" / "staticfiles")
+    env.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
+    env["LOG_LEVEL"] = "WARNING"
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> None:
+    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+@contextlib.contextmanager
+def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int = 2):
+    """Yield ``(base_url, process, startup_seconds)`` for a gunicorn serving a fresh database."""
+    workdir = Path(tempfile.mkdtemp(prefix="backfolio-bench-"))
+    env = service_environment(workdir)
+    env["BACKFOLIO_EMBEDDED_WORKER_THREADS"] = str(worker_threads)
+    manage(env, "migrate", "--noinput")
+    manage(env, "collectstatic", "--noinput", "-v", "0")
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [str(BIN / "gunicorn"), "backfolio.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", str(workers), "--threads", str(threads), "--timeout", "300",
+         "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(base_url + "/healthz", timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if process.poll() is not None:
+                    raise RuntimeError("the service exited during start-up") from None
+                if time.time() > deadline:
+                    raise RuntimeError("the service did not become healthy in 120 s") from None
+                time.sleep(0.1)
+        yield base_url, process, time.perf_counter() - started
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
