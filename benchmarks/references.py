@@ -21,11 +21,17 @@ def bt_allocation(weights: dict[str, float], start: str, end: str, commission: f
     close = prices.close.loc[prices.start :]
     strategy = bt.Strategy(
         "allocation",
-        [bt.algos.RunMonthly(run_on_first_date=True), bt.algos.WeighSpecified(**weights),
-         bt.algos.Rebalance()],
+        [
+            bt.algos.RunMonthly(run_on_first_date=True),
+            bt.algos.WeighSpecified(**weights),
+            bt.algos.Rebalance(),
+        ],
     )
     test = bt.Backtest(
-        strategy, close, initial_capital=10_000.0, integer_positions=False,
+        strategy,
+        close,
+        initial_capital=10_000.0,
+        integer_positions=False,
         commissions=lambda quantity, price: abs(quantity) * price * commission,
         progress_bar=False,
     )
@@ -51,10 +57,15 @@ class _SmaCross(backtrader.Strategy):
 def backtrader_sma_cross(symbol: str, start: str, end: str, fast: int, slow: int) -> float:
     """The textbook Backtrader SMA crossover on daily bars; returns the final value."""
     prices = get_store().load([symbol], start, end, warmup_bars=slow)
-    frame = pd.DataFrame({
-        "open": prices.open[symbol], "high": prices.high[symbol], "low": prices.low[symbol],
-        "close": prices.close[symbol], "volume": prices.volume[symbol].fillna(0),
-    })
+    frame = pd.DataFrame(
+        {
+            "open": prices.open[symbol],
+            "high": prices.high[symbol],
+            "low": prices.low[symbol],
+            "close": prices.close[symbol],
+            "volume": prices.volume[symbol].fillna(0),
+        }
+    )
     cerebro = backtrader.Cerebro(stdstats=False)
     cerebro.adddata(backtrader.feeds.PandasData(dataname=frame))
     cerebro.addstrategy(_SmaCross, fast=fast, slow=slow)

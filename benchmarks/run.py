@@ -6,6 +6,7 @@ tools in this process on the same work, prints a table and writes `benchmarks/re
 Times on a shared 2-core machine are noisy: medians of several runs, ratios from the same run.
 """
 
+import contextlib
 import json
 import os
 import statistics
@@ -32,13 +33,27 @@ TEN_SYMBOLS = ["SPY", "AGG", "GLD", "QQQ", "IWM", "EFA", "EEM", "TLT", "VNQ", "D
 rows: list[dict] = []
 
 
-def record(name, value, unit, *, reference=None, reference_value=None, target=None, ok=None,
-           note=""):
-    rows.append({"figure": name, "value": value, "unit": unit, "reference": reference,
-                 "reference_value": reference_value, "target": target, "ok": ok, "note": note})
+def record(
+    name, value, unit, *, reference=None, reference_value=None, target=None, ok=None, note=""
+):
+    rows.append(
+        {
+            "figure": name,
+            "value": value,
+            "unit": unit,
+            "reference": reference,
+            "reference_value": reference_value,
+            "target": target,
+            "ok": ok,
+            "note": note,
+        }
+    )
     shown = "error" if value is None else f"{value:,.3f} {unit}"
-    print(f"  {name}: {shown}" + (f"  (ref {reference}: {reference_value:,.3f})"
-                                   if reference_value is not None else ""), flush=True)
+    print(
+        f"  {name}: {shown}"
+        + (f"  (ref {reference}: {reference_value:,.3f})" if reference_value is not None else ""),
+        flush=True,
+    )
 
 
 def timed(function, repeat: int) -> tuple[float, object]:
@@ -52,10 +67,18 @@ def timed(function, repeat: int) -> tuple[float, object]:
 
 def portfolio_request(weights, start, end, frequency="monthly", commission=0.0035) -> dict:
     return {
-        "strategy": {"allocations": {"core": weights}, "fallback_allocation": "core",
-                     "switching_logic": []},
-        "config": {"start_date": start, "end_date": end, "initial_capital": 10000,
-                   "rebalance_frequency": frequency, "base_commission": commission},
+        "strategy": {
+            "allocations": {"core": weights},
+            "fallback_allocation": "core",
+            "switching_logic": [],
+        },
+        "config": {
+            "start_date": start,
+            "end_date": end,
+            "initial_capital": 10000,
+            "rebalance_frequency": frequency,
+            "base_commission": commission,
+        },
     }
 
 
@@ -68,37 +91,60 @@ def post_portfolio(session, base, body) -> dict:
 def bench_portfolio(session, base):
     body = portfolio_request(THREE_ASSETS, "2014-01-01", "2023-12-31")
     post_portfolio(session, base, body)  # warm caches the way a steady service would be
-    ours, response = timed(lambda: session.post(f"{base}/api/v1/backtest", json=body,
-                                                timeout=120), 15)
+    ours, response = timed(
+        lambda: session.post(f"{base}/api/v1/backtest", json=body, timeout=120), 15
+    )
     size_kb = len(response.content) / 1024
     reference, final_value = timed(
-        lambda: references.bt_allocation(THREE_ASSETS, "2014-01-01", "2023-12-31", 0.0035), 3)
+        lambda: references.bt_allocation(THREE_ASSETS, "2014-01-01", "2023-12-31", 0.0035), 3
+    )
     ratio = ours / reference
-    record("1. Backfolio 10y 3-asset monthly, all analytics, HTTP", ours * 1000, "ms",
-           reference="bt library in-process (ms)", reference_value=reference * 1000,
-           target="ratio ≤ 0.2 and < 25 ms", ok=ratio <= 0.2 and ours < 0.025,
-           note=f"ratio {ratio:.3f}; response {size_kb:.0f} kB; ours final "
-                f"{response.json()['result']['metrics']['final_value']:.2f} vs bt {final_value:.2f}")
+    record(
+        "1. Backfolio 10y 3-asset monthly, all analytics, HTTP",
+        ours * 1000,
+        "ms",
+        reference="bt library in-process (ms)",
+        reference_value=reference * 1000,
+        target="ratio ≤ 0.2 and < 25 ms",
+        ok=ratio <= 0.2 and ours < 0.025,
+        note=f"ratio {ratio:.3f}; response {size_kb:.0f} kB; ours final "
+        f"{response.json()['result']['metrics']['final_value']:.2f} vs bt {final_value:.2f}",
+    )
 
 
-def create_signal_backtest(session, base, plugin_params, *, engine="vectorbt",
-                           start="2005-01-01", end="2024-12-31") -> str:
-    strategy = session.post(f"{base}/api/v1/strategies",
-                            json={"name": "SMA crossover (bench)", "kind": "signal"}, timeout=30)
+def create_signal_backtest(
+    session, base, plugin_params, *, engine="vectorbt", start="2005-01-01", end="2024-12-31"
+) -> str:
+    strategy = session.post(
+        f"{base}/api/v1/strategies",
+        json={"name": "SMA crossover (bench)", "kind": "signal"},
+        timeout=30,
+    )
     strategy.raise_for_status()
-    backtest = session.post(f"{base}/api/v1/backtests", json={
-        "strategy_id": strategy.json()["id"], "engine": engine, "initial_capital": 100000,
-        "commission": 0.001, "slippage": 0.0005,
-        "config": {"symbol": "SPY", "start_date": start, "end_date": end,
-                   "signal_plugin_key": "sma_crossover", "signal_plugin_params": plugin_params},
-    }, timeout=30)
+    backtest = session.post(
+        f"{base}/api/v1/backtests",
+        json={
+            "strategy_id": strategy.json()["id"],
+            "engine": engine,
+            "initial_capital": 100000,
+            "commission": 0.001,
+            "slippage": 0.0005,
+            "config": {
+                "symbol": "SPY",
+                "start_date": start,
+                "end_date": end,
+                "signal_plugin_key": "sma_crossover",
+                "signal_plugin_params": plugin_params,
+            },
+        },
+        timeout=30,
+    )
     backtest.raise_for_status()
     return backtest.json()["id"]
 
 
 def execute_sync(session, base, backtest_id) -> dict:
-    response = session.post(f"{base}/api/v1/backtests/{backtest_id}/execute", json={},
-                            timeout=300)
+    response = session.post(f"{base}/api/v1/backtests/{backtest_id}/execute", json={}, timeout=300)
     response.raise_for_status()
     body = response.json()
     if body["status"] != "completed":
@@ -110,17 +156,33 @@ def bench_execute(session, base) -> str:
     backtest_id = create_signal_backtest(session, base, {"fast": 50, "slow": 200})
     execute_sync(session, base, backtest_id)
     ours, _ = timed(lambda: execute_sync(session, base, backtest_id), 9)
-    raw_bt, _ = timed(lambda: references.backtrader_sma_cross("SPY", "2005-01-01", "2024-12-31",
-                                                              50, 200), 3)
+    raw_bt, _ = timed(
+        lambda: references.backtrader_sma_cross("SPY", "2005-01-01", "2024-12-31", 50, 200), 3
+    )
     references.vectorbt_sma_cross("SPY", "2005-01-01", "2024-12-31", 50, 200)
-    raw_vbt, _ = timed(lambda: references.vectorbt_sma_cross("SPY", "2005-01-01", "2024-12-31",
-                                                             50, 200), 9)
-    record("2a. v1 sync execute, vectorbt SMA cross SPY 2005–2024, HTTP", ours * 1000, "ms",
-           reference="raw Backtrader (ms)", reference_value=raw_bt * 1000, target="ratio ≤ 0.2",
-           ok=ours / raw_bt <= 0.2, note=f"ratio {ours / raw_bt:.3f}")
-    record("2b. same, vs the raw vectorbt call", ours * 1000, "ms",
-           reference="raw vectorbt (ms)", reference_value=raw_vbt * 1000, target="ratio ≤ 3",
-           ok=ours / raw_vbt <= 3, note=f"overhead ratio {ours / raw_vbt:.2f}")
+    raw_vbt, _ = timed(
+        lambda: references.vectorbt_sma_cross("SPY", "2005-01-01", "2024-12-31", 50, 200), 9
+    )
+    record(
+        "2a. v1 sync execute, vectorbt SMA cross SPY 2005–2024, HTTP",
+        ours * 1000,
+        "ms",
+        reference="raw Backtrader (ms)",
+        reference_value=raw_bt * 1000,
+        target="ratio ≤ 0.2",
+        ok=ours / raw_bt <= 0.2,
+        note=f"ratio {ours / raw_bt:.3f}",
+    )
+    record(
+        "2b. same, vs the raw vectorbt call",
+        ours * 1000,
+        "ms",
+        reference="raw vectorbt (ms)",
+        reference_value=raw_vbt * 1000,
+        target="ratio ≤ 3",
+        ok=ours / raw_vbt <= 3,
+        note=f"overhead ratio {ours / raw_vbt:.2f}",
+    )
     return backtest_id
 
 
@@ -136,10 +198,8 @@ class PeakMemory:
     def _sample(self):
         while not self._stop.is_set():
             for child in [self.root, *self.root.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):
                     self.peak = max(self.peak, child.memory_info().rss)
-                except psutil.Error:
-                    pass
             time.sleep(0.05)
 
     def __enter__(self):
@@ -163,12 +223,22 @@ def sweep_grid(n: int) -> list[dict]:
 
 def run_sweep(session, base, strategy_id, n) -> float:
     started = time.perf_counter()
-    response = session.post(f"{base}/api/v1/backtests/sweep", json={
-        "strategy_id": strategy_id, "engine": "vectorbt",
-        "base_config": {"symbol": "SPY", "start_date": "2005-01-01", "end_date": "2024-12-31",
-                        "signal_plugin_key": "sma_crossover"},
-        "param_grid": sweep_grid(n), "rank_metric": "perf_sharpe_ratio",
-    }, timeout=60)
+    response = session.post(
+        f"{base}/api/v1/backtests/sweep",
+        json={
+            "strategy_id": strategy_id,
+            "engine": "vectorbt",
+            "base_config": {
+                "symbol": "SPY",
+                "start_date": "2005-01-01",
+                "end_date": "2024-12-31",
+                "signal_plugin_key": "sma_crossover",
+            },
+            "param_grid": sweep_grid(n),
+            "rank_metric": "perf_sharpe_ratio",
+        },
+        timeout=60,
+    )
     response.raise_for_status()
     task_id = response.json()["task_id"]
     while True:
@@ -186,10 +256,20 @@ def bench_sweep(session, base, process, strategy_id):
     run_sweep(session, base, strategy_id, 5)
     with PeakMemory(process.pid) as memory:
         elapsed = run_sweep(session, base, strategy_id, 50)
-    record("3a. 50-entry sweep SPY 2005–2024, POST to leaderboard", elapsed, "s",
-           target="≤ 2 s", ok=elapsed <= 2)
-    record("3b. peak memory of a worker process during that sweep", memory.peak / 2**20, "MB",
-           target="≤ 500 MB each", ok=memory.peak / 2**20 <= 500)
+    record(
+        "3a. 50-entry sweep SPY 2005–2024, POST to leaderboard",
+        elapsed,
+        "s",
+        target="≤ 2 s",
+        ok=elapsed <= 2,
+    )
+    record(
+        "3b. peak memory of a worker process during that sweep",
+        memory.peak / 2**20,
+        "MB",
+        target="≤ 500 MB each",
+        ok=memory.peak / 2**20 <= 500,
+    )
 
 
 def load_test(url: str, *, seconds: float = 5, concurrency: int = 8) -> tuple[float, float, int]:
@@ -225,11 +305,14 @@ def load_test(url: str, *, seconds: float = 5, concurrency: int = 8) -> tuple[fl
 
 
 def bench_reads(base, backtest_id):
-    for label, path in (("GET /api/v1/backtests/{id}", f"/api/v1/backtests/{backtest_id}"),
-                        ("GET …/equity-curve (20y daily JSON)",
-                         f"/api/v1/backtests/{backtest_id}/equity-curve")):
+    for label, path in (
+        ("GET /api/v1/backtests/{id}", f"/api/v1/backtests/{backtest_id}"),
+        ("GET …/equity-curve (20y daily JSON)", f"/api/v1/backtests/{backtest_id}/equity-curve"),
+    ):
         rate, p99, errors = load_test(base + path)
-        record(f"5. {label}: throughput", rate, "req/s", note=f"8 connections, 5 s, {errors} errors")
+        record(
+            f"5. {label}: throughput", rate, "req/s", note=f"8 connections, 5 s, {errors} errors"
+        )
         record(f"5. {label}: p99 latency", p99 * 1000, "ms")
 
 
@@ -240,8 +323,14 @@ def bench_first_backtest():
         started = time.perf_counter()
         execute_sync(session, base, backtest_id)
         first = time.perf_counter() - started
-    record("4. first backtest after a fresh start (sync execute over HTTP)", first, "s",
-           target="≤ 1 s", ok=first <= 1, note=f"service healthy {startup:.1f} s after launch")
+    record(
+        "4. first backtest after a fresh start (sync execute over HTTP)",
+        first,
+        "s",
+        target="≤ 1 s",
+        ok=first <= 1,
+        note=f"service healthy {startup:.1f} s after launch",
+    )
 
 
 def bench_scaling(session, base, strategy_id):
@@ -258,8 +347,9 @@ def bench_scaling(session, base, strategy_id):
         elapsed, _ = timed(lambda body=body: post_portfolio(session, base, body), 5)
         record(f"6. Backfolio request, 10 years, {count} assets", elapsed * 1000, "ms")
     for n in (10, 50):
-        record(f"6. sweep of {n} entries over the API", run_sweep(session, base, strategy_id, n),
-               "s")
+        record(
+            f"6. sweep of {n} entries over the API", run_sweep(session, base, strategy_id, n), "s"
+        )
 
 
 def main() -> int:
@@ -283,10 +373,13 @@ def main() -> int:
         strategy_id = None
         if backtest_id:
             strategy_id = session.get(f"{base}/api/v1/backtests/{backtest_id}").json()[
-                "strategy_id"]
-            for bench in (lambda: bench_sweep(session, base, process, strategy_id),
-                          lambda: bench_reads(base, backtest_id),
-                          lambda: bench_scaling(session, base, strategy_id)):
+                "strategy_id"
+            ]
+            for bench in (
+                lambda: bench_sweep(session, base, process, strategy_id),
+                lambda: bench_reads(base, backtest_id),
+                lambda: bench_scaling(session, base, strategy_id),
+            ):
                 try:
                     bench()
                 except Exception as exc:
@@ -300,8 +393,12 @@ def main() -> int:
     RESULTS_DIR.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     path = RESULTS_DIR / f"{stamp}.json"
-    path.write_text(json.dumps({"when": stamp, "database": os.environ.get("DATABASE_URL",
-                                "sqlite"), "rows": rows}, indent=2))
+    path.write_text(
+        json.dumps(
+            {"when": stamp, "database": os.environ.get("DATABASE_URL", "sqlite"), "rows": rows},
+            indent=2,
+        )
+    )
     print(f"\nSaved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0
 
@@ -313,10 +410,11 @@ def print_table() -> None:
     print("-" * len(header))
     for row in rows:
         value = "error" if row["value"] is None else f"{row['value']:,.2f} {row['unit']}"
-        reference = ("" if row["reference_value"] is None
-                     else f"{row['reference_value']:,.2f}")
+        reference = "" if row["reference_value"] is None else f"{row['reference_value']:,.2f}"
         ok = {True: "yes", False: "NO", None: ""}[row["ok"]]
-        print(f"{row['figure'][:66]:<66} {value:>14} {reference:>14} {row['target'] or '':<26} {ok}")
+        print(
+            f"{row['figure'][:66]:<66} {value:>14} {reference:>14} {row['target'] or '':<26} {ok}"
+        )
         if row["note"]:
             print(f"    {row['note']}")
 

@@ -1,4 +1,4 @@
-"""Start the service the way `make run` does (gunicorn, production-shaped settings) for a benchmark."""
+"""Start the service the way `make run` does (gunicorn, production settings) for benchmarks."""
 
 import contextlib
 import os
@@ -34,8 +34,9 @@ def service_environment(workdir: Path) -> dict[str, str]:
 
 
 def manage(env: dict[str, str], *args: str) -> None:
-    subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL
+    )
 
 
 @contextlib.contextmanager
@@ -49,10 +50,22 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
     port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "backfolio.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(workers), "--threads", str(threads), "--timeout", "300",
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
+        [
+            str(BIN / "gunicorn"),
+            "backfolio.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--timeout",
+            "300",
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
