@@ -1,0 +1,139 @@
+"""This contract's errors: ``{"error": {"code", "message", "status"}}`` and nothing else.
+
+Every view of the results API (and its auth endpoints) uses :func:`results_exception_handler`
+through :class:`ResultsApiMixin`, so DRF's own errors (bad or expired token, throttling, parse
+errors, wrong method) come out in the same envelope as the ones raised here.
+"""
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+AUTHENTICATION_REQUIRED = "Authentication required"
+NOT_YOUR_BACKTEST = "Access denied (not your backtest)"
+BACKTEST_NOT_FOUND = "Backtest not found"
+
+_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    406: "NOT_ACCEPTABLE",
+    409: "CONFLICT",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+}
+
+
+class ResultsApiError(exceptions.APIException):
+    """An error with this contract's code and message, raised by the results API's views."""
+
+    def __init__(self, *, status_code: int, message: str, code: str | None = None):
+        self.status_code = status_code
+        self.error_code = code or _CODES.get(status_code, "ERROR")
+        super().__init__(detail=message)
+
+
+def not_found(message: str = BACKTEST_NOT_FOUND) -> ResultsApiError:
+    return ResultsApiError(status_code=404, message=message)
+
+
+def forbidden(message: str = NOT_YOUR_BACKTEST) -> ResultsApiError:
+    return ResultsApiError(status_code=403, message=message)
+
+
+def validation_error(message: str) -> ResultsApiError:
+    return ResultsApiError(status_code=400, message=message)
+
+
+def invalid_credentials() -> ResultsApiError:
+    return ResultsApiError(status_code=401, message="Invalid credentials")
+
+
+def error_body(*, status_code: int, message: str, code: str | None = None) -> dict:
+    return {
+        "error": {
+            "code": code or _CODES.get(status_code, "ERROR"),
+            "message": message,
+            "status": status_code,
+        }
+    }
+
+
+def validation_message(detail) -> str:
+    """One readable sentence from a serializer's error dict: ``"startDate: must be before…"``.
+
+    Field names are the request's own (camelCase); nested errors are joined with dots.
+    """
+    parts: list[str] = []
+
+    def walk(value, path: str) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "non_field_errors":
+                    walk(inner, path)
+                else:
+                    walk(inner, f"{path}.{key}" if path else str(key))
+        elif isinstance(value, list) and all(not isinstance(v, (dict, list)) for v in value):
+            text = " ".join(str(item) for item in value)
+            parts.append(f"{path}: {text}" if path else text)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, f"{path}[{index}]")
+        else:
+            parts.append(f"{path}: {value}" if path else str(value))
+
+    walk(detail, "")
+    return "; ".join(parts) or "Invalid request"
+
+
+def results_exception_handler(exc, context):
+    """DRF exception handler for this contract; anything unexpected stays a real 500."""
+    if isinstance(exc, Http404):
+        exc = not_found()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = forbidden()
+
+    if not isinstance(exc, exceptions.APIException):
+        return None
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    status_code = exc.status_code
+    code = getattr(exc, "error_code", None)
+    if isinstance(exc, ResultsApiError):
+        message = str(exc.detail)
+    elif isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        # Missing, expired and forged tokens all read the same: nothing about why leaks out.
+        status_code = status.HTTP_401_UNAUTHORIZED
+        message = AUTHENTICATION_REQUIRED
+    elif isinstance(exc, exceptions.PermissionDenied):
+        message = NOT_YOUR_BACKTEST
+    elif isinstance(exc, exceptions.Throttled):
+        seconds = int(exc.wait) if exc.wait is not None else None
+        message = "Too many requests" + (f"; retry in {seconds} s" if seconds else "")
+    elif isinstance(exc, exceptions.ValidationError):
+        message = validation_message(exc.detail)
+    else:
+        message = str(exc.detail)
+
+    set_rollback()
+    return Response(
+        error_body(status_code=status_code, message=message, code=code),
+        status=status_code,
+        headers=headers,
+    )
+
+
+class ResultsApiMixin:
+    """Gives a DRF view this contract's error envelope."""
+
+    def get_exception_handler(self):
+        return results_exception_handler

@@ -1,0 +1,419 @@
+"""The results API's wire format: camelCase, ISO datetimes, 2-decimal numbers.
+
+This module is the only place that knows this contract's field names. Inputs are DRF
+serializers whose field names are the request's own, so validation messages name ``startDate``
+rather than ``start_date``. Outputs are built by the ``present_*`` functions; the ``*Schema``
+serializers describe the same shapes for the OpenAPI document (a test keeps them in step).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pandas as pd
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from rest_framework import serializers
+
+from backtests.models import Backtest
+from metrics.jsonsafe import clean_number
+from metrics.presenters import (
+    results_api_equity_curve,
+    results_api_results,
+    results_api_trades,
+)
+
+MAX_PAGE_SIZE = 100
+DEFAULT_PAGE_SIZE = 20
+
+# What each row status looks like to this contract's clients, which know only
+# running/completed/failed: a queued run is a running run at 0 %.
+_PRESENTED_STATUS = {
+    Backtest.Status.PENDING: "running",
+    Backtest.Status.RUNNING: "running",
+    Backtest.Status.COMPLETED: "completed",
+    Backtest.Status.FAILED: "failed",
+}
+_DEFAULT_MESSAGES = {
+    Backtest.Status.PENDING: "Queued, waiting for a worker",
+    Backtest.Status.RUNNING: "Running backtest",
+}
+
+SORT_FIELDS = {"createdAt": "created_at", "completedAt": "completed_at", "status": "status"}
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(required=False, allow_blank=False, max_length=254)
+    email = serializers.EmailField(required=False, allow_blank=False)
+    password = serializers.CharField(trim_whitespace=False, max_length=4096)
+
+    def validate(self, attrs):
+        if not attrs.get("username") and not attrs.get("email"):
+            raise serializers.ValidationError("email or username is required")
+        return attrs
+
+
+class RefreshTokenSerializer(serializers.Serializer):
+    refreshToken = serializers.CharField()
+
+
+class TokenPairSchema(serializers.Serializer):
+    accessToken = serializers.CharField()
+    refreshToken = serializers.CharField()
+    expiresIn = serializers.IntegerField(help_text="Seconds until the access token expires")
+
+
+class DayField(serializers.Field):
+    """A calendar date given as ``2024-01-31`` or an ISO datetime (read in UTC)."""
+
+    default_error_messages = {"invalid": "must be an ISO date (YYYY-MM-DD) or datetime"}
+
+    def to_internal_value(self, data) -> dt.date:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        text = data.strip()
+        try:
+            moment = parse_datetime(text)
+            if moment is not None:
+                if timezone.is_aware(moment):
+                    moment = moment.astimezone(dt.UTC)
+                return moment.date()
+            day = parse_date(text)
+        except ValueError:
+            self.fail("invalid")
+        if day is None:
+            self.fail("invalid")
+        return day
+
+    def to_representation(self, value) -> str:
+        return value.isoformat()
+
+
+class BacktestCreateSerializer(serializers.Serializer):
+    algorithmId = serializers.UUIDField(
+        error_messages={"invalid": "must be a valid algorithm id (UUID)"}
+    )
+    startDate = DayField()
+    endDate = DayField()
+    initialBalance = serializers.FloatField(
+        min_value=0.01, error_messages={"min_value": "must be greater than 0"}
+    )
+    symbols = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False, min_length=1, max_length=50
+    )
+    engine = serializers.CharField(required=False, max_length=40)
+    commission = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
+    slippage = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
+
+    def validate_engine(self, value: str) -> str:
+        from backtests.engines.registry import available_engines
+
+        engines = available_engines()
+        if value not in engines:
+            raise serializers.ValidationError(f"must be one of: {', '.join(sorted(engines))}")
+        return value
+
+    def validate(self, attrs):
+        if attrs["startDate"] >= attrs["endDate"]:
+            raise serializers.ValidationError({"endDate": "must be after startDate"})
+        return attrs
+
+
+class BacktestListQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
+    )
+    algorithmId = serializers.UUIDField(
+        required=False, error_messages={"invalid": "must be a valid algorithm id (UUID)"}
+    )
+    status = serializers.ChoiceField(
+        required=False, choices=["pending", "running", "completed", "failed"]
+    )
+    sort = serializers.ChoiceField(required=False, choices=list(SORT_FIELDS), default="createdAt")
+    order = serializers.ChoiceField(required=False, choices=["asc", "desc"], default="desc")
+
+
+# --- outputs -----------------------------------------------------------------------------------
+
+
+def presented_status(backtest: Backtest) -> str:
+    return _PRESENTED_STATUS.get(backtest.status, backtest.status)
+
+
+def statuses_for_filter(status: str) -> list[str]:
+    """Row statuses behind a ``status`` filter: ``running`` covers queued runs too."""
+    if status == "running":
+        return [Backtest.Status.PENDING, Backtest.Status.RUNNING]
+    return [status]
+
+
+def iso_datetime(moment: dt.datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if timezone.is_naive(moment):
+        moment = timezone.make_aware(moment, dt.UTC)
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _day_bound(value: Any, *, end: bool) -> str | None:
+    """``startDate`` opens the first day, ``endDate`` closes the last (the contract's example)."""
+    if not value:
+        return None
+    day = parse_date(str(value)[:10])
+    if day is None:
+        return None
+    return f"{day.isoformat()}T{'23:59:59' if end else '00:00:00'}Z"
+
+
+def _symbols(config: dict) -> list[str]:
+    symbols = config.get("symbols")
+    if symbols:
+        return list(symbols)
+    return [config["symbol"]] if config.get("symbol") else []
+
+
+def _round2(value: Any) -> float | int | None:
+    number = clean_number(value)
+    if number is None or isinstance(number, int):
+        return number
+    return round(number, 2) + 0.0
+
+
+def _core_metrics(stored: dict) -> dict:
+    """The stored flat v1 metrics as the core's keys that the results block reads.
+
+    Rows store the v1 presentation (drawdown as a positive loss); the results presenter takes
+    ``compute_metrics`` keys (drawdown as a negative return).
+    """
+    if "max_drawdown" in stored or "sharpe_ratio" in stored:
+        return stored
+    drawdown = clean_number(stored.get("risk_max_drawdown"))
+    return {
+        "max_drawdown": None if drawdown is None else -drawdown,
+        "sharpe_ratio": stored.get("perf_sharpe_ratio"),
+    }
+
+
+def _id(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def present_summary(backtest: Backtest) -> dict[str, Any]:
+    """One row of ``GET /api/backtests``: no artifacts read, so a page stays cheap."""
+    metrics = backtest.metrics or {}
+    status = presented_status(backtest)
+    total_return = clean_number(metrics.get("total_return"))
+    completed = backtest.status == Backtest.Status.COMPLETED
+    return {
+        "id": str(backtest.id),
+        "algorithmId": _id(backtest.strategy_id),
+        "userId": _id(backtest.owner_id),
+        "status": status,
+        "progress": 100 if completed else backtest.progress,
+        "engine": backtest.engine,
+        "startDate": _day_bound(backtest.config.get("start_date"), end=False),
+        "endDate": _day_bound(backtest.config.get("end_date"), end=True),
+        "initialBalance": _round2(backtest.initial_capital),
+        "finalBalance": _round2(metrics.get("final_value")) if completed else None,
+        "returnOnInvestment": (
+            _round2(total_return * 100) if completed and total_return is not None else None
+        ),
+        "symbols": _symbols(backtest.config),
+        "createdAt": iso_datetime(backtest.created_at),
+        "completedAt": iso_datetime(backtest.completed_at) if completed else None,
+    }
+
+
+def present_in_progress(backtest: Backtest) -> dict[str, Any]:
+    return {
+        "id": str(backtest.id),
+        "status": presented_status(backtest),
+        "progress": backtest.progress,
+        "message": backtest.progress_message or _DEFAULT_MESSAGES.get(backtest.status, ""),
+    }
+
+
+def present_failed(backtest: Backtest) -> dict[str, Any]:
+    return {
+        "id": str(backtest.id),
+        "status": "failed",
+        "error": backtest.error or "The backtest failed",
+        "createdAt": iso_datetime(backtest.created_at),
+        "failedAt": iso_datetime(backtest.completed_at or backtest.updated_at),
+    }
+
+
+def present_completed(
+    backtest: Backtest, *, equity: pd.Series, trades: pd.DataFrame | None
+) -> dict[str, Any]:
+    final_balance = float(equity.iloc[-1]) if len(equity) else None
+    return {
+        "id": str(backtest.id),
+        "algorithmId": _id(backtest.strategy_id),
+        "userId": _id(backtest.owner_id),
+        "status": "completed",
+        "progress": 100,
+        "startDate": _day_bound(backtest.config.get("start_date"), end=False),
+        "endDate": _day_bound(backtest.config.get("end_date"), end=True),
+        "initialBalance": _round2(backtest.initial_capital),
+        "finalBalance": _round2(final_balance),
+        "symbols": _symbols(backtest.config),
+        "results": results_api_results(
+            _core_metrics(backtest.metrics or {}), trades, equity, backtest.initial_capital
+        ),
+        "equityCurve": results_api_equity_curve(equity),
+        "trades": results_api_trades(trades),
+        "createdAt": iso_datetime(backtest.created_at),
+        "completedAt": iso_datetime(backtest.completed_at),
+    }
+
+
+def present_created(backtest: Backtest) -> dict[str, Any]:
+    return {
+        "id": str(backtest.id),
+        "algorithmId": _id(backtest.strategy_id),
+        "status": "running",
+        "progress": 0,
+        "message": _DEFAULT_MESSAGES[Backtest.Status.PENDING],
+        "createdAt": iso_datetime(backtest.created_at),
+    }
+
+
+def present_page(backtests: list[Backtest], *, page: int, limit: int, total: int) -> dict[str, Any]:
+    return {
+        "data": [present_summary(backtest) for backtest in backtests],
+        "pagination": {
+            "page": page,
+            "limit": limit,
+            "total": total,
+            "totalPages": (total + limit - 1) // limit,
+        },
+    }
+
+
+# --- schemas for the OpenAPI document (the shapes the present_* functions return) ------------
+
+
+class ResultsSchema(serializers.Serializer):
+    totalTrades = serializers.IntegerField()
+    winningTrades = serializers.IntegerField()
+    losingTrades = serializers.IntegerField()
+    totalProfit = serializers.FloatField(help_text="Sum of winning trades' profit")
+    totalLoss = serializers.FloatField(help_text="Sum of losing trades' loss, positive")
+    netProfit = serializers.FloatField()
+    winRate = serializers.FloatField(allow_null=True, help_text="Percent")
+    profitFactor = serializers.FloatField(allow_null=True)
+    sharpeRatio = serializers.FloatField(allow_null=True)
+    maxDrawdown = serializers.FloatField(allow_null=True, help_text="Percent, positive")
+    maxDrawdownPercent = serializers.FloatField(allow_null=True, help_text="Percent")
+    averageWin = serializers.FloatField(allow_null=True)
+    averageLoss = serializers.FloatField(allow_null=True, help_text="Positive")
+    largestWin = serializers.FloatField(allow_null=True)
+    largestLoss = serializers.FloatField(allow_null=True, help_text="Positive")
+    averageTradeDuration = serializers.FloatField(allow_null=True, help_text="Minutes")
+    expectancy = serializers.FloatField(allow_null=True, help_text="Mean profit per trade")
+    returnOnInvestment = serializers.FloatField(allow_null=True, help_text="Percent")
+
+
+class EquityPointSchema(serializers.Serializer):
+    date = serializers.DateField()
+    balance = serializers.FloatField()
+
+
+class TradeSchema(serializers.Serializer):
+    symbol = serializers.CharField()
+    entryTime = serializers.DateTimeField()
+    entryPrice = serializers.FloatField()
+    exitTime = serializers.DateTimeField(allow_null=True)
+    exitPrice = serializers.FloatField(allow_null=True)
+    quantity = serializers.FloatField()
+    side = serializers.ChoiceField(choices=["long", "short"])
+    profit = serializers.FloatField(allow_null=True)
+    profitPercent = serializers.FloatField(allow_null=True)
+    exitReason = serializers.CharField(allow_null=True)
+
+
+class CompletedBacktestSchema(serializers.Serializer):
+    id = serializers.UUIDField()
+    algorithmId = serializers.UUIDField(allow_null=True)
+    userId = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["completed"])
+    progress = serializers.IntegerField()
+    startDate = serializers.DateTimeField()
+    endDate = serializers.DateTimeField()
+    initialBalance = serializers.FloatField()
+    finalBalance = serializers.FloatField()
+    symbols = serializers.ListField(child=serializers.CharField())
+    results = ResultsSchema()
+    equityCurve = EquityPointSchema(many=True)
+    trades = TradeSchema(many=True)
+    createdAt = serializers.DateTimeField()
+    completedAt = serializers.DateTimeField()
+
+
+class RunningBacktestSchema(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["running"])
+    progress = serializers.IntegerField(min_value=0, max_value=100)
+    message = serializers.CharField()
+
+
+class FailedBacktestSchema(serializers.Serializer):
+    id = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["failed"])
+    error = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+    failedAt = serializers.DateTimeField()
+
+
+class CreatedBacktestSchema(serializers.Serializer):
+    id = serializers.UUIDField()
+    algorithmId = serializers.UUIDField()
+    status = serializers.ChoiceField(choices=["running"])
+    progress = serializers.IntegerField()
+    message = serializers.CharField()
+    createdAt = serializers.DateTimeField()
+
+
+class BacktestSummarySchema(serializers.Serializer):
+    id = serializers.UUIDField()
+    algorithmId = serializers.UUIDField(allow_null=True)
+    userId = serializers.CharField(allow_null=True)
+    status = serializers.ChoiceField(choices=["running", "completed", "failed"])
+    progress = serializers.IntegerField()
+    engine = serializers.CharField()
+    startDate = serializers.DateTimeField(allow_null=True)
+    endDate = serializers.DateTimeField(allow_null=True)
+    initialBalance = serializers.FloatField()
+    finalBalance = serializers.FloatField(allow_null=True)
+    returnOnInvestment = serializers.FloatField(allow_null=True, help_text="Percent")
+    symbols = serializers.ListField(child=serializers.CharField())
+    createdAt = serializers.DateTimeField()
+    completedAt = serializers.DateTimeField(allow_null=True)
+
+
+class PaginationSchema(serializers.Serializer):
+    page = serializers.IntegerField()
+    limit = serializers.IntegerField()
+    total = serializers.IntegerField()
+    totalPages = serializers.IntegerField()
+
+
+class BacktestPageSchema(serializers.Serializer):
+    data = BacktestSummarySchema(many=True)
+    pagination = PaginationSchema()
+
+
+class ErrorDetailSchema(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    status = serializers.IntegerField()
+
+
+class ErrorSchema(serializers.Serializer):
+    error = ErrorDetailSchema()
