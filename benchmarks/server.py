@@ -68,6 +68,17 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
         env=env,
     )
     base_url = f"http://127.0.0.1:{port}"
+    worker_processes = []
+    if env.get("REDIS_URL"):
+        # Production shape: the broker is Redis, so separate worker processes consume it.
+        worker_processes.append(
+            subprocess.Popen(
+                [PYTHON, "manage.py", "rundramatiq", "--processes", "2", "--threads", "2"],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+        )
     try:
         deadline = time.time() + 120
         while True:
@@ -83,8 +94,11 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
                 time.sleep(0.1)
         yield base_url, process, time.perf_counter() - started
     finally:
+        for worker in worker_processes:
+            worker.terminate()
         process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for child in [process, *worker_processes]:
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
