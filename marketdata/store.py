@@ -138,10 +138,7 @@ class _History:
             raise MarketDataError(
                 f"Data for {symbol} has unsorted or repeated dates", symbol=symbol
             )
-        columns = {
-            column: _read_only(frame[column].to_numpy(dtype=np.float64, na_value=np.nan))
-            for column in SOURCE_COLUMNS
-        }
+        columns = {column: _read_only(_float_values(frame[column])) for column in SOURCE_COLUMNS}
         return cls(dates=_read_only(dates), **columns)
 
 
@@ -653,6 +650,13 @@ def _day(value: date | str, name: str) -> pd.Timestamp:
     if isinstance(value, date):
         return pd.Timestamp(value)
     raise MarketDataError(f"Invalid {name} date {value!r}: expected a date or YYYY-MM-DD")
+
+
+def _float_values(column: pd.Series) -> np.ndarray:
+    if column.dtype == np.float64:
+        return column.to_numpy(copy=True)
+    # Nullable integers (volume) and the like: missing values become NaN.
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def _read_only(values: np.ndarray) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -68,23 +69,31 @@ class BundledSource:
         version = self.version()
         with self._lock:
             if version != self._coverage_version:
-                paths = sorted(self.directory.glob("*.parquet")) if version else []
-                self._coverage = {path.stem: self._read_coverage(path) for path in paths}
+                self._coverage = _read_directory_coverage(self.directory, version, self.name)
                 self._coverage_version = version
             return self._coverage
 
-    def _read_coverage(self, path: Path) -> SymbolCoverage:
-        metadata = pq.read_metadata(path)
-        date_column = metadata.schema.names.index("date")
-        first_dates, last_dates = [], []
-        for group in range(metadata.num_row_groups):
-            statistics = metadata.row_group(group).column(date_column).statistics
-            first_dates.append(statistics.min)
-            last_dates.append(statistics.max)
-        return SymbolCoverage(
-            symbol=path.stem,
-            first_date=min(first_dates),
-            last_date=max(last_dates),
-            rows=metadata.num_rows,
-            source=self.name,
-        )
+
+@functools.lru_cache(maxsize=8)
+def _read_directory_coverage(directory: Path, version: int, source_name: str) -> dict:
+    """Coverage of every file in ``directory``, shared by every source reading it (``version``
+    is part of the key so that a rebuilt directory is read again)."""
+    paths = sorted(directory.glob("*.parquet")) if version else []
+    return {path.stem: _read_coverage(path, source_name) for path in paths}
+
+
+def _read_coverage(path: Path, source_name: str) -> SymbolCoverage:
+    metadata = pq.read_metadata(path)
+    date_column = metadata.schema.names.index("date")
+    first_dates, last_dates = [], []
+    for group in range(metadata.num_row_groups):
+        statistics = metadata.row_group(group).column(date_column).statistics
+        first_dates.append(statistics.min)
+        last_dates.append(statistics.max)
+    return SymbolCoverage(
+        symbol=path.stem,
+        first_date=min(first_dates),
+        last_date=max(last_dates),
+        rows=metadata.num_rows,
+        source=source_name,
+    )
