@@ -1,18 +1,25 @@
 """Real daily prices for the strategy-language tests, without a database.
 
-Prefers the market-data store when it exists; otherwise reads the bundled Parquet files (or the
-shared CSVs) into a frame shaped like ``marketdata.store.PriceFrame``: the union of the symbols'
-dates, NaN where a symbol has no row, ``CASH`` at a constant 1.0.
+Prefers the market-data store (split-adjusted prices, all history loaded as warm-up, then cut at
+``history_start``); without it, reads the bundled Parquet files (or the shared CSVs) into a frame
+shaped like ``marketdata.store.PriceFrame``: the union of the symbols' dates, NaN where a symbol
+has no row, ``CASH`` at a constant 1.0.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+try:
+    from marketdata.store import get_store
+except ImportError:  # the language is tested on its own when market data is not there
+    get_store = None
 
 BUNDLED = Path(__file__).resolve().parents[2] / "marketdata" / "data"
 SHARED_CSV = Path("/work/shared/data/prices")
@@ -45,6 +52,8 @@ _CACHE: dict[str, pd.DataFrame] = {}
 def build_prices(symbols, start: str, end: str, *, history_start: str | None = None) -> Prices:
     """A PriceFrame-like object: bars from ``history_start`` (default: all history) to ``end``;
     ``start``/``end`` are the first/last bars of the run."""
+    if get_store is not None:
+        return _from_store(symbols, start, end, history_start)
     stored = [symbol for symbol in symbols if symbol != "CASH"]
     for symbol in stored:
         if symbol not in _CACHE:
@@ -64,6 +73,18 @@ def build_prices(symbols, start: str, end: str, *, history_start: str | None = N
         fields[field_name] = pd.DataFrame(columns, index=index)
     run = index[index >= pd.Timestamp(start)]
     return Prices(**fields, start=run[0], end=run[-1])
+
+
+def _from_store(symbols, start: str, end: str, history_start: str | None):
+    frame = get_store().load(
+        list(symbols), start, end, adjustment="split_only", warmup_bars=100_000
+    )
+    if history_start is None:
+        return frame
+    keep = frame.close.index >= pd.Timestamp(history_start)
+    return dataclasses.replace(
+        frame, **{field_name: getattr(frame, field_name)[keep] for field_name in FIELDS}
+    )
 
 
 @pytest.fixture(scope="session")
