@@ -104,7 +104,7 @@ def compute_metrics(
         raise ValueError("equity curve is empty: a run has at least one bar")
     if bars_per_year <= 0:
         raise ValueError(f"bars_per_year must be positive, got {bars_per_year}")
-    index = pd.DatetimeIndex(equity.index)
+    index = _bar_dates(equity.index)
     capital = float(initial_capital)
     values = equity.to_numpy(dtype=float)
     n_bars = len(values)
@@ -201,6 +201,15 @@ def longest_run(mask: np.ndarray | pd.Series) -> int:
 def _check_capital(initial_capital: float) -> None:
     if not initial_capital > 0:
         raise ValueError(f"initial_capital must be positive, got {initial_capital}")
+
+
+def _bar_dates(index: pd.Index) -> pd.DatetimeIndex:
+    if isinstance(index, pd.DatetimeIndex):
+        return index
+    # Integers would silently become nanoseconds since 1970 and make the CAGR meaningless.
+    if pd.api.types.is_numeric_dtype(index):
+        raise ValueError("equity curve must be indexed by bar dates")
+    return pd.DatetimeIndex(pd.to_datetime(index))
 
 
 def _drawdowns(values: np.ndarray, capital: float) -> np.ndarray:

@@ -243,7 +243,7 @@ def results_api_trades(trades: pd.DataFrame | None) -> list[dict[str, Any]]:
 
 
 def _average_duration_minutes(trades: pd.DataFrame | None) -> float | None:
-    if trades is None or len(trades) == 0:
+    if trades is None or len(trades) == 0 or not {"entry_date", "exit_date"} <= set(trades):
         return None
     closed = trades[pd.to_numeric(trades["pnl"], errors="coerce").notna()]
     durations = pd.to_datetime(closed["exit_date"]) - pd.to_datetime(closed["entry_date"])

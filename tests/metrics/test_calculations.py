@@ -357,6 +357,12 @@ def test_rejects_what_cannot_be_measured():
         compute_metrics(pd.Series([], dtype=float), initial_capital=10_000)
     with pytest.raises(ValueError, match="initial_capital"):
         compute_metrics(pd.Series([1.0], index=pd.to_datetime(["2024-01-02"])), initial_capital=0)
+    with pytest.raises(ValueError, match="dates"):
+        compute_metrics(pd.Series([1.0, 2.0]), initial_capital=1.0)
+    by_text = compute_metrics(
+        pd.Series([1.0, 2.0], index=["2024-01-02", "2025-01-02"]), initial_capital=1.0
+    )
+    assert by_text["cagr"] == pytest.approx(2 ** (365.25 / 366) - 1)
 
 
 def test_fast_enough_for_5000_bars(buy_and_hold_spy):
