@@ -1,0 +1,247 @@
+"""OpenAPI documentation of this contract: envelope shapes and examples (documentation only;
+the views validate with ``backtests.portfolio.requests``, which collects every problem at once)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
+
+from backtests.portfolio.examples import examples, examples_response
+
+TAGS = ["portfolio backtest (Backfolio v2.0)"]
+
+
+class PortfolioBacktestRequestSchema(serializers.Serializer):
+    strategy = serializers.JSONField(
+        help_text="{allocations: {group: {symbol: weight}}, fallback_allocation, switching_logic}"
+    )
+    config = serializers.JSONField(
+        help_text=(
+            "start_date, end_date (YYYY-MM-DD), initial_capital (10000), rebalance_frequency "
+            "(monthly), base_commission (0.0035), risk management and position sizing keys, "
+            "engine (vectorbt|backtrader), benchmark (SPY), price_adjustment (total_return)"
+        )
+    )
+    name = serializers.CharField(required=False)
+    description = serializers.CharField(required=False)
+
+
+class PortfolioBacktestResponseSchema(serializers.Serializer):
+    success = serializers.BooleanField()
+    backtest_id = serializers.UUIDField()
+    result = serializers.JSONField(help_text="Every block of the contract's response")
+
+
+class PortfolioErrorSchema(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = serializers.CharField()
+    warnings = serializers.ListField(child=serializers.CharField())
+    errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class PortfolioExamplesSchema(serializers.Serializer):
+    examples = serializers.JSONField()
+    usage = serializers.CharField()
+
+
+class PortfolioRunSummarySchema(serializers.Serializer):
+    backtest_id = serializers.UUIDField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    engine = serializers.CharField()
+    status = serializers.CharField()
+    user_ref = serializers.CharField()
+    start_date = serializers.CharField()
+    end_date = serializers.CharField()
+    rebalance_frequency = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField()
+    metrics = serializers.JSONField()
+
+
+class PortfolioRunListSchema(serializers.Serializer):
+    success = serializers.BooleanField()
+    count = serializers.IntegerField()
+    runs = PortfolioRunSummarySchema(many=True)
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+
+
+REQUEST_EXAMPLES = [
+    OpenApiExample(
+        "Simple buy & hold with cash",
+        value={
+            "strategy": {
+                "allocations": {"growth": {"SPY": 0.6, "QQQ": 0.3, "CASH": 0.1}},
+                "fallback_allocation": "growth",
+                "switching_logic": [],
+            },
+            "config": {
+                "start_date": "2020-01-01",
+                "end_date": "2023-12-31",
+                "initial_capital": 10000,
+                "rebalance_frequency": "monthly",
+                "base_commission": 0.0035,
+            },
+        },
+        request_only=True,
+    ),
+    OpenApiExample(
+        "Tactical switch on a composite condition",
+        value={
+            "strategy": {
+                "allocations": {
+                    "GROWTH": {"QQQ?L=3": 1.0},
+                    "DEFENSIVE": {"SPY": 0.7, "CASH": 0.3},
+                },
+                "fallback_allocation": "DEFENSIVE",
+                "switching_logic": [
+                    {
+                        "name": "Trend and momentum",
+                        "condition": {
+                            "op": "and",
+                            "conditions": [
+                                {
+                                    "left": {"type": "Momentum", "symbol": "SPY", "window": 120},
+                                    "comparison": ">",
+                                    "right": {"type": "constant", "value": 0.0},
+                                },
+                                {
+                                    "left": {"type": "Close", "symbol": "SPY"},
+                                    "comparison": ">",
+                                    "right": {"type": "SMA", "symbol": "SPY", "window": 200},
+                                },
+                            ],
+                        },
+                        "target_allocation": "GROWTH",
+                    }
+                ],
+            },
+            "config": {
+                "start_date": "2020-01-01",
+                "end_date": "2023-12-31",
+                "initial_capital": 10000,
+                "rebalance_frequency": "monthly",
+            },
+        },
+        request_only=True,
+    ),
+    *[
+        OpenApiExample(f"Example: {example['name']}", value=example, request_only=True)
+        for example in examples().values()
+    ],
+]
+
+ERROR_EXAMPLE = OpenApiExample(
+    "Every problem at once",
+    value={
+        "success": False,
+        "error": "Backtest failed",
+        "warnings": [
+            "Missing required field: fallback_allocation",
+            "Allocation 'growth' weights sum to 1.05, not 1.0",
+            "Symbol XYZ data not available for requested date range 2020-01-01 to 2023-12-31 "
+            "(no data for XYZ; available symbols: AAPL, AGG, …)",
+        ],
+        "errors": [
+            "Missing required field: fallback_allocation",
+            "Allocation 'growth' weights sum to 1.05, not 1.0",
+            "Symbol XYZ data not available for requested date range 2020-01-01 to 2023-12-31 "
+            "(no data for XYZ; available symbols: AAPL, AGG, …)",
+        ],
+    },
+    response_only=True,
+    status_codes=["400"],
+)
+
+INTERNAL_ERROR_EXAMPLE = OpenApiExample(
+    "A bug on our side",
+    value={
+        "success": False,
+        "error": "Internal server error during backtest execution",
+        "warnings": [],
+    },
+    response_only=True,
+    status_codes=["500"],
+)
+
+SUCCESS_EXAMPLE = OpenApiExample(
+    "A completed run (logs shortened)",
+    value={
+        "success": True,
+        "backtest_id": "5f0c7c7e-2b7e-4d55-9d3e-0f1f6f0b3a11",
+        "result": {
+            "is_valid": True,
+            "validation_score": 1.0,
+            "metrics": {
+                "final_value": 14111.12,
+                "cagr": 0.0868,
+                "cumulative_return": 0.4111,
+                "annualized_return": 0.0868,
+                "volatility": 0.3231,
+                "sharpe_ratio": 0.2685,
+                "max_drawdown": -0.4313,
+                "sortino_ratio": 0.35,
+                "calmar_ratio": 0.2,
+                "win_rate": 0.52,
+                "total_return": 0.4111,
+            },
+            "portfolio_log": {"2020-01-02": 9965.0, "2020-01-03": 9902.31},
+            "allocation_log": {"2020-01-02": "growth", "2020-01-03": "growth"},
+            "returns_log": {"2020-01-02": -0.0035, "2020-01-03": -0.00629},
+            "allocation_summary": [
+                {
+                    "allocation": "growth",
+                    "days": 1006,
+                    "avg_daily_return": 0.0004,
+                    "total_return": 0.4111,
+                }
+            ],
+            "risk_metrics": {
+                "var_95": -0.0234,
+                "cvar_95": -0.0312,
+                "var_99": -0.0345,
+                "cvar_99": -0.0421,
+                "skewness": -0.15,
+                "kurtosis": 3.2,
+                "max_consecutive_losses": 5,
+                "volatility_clustering": 0.042,
+            },
+            "benchmark_comparison": {"SPY": {"correlation": 0.85, "beta": 1.12}},
+            "transaction_analysis": {"total_transaction_costs": 125.43, "total_trades": 48},
+            "drawdown_analysis": {"summary": {"max_drawdown": -0.4313}, "periods": []},
+            "allocation_efficiency": {"allocation_changes": 0, "switching_frequency": 0.0},
+            "rolling_metrics": {
+                "2020-04-01": {
+                    "rolling_sharpe": 0.45,
+                    "rolling_sortino": 0.62,
+                    "rolling_volatility": 0.28,
+                }
+            },
+            "correlation_matrix": {
+                "SPY": {"SPY": 1.0, "QQQ": 0.82},
+                "QQQ": {"SPY": 0.82, "QQQ": 1.0},
+            },
+            "risk_contribution": {"SPY": 0.55, "QQQ": 0.45},
+            "data_quality": {
+                "total_symbols": 2,
+                "date_range_days": 1006,
+                "start_date": "2020-01-02",
+                "end_date": "2023-12-29",
+                "missing_data_issues": [],
+                "data_completeness": {"SPY": 1.0, "QQQ": 1.0},
+            },
+            "rebalancing_frequency": "monthly",
+            "execution_time": 0.031,
+            "warnings": [],
+            "errors": [],
+            "chart_data": {"dates": ["2020-01-02", "2020-01-03"], "values": [9965.0, 9902.31]},
+        },
+    },
+    response_only=True,
+    status_codes=["200"],
+)
+
+EXAMPLES_EXAMPLE = OpenApiExample(
+    "The contract's four examples", value=examples_response(), response_only=True
+)

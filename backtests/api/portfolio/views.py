@@ -1,0 +1,274 @@
+"""The Backfolio portfolio-backtest contract (v2.0): run, examples, and saved runs.
+
+The same views serve ``/api/v1/backtest…`` and ``/api/v2/backtest…`` (one subclass per version,
+so that each path has its own OpenAPI operation). Open without credentials unless
+``BACKFOLIO_REQUIRE_AUTH`` is on; saved runs are scoped by ownership (SPEC §10): a run the caller
+may not see is a 404.
+"""
+
+from __future__ import annotations
+
+import functools
+from urllib.parse import urlencode
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from backtests import artifacts
+from backtests.portfolio import selectors, services
+from backtests.portfolio.examples import examples_response
+
+from . import schema
+from .errors import PortfolioApiError, PortfolioApiMixin
+
+USER_ID_HEADER = "X-User-Id"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+RUN_NOT_FOUND = "Backtest run not found"
+
+_USER_ID_PARAMETER = OpenApiParameter(
+    USER_ID_HEADER,
+    str,
+    OpenApiParameter.HEADER,
+    description="Optional label that groups a caller's saved runs (not an identity)",
+)
+
+
+def _user_ref(request) -> str:
+    return request.headers.get(USER_ID_HEADER, "").strip()
+
+
+class PortfolioView(PortfolioApiMixin, APIView):
+    pass
+
+
+class RunBacktestView(PortfolioView):
+    def post(self, request, *args, **kwargs):
+        outcome = services.portfolio_backtest_run(
+            payload=request.data, user=request.user, user_ref=_user_ref(request)
+        )
+        return Response(
+            {"success": True, "backtest_id": str(outcome.backtest.id), "result": outcome.result}
+        )
+
+
+class ExamplesView(PortfolioView):
+    def get(self, request, *args, **kwargs):
+        return Response(examples_response())
+
+
+class RunListView(PortfolioView):
+    def get(self, request, *args, **kwargs):
+        user_ref = _user_ref(request)
+        if not user_ref:
+            raise PortfolioApiError(
+                status_code=status.HTTP_400_BAD_REQUEST,
+                error="X-User-Id header required",
+                messages=["Send the X-User-Id header to list the runs saved under it"],
+            )
+        limit, offset, paging = _page(request.query_params)
+        runs = selectors.portfolio_run_list(user=request.user, user_ref=user_ref)
+        count = runs.count()
+        page = list(runs[offset : offset + limit])
+        body = {
+            "success": True,
+            "count": count,
+            **paging,
+            "next": _link(request, paging, offset + limit, limit)
+            if offset + limit < count
+            else None,
+            "previous": _link(request, paging, max(offset - limit, 0), limit)
+            if offset > 0
+            else None,
+            "runs": [_summary(backtest) for backtest in page],
+        }
+        return Response(body)
+
+
+class RunDetailView(PortfolioView):
+    def get(self, request, backtest_id: str, *args, **kwargs):
+        backtest = selectors.portfolio_run_get(user=request.user, backtest_id=backtest_id)
+        if backtest is None:
+            raise PortfolioApiError(
+                status_code=status.HTTP_404_NOT_FOUND,
+                error=RUN_NOT_FOUND,
+                messages=[f"No saved backtest run {backtest_id}"],
+            )
+        try:
+            result = services.saved_result(backtest)
+        except artifacts.ArtifactMissing as missing:
+            raise PortfolioApiError(
+                status_code=status.HTTP_404_NOT_FOUND,
+                error=RUN_NOT_FOUND,
+                messages=[f"The saved result of backtest run {backtest_id} is not available"],
+            ) from missing
+        return Response({"success": True, "backtest_id": str(backtest.id), "result": result})
+
+
+# --- paging and summaries ----------------------------------------------------------------------
+
+
+def _whole_number(params, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
+        raise PortfolioApiError(
+            status_code=status.HTTP_400_BAD_REQUEST,
+            error="Invalid pagination",
+            messages=[f"{name} must be a whole number {bound}, got '{raw}'"],
+        )
+    return value
+
+
+def _page(params) -> tuple[int, int, dict]:
+    """(limit, offset, the paging keys to echo): ``limit``/``offset`` when either is given,
+    else ``page`` (1-based) and ``page_size``."""
+    if "limit" in params or "offset" in params:
+        limit = _whole_number(params, "limit", minimum=1, maximum=MAX_PAGE_SIZE)
+        offset = _whole_number(params, "offset", minimum=0)
+        limit = DEFAULT_PAGE_SIZE if limit is None else limit
+        offset = offset or 0
+        return limit, offset, {"limit": limit, "offset": offset}
+    page = _whole_number(params, "page", minimum=1) or 1
+    size = _whole_number(params, "page_size", minimum=1, maximum=MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE
+    return size, (page - 1) * size, {"page": page, "page_size": size}
+
+
+def _link(request, paging: dict, offset: int, limit: int) -> str:
+    params = request.query_params.copy()
+    if "limit" in paging:
+        params["limit"], params["offset"] = str(limit), str(offset)
+    else:
+        params["page"], params["page_size"] = str(offset // limit + 1), str(limit)
+    return request.build_absolute_uri(f"{request.path}?{urlencode(params, doseq=True)}")
+
+
+def _summary(backtest) -> dict:
+    config = backtest.config.get("config", {}) if isinstance(backtest.config, dict) else {}
+    flat = backtest.metrics or {}
+
+    def negated(key: str):
+        value = flat.get(key)
+        return None if value is None else -value + 0.0
+
+    return {
+        "backtest_id": str(backtest.id),
+        "name": backtest.config.get("name", "") if isinstance(backtest.config, dict) else "",
+        "description": (
+            backtest.config.get("description", "") if isinstance(backtest.config, dict) else ""
+        ),
+        "engine": backtest.engine,
+        "status": backtest.status,
+        "user_ref": backtest.user_ref,
+        "start_date": config.get("start_date"),
+        "end_date": config.get("end_date"),
+        "rebalance_frequency": config.get("rebalance_frequency"),
+        "created_at": backtest.created_at,
+        "completed_at": backtest.completed_at,
+        "metrics": {
+            "final_value": flat.get("final_value"),
+            "total_return": flat.get("total_return"),
+            "cagr": flat.get("perf_cagr"),
+            "sharpe_ratio": flat.get("perf_sharpe_ratio"),
+            "sortino_ratio": flat.get("perf_sortino_ratio"),
+            "volatility": flat.get("risk_volatility_annualised"),
+            "max_drawdown": negated("risk_max_drawdown"),
+        },
+    }
+
+
+# --- one documented subclass per version ---------------------------------------------------------
+
+_ERRORS = {
+    400: OpenApiResponse(schema.PortfolioErrorSchema, examples=[schema.ERROR_EXAMPLE]),
+    500: OpenApiResponse(schema.PortfolioErrorSchema, examples=[schema.INTERNAL_ERROR_EXAMPLE]),
+}
+
+
+def _copy(method):
+    """A new function calling ``method``: each version's schema annotation needs its own."""
+
+    @functools.wraps(method)
+    def handler(self, request, *args, **kwargs):
+        return method(self, request, *args, **kwargs)
+
+    return handler
+
+
+def _documented(version: str) -> dict[str, type[APIView]]:
+    prefix = f"portfolio_{version}"
+    run = extend_schema(
+        operation_id=f"{prefix}_backtest_run",
+        tags=schema.TAGS,
+        summary="Run a portfolio backtest",
+        description=(
+            "Runs a tactical-allocation backtest synchronously and returns the whole analysis. "
+            "Every run is saved; its `backtest_id` is returned. A 400 lists every problem found."
+        ),
+        parameters=[_USER_ID_PARAMETER],
+        request=schema.PortfolioBacktestRequestSchema,
+        examples=schema.REQUEST_EXAMPLES,
+        responses={
+            200: OpenApiResponse(
+                schema.PortfolioBacktestResponseSchema, examples=[schema.SUCCESS_EXAMPLE]
+            ),
+            **_ERRORS,
+        },
+    )(_copy(RunBacktestView.post))
+    examples = extend_schema(
+        operation_id=f"{prefix}_backtest_examples",
+        tags=schema.TAGS,
+        summary="The contract's example strategies",
+        responses={
+            200: OpenApiResponse(schema.PortfolioExamplesSchema, examples=[schema.EXAMPLES_EXAMPLE])
+        },
+    )(_copy(ExamplesView.get))
+    run_list = extend_schema(
+        operation_id=f"{prefix}_backtest_runs_list",
+        tags=schema.TAGS,
+        summary="Saved runs of an X-User-Id, newest first",
+        parameters=[
+            OpenApiParameter(
+                USER_ID_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="The label the runs were saved under",
+            ),
+            OpenApiParameter("page", int, description="1-based page (default 1)"),
+            OpenApiParameter("page_size", int, description=f"default {DEFAULT_PAGE_SIZE}, max 100"),
+            OpenApiParameter("limit", int, description="alternative to page: at most this many"),
+            OpenApiParameter("offset", int, description="alternative to page: skip this many"),
+        ],
+        responses={200: schema.PortfolioRunListSchema, 400: schema.PortfolioErrorSchema},
+    )(_copy(RunListView.get))
+    run_detail = extend_schema(
+        operation_id=f"{prefix}_backtest_runs_retrieve",
+        tags=schema.TAGS,
+        summary="A saved run's result, in the run endpoint's envelope",
+        parameters=[OpenApiParameter("backtest_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+        responses={
+            200: schema.PortfolioBacktestResponseSchema,
+            404: schema.PortfolioErrorSchema,
+        },
+    )(_copy(RunDetailView.get))
+    return {
+        "run": type(f"RunBacktest{version.upper()}View", (RunBacktestView,), {"post": run}),
+        "examples": type(f"Examples{version.upper()}View", (ExamplesView,), {"get": examples}),
+        "runs": type(f"RunList{version.upper()}View", (RunListView,), {"get": run_list}),
+        "run_detail": type(
+            f"RunDetail{version.upper()}View", (RunDetailView,), {"get": run_detail}
+        ),
+    }
+
+
+VIEWS = {version: _documented(version) for version in ("v1", "v2")}

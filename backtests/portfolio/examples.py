@@ -1,0 +1,71 @@
+"""The four example strategies of the contract, exactly as it lists them, and its usage line.
+
+Served by ``GET /api/v1/backtest/examples``; each one is a complete request that can be posted to
+``POST /api/v1/backtest`` as it is (``name`` and ``description`` are accepted there).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+USAGE = "Copy any example and POST to /api/v1/backtest to run a backtest"
+
+_CONFIG_2020_2023 = {
+    "start_date": "2020-01-01",
+    "end_date": "2023-12-31",
+    "initial_capital": 10000,
+}
+
+_EXAMPLES: dict[str, dict[str, Any]] = {
+    "buy_and_hold_spy": {
+        "name": "Buy and Hold SPY",
+        "description": "Simple buy and hold S&P 500 strategy",
+        "strategy": {
+            "allocations": {"stocks": {"SPY": 1.0}},
+            "fallback_allocation": "stocks",
+            "switching_logic": [],
+        },
+        "config": {**_CONFIG_2020_2023, "rebalance_frequency": "monthly"},
+    },
+    "leveraged_growth": {
+        "name": "Leveraged Growth Strategy",
+        "description": "Using leveraged ETFs for growth",
+        "strategy": {
+            "allocations": {"growth": {"QQQ?L=3": 0.5, "SPY?L=2": 0.5}},
+            "fallback_allocation": "growth",
+            "switching_logic": [],
+        },
+        "config": {**_CONFIG_2020_2023, "rebalance_frequency": "monthly"},
+    },
+    "conservative_portfolio": {
+        "name": "Conservative 60/40 Portfolio",
+        "description": "60% stocks, 40% bonds portfolio",
+        "strategy": {
+            "allocations": {"balanced": {"SPY": 0.6, "BND": 0.4}},
+            "fallback_allocation": "balanced",
+            "switching_logic": [],
+        },
+        "config": {**_CONFIG_2020_2023, "rebalance_frequency": "quarterly"},
+    },
+    "defensive_strategy": {
+        "name": "Defensive Cash Strategy",
+        "description": "Conservative strategy with cash allocation",
+        "strategy": {
+            "allocations": {"defensive": {"BND": 0.7, "CASH": 0.3}},
+            "fallback_allocation": "defensive",
+            "switching_logic": [],
+        },
+        "config": {**_CONFIG_2020_2023, "rebalance_frequency": "quarterly"},
+    },
+}
+
+
+def examples() -> dict[str, dict[str, Any]]:
+    """A fresh copy of the examples (callers may change what they get)."""
+    return copy.deepcopy(_EXAMPLES)
+
+
+def examples_response() -> dict[str, Any]:
+    """The body of ``GET /api/v1/backtest/examples``."""
+    return {"examples": examples(), "usage": USAGE}

@@ -1,0 +1,480 @@
+"""The Backfolio portfolio-backtest request (contract v2.0): parse and validate it in one pass.
+
+``parse_portfolio_request`` turns the posted JSON into a frozen ``PortfolioRequest`` or raises
+``InvalidPortfolioRequest`` carrying *every* problem found, each as one human-readable message in
+the contract's wording ("Missing required field: allocations", "Allocation 'growth' weights sum to
+1.05, not 1.0"). Nothing here touches market data except ``data_problems``, which asks the price
+store whether each symbol covers the requested range, so that a request with a bad weight and a
+missing symbol reports both at once.
+
+Decisions the contract leaves open (SPEC §8 settles the rest):
+
+- Top-level keys: ``strategy`` and ``config`` (required), ``name`` and ``description`` (the
+  examples carry them, and the usage line says to post an example as it is).
+- Config keys: the contract's, plus ``engine`` (``vectorbt`` default, or ``backtrader``),
+  ``benchmark`` (default ``SPY``) and ``price_adjustment`` (``total_return`` default, or
+  ``split_only``). Any other key is rejected naming the key: a typo such as ``stop_los`` must not
+  silently run a backtest without its stop. ``rebalancing_frequency`` (the v1.0 name) gets a
+  message pointing at ``rebalance_frequency``.
+- ``null`` for an optional key means its default.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from marketdata.base import MarketDataError
+from marketdata.synthetic import parse_symbol
+from strategies.language.compiler import REBALANCE_FREQUENCIES
+from strategies.language.definitions import required_symbols, validate_definition, warmup_bars
+
+TOP_LEVEL_FIELDS = ("strategy", "config", "name", "description")
+ENGINES = ("vectorbt", "backtrader")
+PRICE_ADJUSTMENTS = ("total_return", "split_only")
+DEFAULT_INITIAL_CAPITAL = 10_000.0
+DEFAULT_REBALANCE_FREQUENCY = "monthly"
+DEFAULT_COMMISSION = 0.0035
+MAX_COMMISSION = 0.1
+DEFAULT_ENGINE = "vectorbt"
+DEFAULT_BENCHMARK = "SPY"
+DEFAULT_PRICE_ADJUSTMENT = "total_return"
+DEFAULT_MAX_POSITION_SIZE = 0.25
+DEFAULT_MIN_POSITION_SIZE = 0.05
+# Volatility targeting measures the allocation's realised volatility over this many bars; the
+# prices are loaded with that much history before the start so that it is known on the first bar.
+TARGET_VOLATILITY_WINDOW = 63
+
+CONFIG_FIELDS = (
+    "start_date",
+    "end_date",
+    "initial_capital",
+    "rebalance_frequency",
+    "base_commission",
+    "enable_risk_management",
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "max_drawdown_limit",
+    "volatility_exit_threshold",
+    "target_volatility",
+    "max_position_size",
+    "min_position_size",
+    "engine",
+    "benchmark",
+    "price_adjustment",
+)
+RENAMED_CONFIG_FIELDS = {"rebalancing_frequency": "rebalance_frequency"}
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InvalidPortfolioRequest(ValueError):
+    """A request that cannot run; ``messages`` lists every problem, in the order found."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = list(messages)
+
+
+@dataclass(frozen=True)
+class RiskSettings:
+    """Risk management and position sizing (SPEC §8). Fractions throughout."""
+
+    enabled: bool = False
+    stop_loss: float | None = None
+    take_profit: float | None = None
+    trailing_stop: float | None = None
+    max_drawdown_limit: float | None = None
+    volatility_exit_threshold: float | None = None
+    target_volatility: float | None = None
+    max_position_size: float = DEFAULT_MAX_POSITION_SIZE
+    min_position_size: float = DEFAULT_MIN_POSITION_SIZE
+
+    @property
+    def exits_active(self) -> bool:
+        """Whether any exit rule can move the portfolio to CASH."""
+        return self.enabled and any(
+            value is not None
+            for value in (
+                self.stop_loss,
+                self.take_profit,
+                self.trailing_stop,
+                self.max_drawdown_limit,
+                self.volatility_exit_threshold,
+            )
+        )
+
+    @property
+    def sizing_active(self) -> bool:
+        """Position limits and volatility targeting apply with risk management or a target."""
+        return self.enabled or self.target_volatility is not None
+
+    @property
+    def active(self) -> bool:
+        return self.exits_active or self.sizing_active
+
+
+@dataclass(frozen=True)
+class PortfolioRequest:
+    """A validated request. ``strategy`` is a private deep copy of the posted definition."""
+
+    strategy: dict[str, Any]
+    start_date: dt.date
+    end_date: dt.date
+    initial_capital: float
+    rebalance_frequency: str
+    base_commission: float
+    engine: str
+    benchmark: str
+    price_adjustment: str
+    risk: RiskSettings
+    name: str = ""
+    description: str = ""
+
+    @property
+    def symbols(self) -> list[str]:
+        """Every symbol the run reads: the groups' symbols (CASH included), then signal symbols."""
+        return required_symbols(self.strategy)
+
+    @property
+    def traded_symbols(self) -> list[str]:
+        return list(
+            dict.fromkeys(s for weights in self.strategy["allocations"].values() for s in weights)
+        )
+
+    @property
+    def warmup_bars(self) -> int:
+        needed = warmup_bars(self.strategy)
+        if self.risk.target_volatility is not None:
+            needed = max(needed, TARGET_VOLATILITY_WINDOW + 1)
+        return needed
+
+    def canonical_config(self) -> dict[str, Any]:
+        """The config with every default filled in, as saved with the run."""
+        return {
+            "start_date": self.start_date.isoformat(),
+            "end_date": self.end_date.isoformat(),
+            "initial_capital": self.initial_capital,
+            "rebalance_frequency": self.rebalance_frequency,
+            "base_commission": self.base_commission,
+            "enable_risk_management": self.risk.enabled,
+            "stop_loss": self.risk.stop_loss,
+            "take_profit": self.risk.take_profit,
+            "trailing_stop": self.risk.trailing_stop,
+            "max_drawdown_limit": self.risk.max_drawdown_limit,
+            "volatility_exit_threshold": self.risk.volatility_exit_threshold,
+            "target_volatility": self.risk.target_volatility,
+            "max_position_size": self.risk.max_position_size,
+            "min_position_size": self.risk.min_position_size,
+            "engine": self.engine,
+            "benchmark": self.benchmark,
+            "price_adjustment": self.price_adjustment,
+        }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    return type(value).__name__
+
+
+class _ConfigReader:
+    """Reads config fields one by one, collecting a message for each bad one."""
+
+    def __init__(self, config: Mapping[str, Any], problems: list[str]) -> None:
+        self.config = config
+        self.problems = problems
+
+    def present(self, key: str) -> bool:
+        return self.config.get(key) is not None
+
+    def date(self, key: str) -> dt.date | None:
+        if key not in self.config:
+            self.problems.append(f"Missing required field: {key}")
+            return None
+        value = self.config[key]
+        if not isinstance(value, str) or not _ISO_DATE.match(value):
+            self.problems.append(
+                f"Invalid date format for {key}: {_shown(value)} (must be YYYY-MM-DD)"
+            )
+            return None
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            self.problems.append(f"Invalid date for {key}: '{value}' is not a calendar date")
+            return None
+
+    def number(
+        self,
+        key: str,
+        default: float | None,
+        *,
+        low: float | None = None,
+        high: float | None = None,
+        low_inclusive: bool = True,
+        high_inclusive: bool = True,
+        meaning: str = "",
+    ) -> float | None:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not _is_number(value):
+            self.problems.append(f"{key} must be a number, not {_type_name(value)}")
+            return default
+        too_low = low is not None and (value < low if low_inclusive else value <= low)
+        too_high = high is not None and (value > high if high_inclusive else value >= high)
+        if too_low or too_high:
+            self.problems.append(f"{key} must be {meaning}, got {value:g}")
+            return default
+        return float(value)
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problems.append(f"{key} must be true or false, not {_type_name(value)}")
+            return default
+        return value
+
+    def choice(self, key: str, default: str, choices: tuple[str, ...], label: str) -> str:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if not isinstance(value, str) or value not in choices:
+            self.problems.append(
+                f"Invalid {label} {_shown(value)} (must be one of: {', '.join(choices)})"
+            )
+            return default
+        return value
+
+
+def _shown(value: Any) -> str:
+    return f"'{value}'" if isinstance(value, str) else _type_name(value)
+
+
+def parse_portfolio_request(payload: Any) -> PortfolioRequest:
+    """Validate a posted request; raise ``InvalidPortfolioRequest`` listing every problem."""
+    if not isinstance(payload, Mapping):
+        raise InvalidPortfolioRequest(
+            [f"Invalid request: the body must be a JSON object, not {_type_name(payload)}"]
+        )
+    problems: list[str] = []
+    for key in payload:
+        if key not in TOP_LEVEL_FIELDS:
+            problems.append(f"Unknown field: {key} (known: {', '.join(TOP_LEVEL_FIELDS)})")
+    for key in ("name", "description"):
+        if payload.get(key) is not None and not isinstance(payload[key], str):
+            problems.append(f"{key} must be a string, not {_type_name(payload[key])}")
+
+    strategy = payload.get("strategy")
+    if "strategy" not in payload:
+        problems.append("Missing required field: strategy")
+    elif not isinstance(strategy, Mapping):
+        problems.append("Invalid strategy format")
+        problems.append(f"strategy must be an object, not {_type_name(strategy)}")
+    else:
+        for problem in validate_definition("allocation", strategy):
+            problems.append(str(problem) if problem.standalone else f"strategy.{problem}")
+
+    config = payload.get("config")
+    if "config" not in payload:
+        problems.append("Missing required field: config")
+        config = None
+    elif not isinstance(config, Mapping):
+        problems.append(f"config must be an object, not {_type_name(config)}")
+        config = None
+
+    parsed = _parse_config(config, problems) if config is not None else None
+    if problems:
+        raise InvalidPortfolioRequest(problems)
+    assert parsed is not None and isinstance(strategy, Mapping)
+    return PortfolioRequest(
+        strategy=copy.deepcopy(dict(strategy)),
+        name=payload.get("name") or "",
+        description=payload.get("description") or "",
+        **parsed,
+    )
+
+
+def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, Any] | None:
+    for key in config:
+        if key in RENAMED_CONFIG_FIELDS:
+            problems.append(
+                f"Unknown config field: {key} (renamed to {RENAMED_CONFIG_FIELDS[key]} in v2.0)"
+            )
+        elif key not in CONFIG_FIELDS:
+            problems.append(f"Unknown config field: {key}")
+    before = len(problems)
+    read = _ConfigReader(config, problems)
+
+    start = read.date("start_date")
+    end = read.date("end_date")
+    if start is not None and end is not None and start >= end:
+        problems.append(
+            f"start_date must be before end_date (got {start.isoformat()} and {end.isoformat()})"
+        )
+    capital = read.number(
+        "initial_capital",
+        DEFAULT_INITIAL_CAPITAL,
+        low=0,
+        low_inclusive=False,
+        meaning="greater than 0",
+    )
+    frequency = read.choice(
+        "rebalance_frequency",
+        DEFAULT_REBALANCE_FREQUENCY,
+        REBALANCE_FREQUENCIES,
+        "rebalance frequency",
+    )
+    commission = read.number(
+        "base_commission",
+        DEFAULT_COMMISSION,
+        low=0,
+        high=MAX_COMMISSION,
+        meaning=f"between 0 and {MAX_COMMISSION:g}",
+    )
+    engine = read.choice("engine", DEFAULT_ENGINE, ENGINES, "engine")
+    price_adjustment = read.choice(
+        "price_adjustment", DEFAULT_PRICE_ADJUSTMENT, PRICE_ADJUSTMENTS, "price_adjustment"
+    )
+    benchmark = _benchmark(config.get("benchmark"), problems)
+
+    fraction = {
+        "low": 0,
+        "high": 1,
+        "low_inclusive": False,
+        "high_inclusive": False,
+        "meaning": "a fraction between 0 and 1 (exclusive)",
+    }
+    positive = {"low": 0, "low_inclusive": False, "meaning": "greater than 0"}
+    max_position = read.number(
+        "max_position_size",
+        DEFAULT_MAX_POSITION_SIZE,
+        low=0,
+        high=1,
+        low_inclusive=False,
+        meaning="a fraction greater than 0 and at most 1",
+    )
+    min_position = read.number(
+        "min_position_size",
+        DEFAULT_MIN_POSITION_SIZE,
+        low=0,
+        high=1,
+        meaning="a fraction between 0 and 1",
+    )
+    if (
+        read.present("max_position_size") or read.present("min_position_size")
+    ) and min_position > max_position:
+        problems.append(
+            f"min_position_size ({min_position:g}) must not exceed max_position_size "
+            f"({max_position:g})"
+        )
+    risk = RiskSettings(
+        enabled=read.boolean("enable_risk_management", False),
+        stop_loss=read.number("stop_loss", None, **fraction),
+        take_profit=read.number("take_profit", None, **positive),
+        trailing_stop=read.number("trailing_stop", None, **fraction),
+        max_drawdown_limit=read.number("max_drawdown_limit", None, **fraction),
+        volatility_exit_threshold=read.number("volatility_exit_threshold", None, **positive),
+        target_volatility=read.number("target_volatility", None, **positive),
+        max_position_size=max_position,
+        min_position_size=min_position,
+    )
+    if len(problems) > before:
+        return None
+    return {
+        "start_date": start,
+        "end_date": end,
+        "initial_capital": capital,
+        "rebalance_frequency": frequency,
+        "base_commission": commission,
+        "engine": engine,
+        "benchmark": benchmark,
+        "price_adjustment": price_adjustment,
+        "risk": risk,
+    }
+
+
+def _benchmark(value: Any, problems: list[str]) -> str:
+    if value is None:
+        return DEFAULT_BENCHMARK
+    if not isinstance(value, str):
+        problems.append(f"benchmark must be a symbol string, not {_type_name(value)}")
+        return DEFAULT_BENCHMARK
+    try:
+        spec = parse_symbol(value)
+    except MarketDataError as error:
+        problems.append(f"Invalid benchmark: {error.message}")
+        return DEFAULT_BENCHMARK
+    if spec.is_cash:
+        problems.append("Invalid benchmark: CASH has no returns to compare against")
+    return value
+
+
+# --- market data ------------------------------------------------------------------------------
+
+
+def data_problems(store: Any, symbols: list[str], start: dt.date, end: dt.date) -> list[str]:
+    """The store's message for every symbol that does not cover the range (CASH needs no
+    data), without loading prices, so that every missing symbol is named at once."""
+    return [error.message for error in store.coverage_problems(symbols, start, end)]
+
+
+def symbols_in_payload(payload: Any) -> list[str]:
+    """Best-effort list of the symbols a (possibly invalid) request names, for data checks."""
+    if not isinstance(payload, Mapping):
+        return []
+    strategy = payload.get("strategy")
+    if not isinstance(strategy, Mapping):
+        return []
+    symbols: list[str] = []
+    allocations = strategy.get("allocations")
+    if isinstance(allocations, Mapping):
+        for weights in allocations.values():
+            if isinstance(weights, Mapping):
+                symbols.extend(str(symbol) for symbol in weights)
+    # An invalid condition tree may not yield its symbols; validation reports its problems.
+    with contextlib.suppress(KeyError, TypeError, ValueError, AttributeError):
+        symbols.extend(required_symbols(strategy))
+    well_formed = []
+    for symbol in dict.fromkeys(symbols):
+        try:
+            parse_symbol(symbol)
+        except MarketDataError:
+            continue
+        well_formed.append(symbol)
+    return well_formed
+
+
+def dates_in_payload(payload: Any) -> tuple[dt.date, dt.date] | None:
+    """The request's dates when both are valid and ordered, else None."""
+    config = payload.get("config") if isinstance(payload, Mapping) else None
+    if not isinstance(config, Mapping):
+        return None
+    scratch: list[str] = []
+    reader = _ConfigReader(config, scratch)
+    start, end = reader.date("start_date"), reader.date("end_date")
+    if scratch or start is None or end is None or start >= end:
+        return None
+    return start, end
