@@ -1,1 +1,45 @@
-urlpatterns = []
+"""The analysts' pages and the JSON their charts read (SPEC §11)."""
+
+from django.urls import path
+
+from backtests.pages import views
+
+app_name = "pages"
+
+urlpatterns = [
+    path("", views.dashboard, name="dashboard"),
+    path("backtests/", views.backtest_list, name="backtest-list"),
+    path("backtests/<uuid:backtest_id>/", views.backtest_detail, name="backtest-detail"),
+    path(
+        "backtests/<uuid:backtest_id>/chart-data",
+        views.backtest_chart_data,
+        name="backtest-chart-data",
+    ),
+    path("backtests/<uuid:backtest_id>/status", views.backtest_status, name="backtest-status"),
+    path(
+        "backtests/<uuid:backtest_id>/equity.csv",
+        views.backtest_equity_csv,
+        name="backtest-equity-csv",
+    ),
+    path(
+        "backtests/<uuid:backtest_id>/trades.csv",
+        views.backtest_trades_csv,
+        name="backtest-trades-csv",
+    ),
+    path("compare/", views.compare, name="compare"),
+    path("compare/chart-data", views.compare_chart_data, name="compare-chart-data"),
+    path("sweeps/<uuid:sweep_id>/", views.sweep_detail, name="sweep-detail"),
+    path("sweeps/<uuid:sweep_id>/status", views.sweep_status, name="sweep-status"),
+    path("strategies/", views.strategy_list, name="strategy-list"),
+    path("strategies/<uuid:strategy_id>/", views.strategy_detail, name="strategy-detail"),
+    path(
+        "strategies/<uuid:strategy_id>/backtests/new",
+        views.strategy_start_backtest,
+        name="strategy-start-backtest",
+    ),
+    path(
+        "strategies/<uuid:strategy_id>/sweeps/new",
+        views.strategy_start_sweep,
+        name="strategy-start-sweep",
+    ),
+]

@@ -1,0 +1,142 @@
+"""The series the analyst pages draw, derived from a run's stored equity curve (no Django).
+
+Every chart shows numbers the metrics already stand on: the drawdown uses the SPEC §5 definition
+(the initial capital counts as the first peak), so the deepest point of the underwater chart is
+``risk_max_drawdown``; monthly returns chain from the initial capital, so they compound to
+``total_return``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def series_payload(series: pd.Series) -> dict[str, list]:
+    """``{"dates": ["YYYY-MM-DD", ...], "values": [float | None, ...]}`` for a dated series."""
+    index = pd.DatetimeIndex(series.index)
+    return {
+        "dates": [stamp.strftime("%Y-%m-%d") for stamp in index],
+        "values": [_number(value) for value in series.to_numpy(dtype="float64")],
+    }
+
+
+def drawdown_series(equity: pd.Series, initial_capital: float) -> pd.Series:
+    """E_t / max(C, E_1 … E_t) − 1 for every bar: zero at a new high, negative below one."""
+    values = equity.to_numpy(dtype="float64")
+    peaks = np.maximum.accumulate(np.concatenate([[initial_capital], values]))[1:]
+    return pd.Series(values / peaks - 1.0, index=equity.index, name="drawdown")
+
+
+def monthly_returns(equity: pd.Series, initial_capital: float) -> dict[str, Any]:
+    """Calendar-month returns as a year × month grid, for the heatmap.
+
+    A month's return is its last equity over the previous month's last (the initial capital
+    before the first month). Months without bars are ``None``. Also gives each year's return.
+    """
+    if equity.empty:
+        return {"years": [], "months": list(MONTH_LABELS), "values": [], "yearly": []}
+    index = pd.DatetimeIndex(equity.index)
+    month_ends = (
+        pd.Series(equity.to_numpy(dtype="float64"), index=index)
+        .groupby([index.year, index.month])
+        .last()
+    )
+    previous = month_ends.shift(1)
+    previous.iloc[0] = initial_capital
+    returns = month_ends / previous - 1.0
+
+    years = sorted({year for year, _ in returns.index})
+    grid = [[None] * 12 for _ in years]
+    row_of = {year: row for row, year in enumerate(years)}
+    for (year, month), value in returns.items():
+        grid[row_of[year]][month - 1] = _number(value)
+
+    year_ends = month_ends.groupby(level=0).last()
+    year_starts = year_ends.shift(1)
+    year_starts.iloc[0] = initial_capital
+    yearly = [_number(value) for value in (year_ends / year_starts - 1.0).to_numpy()]
+    return {"years": years, "months": list(MONTH_LABELS), "values": grid, "yearly": yearly}
+
+
+def benchmark_curve(close: pd.Series, dates: pd.DatetimeIndex, initial_capital: float) -> pd.Series:
+    """Buying the benchmark with all the capital at the first date's close and holding it.
+
+    ``close`` is the benchmark's (total-return) close; it is aligned to ``dates`` (the run's bars),
+    carrying the last price over days the benchmark did not trade.
+    """
+    aligned = close.astype("float64").reindex(dates, method="ffill")
+    first = aligned.dropna()
+    if first.empty:
+        return pd.Series(np.nan, index=dates, name="benchmark")
+    return (aligned / first.iloc[0] * initial_capital).rename("benchmark")
+
+
+def sweep_heatmap(
+    runs: Iterable[Mapping[str, Any]],
+) -> dict[str, Any] | None:
+    """A grid of scores when the sweep varies exactly two parameters, else None.
+
+    ``runs`` are ``{"overrides": dict, "score": float | None}``. Nested overrides
+    (``signal_plugin_params``) are flattened to dotted names so that a grid over a plugin's two
+    parameters is recognised.
+    """
+    flat_runs = [(_flatten(run.get("overrides") or {}), _number(run.get("score"))) for run in runs]
+    if not flat_runs:
+        return None
+    names = sorted({name for overrides, _ in flat_runs for name in overrides})
+    varying = [
+        name
+        for name in names
+        if len({_hashable(overrides.get(name)) for overrides, _ in flat_runs}) > 1
+    ]
+    if len(varying) != 2:
+        return None
+    x_name, y_name = varying
+    x_values = _sorted_values(overrides.get(x_name) for overrides, _ in flat_runs)
+    y_values = _sorted_values(overrides.get(y_name) for overrides, _ in flat_runs)
+    grid: list[list[float | None]] = [[None] * len(x_values) for _ in y_values]
+    for overrides, score in flat_runs:
+        row = y_values.index(overrides.get(y_name))
+        column = x_values.index(overrides.get(x_name))
+        grid[row][column] = score
+    return {"x_name": x_name, "y_name": y_name, "x": x_values, "y": y_values, "z": grid}
+
+
+def _flatten(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _hashable(value: Any) -> Any:
+    return repr(value) if isinstance(value, list | dict) else value
+
+
+def _sorted_values(values: Iterable[Any]) -> list[Any]:
+    unique: list[Any] = []
+    for value in values:
+        if value not in unique:
+            unique.append(value)
+    try:
+        return sorted(unique)
+    except TypeError:  # mixed types: keep the grid's own order
+        return unique

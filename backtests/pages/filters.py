@@ -1,0 +1,40 @@
+"""Filters and sorting of the backtest list page (query-string driven, so links can be shared)."""
+
+import django_filters
+from django.contrib.auth import get_user_model
+
+from backtests.models import Backtest
+from strategies.models import Strategy
+
+SORTABLE_FIELDS = (
+    ("created_at", "created"),
+    ("completed_at", "completed"),
+    ("engine", "engine"),
+    ("status", "status"),
+    ("strategy__name", "strategy"),
+    ("initial_capital", "capital"),
+)
+
+
+class BacktestPageFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Backtest.Status.choices)
+    engine = django_filters.CharFilter(lookup_expr="iexact")
+    source = django_filters.ChoiceFilter(choices=Backtest.Source.choices)
+    strategy = django_filters.ModelChoiceFilter(queryset=Strategy.objects.all())
+    owner = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.all())
+    q = django_filters.CharFilter(method="search", label="Search")
+    sort = django_filters.OrderingFilter(fields=SORTABLE_FIELDS, label="Sort by")
+
+    class Meta:
+        model = Backtest
+        fields = ["status", "engine", "source", "strategy", "owner"]
+
+    def search(self, queryset, name, value):
+        from django.db.models import Q
+
+        text = value.strip()
+        return queryset.filter(
+            Q(strategy__name__icontains=text)
+            | Q(user_ref__icontains=text)
+            | Q(fingerprint__istartswith=text)
+        )

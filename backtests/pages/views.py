@@ -1,0 +1,353 @@
+"""The analysts' pages (SPEC §11): server-rendered HTML, and the JSON their charts draw.
+
+Every view requires an active staff user (SPEC §10) and sends everyone else to the login page.
+Writes go through ``backtests.services`` exactly as the API's do, recorded with source ``ui``.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import json
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import user_passes_test
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from backfolio.common.renderers import dumps
+from backtests.models import Backtest, Sweep
+from backtests.pages import selectors
+from backtests.pages.filters import BacktestPageFilter
+from backtests.pages.forms import BacktestStartForm, SweepStartForm
+from strategies.models import Strategy
+
+MAX_COMPARED = 10
+MIN_COMPARED = 2
+
+
+def _is_staff(user) -> bool:
+    return user.is_active and user.is_staff
+
+
+def staff_required(view):
+    """Staff only; anyone else goes to the login page (SPEC §10: result pages need staff)."""
+    return functools.wraps(view)(user_passes_test(_is_staff, login_url=settings.LOGIN_URL)(view))
+
+
+def _pretty(document) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=str)
+
+
+def _json(data, *, status: int = 200) -> HttpResponse:
+    # orjson: NaN and infinities become null, as everywhere else in the service.
+    return HttpResponse(dumps(data), content_type="application/json", status=status)
+
+
+# --- dashboard --------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def dashboard(request):
+    from marketdata.selectors import symbol_list
+
+    return render(
+        request,
+        "pages/dashboard.html",
+        {
+            "recent_backtests": selectors.recent_backtests(),
+            "active_tasks": selectors.active_tasks(),
+            "symbols": symbol_list(),
+        },
+    )
+
+
+# --- backtests --------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def backtest_list(request):
+    queryset = Backtest.objects.select_related("strategy", "owner").order_by("-created_at")
+    filterset = BacktestPageFilter(request.GET or None, queryset=queryset)
+    rows = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset
+    page = selectors.backtest_page(rows, page=request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    unsorted = query.copy()
+    unsorted.pop("sort", None)
+    return render(
+        request,
+        "pages/backtest_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "query": query.urlencode(),
+            "query_nosort": unsorted.urlencode(),
+            "current_sort": request.GET.get("sort", ""),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def backtest_detail(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(
+        Backtest.objects.select_related("strategy", "owner", "sweep"), pk=backtest_id
+    )
+    trades = selectors.backtest_trades(backtest)
+    trades_page = None
+    if trades is not None:
+        trades_page = selectors.trades_page(
+            trades, sort=request.GET.get("sort"), page=request.GET.get("page")
+        )
+    completed = backtest.status == Backtest.Status.COMPLETED
+    return render(
+        request,
+        "pages/backtest_detail.html",
+        {
+            "backtest": backtest,
+            "completed": completed,
+            "active": backtest.status in selectors.ACTIVE_BACKTEST_STATUSES,
+            "metric_groups": selectors.metric_groups(backtest.metrics) if completed else [],
+            "trades_page": trades_page,
+            "config_json": _pretty(backtest.config),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def backtest_chart_data(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(Backtest.objects.select_related("strategy"), pk=backtest_id)
+    data = selectors.backtest_chart_data(backtest)
+    if data is None:
+        return _json({"detail": "The backtest has no equity curve yet."}, status=409)
+    return _json(data)
+
+
+@staff_required
+@require_GET
+def backtest_status(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    return JsonResponse(selectors.backtest_status(backtest))
+
+
+@staff_required
+@require_GET
+def backtest_equity_csv(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    equity = selectors.backtest_equity(backtest)
+    if equity is None:
+        raise Http404("The backtest has no equity curve.")
+    response = _csv_response(f"equity_{backtest.id}.csv")
+    writer = csv.writer(response)
+    writer.writerow(["date", "equity"])
+    for stamp, value in equity.items():
+        writer.writerow([stamp.strftime("%Y-%m-%d"), repr(float(value))])
+    return response
+
+
+@staff_required
+@require_GET
+def backtest_trades_csv(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    trades = selectors.backtest_trades(backtest)
+    if trades is None:
+        raise Http404("The backtest has no trades table.")
+    response = _csv_response(f"trades_{backtest.id}.csv")
+    trades.to_csv(response, index=False, date_format="%Y-%m-%d")
+    return response
+
+
+def _csv_response(filename: str) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+def _compared_backtests(request) -> list[Backtest]:
+    """The runs named by ``?ids=a,b,…`` in that order; 2–10 existing ids, else 400/404."""
+    raw = [
+        part.strip()
+        for value in request.GET.getlist("ids")
+        for part in value.split(",")
+        if part.strip()
+    ]
+    ids = list(dict.fromkeys(raw))
+    if not MIN_COMPARED <= len(ids) <= MAX_COMPARED:
+        raise _BadCompare(f"Choose between {MIN_COMPARED} and {MAX_COMPARED} backtests to compare.")
+    try:
+        uuids = [uuid.UUID(value) for value in ids]
+    except ValueError:
+        raise _BadCompare("Backtest ids must be UUIDs.") from None
+    found = Backtest.objects.select_related("strategy").in_bulk(uuids)
+    missing = [str(value) for value in uuids if value not in found]
+    if missing:
+        raise Http404(f"Unknown backtests: {', '.join(missing)}")
+    return [found[value] for value in uuids]
+
+
+class _BadCompare(ValueError):
+    pass
+
+
+@staff_required
+@require_GET
+def compare(request):
+    try:
+        backtests = _compared_backtests(request)
+    except _BadCompare as error:
+        return render(request, "pages/compare.html", {"error": str(error)}, status=400)
+    return render(
+        request,
+        "pages/compare.html",
+        {
+            "backtests": backtests,
+            "rows": selectors.compare_table(backtests),
+            "ids": ",".join(str(backtest.id) for backtest in backtests),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def compare_chart_data(request):
+    try:
+        backtests = _compared_backtests(request)
+    except _BadCompare as error:
+        return _json({"detail": str(error)}, status=400)
+    return _json(selectors.compare_chart_data(backtests))
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def sweep_detail(request, sweep_id: uuid.UUID):
+    sweep = get_object_or_404(Sweep.objects.select_related("strategy", "owner"), pk=sweep_id)
+    status = selectors.sweep_status(sweep)
+    return render(
+        request,
+        "pages/sweep_detail.html",
+        {
+            "sweep": sweep,
+            "status": status,
+            "grid_json": _pretty(
+                {"base_config": sweep.base_config, "param_grid": sweep.param_grid}
+            ),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def sweep_status(request, sweep_id: uuid.UUID):
+    sweep = get_object_or_404(Sweep, pk=sweep_id)
+    return _json(selectors.sweep_status(sweep))
+
+
+# --- strategies -------------------------------------------------------------------------------
+
+
+@staff_required
+@require_GET
+def strategy_list(request):
+    return render(request, "pages/strategy_list.html", {"strategies": selectors.strategy_list()})
+
+
+def _strategy_page(request, strategy, *, backtest_form=None, sweep_form=None, status=200):
+    return render(
+        request,
+        "pages/strategy_detail.html",
+        {
+            "strategy": strategy,
+            "definition_json": _pretty(strategy.definition) if strategy.definition else "",
+            "backtests": selectors.strategy_backtests(strategy),
+            "sweeps": selectors.strategy_sweeps(strategy),
+            "backtest_form": backtest_form or BacktestStartForm(prefix="run"),
+            "sweep_form": sweep_form or SweepStartForm(prefix="sweep"),
+        },
+        status=status,
+    )
+
+
+@staff_required
+@require_GET
+def strategy_detail(request, strategy_id: uuid.UUID):
+    strategy = get_object_or_404(Strategy.objects.select_related("owner"), pk=strategy_id)
+    return _strategy_page(request, strategy)
+
+
+def _add_service_errors(form, error: ValidationError) -> None:
+    """A service's validation errors onto the form: field errors where a field matches."""
+    if hasattr(error, "error_dict"):
+        for field, errors in error.error_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, error)
+
+
+@staff_required
+@require_POST
+def strategy_start_backtest(request, strategy_id: uuid.UUID):
+    strategy = get_object_or_404(Strategy, pk=strategy_id)
+    form = BacktestStartForm(request.POST, prefix="run")
+    if not form.is_valid():
+        return _strategy_page(request, strategy, backtest_form=form, status=400)
+    from backtests import services
+
+    data = form.cleaned_data
+    try:
+        backtest = services.backtest_create(
+            strategy=strategy,
+            engine=data["engine"],
+            config=form.run_config(),
+            initial_capital=data["initial_capital"],
+            commission=data["commission"],
+            slippage=data["slippage"],
+            owner=request.user,
+            source=Backtest.Source.UI,
+        )
+    except ValidationError as error:
+        _add_service_errors(form, error)
+        return _strategy_page(request, strategy, backtest_form=form, status=400)
+    services.backtest_execute_async(backtest=backtest, owner=request.user)
+    messages.success(request, "The backtest is queued; this page follows it until it finishes.")
+    return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
+
+
+@staff_required
+@require_POST
+def strategy_start_sweep(request, strategy_id: uuid.UUID):
+    strategy = get_object_or_404(Strategy, pk=strategy_id)
+    form = SweepStartForm(request.POST, prefix="sweep")
+    if not form.is_valid():
+        return _strategy_page(request, strategy, sweep_form=form, status=400)
+    from backtests import services
+
+    data = form.cleaned_data
+    try:
+        sweep = services.sweep_create(
+            strategy=strategy,
+            engine=data["engine"],
+            base_config=form.base_config(),
+            param_grid=form.param_grid(),
+            rank_metric=data["rank_metric"],
+            owner=request.user,
+        )
+    except ValidationError as error:
+        _add_service_errors(form, error)
+        return _strategy_page(request, strategy, sweep_form=form, status=400)
+    messages.success(request, f"The sweep of {len(sweep.param_grid)} runs is queued.")
+    return redirect(reverse("pages:sweep-detail", args=[sweep.id]))

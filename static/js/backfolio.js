@@ -1,0 +1,175 @@
+/* Backfolio pages: charts drawn from the pages' own JSON endpoints with the vendored Plotly,
+ * and live status polling. No framework, no build step. Each block starts only when its page
+ * holds the element it needs. */
+(function () {
+  "use strict";
+
+  var PLOT_CONFIG = { responsive: true, displaylogo: false };
+  var BASE_LAYOUT = {
+    margin: { l: 60, r: 20, t: 10, b: 40 },
+    hovermode: "x unified",
+    legend: { orientation: "h", y: -0.15 },
+    paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)"
+  };
+
+  function layout(extra) {
+    return Object.assign({}, BASE_LAYOUT, extra || {});
+  }
+
+  function getJSON(url) {
+    return fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) {
+          return response.json().then(
+            function (body) { throw new Error(body.detail || response.statusText); },
+            function () { throw new Error(response.statusText); }
+          );
+        }
+        return response.json();
+      });
+  }
+
+  function showError(container, error) {
+    var slot = container.querySelector(".chart-error");
+    if (slot) {
+      slot.textContent = "The charts cannot be drawn: " + error.message;
+      slot.hidden = false;
+    }
+  }
+
+  function drawBacktest(container) {
+    getJSON(container.dataset.chartUrl).then(function (data) {
+      var traces = [{
+        x: data.equity.dates, y: data.equity.values, type: "scatter", mode: "lines",
+        name: "Strategy", line: { width: 2 }
+      }];
+      if (data.benchmark) {
+        traces.push({
+          x: data.benchmark.dates, y: data.benchmark.values, type: "scatter", mode: "lines",
+          name: data.benchmark.symbol + " buy and hold", line: { width: 1, dash: "dot" }
+        });
+      }
+      Plotly.newPlot("equity-chart", traces, layout({ yaxis: { title: { text: "Equity" } } }),
+        PLOT_CONFIG);
+
+      Plotly.newPlot("drawdown-chart", [{
+        x: data.drawdown.dates, y: data.drawdown.values, type: "scatter", mode: "lines",
+        fill: "tozeroy", name: "Drawdown", line: { color: "#c0392b", width: 1 }
+      }], layout({ yaxis: { tickformat: ".0%", title: { text: "Below peak" } }, showlegend: false }),
+      PLOT_CONFIG);
+
+      var monthly = data.monthly_returns;
+      var text = monthly.values.map(function (row) {
+        return row.map(function (value) {
+          return value === null ? "" : (value * 100).toFixed(1) + "%";
+        });
+      });
+      Plotly.newPlot("monthly-chart", [{
+        z: monthly.values, x: monthly.months, y: monthly.years.map(String), type: "heatmap",
+        text: text, texttemplate: "%{text}", hoverongaps: false, zmid: 0,
+        colorscale: [[0, "#c0392b"], [0.5, "#f7f7f7"], [1, "#1e8449"]],
+        colorbar: { tickformat: ".0%" }
+      }], layout({ yaxis: { autorange: "reversed", type: "category" }, hovermode: "closest",
+        height: Math.max(220, 40 + 28 * monthly.years.length) }), PLOT_CONFIG);
+    }).catch(function (error) { showError(container, error); });
+  }
+
+  function drawComparison(container) {
+    getJSON(container.dataset.chartUrl).then(function (data) {
+      var traces = data.series.map(function (series) {
+        return { x: series.dates, y: series.values, type: "scatter", mode: "lines",
+          name: series.label };
+      });
+      Plotly.newPlot("compare-chart", traces, layout({ yaxis: { title: { text: "Equity" } } }),
+        PLOT_CONFIG);
+    }).catch(function (error) { showError(container, error); });
+  }
+
+  function followBacktest(container) {
+    var url = container.dataset.statusUrl;
+    function poll() {
+      getJSON(url).then(function (status) {
+        var bar = document.getElementById("live-progress");
+        var message = document.getElementById("live-message");
+        var label = document.getElementById("backtest-status");
+        if (bar) { bar.value = status.progress; }
+        if (message && status.message) { message.textContent = status.message; }
+        if (label) { label.textContent = status.status; }
+        if (status.done) {
+          window.location.reload();
+        } else {
+          window.setTimeout(poll, 1000);
+        }
+      }).catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, 1000);
+  }
+
+  function escapeText(value) {
+    var span = document.createElement("span");
+    span.textContent = value === null || value === undefined ? "" : String(value);
+    return span.innerHTML;
+  }
+
+  function renderLeaderboard(status) {
+    var body = document.querySelector("#leaderboard tbody");
+    if (!body) { return; }
+    body.innerHTML = status.leaderboard.map(function (entry) {
+      return "<tr><td>" + escapeText(entry.rank || "—") + "</td>" +
+        "<td><a href=\"/backtests/" + escapeText(entry.backtest_id) + "/\">" +
+        escapeText(String(entry.backtest_id).slice(0, 8)) + "</a></td>" +
+        "<td><code>" + escapeText(JSON.stringify(entry.overrides)) + "</code></td>" +
+        "<td><span class=\"status status-" + escapeText(entry.status) + "\">" +
+        escapeText(entry.status) + "</span></td>" +
+        "<td class=\"num\">" + escapeText(entry.score_display) + "</td></tr>";
+    }).join("");
+  }
+
+  function drawSweepHeatmap(heatmap, metric) {
+    var element = document.getElementById("sweep-heatmap");
+    if (!element || !heatmap) { return; }
+    element.hidden = false;
+    Plotly.react(element, [{
+      z: heatmap.z, x: heatmap.x.map(String), y: heatmap.y.map(String), type: "heatmap",
+      hoverongaps: false, colorscale: "Viridis", colorbar: { title: { text: metric } }
+    }], layout({
+      xaxis: { title: { text: heatmap.x_name }, type: "category" },
+      yaxis: { title: { text: heatmap.y_name }, type: "category" },
+      hovermode: "closest", margin: { l: 80, r: 20, t: 10, b: 50 }
+    }), PLOT_CONFIG);
+  }
+
+  function followSweep(container) {
+    var url = container.dataset.statusUrl;
+    function update(status) {
+      document.getElementById("sweep-status").textContent = status.status;
+      document.getElementById("sweep-done").textContent = status.done;
+      document.getElementById("sweep-total").textContent = status.total;
+      var bar = document.getElementById("sweep-progress");
+      bar.max = status.total;
+      bar.value = status.done;
+      renderLeaderboard(status);
+      drawSweepHeatmap(status.heatmap, status.rank_metric);
+      container.dataset.finished = status.finished ? "true" : "false";
+    }
+    function poll() {
+      getJSON(url).then(function (status) {
+        update(status);
+        if (!status.finished) { window.setTimeout(poll, 1000); }
+      }).catch(function () { window.setTimeout(poll, 3000); });
+    }
+    poll();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var charts = document.getElementById("backtest-charts");
+    if (charts) { drawBacktest(charts); }
+    var comparison = document.getElementById("compare-charts");
+    if (comparison) { drawComparison(comparison); }
+    var live = document.getElementById("live-status");
+    if (live) { followBacktest(live); }
+    var sweep = document.getElementById("sweep");
+    if (sweep) { followSweep(sweep); }
+  });
+})();
