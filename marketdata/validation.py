@@ -140,7 +140,7 @@ def _normalised_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def _cell_text(value) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+    if pd.api.types.is_scalar(value) and pd.isna(value):
         return ""
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
