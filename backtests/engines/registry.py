@@ -1,0 +1,24 @@
+"""Engines register by name; adding an engine is one new module that calls ``register``."""
+
+from __future__ import annotations
+
+from backtests.engines.base import Engine, EngineError
+
+_ENGINES: dict[str, Engine] = {}
+
+
+def register(engine: Engine) -> Engine:
+    _ENGINES[engine.name] = engine
+    return engine
+
+
+def get_engine(name: str) -> Engine:
+    try:
+        return _ENGINES[name]
+    except KeyError:
+        known = ", ".join(available_engines()) or "none"
+        raise EngineError(f"Unknown engine {name!r}; available engines: {known}.") from None
+
+
+def available_engines() -> list[str]:
+    return sorted(_ENGINES)
