@@ -232,9 +232,10 @@ def _volatility(returns: np.ndarray, bars_per_year: float) -> float | None:
 
 
 def _sharpe(excess: np.ndarray, bars_per_year: float) -> float | None:
-    # Identical values have a true deviation of zero; floating-point residue (≈1e-18) would
-    # otherwise turn an undefined ratio into an arbitrary 1e15.
-    if len(excess) < 2 or excess.max() == excess.min():
+    # Values equal up to rounding have a true deviation of zero; floating-point residue (≈1e-18)
+    # would otherwise turn an undefined ratio into an arbitrary 1e15. Equality is judged relative
+    # to the values' size, since returns computed from rescaled equity differ in the last bits.
+    if len(excess) < 2 or excess.max() - excess.min() <= 1e-12 * np.abs(excess).max():
         return None
     return float(excess.mean() / np.std(excess, ddof=1)) * math.sqrt(bars_per_year)
 
