@@ -8,8 +8,8 @@ class PriceSeries(TimeStampedModel):
     """A user-imported daily OHLCV series, kept whole as Parquet bytes.
 
     The database is shared by the web and every worker machine, so keeping the series here makes
-    an import visible everywhere at once. Bundled symbols live in ``marketdata/data/``; an imported
-    series with the same symbol takes precedence.
+    an import visible everywhere at once. Bundled symbols live in ``marketdata/data/`` and cannot be
+    replaced by an import: the bundled source is consulted first.
     """
 
     symbol = models.CharField(max_length=40, unique=True)
