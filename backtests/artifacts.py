@@ -5,6 +5,7 @@ overwrites what an earlier response pointed at. Storage is whatever ``STORAGES["
 the local filesystem in the embedded mode, S3 through django-storages in production.
 """
 
+import contextlib
 import io
 
 import pandas as pd
@@ -85,3 +86,29 @@ def read_equity(uri: str | None) -> pd.Series:
 
 def read_trades(uri: str | None) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(read_bytes(uri))).to_pandas()
+
+
+class ArtifactWriteError(OSError):
+    """A run's artifacts could not be stored; nothing of that run is left referenced."""
+
+
+def write_run_artifacts(
+    backtest_id, run_number: int, equity: pd.Series, trades: pd.DataFrame
+) -> tuple[str, str]:
+    """Write one run's equity curve and trades into its own folder; returns their URIs.
+
+    Both files are written before anything points at them; when the second write fails the first
+    is removed (best effort) and ``ArtifactWriteError`` says why.
+    """
+    folder = run_folder(backtest_id, run_number)
+    written: list[str] = []
+    try:
+        written.append(save_bytes(f"{folder}/equity.parquet", equity_to_parquet(equity)))
+        written.append(save_bytes(f"{folder}/trades.parquet", trades_to_parquet(trades)))
+    except Exception as error:
+        for uri in written:
+            # The original failure is what the run reports.
+            with contextlib.suppress(Exception):
+                default_storage.delete(uri)
+        raise ArtifactWriteError(f"Could not store the run's artifacts: {error}") from error
+    return written[0], written[1]

@@ -1,0 +1,67 @@
+"""The v1 contract's error shape, for every v1 view (strategies included).
+
+- 400: a field-keyed dict. Top-level fields map to a list of messages
+  (``{"strategy_id": ["Strategy … does not exist."]}``); a document field (``config``,
+  ``definition``, ``base_config``) maps to a dict keyed by the path inside it
+  (``{"config": {"start_date": ["…"]}}``); a sweep's grid maps to a dict keyed by the entry's
+  index (``{"param_grid": {"3": {"stop_loss": ["…"]}}}``). A body that is not JSON at all is
+  ``{"detail": "JSON parse error - …"}``.
+- 404, 405, 409, 415: DRF's ``{"detail": "…"}``.
+- Anything unexpected: 500 ``{"detail": "Internal server error."}`` (logged with its traceback).
+"""
+
+import logging
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import status
+from rest_framework.exceptions import APIException, NotFound, ValidationError
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from backtests.services import Conflict, InvalidInput
+
+logger = logging.getLogger(__name__)
+
+NON_FIELD = "non_field_errors"
+
+
+def problems_to_errors(problems) -> dict[str, list[str]]:
+    """``Problem`` objects → ``{path: [message, …]}`` (an empty path is ``non_field_errors``)."""
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.path or NON_FIELD, []).append(problem.message)
+    return errors
+
+
+class ConflictError(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Conflict."
+    default_code = "conflict"
+
+
+def v1_exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages}
+        exc = ValidationError(detail=detail)
+    elif isinstance(exc, InvalidInput):
+        exc = ValidationError(detail=exc.errors)
+    elif isinstance(exc, ObjectDoesNotExist | Http404):
+        exc = NotFound(str(exc) or "Not found.")
+    elif isinstance(exc, Conflict):
+        exc = ConflictError(str(exc))
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("Unhandled error in the v1 API", exc_info=exc)
+        return Response(
+            {"detail": "Internal server error."}, status=status.HTTP_500_INTERNAL_SERVER_ERROR
+        )
+    return response
+
+
+class V1ErrorsMixin:
+    """Use the v1 error shape in a DRF view."""
+
+    def get_exception_handler(self):
+        return v1_exception_handler

@@ -1,0 +1,263 @@
+"""Request and response shapes of the v1 resource API (contracts/v1-backtests-api.md)."""
+
+from __future__ import annotations
+
+import math
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from backtests.models import Backtest, Task
+from metrics.presenters import v1_structured
+
+
+class StrictFieldsMixin:
+    """Reject keys the serializer does not declare: a typo must not be silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
+
+
+class NumberField(serializers.FloatField):
+    """A JSON number (not a string, not a boolean), finite."""
+
+    default_error_messages = {"invalid": "A number is required."}
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int | float):
+            self.fail("invalid")
+        if not math.isfinite(data):
+            self.fail("invalid")
+        return float(data)
+
+
+class JSONObjectField(serializers.JSONField):
+    default_error_messages = {"not_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            self.fail("not_object")
+        return data
+
+
+def inline_choice_field(choices: list[str]):
+    """A ChoiceField documented as a string with a pattern of its values: three contracts each
+    have a ``status`` with its own values, and enum components named after the field collide."""
+
+    schema = {
+        "type": "string",
+        "pattern": "^(" + "|".join(choices) + ")$",
+        "description": "One of: " + ", ".join(choices) + ".",
+    }
+
+    @extend_schema_field(schema)
+    class InlineChoiceField(serializers.ChoiceField):
+        def __init__(self, **kwargs):
+            super().__init__(choices=list(choices), **kwargs)
+
+    return InlineChoiceField
+
+
+BacktestStatusField = inline_choice_field(Backtest.Status.values)
+TaskStatusField = inline_choice_field(Task.Status.values)
+
+
+# --- responses ---------------------------------------------------------------------------------
+
+
+class BacktestReadSerializer(serializers.ModelSerializer):
+    strategy_id = serializers.UUIDField(read_only=True, allow_null=True)
+    status = BacktestStatusField(read_only=True)
+
+    class Meta:
+        model = Backtest
+        fields = [
+            "id",
+            "strategy_id",
+            "engine",
+            "status",
+            "initial_capital",
+            "commission",
+            "slippage",
+            "config",
+            "metrics",
+            "trades_uri",
+            "equity_curve_uri",
+            "progress",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class StructuredMetricsSerializer(serializers.Serializer):
+    total_return = serializers.FloatField(allow_null=True)
+    bars_in_market = serializers.IntegerField(allow_null=True)
+    performance = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    risk = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    trading = serializers.DictField(child=serializers.FloatField(allow_null=True))
+
+
+class BacktestResultSerializer(BacktestReadSerializer):
+    """BacktestResultResponse: BacktestRead + ``structured_metrics`` (null unless completed)."""
+
+    structured_metrics = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+
+    class Meta(BacktestReadSerializer.Meta):
+        fields = [
+            *BacktestReadSerializer.Meta.fields,
+            "structured_metrics",
+            "started_at",
+            "completed_at",
+            "error",
+            "fingerprint",
+            "source",
+        ]
+        read_only_fields = fields
+
+    def get_structured_metrics(self, backtest) -> StructuredMetricsSerializer(allow_null=True):
+        if backtest.status != Backtest.Status.COMPLETED:
+            return None
+        return v1_structured(backtest.metrics or {})
+
+    def get_error(self, backtest) -> str | None:
+        return backtest.error or None
+
+
+class AsyncDispatchSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.CharField()
+    backtest_id = serializers.UUIDField()
+
+
+class SweepDispatchSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField()
+    status = serializers.CharField()
+    n_configs = serializers.IntegerField()
+
+
+class EnginesSerializer(serializers.Serializer):
+    engines = serializers.ListField(child=serializers.CharField())
+
+
+class EquityPointSerializer(serializers.Serializer):
+    date = serializers.DateField()
+    equity = serializers.FloatField()
+
+
+class TradeSerializer(serializers.Serializer):
+    symbol = serializers.CharField()
+    side = serializers.CharField()
+    entry_date = serializers.DateField()
+    exit_date = serializers.DateField()
+    entry_price = serializers.FloatField()
+    exit_price = serializers.FloatField()
+    size = serializers.FloatField()
+    pnl = serializers.FloatField()
+    return_pct = serializers.FloatField()
+    exit_reason = serializers.CharField()
+    fees = serializers.FloatField()
+
+
+class CompareRunSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    strategy_id = serializers.UUIDField(allow_null=True)
+    engine = serializers.CharField()
+    status = serializers.CharField()
+    metrics = serializers.DictField()
+
+
+class MetricDiffSerializer(serializers.Serializer):
+    values = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    best_id = serializers.UUIDField(allow_null=True)
+    higher_is_better = serializers.BooleanField()
+
+
+class CompareResponseSerializer(serializers.Serializer):
+    runs = CompareRunSerializer(many=True)
+    metric_diff = serializers.DictField(child=MetricDiffSerializer())
+
+
+class TaskSerializer(serializers.Serializer):
+    task_id = serializers.UUIDField(source="id")
+    kind = serializers.CharField()
+    status = TaskStatusField()
+    done = serializers.IntegerField()
+    total = serializers.IntegerField()
+    result = serializers.JSONField(allow_null=True)
+    error = serializers.SerializerMethodField()
+    backtest_id = serializers.UUIDField(allow_null=True)
+
+    def get_error(self, task) -> str | None:
+        return task.error or None
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class ValidationErrorSerializer(serializers.Serializer):
+    """400: field → list of messages; a document field (config, definition, base_config,
+    param_grid) → object keyed by the path (or grid index) inside it."""
+
+    field_name = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+# --- requests ----------------------------------------------------------------------------------
+
+
+class V1BacktestCreateSerializer(StrictFieldsMixin, serializers.Serializer):
+    strategy_id = serializers.UUIDField()
+    engine = serializers.CharField()
+    initial_capital = NumberField(default=100_000.0)
+    commission = NumberField(default=0.0)
+    slippage = NumberField(default=0.0)
+    config = JSONObjectField(default=dict)
+
+
+class BacktestPatchSerializer(StrictFieldsMixin, serializers.Serializer):
+    status = BacktestStatusField(required=False)
+    metrics = JSONObjectField(required=False)
+    trades_uri = serializers.CharField(required=False, allow_null=True, max_length=500)
+    equity_curve_uri = serializers.CharField(required=False, allow_null=True, max_length=500)
+
+
+class ExecuteSerializer(StrictFieldsMixin, serializers.Serializer):
+    async_mode = serializers.BooleanField(default=False)
+
+
+class BacktestListQuerySerializer(serializers.Serializer):
+    skip = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+    strategy_id = serializers.UUIDField(required=False)
+    status = BacktestStatusField(required=False)
+    engine = serializers.CharField(required=False)
+
+
+class CompareSerializer(StrictFieldsMixin, serializers.Serializer):
+    backtest_ids = serializers.ListField(child=serializers.UUIDField())
+
+    def validate_backtest_ids(self, value):
+        if not 2 <= len(value) <= 10:
+            raise serializers.ValidationError(
+                f"Give between 2 and 10 backtest ids (got {len(value)})."
+            )
+        if len(set(value)) != len(value):
+            raise serializers.ValidationError("Each backtest id may appear only once.")
+        return value
+
+
+class SweepSerializer(StrictFieldsMixin, serializers.Serializer):
+    strategy_id = serializers.UUIDField()
+    engine = serializers.CharField()
+    base_config = JSONObjectField(default=dict)
+    param_grid = serializers.JSONField()
+    rank_metric = serializers.CharField()
+    initial_capital = NumberField(default=100_000.0)
+    commission = NumberField(default=0.0)
+    slippage = NumberField(default=0.0)

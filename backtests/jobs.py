@@ -1,0 +1,465 @@
+"""The runner around every backtest run, and the reaper that finds runs whose worker died.
+
+A run's life is told by its row: ``claim_run`` moves it to ``running`` with a conditional UPDATE
+(so two workers, or a duplicate message, never run the same row twice), ``execute_run`` runs the
+pipeline with a heartbeat and progress on the row, stores the artifacts, and ``finish_run`` writes
+the outcome in one UPDATE guarded by the run number — a row that the reaper already failed, or
+that a newer run claimed, is left alone. Finishing also settles the linked task: an execute task
+ends SUCCESS or FAILURE; a sweep task counts the entry and the last entry writes the leaderboard.
+
+``reap_stale_runs`` fails every ``running`` row whose heartbeat is older than
+``BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS`` and re-sends the messages of tasks that stayed
+``PENDING`` that long (the actors are idempotent, so a duplicate is harmless). It runs when a
+worker starts, periodically inside workers, at the start of every actor, and (throttled) whenever
+the API reads a task or a backtest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from backtests import artifacts
+from backtests.models import Backtest, Sweep, Task
+from backtests.pipeline import RunError, parse_run_config, run_backtest
+from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER, v1_flat
+
+logger = logging.getLogger(__name__)
+
+ACTIVE_TASK_STATUSES = (Task.Status.PENDING, Task.Status.STARTED, Task.Status.PROGRESS)
+PROGRESS_WRITE_INTERVAL_SECONDS = 1.0
+LEADERBOARD_SUMMARY_KEYS = (
+    "total_return",
+    "perf_cagr",
+    "perf_sharpe_ratio",
+    "perf_sortino_ratio",
+    "risk_max_drawdown",
+    "risk_volatility_annualised",
+    "trade_total_trades",
+    "trade_win_rate",
+)
+
+
+def heartbeat_timeout() -> int:
+    return int(settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS)
+
+
+# --- claiming and running ------------------------------------------------------------------
+
+
+def claim_run(backtest: Backtest, *, only_pending: bool = False) -> int | None:
+    """Move ``backtest`` to ``running`` if nobody runs it; returns the new run number or None.
+
+    ``only_pending`` claims only a row that has never run (sweep entries). The in-memory
+    instance is updated to match the row.
+    """
+    for _attempt in range(2):
+        now = timezone.now()
+        rows = Backtest.objects.filter(pk=backtest.pk, run_count=backtest.run_count)
+        rows = (
+            rows.filter(status=Backtest.Status.PENDING)
+            if only_pending
+            else rows.exclude(status=Backtest.Status.RUNNING)
+        )
+        fields = {
+            "status": Backtest.Status.RUNNING,
+            "run_count": backtest.run_count + 1,
+            "started_at": now,
+            "completed_at": None,
+            "heartbeat_at": now,
+            "progress": 0,
+            "progress_message": "",
+            "error": "",
+            "metrics": {},
+            "equity_curve_uri": None,
+            "trades_uri": None,
+        }
+        if rows.update(**fields, updated_at=now):
+            for name, value in fields.items():
+                setattr(backtest, name, value)
+            backtest.updated_at = now
+            return backtest.run_count
+        backtest.refresh_from_db(fields=["status", "run_count"])
+        if backtest.status == Backtest.Status.RUNNING or (
+            only_pending and backtest.status != Backtest.Status.PENDING
+        ):
+            return None
+    return None
+
+
+class _ProgressWriter:
+    """Writes the engine's progress (and a heartbeat) to the row, at most once a second."""
+
+    def __init__(self, backtest: Backtest, run_number: int) -> None:
+        self.backtest = backtest
+        self.run_number = run_number
+        self.last_write = time.monotonic()
+        self.last_percent = 0
+
+    def __call__(self, fraction: float) -> None:
+        percent = min(max(int(fraction * 100), 0), 99)
+        now = time.monotonic()
+        if percent <= self.last_percent or now - self.last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
+            return
+        self.last_write, self.last_percent = now, percent
+        Backtest.objects.filter(
+            pk=self.backtest.pk, status=Backtest.Status.RUNNING, run_count=self.run_number
+        ).update(progress=percent, heartbeat_at=timezone.now())
+        self.backtest.progress = percent
+
+
+class Heartbeat:
+    """A thread that keeps ``heartbeat_at`` fresh while a worker runs a backtest, so that a
+    long engine call without progress reports is not mistaken for a dead worker."""
+
+    def __init__(self, backtest_id, run_number: int) -> None:
+        self.backtest_id = backtest_id
+        self.run_number = run_number
+        self.interval = max(heartbeat_timeout() / 4, 0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="backtest-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                Backtest.objects.filter(
+                    pk=self.backtest_id, status=Backtest.Status.RUNNING, run_count=self.run_number
+                ).update(heartbeat_at=timezone.now())
+        except Exception:  # a missed heartbeat only risks an early reap; never kill the run
+            logger.exception("Heartbeat for backtest %s failed", self.backtest_id)
+        finally:
+            connection.close()
+
+
+def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False) -> Backtest:
+    """Run a claimed backtest to its end and record the outcome; never raises for a failed run.
+
+    Returns ``backtest`` with its fields set as written (no extra query).
+    """
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    beating = Heartbeat(backtest.pk, run_number) if heartbeat else None
+    try:
+        if beating:
+            beating.__enter__()
+        fields = _run_fields(backtest, run_number)
+    except TimeLimitExceeded:
+        fields = _failed_fields(
+            f"The run exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
+        )
+    finally:
+        if beating:
+            beating.__exit__(None, None, None)
+    if finish_run(backtest.pk, run_number, fields):
+        for name, value in fields.items():
+            setattr(backtest, name, value)
+    else:
+        backtest.refresh_from_db()
+    return backtest
+
+
+def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
+    strategy = backtest.strategy
+    try:
+        spec, problems = parse_run_config(
+            backtest.config,
+            strategy_kind=strategy.kind if strategy else "signal",
+            strategy_definition=strategy.definition if strategy else None,
+            strategy_timeframe=strategy.timeframe if strategy else None,
+            engine=backtest.engine,
+            initial_capital=backtest.initial_capital,
+            commission=backtest.commission,
+            slippage=backtest.slippage,
+        )
+        if problems:
+            raise RunError(
+                "Invalid configuration: " + "; ".join(str(problem) for problem in problems)
+            )
+        result = run_backtest(spec, progress=_ProgressWriter(backtest, run_number))
+        equity_uri, trades_uri = artifacts.write_run_artifacts(
+            backtest.pk, run_number, result.equity, result.trades
+        )
+    except (RunError, artifacts.ArtifactWriteError, ValueError) as error:
+        return _failed_fields(str(error))
+    except Exception as error:
+        logger.exception("Backtest %s failed with an unexpected error", backtest.pk)
+        return _failed_fields(f"Internal error: {type(error).__name__}: {error}")
+    return {
+        "status": Backtest.Status.COMPLETED,
+        "metrics": v1_flat(result.metrics),
+        "metrics_spec_version": str(result.metrics.get("metrics_spec_version") or ""),
+        "fingerprint": result.fingerprint,
+        "equity_curve_uri": equity_uri,
+        "trades_uri": trades_uri,
+        "progress": 100,
+        "error": "",
+        "completed_at": timezone.now(),
+    }
+
+
+def _failed_fields(reason: str) -> dict[str, Any]:
+    return {
+        "status": Backtest.Status.FAILED,
+        "metrics": {"error": reason},
+        "equity_curve_uri": None,
+        "trades_uri": None,
+        "error": reason,
+        "completed_at": timezone.now(),
+    }
+
+
+def finish_run(backtest_id, run_number: int, fields: dict[str, Any]) -> bool:
+    """Write a run's outcome and settle its task; False when the row is no longer this run's."""
+    with transaction.atomic():
+        now = timezone.now()
+        written = Backtest.objects.filter(
+            pk=backtest_id, status=Backtest.Status.RUNNING, run_count=run_number
+        ).update(**fields, updated_at=now)
+        if not written:
+            return False
+        completed = fields["status"] == Backtest.Status.COMPLETED
+        Task.objects.filter(
+            backtest_id=backtest_id,
+            kind=Task.Kind.EXECUTE,
+            status__in=(Task.Status.STARTED, Task.Status.PROGRESS),
+        ).update(
+            status=Task.Status.SUCCESS if completed else Task.Status.FAILURE,
+            done=1,
+            result={
+                "backtest_id": str(backtest_id),
+                "status": fields["status"],
+                "metrics": fields["metrics"],
+            },
+            error="" if completed else fields["error"],
+            finished_at=now,
+            updated_at=now,
+        )
+        sweep_id = Backtest.objects.filter(pk=backtest_id).values_list("sweep_id", flat=True).get()
+        if sweep_id is not None:
+            _count_sweep_entry(sweep_id)
+    return True
+
+
+# --- sweeps ------------------------------------------------------------------------------------
+
+
+def _count_sweep_entry(sweep_id) -> None:
+    """One more entry of the sweep has finished; the last one writes the leaderboard."""
+    task = Task.objects.select_for_update().filter(sweep_id=sweep_id).first()
+    if task is None:
+        return
+    now = timezone.now()
+    task.done = F("done") + 1
+    task.status = Task.Status.PROGRESS
+    task.updated_at = now
+    task.save(update_fields=["done", "status", "updated_at"])
+    task.refresh_from_db(fields=["done", "total"])
+    if task.done >= task.total:
+        task.status = Task.Status.SUCCESS
+        task.result = sweep_leaderboard(Sweep.objects.get(pk=sweep_id))
+        task.finished_at = now
+        task.save(update_fields=["status", "result", "finished_at", "updated_at"])
+
+
+def sweep_leaderboard(sweep: Sweep) -> dict[str, Any]:
+    """SPEC §2: completed runs ranked by the metric's direction; failed runs last, score null."""
+    metric = sweep.rank_metric
+    higher_is_better = metric in V1_HIGHER_IS_BETTER or metric not in V1_LOWER_IS_BETTER
+    children = list(
+        sweep.backtests.order_by("sweep_index").values(
+            "id", "sweep_index", "status", "metrics", "error"
+        )
+    )
+    grid = sweep.param_grid
+
+    def score_of(child) -> float | None:
+        if child["status"] != Backtest.Status.COMPLETED:
+            return None
+        value = (child["metrics"] or {}).get(metric)
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        return float(value) if is_number else None
+
+    def order(child) -> tuple:
+        score = score_of(child)
+        if child["status"] != Backtest.Status.COMPLETED:
+            group = 2
+        elif score is None:
+            group = 1
+        else:
+            group = 0
+        signed = 0.0 if score is None else (-score if higher_is_better else score)
+        return (group, signed, child["sweep_index"])
+
+    leaderboard = []
+    for rank, child in enumerate(sorted(children, key=order), start=1):
+        metrics = child["metrics"] or {}
+        entry = {
+            "rank": rank,
+            "backtest_id": str(child["id"]),
+            "overrides": grid[child["sweep_index"]] if child["sweep_index"] is not None else {},
+            "status": child["status"],
+            "score": score_of(child),
+            "rank_metric": metric,
+            "metrics_summary": {
+                key: metrics.get(key) for key in dict.fromkeys((*LEADERBOARD_SUMMARY_KEYS, metric))
+            }
+            if child["status"] == Backtest.Status.COMPLETED
+            else {},
+        }
+        if child["status"] == Backtest.Status.FAILED:
+            entry["error"] = child["error"] or metrics.get("error") or "failed"
+        leaderboard.append(entry)
+    completed = sum(1 for child in children if child["status"] == Backtest.Status.COMPLETED)
+    failed = sum(1 for child in children if child["status"] == Backtest.Status.FAILED)
+    return {
+        "leaderboard": leaderboard,
+        "total_runs": len(children),
+        "completed": completed,
+        "failed": failed,
+    }
+
+
+# --- the reaper --------------------------------------------------------------------------------
+
+_reap_lock = threading.Lock()
+_last_reap = 0.0
+
+
+def maybe_reap() -> None:
+    """``reap_stale_runs`` at most once per ``BACKFOLIO_REAPER_INTERVAL_SECONDS`` per process."""
+    global _last_reap
+    interval = float(getattr(settings, "BACKFOLIO_REAPER_INTERVAL_SECONDS", 15))
+    now = time.monotonic()
+    with _reap_lock:
+        if now - _last_reap < interval:
+            return
+        _last_reap = now
+    try:
+        reap_stale_runs()
+    except Exception:  # reaping is housekeeping: a failure must not break the caller
+        logger.exception("Reaping stale backtests failed")
+
+
+def reap_stale_runs() -> dict[str, int]:
+    """Fail runs whose worker stopped beating, and re-send messages that were never picked up.
+
+    Returns how many rows were failed and how many tasks re-queued.
+    """
+    timeout = heartbeat_timeout()
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=timeout)
+    stale = Backtest.objects.filter(status=Backtest.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
+    )
+    failed = 0
+    for backtest_id, run_number, heartbeat_at in stale.values_list(
+        "id", "run_count", "heartbeat_at"
+    ):
+        last = heartbeat_at.isoformat() if heartbeat_at else "never"
+        reason = (
+            f"The worker running this backtest stopped responding (no heartbeat for more than "
+            f"{timeout} s; last heartbeat: {last}); the run was abandoned."
+        )
+        if finish_run(backtest_id, run_number, _failed_fields(reason)):
+            failed += 1
+            logger.warning("Backtest %s: %s", backtest_id, reason)
+
+    # An execute task whose worker died before it claimed the backtest.
+    orphaned = Task.objects.filter(
+        kind=Task.Kind.EXECUTE,
+        status__in=(Task.Status.STARTED, Task.Status.PROGRESS),
+        updated_at__lt=cutoff,
+    ).exclude(backtest__status=Backtest.Status.RUNNING)
+    failed += orphaned.update(
+        status=Task.Status.FAILURE,
+        error=f"The worker running this task stopped responding for more than {timeout} s.",
+        finished_at=now,
+        updated_at=now,
+    )
+    return {"failed": failed, "requeued": _requeue_lost_messages(cutoff, now)}
+
+
+def _requeue_lost_messages(cutoff, now) -> int:
+    from backtests import tasks as actors
+
+    requeued = 0
+    waiting = Task.objects.filter(
+        Q(kind=Task.Kind.EXECUTE, status=Task.Status.PENDING)
+        | Q(kind=Task.Kind.SWEEP, status__in=(Task.Status.PENDING, Task.Status.PROGRESS)),
+        updated_at__lt=cutoff,
+    ).values_list("id", "kind", "backtest_id", "sweep_id")
+    for task_id, kind, backtest_id, sweep_id in waiting:
+        # Bumping updated_at first makes a concurrent reaper skip this task.
+        if not Task.objects.filter(pk=task_id, updated_at__lt=cutoff).update(updated_at=now):
+            continue
+        if kind == Task.Kind.EXECUTE:
+            actors.execute_backtest.send(str(backtest_id), str(task_id))
+        else:
+            pending = Backtest.objects.filter(
+                sweep_id=sweep_id, status=Backtest.Status.PENDING
+            ).values_list("id", flat=True)
+            for child_id in pending:
+                actors.run_sweep_entry.send(str(child_id), str(task_id))
+        requeued += 1
+        logger.warning("Re-queued task %s: its message was not picked up in time", task_id)
+    return requeued
+
+
+# --- what the actors do ------------------------------------------------------------------------
+
+
+def run_execute_task(backtest_id: str, task_id: str) -> None:
+    """Body of the ``execute_backtest`` actor."""
+    now = timezone.now()
+    claimed = Task.objects.filter(pk=task_id, status=Task.Status.PENDING).update(
+        status=Task.Status.STARTED, started_at=now, updated_at=now
+    )
+    if not claimed:
+        return  # a duplicate message: this task already ran or is running
+    backtest = Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
+    if backtest is None:
+        _fail_task(task_id, f"Backtest {backtest_id} no longer exists.")
+        return
+    run_number = claim_run(backtest)
+    if run_number is None:
+        _fail_task(task_id, f"Backtest {backtest_id} was already running.")
+        return
+    execute_run(backtest, run_number, heartbeat=True)
+
+
+def run_sweep_entry(backtest_id: str, task_id: str) -> None:
+    """Body of the ``run_sweep_entry`` actor: one grid entry of a sweep."""
+    backtest = Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
+    if backtest is None:
+        return
+    run_number = claim_run(backtest, only_pending=True)
+    if run_number is None:
+        return  # a duplicate message: this entry already ran or is running
+    now = timezone.now()
+    Task.objects.filter(pk=task_id, status=Task.Status.PENDING).update(
+        status=Task.Status.PROGRESS, started_at=now, updated_at=now
+    )
+    execute_run(backtest, run_number, heartbeat=True)
+
+
+def _fail_task(task_id: str, reason: str) -> None:
+    now = timezone.now()
+    Task.objects.filter(pk=task_id).update(
+        status=Task.Status.FAILURE, error=reason, finished_at=now, updated_at=now
+    )

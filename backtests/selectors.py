@@ -1,0 +1,191 @@
+"""Reads of backtests, tasks and results, always scoped to what the caller may see (SPEC §10).
+
+A record the caller may not see does not exist for them: the selectors raise ``DoesNotExist``
+exactly as for an unknown id (the v1 API answers 404 either way).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+from django.db.models import QuerySet
+
+from backfolio.common.ownership import visible_to
+from backtests import artifacts, jobs
+from backtests.filters import BacktestFilter
+from backtests.models import Backtest, Task
+from backtests.services import Conflict, InvalidInput
+from metrics.jsonsafe import json_safe
+from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from strategies.selectors import parse_uuid
+
+
+def backtest_list(*, user, filters: Mapping[str, Any] | None = None) -> QuerySet[Backtest]:
+    """Backtests the caller may see, filtered (``strategy_id``, ``status``, ``engine``,
+    ``source``) and ordered by ``created_at``; raises ``InvalidInput`` for a bad filter."""
+    queryset = visible_to(Backtest.objects.all(), user)
+    filterset = BacktestFilter(data=filters or {}, queryset=queryset)
+    if not filterset.is_valid():
+        raise InvalidInput({field: list(messages) for field, messages in filterset.errors.items()})
+    return filterset.qs.order_by("created_at")
+
+
+def backtest_get(*, backtest_id, user) -> Backtest:
+    """The backtest (with its strategy), or ``Backtest.DoesNotExist``."""
+    key = parse_uuid(backtest_id)
+    if key is not None:
+        found = visible_to(Backtest.objects.select_related("strategy"), user).filter(pk=key).first()
+        if found is not None:
+            return found
+    raise Backtest.DoesNotExist(f"Backtest {backtest_id} not found.")
+
+
+def backtest_get_fresh(*, backtest_id, user) -> Backtest:
+    """``backtest_get`` after letting the reaper fail a run whose worker died."""
+    jobs.maybe_reap()
+    return backtest_get(backtest_id=backtest_id, user=user)
+
+
+def backtests_in_order(*, backtest_ids: Sequence, user) -> list[Backtest]:
+    """The backtests in the order asked; ``Backtest.DoesNotExist`` lists every missing id."""
+    keys = [parse_uuid(value) for value in backtest_ids]
+    found = {
+        backtest.pk: backtest
+        for backtest in visible_to(Backtest.objects.all(), user).filter(
+            pk__in=[key for key in keys if key is not None]
+        )
+    }
+    missing = [
+        str(value) for value, key in zip(backtest_ids, keys, strict=True) if key not in found
+    ]
+    if missing:
+        raise Backtest.DoesNotExist(f"Backtests not found: {', '.join(missing)}.")
+    return [found[key] for key in keys]
+
+
+def task_get(*, task_id, user) -> Task:
+    """The task row (after reaping stale runs), or ``Task.DoesNotExist``."""
+    key = parse_uuid(task_id)
+    if key is not None:
+        jobs.maybe_reap()
+        found = visible_to(Task.objects.all(), user).filter(pk=key).first()
+        if found is not None:
+            return found
+    raise Task.DoesNotExist(f"Task {task_id} not found.")
+
+
+# --- results -----------------------------------------------------------------------------------
+
+
+def _completed_artifact(backtest: Backtest, uri: str | None, what: str) -> str:
+    if backtest.status != Backtest.Status.COMPLETED:
+        raise Conflict(
+            f"Backtest {backtest.pk} is not completed (status: {backtest.status}); "
+            f"its {what} is not available."
+        )
+    if not uri:
+        raise Conflict(f"Backtest {backtest.pk} has no stored {what}.")
+    return uri
+
+
+def backtest_equity_parquet(*, backtest: Backtest) -> bytes:
+    """The stored equity-curve Parquet file; ``Conflict`` when not completed or missing."""
+    uri = _completed_artifact(backtest, backtest.equity_curve_uri, "equity curve")
+    try:
+        return artifacts.read_bytes(uri)
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"Backtest {backtest.pk}: {error}.") from error
+
+
+def backtest_trades_parquet(*, backtest: Backtest) -> bytes:
+    uri = _completed_artifact(backtest, backtest.trades_uri, "trade list")
+    try:
+        return artifacts.read_bytes(uri)
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"Backtest {backtest.pk}: {error}.") from error
+
+
+def backtest_equity_curve(*, backtest: Backtest) -> pd.Series:
+    """E_t per bar (DatetimeIndex), read from the run's artifact."""
+    uri = _completed_artifact(backtest, backtest.equity_curve_uri, "equity curve")
+    try:
+        return artifacts.read_equity(uri)
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"Backtest {backtest.pk}: {error}.") from error
+
+
+def backtest_trades(*, backtest: Backtest) -> pd.DataFrame:
+    """The closed trades (SPEC §2 columns plus ``fees``), read from the run's artifact."""
+    uri = _completed_artifact(backtest, backtest.trades_uri, "trade list")
+    try:
+        return artifacts.read_trades(uri)
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"Backtest {backtest.pk}: {error}.") from error
+
+
+def equity_curve_records(equity: pd.Series) -> list[dict[str, Any]]:
+    """``[{"date": "YYYY-MM-DD", "equity": float}]``, one per bar."""
+    dates = pd.DatetimeIndex(equity.index).strftime("%Y-%m-%d")
+    values = json_safe(equity.to_numpy(dtype=float))
+    return [{"date": day, "equity": value} for day, value in zip(dates, values, strict=True)]
+
+
+def trade_records(trades: pd.DataFrame) -> list[dict[str, Any]]:
+    """Trades as JSON records: dates ``YYYY-MM-DD``, NaN as null."""
+    return json_safe(trades)
+
+
+# --- compare -----------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
+    """Runs side by side (request order) and, per numeric flat metric, each run's value and
+    the best run by the contract's direction (ties go to the earlier run; ``best_id`` is null
+    for a metric in neither direction set or with no values)."""
+    runs = [
+        {
+            "id": str(backtest.pk),
+            "strategy_id": str(backtest.strategy_id) if backtest.strategy_id else None,
+            "engine": backtest.engine,
+            "status": backtest.status,
+            "metrics": backtest.metrics or {},
+        }
+        for backtest in backtests
+    ]
+    keys: list[str] = []
+    for run in runs:
+        for key, value in run["metrics"].items():
+            if _is_number(value) and key not in keys:
+                keys.append(key)
+    metric_diff = {}
+    for key in keys:
+        values = {
+            run["id"]: run["metrics"][key] if _is_number(run["metrics"].get(key)) else None
+            for run in runs
+        }
+        higher_is_better = key in V1_HIGHER_IS_BETTER
+        best_id = None
+        if higher_is_better or key in V1_LOWER_IS_BETTER:
+            best_value = None
+            for run_id, value in values.items():
+                if value is None:
+                    continue
+                better = (
+                    best_value is None
+                    or (higher_is_better and value > best_value)
+                    or (not higher_is_better and value < best_value)
+                )
+                if better:
+                    best_id, best_value = run_id, value
+        metric_diff[key] = {
+            "values": values,
+            "best_id": best_id,
+            "higher_is_better": higher_is_better,
+        }
+    return {"runs": runs, "metric_diff": metric_diff}

@@ -1,0 +1,294 @@
+"""Writes of backtests, runs and sweeps. Every contract's API calls these.
+
+Inputs are validated here (by the pure pipeline) before anything is written, so a bad request
+creates nothing. Errors are domain errors — ``InvalidInput`` (field-keyed problems), ``Conflict``
+— and each contract's exception handler turns them into its own shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from backtests import jobs
+from backtests.models import Backtest, Sweep, Task
+from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
+from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from strategies.models import Strategy
+
+DEFAULT_INITIAL_CAPITAL = 100_000.0
+MAX_SWEEP_ENTRIES = 50
+RANK_METRICS = tuple(sorted(V1_HIGHER_IS_BETTER | V1_LOWER_IS_BETTER))
+PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")
+
+
+class InvalidInput(Exception):
+    """Input that cannot be accepted; ``errors`` is field-keyed (nested for documents)."""
+
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        super().__init__(str(errors))
+        self.errors = dict(errors)
+
+
+class Conflict(Exception):
+    """The request is valid but the row's state does not allow it (e.g. already running)."""
+
+
+def _problems_by_path(problems) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    for problem in problems:
+        errors.setdefault(problem.path or "non_field_errors", []).append(problem.message)
+    return errors
+
+
+def backtest_validate(
+    *,
+    strategy: Strategy,
+    engine: str,
+    config: Any,
+    initial_capital: float = DEFAULT_INITIAL_CAPITAL,
+    commission: float = 0.0,
+    slippage: float = 0.0,
+) -> RunSpec:
+    """The run a backtest with these inputs would execute, or ``InvalidInput`` with every
+    problem: settings keyed by field, config problems under ``config`` keyed by config path."""
+    errors: dict[str, Any] = _problems_by_path(
+        validate_run_settings(
+            engine=engine,
+            initial_capital=initial_capital,
+            commission=commission,
+            slippage=slippage,
+        )
+    )
+    spec, problems = parse_run_config(
+        config,
+        strategy_kind=strategy.kind,
+        strategy_definition=strategy.definition,
+        strategy_timeframe=strategy.timeframe,
+        engine=engine,
+        initial_capital=initial_capital,
+        commission=commission,
+        slippage=slippage,
+    )
+    if problems:
+        errors["config"] = _problems_by_path(problems)
+    if errors:
+        raise InvalidInput(errors)
+    return spec
+
+
+def backtest_create(
+    *,
+    strategy: Strategy,
+    engine: str,
+    config: Mapping[str, Any],
+    initial_capital: float = DEFAULT_INITIAL_CAPITAL,
+    commission: float = 0.0,
+    slippage: float = 0.0,
+    owner=None,
+    source: str = Backtest.Source.V1,
+    user_ref: str = "",
+) -> Backtest:
+    """Validate and create a ``pending`` backtest; raises ``InvalidInput`` naming every field."""
+    backtest_validate(
+        strategy=strategy,
+        engine=engine,
+        config=config,
+        initial_capital=initial_capital,
+        commission=commission,
+        slippage=slippage,
+    )
+    return Backtest.objects.create(
+        strategy=strategy,
+        engine=engine,
+        config=dict(config),
+        initial_capital=float(initial_capital),
+        commission=float(commission),
+        slippage=float(slippage),
+        owner=owner,
+        source=source,
+        user_ref=user_ref,
+    )
+
+
+def backtest_update(*, backtest: Backtest, data: Mapping[str, Any]) -> Backtest:
+    """Administrative corrections (v1 PATCH): ``status``, ``metrics`` and the artifact URIs."""
+    changed = [field for field in PATCHABLE_FIELDS if field in data]
+    errors: dict[str, list[str]] = {}
+    if "status" in data and data["status"] not in Backtest.Status.values:
+        errors["status"] = [f"Must be one of: {', '.join(Backtest.Status.values)}."]
+    if "metrics" in data and not isinstance(data["metrics"], Mapping):
+        errors["metrics"] = ["Must be a JSON object."]
+    if errors:
+        raise InvalidInput(errors)
+    for field in changed:
+        setattr(backtest, field, data[field])
+    if changed:
+        backtest.save(update_fields=[*changed, "updated_at"])
+    return backtest
+
+
+def backtest_delete(*, backtest: Backtest) -> None:
+    """Delete the row; its artifacts stay in storage (the v1 contract says so)."""
+    backtest.delete()
+
+
+def backtest_execute(*, backtest: Backtest) -> Backtest:
+    """Run ``backtest`` now, in this thread; returns it completed or failed (never raises for a
+    failed run). Raises ``Conflict`` when it is already running."""
+    run_number = jobs.claim_run(backtest)
+    if run_number is None:
+        raise Conflict(f"Backtest {backtest.pk} is already running.")
+    return jobs.execute_run(backtest, run_number)
+
+
+def backtest_execute_async(*, backtest: Backtest, owner=None) -> Task:
+    """Queue a run of ``backtest`` on the workers and return its task (status ``PENDING``).
+
+    The row goes back to ``pending`` at once; the message is sent when the transaction commits.
+    Raises ``Conflict`` when the backtest is running.
+    """
+    from backtests.tasks import execute_backtest
+
+    with transaction.atomic():
+        now = timezone.now()
+        queued = (
+            Backtest.objects.filter(pk=backtest.pk)
+            .exclude(status=Backtest.Status.RUNNING)
+            .update(status=Backtest.Status.PENDING, progress=0, updated_at=now)
+        )
+        if not queued:
+            raise Conflict(f"Backtest {backtest.pk} is already running.")
+        backtest.status, backtest.progress, backtest.updated_at = Backtest.Status.PENDING, 0, now
+        task = Task.objects.create(kind=Task.Kind.EXECUTE, backtest=backtest, owner=owner, total=1)
+        message = (str(backtest.pk), str(task.pk))
+        transaction.on_commit(lambda: execute_backtest.send(*message))
+    return task
+
+
+def sweep_check_inputs(
+    *,
+    strategy: Strategy,
+    engine: str,
+    base_config: Any,
+    param_grid: Any,
+    rank_metric: Any,
+    initial_capital: float = DEFAULT_INITIAL_CAPITAL,
+    commission: float = 0.0,
+    slippage: float = 0.0,
+) -> dict[str, Any]:
+    """Field-keyed problems with a sweep; every merged grid entry is validated, its problems
+    keyed by the entry's index (``{"param_grid": {"3": {"stop_loss": ["…"]}}}``)."""
+    errors: dict[str, Any] = _problems_by_path(
+        validate_run_settings(
+            engine=engine,
+            initial_capital=initial_capital,
+            commission=commission,
+            slippage=slippage,
+        )
+    )
+    if rank_metric not in RANK_METRICS:
+        errors["rank_metric"] = [
+            f"Unknown rank metric {rank_metric!r}; choose one of: {', '.join(RANK_METRICS)}."
+        ]
+    if not isinstance(base_config, Mapping):
+        errors["base_config"] = ["Must be a JSON object."]
+        base_config = {}
+    if not isinstance(param_grid, list) or not 1 <= len(param_grid) <= MAX_SWEEP_ENTRIES:
+        size = len(param_grid) if isinstance(param_grid, list) else "not a list"
+        errors["param_grid"] = [
+            f"Must be a list of 1 to {MAX_SWEEP_ENTRIES} override objects (got {size})."
+        ]
+        return errors
+    if errors:
+        return errors
+    grid_errors: dict[str, Any] = {}
+    for index, overrides in enumerate(param_grid):
+        if not isinstance(overrides, Mapping):
+            grid_errors[str(index)] = {"non_field_errors": ["Must be a JSON object."]}
+            continue
+        _spec, problems = parse_run_config(
+            {**base_config, **overrides},
+            strategy_kind=strategy.kind,
+            strategy_definition=strategy.definition,
+            strategy_timeframe=strategy.timeframe,
+            engine=engine,
+            initial_capital=initial_capital,
+            commission=commission,
+            slippage=slippage,
+        )
+        if problems:
+            grid_errors[str(index)] = _problems_by_path(problems)
+    if grid_errors:
+        errors["param_grid"] = grid_errors
+    return errors
+
+
+def sweep_create(
+    *,
+    strategy: Strategy,
+    engine: str,
+    base_config: Mapping[str, Any],
+    param_grid: list[Mapping[str, Any]],
+    rank_metric: str,
+    initial_capital: float = DEFAULT_INITIAL_CAPITAL,
+    commission: float = 0.0,
+    slippage: float = 0.0,
+    owner=None,
+) -> Task:
+    """Validate every entry, create the sweep, one ``pending`` child backtest per entry and the
+    sweep's task, and queue one message per entry when the transaction commits."""
+    from backtests.tasks import run_sweep_entry
+
+    errors = sweep_check_inputs(
+        strategy=strategy,
+        engine=engine,
+        base_config=base_config,
+        param_grid=param_grid,
+        rank_metric=rank_metric,
+        initial_capital=initial_capital,
+        commission=commission,
+        slippage=slippage,
+    )
+    if errors:
+        raise InvalidInput(errors)
+    with transaction.atomic():
+        sweep = Sweep.objects.create(
+            strategy=strategy,
+            engine=engine,
+            base_config=dict(base_config),
+            param_grid=[dict(entry) for entry in param_grid],
+            rank_metric=rank_metric,
+            owner=owner,
+        )
+        children = Backtest.objects.bulk_create(
+            [
+                Backtest(
+                    strategy=strategy,
+                    engine=engine,
+                    config={**base_config, **overrides},
+                    initial_capital=float(initial_capital),
+                    commission=float(commission),
+                    slippage=float(slippage),
+                    owner=owner,
+                    source=Backtest.Source.SWEEP,
+                    sweep=sweep,
+                    sweep_index=index,
+                )
+                for index, overrides in enumerate(param_grid)
+            ]
+        )
+        task = Task.objects.create(
+            kind=Task.Kind.SWEEP, sweep=sweep, owner=owner, total=len(children)
+        )
+        messages = [(str(child.pk), str(task.pk)) for child in children]
+
+        def dispatch() -> None:
+            for message in messages:
+                run_sweep_entry.send(*message)
+
+        transaction.on_commit(dispatch)
+    return task

@@ -1,0 +1,72 @@
+"""Dramatiq actors: they take ids, are idempotent, and leave everything else to ``jobs``.
+
+Runs are not retried (``max_retries=0``): a failed run is a result, recorded on its row. Each run
+has ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS``; past it the run is stopped and marked failed. A sweep
+sends one ``run_sweep_entry`` message per grid entry, so its entries run in parallel across
+however many workers consume the queue.
+
+``StaleRunReaper`` runs the reaper when a worker boots and then periodically inside it, so a row
+left ``running`` by a worker that died is failed even when nobody reads it.
+"""
+
+import logging
+import threading
+
+import dramatiq
+from django.conf import settings
+from django.db import connection
+from dramatiq.middleware import Middleware
+
+from backtests import jobs
+
+logger = logging.getLogger(__name__)
+
+RUN_TIME_LIMIT_MS = int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) * 1000
+
+
+@dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
+def execute_backtest(backtest_id: str, task_id: str) -> None:
+    jobs.maybe_reap()
+    jobs.run_execute_task(backtest_id, task_id)
+
+
+@dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
+def run_sweep_entry(backtest_id: str, task_id: str) -> None:
+    jobs.maybe_reap()
+    jobs.run_sweep_entry(backtest_id, task_id)
+
+
+class StaleRunReaper(Middleware):
+    """Reap stale runs at worker boot and every half heartbeat timeout while the worker lives."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker, worker) -> None:
+        self._stop.clear()
+        threading.Thread(target=self._loop, name="backtest-reaper", daemon=True).start()
+
+    def before_worker_shutdown(self, broker, worker) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        interval = max(jobs.heartbeat_timeout() / 2, 1.0)
+        try:
+            while True:
+                try:
+                    jobs.reap_stale_runs()
+                except Exception:  # housekeeping: try again next time
+                    logger.exception("Reaping stale backtests failed")
+                if self._stop.wait(interval):
+                    return
+        finally:
+            connection.close()
+
+
+def _install_reaper() -> None:
+    broker = dramatiq.get_broker()
+    if not any(isinstance(middleware, StaleRunReaper) for middleware in broker.middleware):
+        broker.add_middleware(StaleRunReaper())
+
+
+_install_reaper()

@@ -1,0 +1,109 @@
+"""``/api/v1/strategies``: CRUD; the definition is validated by the strategy language and every
+problem is returned under ``definition``, keyed by its path."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+
+from backfolio.common.ownership import owner_for
+from backtests.api.v1.views import ERROR_404, ERRORS_400, V1View, _validated
+from strategies import selectors, services
+from strategies.api.serializers import StrategyReadSerializer, StrategyWriteSerializer
+
+STRATEGY_ID = OpenApiParameter("strategy_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
+EXAMPLE = {
+    "name": "SPY trend",
+    "kind": "signal",
+    "universe": ["SPY"],
+    "definition": {
+        "entry": {
+            "left": {"type": "Close"},
+            "comparison": ">",
+            "right": {"type": "SMA", "window": 200},
+        },
+        "exit": {
+            "left": {"type": "Close"},
+            "comparison": "<",
+            "right": {"type": "SMA", "window": 200},
+        },
+    },
+}
+
+
+class StrategyListQuerySerializer(serializers.Serializer):
+    skip = serializers.IntegerField(min_value=0, default=0)
+    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+
+class StrategyListView(V1View):
+    @extend_schema(
+        operation_id="strategies_list",
+        summary="List strategies",
+        parameters=[StrategyListQuerySerializer],
+        responses={200: StrategyReadSerializer(many=True), 400: ERRORS_400},
+        tags=["v1 strategies"],
+    )
+    def get(self, request):
+        query = _validated(StrategyListQuerySerializer, request.query_params)
+        strategies = selectors.strategy_list(
+            user=request.user, skip=query["skip"], limit=query["limit"]
+        )
+        return Response(StrategyReadSerializer(strategies, many=True).data)
+
+    @extend_schema(
+        operation_id="strategies_create",
+        summary="Create a strategy",
+        request=StrategyWriteSerializer,
+        responses={201: StrategyReadSerializer, 400: ERRORS_400},
+        examples=[
+            OpenApiExample("Trend following", value=EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Bad definition",
+                value={"definition": {"entry.right.window": ["must be a positive integer"]}},
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+        tags=["v1 strategies"],
+    )
+    def post(self, request):
+        data = _validated(StrategyWriteSerializer, request.data)
+        strategy = services.strategy_create(owner=owner_for(request.user), **data)
+        return Response(StrategyReadSerializer(strategy).data, status=status.HTTP_201_CREATED)
+
+
+class StrategyDetailView(V1View):
+    @extend_schema(
+        operation_id="strategies_retrieve",
+        parameters=[STRATEGY_ID],
+        responses={200: StrategyReadSerializer, 404: ERROR_404},
+        tags=["v1 strategies"],
+    )
+    def get(self, request, strategy_id):
+        strategy = selectors.strategy_get(strategy_id=strategy_id, user=request.user)
+        return Response(StrategyReadSerializer(strategy).data)
+
+    @extend_schema(
+        operation_id="strategies_partial_update",
+        parameters=[STRATEGY_ID],
+        request=StrategyWriteSerializer,
+        responses={200: StrategyReadSerializer, 400: ERRORS_400, 404: ERROR_404},
+        tags=["v1 strategies"],
+    )
+    def patch(self, request, strategy_id):
+        strategy = selectors.strategy_get(strategy_id=strategy_id, user=request.user)
+        data = _validated(StrategyWriteSerializer, request.data, partial=True)
+        strategy = services.strategy_update(strategy=strategy, data=data)
+        return Response(StrategyReadSerializer(strategy).data)
+
+    @extend_schema(
+        operation_id="strategies_destroy",
+        parameters=[STRATEGY_ID],
+        responses={204: None, 404: ERROR_404},
+        tags=["v1 strategies"],
+    )
+    def delete(self, request, strategy_id):
+        strategy = selectors.strategy_get(strategy_id=strategy_id, user=request.user)
+        services.strategy_delete(strategy=strategy)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,75 @@
+"""Writes of strategies: the definition is validated by the strategy language first."""
+
+from typing import Any
+
+from backtests.services import InvalidInput
+from strategies.language import symbol_format_problem, validate_definition
+from strategies.models import Strategy
+
+EDITABLE_FIELDS = ("name", "description", "kind", "universe", "timeframe", "definition", "status")
+
+
+def strategy_problems(*, kind: str, definition: Any, universe: Any) -> dict[str, Any]:
+    """Field-keyed problems with a strategy's kind, definition and universe (empty when valid).
+
+    ``definition`` problems are keyed by their path inside the definition, so every problem the
+    strategy language finds is reported where it is.
+    """
+    errors: dict[str, Any] = {}
+    if kind in Strategy.Kind.values:
+        definition_errors: dict[str, list[str]] = {}
+        for problem in validate_definition(kind, definition):
+            definition_errors.setdefault(problem.path or "non_field_errors", []).append(
+                problem.message
+            )
+        if definition_errors:
+            errors["definition"] = definition_errors
+    if not isinstance(universe, list):
+        errors["universe"] = ["Must be a list of symbols."]
+    else:
+        universe_errors = {
+            str(index): [message]
+            for index, symbol in enumerate(universe)
+            if (message := symbol_format_problem(symbol))
+        }
+        if universe_errors:
+            errors["universe"] = universe_errors
+    return errors
+
+
+def strategy_create(*, owner, name: str, **fields) -> Strategy:
+    """Create a strategy; raises InvalidInput naming every problem."""
+    strategy = Strategy(owner=owner, name=name, **fields)
+    _check(strategy)
+    strategy.save()
+    return strategy
+
+
+def strategy_update(*, strategy: Strategy, data: dict[str, Any]) -> Strategy:
+    """Apply a partial update. A changed definition or kind bumps ``version``."""
+    changed = [field for field in EDITABLE_FIELDS if field in data]
+    bumps_version = any(
+        field in ("definition", "kind") and data[field] != getattr(strategy, field)
+        for field in changed
+    )
+    for field in changed:
+        setattr(strategy, field, data[field])
+    _check(strategy)
+    if bumps_version:
+        strategy.version += 1
+        changed.append("version")
+    if changed:
+        strategy.save(update_fields=[*changed, "updated_at"])
+    return strategy
+
+
+def strategy_delete(*, strategy: Strategy) -> None:
+    strategy.delete()
+
+
+def _check(strategy: Strategy) -> None:
+    errors = strategy_problems(
+        kind=strategy.kind, definition=strategy.definition, universe=strategy.universe
+    )
+    if errors:
+        raise InvalidInput(errors)
