@@ -6,7 +6,6 @@ Actions call ``backtests.services`` exactly as the API does; nothing here runs a
 import json
 
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import FloatField
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
@@ -15,6 +14,7 @@ from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
+from backtests import services
 from backtests.models import Backtest, Sweep, Task
 from backtests.pages import selectors
 
@@ -209,14 +209,13 @@ class BacktestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Execute the selected backtests (in the background)")
     def execute(self, request, queryset):
-        from backtests import services
-
         queued, skipped = 0, []
         for backtest in queryset:
-            if backtest.status == Backtest.Status.RUNNING:
+            try:
+                services.backtest_execute_async(backtest=backtest, owner=request.user)
+            except services.Conflict:
                 skipped.append(str(backtest.id)[:8])
                 continue
-            services.backtest_execute_async(backtest=backtest, owner=request.user)
             queued += 1
         if queued:
             self.message_user(request, f"Queued {queued} backtest(s).", messages.SUCCESS)
@@ -229,8 +228,6 @@ class BacktestAdmin(admin.ModelAdmin):
 
     @admin.action(description="Re-run on the other engine (vectorbt ↔ backtrader)")
     def rerun_on_other_engine(self, request, queryset):
-        from backtests import services
-
         created = []
         for backtest in queryset.select_related("strategy"):
             other = OTHER_ENGINE.get(backtest.engine)
@@ -253,9 +250,11 @@ class BacktestAdmin(admin.ModelAdmin):
                     owner=request.user,
                     source=Backtest.Source.UI,
                 )
-            except ValidationError as error:
+            except services.InvalidInput as error:
                 self.message_user(
-                    request, f"{str(backtest.id)[:8]}: {' '.join(error.messages)}", messages.ERROR
+                    request,
+                    f"{str(backtest.id)[:8]} cannot run there: {error.errors}",
+                    messages.ERROR,
                 )
                 continue
             services.backtest_execute_async(backtest=twin, owner=request.user)

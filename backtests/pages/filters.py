@@ -3,7 +3,7 @@
 import django_filters
 from django.contrib.auth import get_user_model
 
-from backtests.models import Backtest
+from backtests.filters import BacktestFilter
 from strategies.models import Strategy
 
 SORTABLE_FIELDS = (
@@ -16,18 +16,17 @@ SORTABLE_FIELDS = (
 )
 
 
-class BacktestPageFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=Backtest.Status.choices)
-    engine = django_filters.CharFilter(lookup_expr="iexact")
-    source = django_filters.ChoiceFilter(choices=Backtest.Source.choices)
+class BacktestPageFilter(BacktestFilter):
+    """The API's filters, plus what a person picks from lists: strategy and owner by name,
+    free-text search, and sorting."""
+
     strategy = django_filters.ModelChoiceFilter(queryset=Strategy.objects.all())
     owner = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.all())
     q = django_filters.CharFilter(method="search", label="Search")
     sort = django_filters.OrderingFilter(fields=SORTABLE_FIELDS, label="Sort by")
 
-    class Meta:
-        model = Backtest
-        fields = ["status", "engine", "source", "strategy", "owner"]
+    class Meta(BacktestFilter.Meta):
+        fields = [*BacktestFilter.Meta.fields, "strategy", "owner"]
 
     def search(self, queryset, name, value):
         from django.db.models import Q

@@ -12,18 +12,15 @@ from typing import Any
 
 from django import forms
 
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from backtests.engines import available_engines
+from backtests.services import MAX_SWEEP_ENTRIES, RANK_METRICS
 from strategies.language import PLUGINS
 
-MAX_SWEEP_RUNS = 50
-DEFAULT_ENGINES = ("vectorbt", "backtrader")
+MAX_SWEEP_RUNS = MAX_SWEEP_ENTRIES
 
 
 def engine_choices() -> list[tuple[str, str]]:
-    from backtests.engines.registry import available_engines
-
-    names = available_engines() or list(DEFAULT_ENGINES)
-    return [(name, name) for name in names]
+    return [(name, name) for name in available_engines()]
 
 
 def symbol_choices() -> list[tuple[str, str]]:
@@ -40,8 +37,7 @@ def plugin_choices(*, blank: str) -> list[tuple[str, str]]:
 
 
 def rank_metric_choices() -> list[tuple[str, str]]:
-    keys = sorted(V1_HIGHER_IS_BETTER) + sorted(V1_LOWER_IS_BETTER)
-    return [(key, key) for key in keys]
+    return [(key, key) for key in RANK_METRICS]
 
 
 class RunSettingsForm(forms.Form):

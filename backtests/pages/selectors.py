@@ -15,16 +15,12 @@ import pandas as pd
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from backtests import artifacts
+from backtests import artifacts, jobs
 from backtests.models import Backtest, Sweep, Task
 from backtests.pages import charts
+from backtests.selectors import backtest_compare
 from marketdata.base import MarketDataError
-from metrics.presenters import (
-    V1_HIGHER_IS_BETTER,
-    V1_LOWER_IS_BETTER,
-    V1_STRUCTURE,
-    v1_structured,
-)
+from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER, V1_STRUCTURE, v1_structured
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -303,27 +299,25 @@ class CompareRow:
 
 
 def compare_table(backtests: Sequence[Backtest]) -> list[CompareRow]:
-    """One row per numeric flat metric any run has; the best cell marked per the contract."""
-    keys: list[str] = []
-    for backtest in backtests:
-        for key, value in (backtest.metrics or {}).items():
-            numeric = isinstance(value, int | float) and not isinstance(value, bool)
-            if numeric and key not in keys:
-                keys.append(key)
-    order = [key for group in V1_STRUCTURE.values() for key in group.values()]
-    keys.sort(key=lambda key: (order.index(key) if key in order else -1, key))
+    """The v1 compare result as table rows (grouped metric order); the contract's best run of
+    each row is marked."""
+    comparison = backtest_compare(backtests=backtests)
+    order = ["total_return", *(key for group in V1_STRUCTURE.values() for key in group.values())]
+    keys = sorted(
+        comparison["metric_diff"],
+        key=lambda key: (order.index(key) if key in order else len(order), key),
+    )
     rows = []
     for key in keys:
-        values = [(backtest.metrics or {}).get(key) for backtest in backtests]
-        numbers = [value for value in values if isinstance(value, int | float)]
-        direction = metric_direction(key)
-        best = None
-        if direction is not None and numbers:
-            best = max(numbers) if direction else min(numbers)
+        diff = comparison["metric_diff"][key]
         cells = [
-            (metric_display(key, value), best is not None and value == best) for value in values
+            (
+                metric_display(key, diff["values"][str(backtest.pk)]),
+                diff["best_id"] == str(backtest.pk),
+            )
+            for backtest in backtests
         ]
-        rows.append(CompareRow(key=key, label=key, cells=cells, direction=direction))
+        rows.append(CompareRow(key=key, label=key, cells=cells, direction=metric_direction(key)))
     return rows
 
 
@@ -351,34 +345,17 @@ def sweep_task(sweep: Sweep) -> Task | None:
 
 
 def sweep_leaderboard(sweep: Sweep) -> list[dict[str, Any]]:
-    """The ranked leaderboard once the sweep's task has it; before that, the child runs in grid
-    order with their state so far (score = the rank metric when completed)."""
+    """The task's final leaderboard once written; while the sweep runs, the same ranking over
+    the runs finished so far (the rest follow, unranked by score)."""
     task = sweep_task(sweep)
-    if task is not None and isinstance(task.result, dict) and task.result.get("leaderboard"):
-        return [
-            {**entry, "score_display": metric_display(sweep.rank_metric, entry.get("score"))}
-            for entry in task.result["leaderboard"]
-        ]
-    entries = []
-    for backtest in sweep.backtests.order_by("sweep_index"):
-        score = (backtest.metrics or {}).get(sweep.rank_metric)
-        if backtest.status != Backtest.Status.COMPLETED:
-            score = None
-        index = backtest.sweep_index
-        grid = sweep.param_grid or []
-        overrides = grid[index] if index is not None and index < len(grid) else {}
-        entries.append(
-            {
-                "rank": None,
-                "backtest_id": str(backtest.id),
-                "overrides": overrides,
-                "status": backtest.status,
-                "score": score,
-                "score_display": metric_display(sweep.rank_metric, score),
-                "error": backtest.error or None,
-            }
-        )
-    return entries
+    if task is not None and isinstance(task.result, dict) and "leaderboard" in task.result:
+        entries = task.result["leaderboard"]
+    else:
+        entries = jobs.sweep_leaderboard(sweep)["leaderboard"]
+    return [
+        {**entry, "score_display": metric_display(sweep.rank_metric, entry.get("score"))}
+        for entry in entries
+    ]
 
 
 def sweep_status(sweep: Sweep) -> dict[str, Any]:

@@ -14,13 +14,13 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import user_passes_test
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from backfolio.common.renderers import dumps
+from backtests import services
 from backtests.models import Backtest, Sweep
 from backtests.pages import selectors
 from backtests.pages.filters import BacktestPageFilter
@@ -289,13 +289,21 @@ def strategy_detail(request, strategy_id: uuid.UUID):
     return _strategy_page(request, strategy)
 
 
-def _add_service_errors(form, error: ValidationError) -> None:
-    """A service's validation errors onto the form: field errors where a field matches."""
-    if hasattr(error, "error_dict"):
-        for field, errors in error.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, error)
+def _add_service_errors(form, errors, path: str = "") -> None:
+    """A service's field-keyed problems onto the form: a problem lands on the field it names
+    (``config.start_date`` on ``start_date``), anything else above the form with its path."""
+    for key, value in errors.items():
+        name = f"{path}.{key}" if path else str(key)
+        if isinstance(value, dict):
+            _add_service_errors(form, value, name)
+            continue
+        messages_ = value if isinstance(value, list) else [value]
+        field = str(key)
+        if field in form.fields and field not in form.errors:
+            form.add_error(field, [str(message) for message in messages_])
+        else:
+            where = "" if key == "non_field_errors" else f"{name}: "
+            form.add_error(None, [f"{where}{message}" for message in messages_])
 
 
 @staff_required
@@ -305,7 +313,6 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
     form = BacktestStartForm(request.POST, prefix="run")
     if not form.is_valid():
         return _strategy_page(request, strategy, backtest_form=form, status=400)
-    from backtests import services
 
     data = form.cleaned_data
     try:
@@ -319,8 +326,8 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
             owner=request.user,
             source=Backtest.Source.UI,
         )
-    except ValidationError as error:
-        _add_service_errors(form, error)
+    except services.InvalidInput as error:
+        _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, backtest_form=form, status=400)
     services.backtest_execute_async(backtest=backtest, owner=request.user)
     messages.success(request, "The backtest is queued; this page follows it until it finishes.")
@@ -334,20 +341,23 @@ def strategy_start_sweep(request, strategy_id: uuid.UUID):
     form = SweepStartForm(request.POST, prefix="sweep")
     if not form.is_valid():
         return _strategy_page(request, strategy, sweep_form=form, status=400)
-    from backtests import services
 
     data = form.cleaned_data
     try:
-        sweep = services.sweep_create(
+        task = services.sweep_create(
             strategy=strategy,
             engine=data["engine"],
             base_config=form.base_config(),
             param_grid=form.param_grid(),
             rank_metric=data["rank_metric"],
+            initial_capital=data["initial_capital"],
+            commission=data["commission"],
+            slippage=data["slippage"],
             owner=request.user,
         )
-    except ValidationError as error:
-        _add_service_errors(form, error)
+    except services.InvalidInput as error:
+        _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, sweep_form=form, status=400)
+    sweep = task.sweep
     messages.success(request, f"The sweep of {len(sweep.param_grid)} runs is queued.")
     return redirect(reverse("pages:sweep-detail", args=[sweep.id]))

@@ -435,3 +435,129 @@ class TestStrategies:
         assert response.status_code == 400
         assert "56 combinations" in json.dumps(response.context["sweep_form"].errors)
         assert not Sweep.objects.exists()
+
+
+class TestStartingRuns:
+    def test_the_backtest_form_creates_a_ui_run_owned_by_the_analyst_and_queues_it(
+        self, staff_client, staff_user
+    ):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            {
+                "run-engine": "backtrader",
+                "run-symbol": "SPY",
+                "run-start_date": "2019-01-02",
+                "run-end_date": "2020-12-31",
+                "run-initial_capital": "50000",
+                "run-commission": "0.001",
+                "run-slippage": "0.0005",
+                "run-signal_plugin_key": "sma_crossover",
+                "run-signal_plugin_params": '{"fast": 10, "slow": 50}',
+            },
+        )
+
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == f"/backtests/{backtest.id}/"
+        assert (backtest.source, backtest.owner, backtest.engine) == (
+            "ui",
+            staff_user,
+            "backtrader",
+        )
+        assert (backtest.initial_capital, backtest.commission, backtest.slippage) == (
+            50_000.0,
+            0.001,
+            0.0005,
+        )
+        assert backtest.config == {
+            "symbol": "SPY",
+            "start_date": "2019-01-02",
+            "end_date": "2020-12-31",
+            "signal_plugin_key": "sma_crossover",
+            "signal_plugin_params": {"fast": 10, "slow": 50},
+        }
+        task = Task.objects.get()
+        assert (task.kind, task.backtest, task.owner) == ("execute", backtest, staff_user)
+
+    def test_problems_found_by_the_service_come_back_on_the_form(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            {
+                "run-engine": "vectorbt",
+                "run-symbol": "SPY",
+                "run-start_date": "1950-01-03",
+                "run-end_date": "1951-12-31",
+                "run-initial_capital": "100000",
+                "run-commission": "0",
+                "run-slippage": "0",
+            },
+        )
+
+        assert response.status_code == 400
+        errors = json.dumps(response.context["backtest_form"].errors)
+        assert "SPY" in errors
+        assert not Backtest.objects.exists()
+
+    def test_the_sweep_form_creates_one_child_per_combination(self, staff_client, staff_user):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/sweeps/new",
+            {
+                "sweep-engine": "vectorbt",
+                "sweep-symbol": "SPY",
+                "sweep-start_date": "2019-01-02",
+                "sweep-end_date": "2020-12-31",
+                "sweep-initial_capital": "100000",
+                "sweep-commission": "0.001",
+                "sweep-slippage": "0",
+                "sweep-signal_plugin_key": "sma_crossover",
+                "sweep-grid": "fast = 5, 10\nslow = 50, 100",
+                "sweep-rank_metric": "total_return",
+            },
+        )
+
+        sweep = Sweep.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == f"/sweeps/{sweep.id}/"
+        assert (sweep.owner, sweep.rank_metric, sweep.engine) == (
+            staff_user,
+            "total_return",
+            "vectorbt",
+        )
+        assert sweep.base_config["signal_plugin_key"] == "sma_crossover"
+        assert sweep.param_grid == [
+            {"signal_plugin_params": {"fast": 5, "slow": 50}},
+            {"signal_plugin_params": {"fast": 5, "slow": 100}},
+            {"signal_plugin_params": {"fast": 10, "slow": 50}},
+            {"signal_plugin_params": {"fast": 10, "slow": 100}},
+        ]
+        assert sweep.backtests.count() == 4
+        assert sweep.task.total == 4
+
+    def test_a_grid_naming_an_unknown_parameter_is_refused(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/sweeps/new",
+            {
+                "sweep-engine": "vectorbt",
+                "sweep-symbol": "SPY",
+                "sweep-start_date": "2019-01-02",
+                "sweep-end_date": "2020-12-31",
+                "sweep-initial_capital": "100000",
+                "sweep-commission": "0",
+                "sweep-slippage": "0",
+                "sweep-signal_plugin_key": "sma_crossover",
+                "sweep-grid": "speed = 1, 2",
+                "sweep-rank_metric": "total_return",
+            },
+        )
+
+        assert response.status_code == 400
+        assert "sma_crossover has no parameter speed" in response.content.decode()
+        assert not Sweep.objects.exists()
