@@ -66,7 +66,10 @@ class BacktraderEngine:
             # slip_match + slip_out: the slipped price may leave the bar's range (close·(1+s)
             # above the high); backtrader would otherwise clamp it to the next bar's high/low.
             cerebro.broker.set_slippage_perc(
-                float(data.slippage), slip_open=True, slip_limit=True, slip_match=True,
+                float(data.slippage),
+                slip_open=True,
+                slip_limit=True,
+                slip_match=True,
                 slip_out=True,
             )
         cerebro.broker.addcommissioninfo(
@@ -85,9 +88,13 @@ class BacktraderEngine:
                 {"open": prices, "high": prices, "low": prices, "close": prices, "volume": 0.0}
             )
             frame.index = pd.DatetimeIndex(frame.index).as_unit("ns")
-            cerebro.adddata(bt.feeds.PandasData(dataname=frame, openinterest=None), name=str(column))
+            cerebro.adddata(
+                bt.feeds.PandasData(dataname=frame, openinterest=None), name=str(column)
+            )
         recorder = _Recorder(data)
-        strategy = _allocation_strategy(bt) if data.kind == ALLOCATION_KIND else _signal_strategy(bt)
+        strategy = (
+            _allocation_strategy(bt) if data.kind == ALLOCATION_KIND else _signal_strategy(bt)
+        )
         cerebro.addstrategy(strategy, recorder=recorder)
         cerebro.run()
         if recorder.recorded_bars != n_bars:
@@ -125,8 +132,14 @@ def _base_strategy(bt):
             bar, column, reason = self.order_info.pop(order.ref)
             executed = order.executed
             self.recorder.fills.append(
-                Fill(bar, column, float(executed.size), float(executed.price),
-                     float(executed.comm), reason)
+                Fill(
+                    bar,
+                    column,
+                    float(executed.size),
+                    float(executed.price),
+                    float(executed.comm),
+                    reason,
+                )
             )
             self.last_fill_price[column] = float(executed.price)
 

@@ -136,7 +136,9 @@ def validate_input(data: EngineInput) -> None:
     values = close.to_numpy(dtype=float)
     if not np.isfinite(values).all() or (values <= 0).any():
         bad = close.columns[~(np.isfinite(values) & (values > 0)).all(axis=0)]
-        raise EngineError(f"close has missing or non-positive prices for {', '.join(map(str, bad))}.")
+        raise EngineError(
+            f"close has missing or non-positive prices for {', '.join(map(str, bad))}."
+        )
     if not np.isfinite(data.initial_capital) or data.initial_capital <= 0:
         raise EngineError("initial_capital must be greater than 0.")
     for name in ("commission", "slippage"):
@@ -201,7 +203,9 @@ def signal_arrays(data: EngineInput) -> SignalArrays:
     def as_array(frame: pd.DataFrame | None) -> np.ndarray:
         if frame is None:
             return np.zeros(n_bars, dtype=np.bool_)
-        return frame.iloc[:, 0].fillna(False).to_numpy(dtype=np.bool_)
+        # A fresh writable C array: pandas may hand out read-only views, and numba compiles a
+        # separate (slow, uncached) specialisation for each array flavour.
+        return np.array(frame.iloc[:, 0].fillna(False).to_numpy(dtype=np.bool_), copy=True)
 
     long_entries, long_exits = as_array(data.entries), as_array(data.exits)
     short_entries, short_exits = as_array(data.short_entries), as_array(data.short_exits)

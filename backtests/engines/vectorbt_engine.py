@@ -120,9 +120,7 @@ class VectorbtEngine:
             if position != 0 and np.sign(signed_size) != np.sign(position):
                 reason = _EXIT_CODE_REASONS.get(int(exit_codes[bar]))
                 if reason is None:
-                    reason = _stop_reason(
-                        data, closes, position > 0, entry_bar, entry_price, bar
-                    )
+                    reason = _stop_reason(data, closes, position > 0, entry_bar, entry_price, bar)
                 closing = abs(position)
                 flipped = abs(new_position) > 1e-9 * closing and np.sign(new_position) != np.sign(
                     position

@@ -5,7 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[3] / "var/numba-cache"))
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[3] / "var/numba-cache")
+)
 
 PRICES_DIR = Path("/work/shared/data/prices")
 

@@ -179,12 +179,10 @@ def test_sixty_forty_without_costs_matches_the_bt_library():
     )
     reference_values = reference["60/40"].prices * 1_000.0  # bt's index starts at 100
 
-    # bt values its first row before any trade and, by default, first rebalances on the first
-    # trading day of the second month; so do we.
+    # bt's RunMonthly also trades on the first row (bt adds its own valuation row before it,
+    # which the reindexing below drops), then on each month's first trading day.
     weights = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
-    starts = month_starts(close.index)
-    starts[0] = False
-    weights.loc[starts] = [0.6, 0.4]
+    weights.loc[month_starts(close.index)] = [0.6, 0.4]
     data = EngineInput(
         close=close,
         initial_capital=100_000.0,
