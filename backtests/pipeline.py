@@ -423,14 +423,12 @@ def _parse_signal_settings(config: Mapping[str, Any], problems: list[Problem]) -
         "size_type": size_type,
         "size": _number(config, "size", 1.0, problems, low=0, high=size_high, low_inclusive=False),
         "direction": _choice(config, "direction", "long", DIRECTIONS, problems),
-        "stop_loss": _number(
-            config, "stop_loss", None, problems, low=0, high=0.999999, low_inclusive=False
-        ),
+        "stop_loss": _number(config, "stop_loss", None, problems, low=0, low_inclusive=False),
         "take_profit": _number(
             config, "take_profit", None, problems, low=0, high=MAX_TAKE_PROFIT, low_inclusive=False
         ),
         "trailing_stop": _number(
-            config, "trailing_stop", None, problems, low=0, high=0.999999, low_inclusive=False
+            config, "trailing_stop", None, problems, low=0, low_inclusive=False
         ),
         "max_holding_bars": _number(
             config, "max_holding_bars", None, problems, low=1, high=MAX_HOLDING_BARS, integer=True

@@ -84,8 +84,11 @@ class BacktestListView(V1View):
     )
     def get(self, request):
         query = _validated(s.BacktestListQuerySerializer, request.query_params)
-        filters = {key: request.query_params[key] for key in ("strategy_id", "status", "engine")}
-        filters = {key: value for key, value in filters.items() if key in request.query_params}
+        filters = {
+            key: request.query_params[key]
+            for key in ("strategy_id", "status", "engine")
+            if key in request.query_params
+        }
         queryset = selectors.backtest_list(user=request.user, filters=filters)
         page = queryset[query["skip"] : query["skip"] + query["limit"]]
         return Response(s.BacktestReadSerializer(page, many=True).data)
