@@ -7,10 +7,8 @@ says: this contract documents authentication as required. Someone else's backtes
 
 from __future__ import annotations
 
-import re
 import uuid
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import F
 from drf_spectacular.utils import (
@@ -25,7 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backfolio.common.ownership import visible_to
-from backtests import artifacts
+from backtests import jobs, selectors, services
 from backtests.models import Backtest
 from strategies.models import Strategy
 
@@ -63,6 +61,8 @@ def _parse_id(raw: str) -> uuid.UUID:
 
 def visible_backtest(user, backtest_id: str) -> Backtest:
     """The backtest, or 404 when it does not exist and 403 when ``user`` may not see it."""
+    # A run whose worker died is failed (or re-queued) before anyone is shown it as running.
+    jobs.maybe_reap()
     backtest = Backtest.objects.filter(pk=_parse_id(backtest_id)).first()
     if backtest is None:
         raise not_found()
@@ -103,9 +103,9 @@ class BacktestDetailView(ResultsApiView):
         if backtest.status != Backtest.Status.COMPLETED:
             return Response(wire.present_in_progress(backtest))
         try:
-            equity = artifacts.read_equity(backtest.equity_curve_uri)
-            trades = artifacts.read_trades(backtest.trades_uri) if backtest.trades_uri else None
-        except artifacts.ArtifactMissing as exc:
+            equity = selectors.backtest_equity_curve(backtest=backtest)
+            trades = selectors.backtest_trades(backtest=backtest)
+        except services.Conflict as exc:
             raise ResultsApiError(
                 status_code=status.HTTP_409_CONFLICT,
                 message="The results of this backtest are missing from storage; run it again",
@@ -180,8 +180,6 @@ class BacktestListCreateView(ResultsApiView):
         },
     )
     def post(self, request):
-        from backtests import services  # the v1 engineer's services own creating and queueing
-
         serializer = wire.BacktestCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -212,33 +210,41 @@ class BacktestListCreateView(ResultsApiView):
                     slippage=data.get("slippage", 0.0),
                     source=Backtest.Source.RESULTS_API,
                 )
-                services.backtest_execute_async(backtest=backtest)
-        except DjangoValidationError as exc:
-            raise validation_error(_camel_case_message(exc)) from exc
+                services.backtest_execute_async(backtest=backtest, owner=request.user)
+        except services.InvalidInput as exc:
+            raise validation_error(camel_case_problems(exc.errors)) from exc
         return Response(wire.present_created(backtest), status=status.HTTP_201_CREATED)
 
 
+# The services' field names (and the run config's) as this contract's request names them.
 _CAMEL_FIELDS = {
-    "start_date": "startDate",
-    "end_date": "endDate",
-    "initial_capital": "initialBalance",
     "strategy": "algorithmId",
     "strategy_id": "algorithmId",
+    "initial_capital": "initialBalance",
+    "start_date": "startDate",
+    "end_date": "endDate",
     "symbol": "symbols",
 }
 
 
-def _camel_case_message(error: DjangoValidationError) -> str:
-    """A service's validation error in this contract's field names."""
-    if hasattr(error, "message_dict"):
-        parts = []
-        for field, messages in error.message_dict.items():
-            name = field.rsplit(".", 1)[-1]
-            name = _CAMEL_FIELDS.get(name, name)
-            text = " ".join(messages)
-            parts.append(text if field == "__all__" else f"{name}: {text}")
-        return "; ".join(parts)
-    text = " ".join(error.messages)
-    for snake in ("start_date", "end_date", "initial_capital", "strategy_id"):
-        text = re.sub(rf"\b{snake}\b", _CAMEL_FIELDS[snake], text)
-    return text
+def camel_case_problems(errors: dict) -> str:
+    """The services' field-keyed problems as one message in this contract's field names.
+
+    The run configuration is built here from the request's own fields, so its problems are
+    reported under those fields (``config.start_date`` → ``startDate``).
+    """
+    parts: list[str] = []
+
+    def walk(value, path: list[str]) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(inner, path if key in ("config", "non_field_errors", "") else [*path, key])
+        elif isinstance(value, (list, tuple)):
+            text = " ".join(str(item) for item in value)
+            name = ".".join(_CAMEL_FIELDS.get(part, part) for part in path)
+            parts.append(f"{name}: {text}" if name else text)
+        else:
+            walk([value], path)
+
+    walk(errors, [])
+    return "; ".join(parts) or "Invalid request"
