@@ -16,6 +16,7 @@ The steps, each owned by the pure core:
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import time
 from dataclasses import dataclass
@@ -159,13 +160,16 @@ def run_portfolio(
         n_bars=len(run_index),
         completeness=completeness,
     )
+    # The daily logs hold thousands of values: built from whole arrays, not value by value.
+    dates = np.datetime_as_string(run_index.to_numpy(dtype="datetime64[D]"), unit="D").tolist()
+    equity_values = _json_numbers(equity)
     result = {
         "is_valid": True,
         "validation_score": validation_score(completeness, warnings),
         "metrics": backfolio_metrics(metrics, returns),
-        "portfolio_log": analytics.date_log(equity),
-        "allocation_log": analytics.date_log(groups),
-        "returns_log": analytics.date_log(returns),
+        "portfolio_log": dict(zip(dates, equity_values, strict=True)),
+        "allocation_log": dict(zip(dates, groups.astype(str).tolist(), strict=True)),
+        "returns_log": dict(zip(dates, _json_numbers(returns), strict=True)),
         "allocation_summary": analytics.allocation_summary(groups, returns),
         "risk_metrics": analytics.risk_metrics(returns),
         "benchmark_comparison": benchmark_block,
@@ -184,7 +188,7 @@ def run_portfolio(
         "execution_time": time.perf_counter() - started,
         "warnings": warnings,
         "errors": [],
-        "chart_data": analytics.chart_data(equity),
+        "chart_data": {"dates": dates, "values": equity_values},
     }
     return PortfolioRun(
         result=result,
@@ -199,6 +203,15 @@ def run_portfolio(
         warnings=warnings,
         data_hash=str(prices.data_hash),
     )
+
+
+def _json_numbers(series: pd.Series) -> list[float | None]:
+    """Floats for JSON, None where a value is NaN or infinite."""
+    values = series.to_numpy(dtype=float)
+    numbers = values.tolist()
+    if np.isfinite(values).all():
+        return numbers
+    return [value if math.isfinite(value) else None for value in numbers]
 
 
 def validation_score(completeness: dict[str, float], warnings: list[str]) -> float:
