@@ -7,7 +7,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-os.environ.setdefault("NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "numba-cache"))
+os.environ.setdefault(
+    "NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "numba-cache")
+)
 
 
 @pytest.fixture
@@ -32,7 +34,10 @@ def other_user(db):
 @pytest.fixture
 def staff_user(db):
     return get_user_model().objects.create_user(
-        username="staff", email="staff@example.com", password="correct-horse-44", is_staff=True,
+        username="staff",
+        email="staff@example.com",
+        password="correct-horse-44",
+        is_staff=True,
         is_superuser=True,
     )
 

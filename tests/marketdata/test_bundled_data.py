@@ -12,7 +12,8 @@ import pytest
 
 from marketdata.sources import BUNDLED_DATA_DIRECTORY, BundledSource
 
-DELIVERED_CSV_DIRECTORY = Path("/work/shared/data/prices")
+# The delivered CSVs live beside the repository (``../shared``), where CI puts them too.
+DELIVERED_CSV_DIRECTORY = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices"
 
 
 def sources_table() -> dict[str, tuple[date, date, int]]:

@@ -9,7 +9,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 BUNDLED = REPO / "marketdata" / "data"
-SHARED_CSV = Path("/work/shared/data/prices")
+# The delivered CSVs, beside the repository (a fallback only: the Parquet copy is bundled).
+SHARED_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices"
 
 INITIAL_CAPITAL = 10_000.0
 

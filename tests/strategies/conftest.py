@@ -22,7 +22,8 @@ except ImportError:  # the language is tested on its own when market data is not
     get_store = None
 
 BUNDLED = Path(__file__).resolve().parents[2] / "marketdata" / "data"
-SHARED_CSV = Path("/work/shared/data/prices")
+# The delivered CSVs, beside the repository (a fallback only: the Parquet copy is bundled).
+SHARED_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "prices"
 FIELDS = ("open", "high", "low", "close", "volume")
 
 

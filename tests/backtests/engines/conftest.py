@@ -9,15 +9,16 @@ os.environ.setdefault(
     "NUMBA_CACHE_DIR", str(Path(__file__).resolve().parents[3] / "var/numba-cache")
 )
 
-PRICES_DIR = Path("/work/shared/data/prices")
 
 
 def load_adjusted_closes(symbols, start, end) -> pd.DataFrame:
-    """Dividend-adjusted closes from the bundled CSVs, on the dates every symbol traded."""
+    """Dividend-adjusted closes from the bundled data, on the dates every symbol traded."""
+    from marketdata.sources import BundledSource
+
+    source = BundledSource()
     columns = {}
     for symbol in symbols:
-        frame = pd.read_csv(PRICES_DIR / f"{symbol}.csv", parse_dates=["date"], index_col="date")
-        columns[symbol] = frame["adj_close"].astype(float)
+        columns[symbol] = source.load(symbol)["adj_close"].astype(float)
     closes = pd.DataFrame(columns).dropna()
     return closes.loc[start:end]
 
