@@ -1,0 +1,196 @@
+"""Property-based fuzzing of every operation in the project's own OpenAPI schema (schemathesis).
+
+The schema is read from ``/api/schema`` of the WSGI application at collection time, so the test
+covers whatever operations exist when it runs. Each operation gets bounded, deterministic
+examples (fixed seed, no shrinking) of schema-valid and schema-invalid requests, and every
+response must be: not a 5xx, a documented status code, the documented content type, and a body
+matching the documented schema.
+
+Path parameters cannot be guessed (they are UUIDs), so they are pinned to real records created
+once per module: a strategy, a completed backtest, its task, a portfolio run. Requests carry a
+JWT for a user, and the records are ownerless, so the results API (which needs a user) and the
+v1/Backfolio APIs (which accept anyone) all reach their real code paths.
+"""
+
+from __future__ import annotations
+
+import pytest
+import schemathesis
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.core.wsgi import get_wsgi_application
+from hypothesis import HealthCheck, Phase, given, settings
+from rest_framework.test import APIClient
+from schemathesis.checks import not_a_server_error
+from schemathesis.generation import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from backtests.api.results.auth import token_pair
+from backtests.models import Backtest, Task
+from strategies.models import Strategy
+
+APPLICATION = get_wsgi_application()
+SCHEMA = schemathesis.openapi.from_wsgi("/api/schema", APPLICATION)
+OPERATIONS = {
+    operation.label: operation
+    for result in SCHEMA.get_all_operations()
+    if (operation := result.ok()) is not None
+}
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+DEFAULT_EXAMPLES = 15
+# Operations that run a backtest synchronously cost 0.1-1 s per valid request; fewer examples
+# keep the whole module within a couple of minutes on two cores.
+EXAMPLES_BY_SUFFIX = {"/execute/": 6, "/execute": 6, "/api/v1/backtest/": 8, "/api/v2/backtest/": 8}
+
+SIGNAL_CONFIG = {
+    "symbol": "SPY",
+    "start_date": "2018-01-01",
+    "end_date": "2019-12-31",
+    "signal_plugin_key": "sma_crossover",
+    "signal_plugin_params": {"fast": 10, "slow": 40},
+}
+PORTFOLIO_REQUEST = {
+    "strategy": {
+        "allocations": {"core": {"SPY": 0.6, "AGG": 0.4}},
+        "fallback_allocation": "core",
+        "switching_logic": [],
+    },
+    "config": {
+        "start_date": "2015-01-01",
+        "end_date": "2016-12-31",
+        "initial_capital": 10000,
+        "rebalance_frequency": "monthly",
+    },
+}
+
+
+# Found by this test and reported to the results API's owner; strict, so a fix turns them red
+# until the entry is removed.
+KNOWN_FAILURES = {
+    "GET /api/backtests/": (
+        "results list: ?page=715434776546446016512 overflows the SQL OFFSET and answers 500 "
+        "(backtests/api/results/views.py, list get)"
+    ),
+    "GET /api/backtests/{backtest_id}/": (
+        "results detail: the oneOf discriminator on `status` maps to component names, so a "
+        "`completed` body does not match the documented schema"
+    ),
+}
+
+
+def _operation_params():
+    for label in sorted(OPERATIONS):
+        marks = []
+        if label in KNOWN_FAILURES:
+            marks.append(pytest.mark.xfail(reason=KNOWN_FAILURES[label], strict=True))
+        yield pytest.param(label, marks=marks, id=label)
+
+
+def _examples_for(label: str) -> int:
+    path = label.split(" ", 1)[1]
+    for suffix, examples in EXAMPLES_BY_SUFFIX.items():
+        if path.endswith(suffix):
+            return examples
+    return DEFAULT_EXAMPLES
+
+
+@pytest.fixture(scope="module")
+def fuzz_records(django_db_setup, django_db_blocker):
+    """Ownerless records every ``{..._id}`` path parameter resolves to, and a user's JWT."""
+    with django_db_blocker.unblock():
+        client = APIClient()
+        strategy = client.post(
+            "/api/v1/strategies", {"name": "fuzz", "kind": "signal"}, format="json"
+        )
+        assert strategy.status_code == 201, strategy.content
+        strategy_id = strategy.json()["id"]
+        backtest = client.post(
+            "/api/v1/backtests",
+            {
+                "strategy_id": strategy_id,
+                "engine": "backtrader",
+                "initial_capital": 10000,
+                "config": SIGNAL_CONFIG,
+            },
+            format="json",
+        )
+        assert backtest.status_code == 201, backtest.content
+        backtest_id = backtest.json()["id"]
+        executed = client.post(f"/api/v1/backtests/{backtest_id}/execute", {}, format="json")
+        assert executed.status_code == 200, executed.content
+        assert executed.json()["status"] == "completed", executed.content
+        task = Task.objects.create(
+            kind=Task.Kind.EXECUTE,
+            status=Task.Status.SUCCESS,
+            backtest_id=backtest_id,
+            result={"backtest_id": backtest_id, "status": "completed"},
+        )
+        portfolio = client.post("/api/v1/backtest", PORTFOLIO_REQUEST, format="json")
+        assert portfolio.status_code == 200, portfolio.content
+        portfolio_run = Backtest.objects.exclude(pk=backtest_id).latest("created_at")
+        user = get_user_model().objects.create_user(
+            username="fuzzer", email="fuzzer@example.com", password="correct-horse-99"
+        )
+        records = {
+            "path_parameters": {
+                "strategy_id": strategy_id,
+                "backtest_id": backtest_id,
+                "task_id": str(task.pk),
+            },
+            "portfolio_run_id": str(portfolio_run.pk),
+            "authorization": f"Bearer {token_pair(user)['accessToken']}",
+        }
+    yield records
+    with django_db_blocker.unblock():
+        Task.objects.all().delete()
+        Backtest.objects.all().delete()
+        Strategy.objects.all().delete()
+        user.delete()
+
+
+def _path_parameters(operation, records) -> dict[str, str]:
+    names = {parameter.name for parameter in operation.path_parameters}
+    values = {
+        name: records["path_parameters"][name] for name in names & records["path_parameters"].keys()
+    }
+    if "backtest_id" in names and "/backtest/runs/" in operation.path:
+        values["backtest_id"] = records["portfolio_run_id"]
+    return values
+
+
+@pytest.mark.parametrize("label", list(_operation_params()))
+def test_operation_survives_fuzzing(label, fuzz_records, db, broker):
+    operation = OPERATIONS[label]
+    path_parameters = _path_parameters(operation, fuzz_records)
+    headers = {"Authorization": fuzz_records["authorization"]}
+
+    @settings(
+        max_examples=_examples_for(label),
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        case=operation.as_strategy(
+            GenerationMode.POSITIVE, path_parameters=path_parameters, headers=headers
+        )
+        | operation.as_strategy(
+            GenerationMode.NEGATIVE, path_parameters=path_parameters, headers=headers
+        )
+    )
+    def fuzz(case):
+        cache.clear()  # login and create throttles would otherwise answer 429 after ten calls
+        case.call_and_validate(checks=CHECKS)
+
+    fuzz()
