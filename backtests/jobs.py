@@ -20,10 +20,11 @@ import logging
 import threading
 import time
 from datetime import timedelta
+from functools import wraps
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -48,6 +49,30 @@ LEADERBOARD_SUMMARY_KEYS = (
 )
 
 
+def retry_when_locked(function):
+    """Retry a short, all-or-nothing database operation while SQLite reports a lock.
+
+    SQLite allows one writer at a time; in-memory shared-cache databases (the test suite's)
+    report a busy table at once instead of waiting. The operations wrapped here either commit
+    entirely or not at all, so running them again is safe.
+    """
+
+    @wraps(function)
+    def wrapper(*args, **kwargs):
+        delay = 0.02
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return function(*args, **kwargs)
+            except OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, 0.25)
+
+    return wrapper
+
+
 def heartbeat_timeout() -> int:
     return int(settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS)
 
@@ -55,6 +80,7 @@ def heartbeat_timeout() -> int:
 # --- claiming and running ------------------------------------------------------------------
 
 
+@retry_when_locked
 def claim_run(backtest: Backtest, *, only_pending: bool = False) -> int | None:
     """Move ``backtest`` to ``running`` if nobody runs it; returns the new run number or None.
 
@@ -110,9 +136,12 @@ class _ProgressWriter:
         if percent <= self.last_percent or now - self.last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
             return
         self.last_write, self.last_percent = now, percent
-        Backtest.objects.filter(
-            pk=self.backtest.pk, status=Backtest.Status.RUNNING, run_count=self.run_number
-        ).update(progress=percent, heartbeat_at=timezone.now())
+        try:
+            Backtest.objects.filter(
+                pk=self.backtest.pk, status=Backtest.Status.RUNNING, run_count=self.run_number
+            ).update(progress=percent, heartbeat_at=timezone.now())
+        except OperationalError:  # progress is informative; the next report tries again
+            return
         self.backtest.progress = percent
 
 
@@ -135,12 +164,15 @@ class Heartbeat:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def _write(self) -> None:
+        Backtest.objects.filter(
+            pk=self.backtest_id, status=Backtest.Status.RUNNING, run_count=self.run_number
+        ).update(heartbeat_at=timezone.now())
+
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                Backtest.objects.filter(
-                    pk=self.backtest_id, status=Backtest.Status.RUNNING, run_count=self.run_number
-                ).update(heartbeat_at=timezone.now())
+                retry_when_locked(self._write)()
         except Exception:  # a missed heartbeat only risks an early reap; never kill the run
             logger.exception("Heartbeat for backtest %s failed", self.backtest_id)
         finally:
@@ -224,6 +256,7 @@ def _failed_fields(reason: str) -> dict[str, Any]:
     }
 
 
+@retry_when_locked
 def finish_run(backtest_id, run_number: int, fields: dict[str, Any]) -> bool:
     """Write a run's outcome and settle its task; False when the row is no longer this run's."""
     with transaction.atomic():
@@ -424,15 +457,26 @@ def _requeue_lost_messages(cutoff, now) -> int:
 # --- what the actors do ------------------------------------------------------------------------
 
 
+@retry_when_locked
+def _claim_task(task_id: str, *, from_status: str, to_status: str) -> bool:
+    now = timezone.now()
+    return bool(
+        Task.objects.filter(pk=task_id, status=from_status).update(
+            status=to_status, started_at=now, updated_at=now
+        )
+    )
+
+
+@retry_when_locked
+def _load_backtest(backtest_id: str) -> Backtest | None:
+    return Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
+
+
 def run_execute_task(backtest_id: str, task_id: str) -> None:
     """Body of the ``execute_backtest`` actor."""
-    now = timezone.now()
-    claimed = Task.objects.filter(pk=task_id, status=Task.Status.PENDING).update(
-        status=Task.Status.STARTED, started_at=now, updated_at=now
-    )
-    if not claimed:
+    if not _claim_task(task_id, from_status=Task.Status.PENDING, to_status=Task.Status.STARTED):
         return  # a duplicate message: this task already ran or is running
-    backtest = Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
+    backtest = _load_backtest(backtest_id)
     if backtest is None:
         _fail_task(task_id, f"Backtest {backtest_id} no longer exists.")
         return
@@ -445,19 +489,17 @@ def run_execute_task(backtest_id: str, task_id: str) -> None:
 
 def run_sweep_entry(backtest_id: str, task_id: str) -> None:
     """Body of the ``run_sweep_entry`` actor: one grid entry of a sweep."""
-    backtest = Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
+    backtest = _load_backtest(backtest_id)
     if backtest is None:
         return
     run_number = claim_run(backtest, only_pending=True)
     if run_number is None:
         return  # a duplicate message: this entry already ran or is running
-    now = timezone.now()
-    Task.objects.filter(pk=task_id, status=Task.Status.PENDING).update(
-        status=Task.Status.PROGRESS, started_at=now, updated_at=now
-    )
+    _claim_task(task_id, from_status=Task.Status.PENDING, to_status=Task.Status.PROGRESS)
     execute_run(backtest, run_number, heartbeat=True)
 
 
+@retry_when_locked
 def _fail_task(task_id: str, reason: str) -> None:
     now = timezone.now()
     Task.objects.filter(pk=task_id).update(
