@@ -16,8 +16,8 @@ The steps, each owned by the pure core:
 from __future__ import annotations
 
 import hashlib
-import math
 import json
+import math
 import time
 from dataclasses import dataclass
 from typing import Any

@@ -140,7 +140,8 @@ def test_bad_leverage_format():
     payload = request()
     payload["strategy"]["allocations"]["growth"] = {"SPY?L=abc": 0.5, "QQQ?X=2": 0.5}
     assert problems_of(payload) == [
-        "Allocation 'growth': Invalid leverage format in 'SPY?L=abc': L must be a number, got 'abc'",
+        "Allocation 'growth': Invalid leverage format in 'SPY?L=abc': "
+        "L must be a number, got 'abc'",
         "Allocation 'growth': Invalid leverage format in 'QQQ?X=2': unknown key 'X' "
         "(allowed: L, E, SP)",
     ]

@@ -58,7 +58,7 @@ def test_each_contract_example_runs(name):
     assert metrics["final_value"] == pytest.approx(10_000 * (1 + metrics["total_return"]))
     assert -1 < metrics["max_drawdown"] < 0
     assert 0 < metrics["volatility"] < 2
-    assert list(result["portfolio_log"])[0] == "2020-01-02"
+    assert next(iter(result["portfolio_log"])) == "2020-01-02"
     assert list(result["portfolio_log"])[-1] == "2023-12-29"
     assert len(result["portfolio_log"]) == 1006
     assert result["data_quality"]["date_range_days"] == 1006
