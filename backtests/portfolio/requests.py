@@ -438,6 +438,8 @@ def _benchmark(value: Any, problems: list[str]) -> str:
 def data_problems(store: Any, symbols: list[str], start: dt.date, end: dt.date) -> list[str]:
     """The store's message for every symbol that does not cover the range (CASH needs no
     data), without loading prices, so that every missing symbol is named at once."""
+    if not symbols:
+        return []
     return [error.message for error in store.coverage_problems(symbols, start, end)]
 
 

@@ -258,6 +258,7 @@ def test_volatility_targeting_scales_exposure_on_each_rebalance():
     lowest = rebalances.iloc[int(expected.argmin())]
     assert outcome.result["warnings"] == [
         f"Volatility targeting (12.0% target, 63-day realised) scaled exposure down on "
-        f"{len(scaled)} of {len(rebalances)} rebalance date(s), first on {scaled.iloc[0]:%Y-%m-%d}, "
-        f"lowest {expected.min():.1%} on {lowest:%Y-%m-%d}; freed weight held in CASH"
+        f"{len(scaled)} of {len(rebalances)} rebalance date(s), "
+        f"first on {scaled.iloc[0]:%Y-%m-%d}, lowest {expected.min():.1%} on "
+        f"{lowest:%Y-%m-%d}; freed weight held in CASH"
     ]

@@ -1,0 +1,439 @@
+"""The Backfolio portfolio-backtest contract over HTTP: exact statuses and bodies."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+import pytest
+from rest_framework.test import APIClient
+
+from backtests import artifacts
+from backtests.models import Backtest
+from backtests.portfolio import runner
+from backtests.portfolio.examples import examples, examples_response
+from metrics.presenters import V1_FLAT_KEYS
+
+BASE = ["/api/v1/backtest", "/api/v2/backtest"]
+
+SIMPLE = {
+    "strategy": {
+        "allocations": {"growth": {"SPY": 0.6, "QQQ": 0.3, "CASH": 0.1}},
+        "fallback_allocation": "growth",
+        "switching_logic": [],
+    },
+    "config": {
+        "start_date": "2021-01-01",
+        "end_date": "2022-12-31",
+        "initial_capital": 10000,
+        "rebalance_frequency": "monthly",
+        "base_commission": 0.0035,
+    },
+}
+
+
+def simple(**config):
+    document = copy.deepcopy(SIMPLE)
+    document["config"].update(config)
+    return document
+
+
+def post(client, document, *, path="/api/v1/backtest", user_id=None):
+    headers = {"HTTP_X_USER_ID": user_id} if user_id else {}
+    return client.post(path, document, format="json", **headers)
+
+
+def failed(*messages):
+    return {
+        "success": False,
+        "error": "Backtest failed",
+        "warnings": list(messages),
+        "errors": list(messages),
+    }
+
+
+@pytest.mark.parametrize("base", BASE)
+@pytest.mark.parametrize("slash", ["", "/"])
+def test_examples_endpoint_returns_the_contracts_examples(api_client, base, slash):
+    response = api_client.get(f"{base}/examples{slash}")
+    assert response.status_code == 200
+    assert response.json() == examples_response()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", list(examples()))
+def test_each_example_runs_over_http(api_client, name):
+    response = post(api_client, examples()[name])
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert body["success"] is True
+    assert uuid.UUID(body["backtest_id"])
+    result = body["result"]
+    assert result["is_valid"] is True
+    assert result["errors"] == []
+    assert result["metrics"]["final_value"] > 0
+    assert len(result["chart_data"]["dates"]) == len(result["portfolio_log"]) == 1006
+    assert 0 < result["execution_time"] < 30
+    assert Backtest.objects.get(pk=body["backtest_id"]).config["name"] == examples()[name]["name"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/backtest/", "/api/v2/backtest", "/api/v2/backtest/"])
+def test_run_is_served_on_every_path(api_client, path):
+    response = post(api_client, simple(), path=path)
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+
+
+@pytest.mark.django_db
+def test_every_run_is_saved_as_a_v2_backtest(api_client):
+    response = post(api_client, simple(), user_id="analyst-7")
+    body = response.json()
+    backtest = Backtest.objects.get(pk=body["backtest_id"])
+    assert backtest.source == "v2"
+    assert backtest.strategy is None
+    assert backtest.engine == "vectorbt"
+    assert backtest.status == "completed"
+    assert backtest.user_ref == "analyst-7"
+    assert backtest.owner is None
+    assert backtest.initial_capital == 10_000
+    assert backtest.commission == 0.0035
+    assert backtest.progress == 100
+    assert backtest.started_at is not None
+    assert backtest.completed_at >= backtest.started_at
+    assert len(backtest.fingerprint) == 64
+    assert backtest.config["strategy"] == SIMPLE["strategy"]
+    assert backtest.config["config"]["start_date"] == "2021-01-01"
+    assert backtest.config["config"]["benchmark"] == "SPY"
+    assert set(backtest.metrics) == set(V1_FLAT_KEYS)
+    metrics = body["result"]["metrics"]
+    assert backtest.metrics["total_return"] == pytest.approx(metrics["total_return"])
+    assert backtest.metrics["risk_max_drawdown"] == pytest.approx(-metrics["max_drawdown"])
+    assert backtest.report_uri == f"runs/{backtest.id}/1/report.json"
+    equity = artifacts.read_equity(backtest.equity_curve_uri)
+    assert equity.tolist() == list(body["result"]["portfolio_log"].values())
+    trades = artifacts.read_trades(backtest.trades_uri)
+    assert set(trades["symbol"]) == {"SPY", "QQQ"}
+
+
+@pytest.mark.django_db
+def test_the_v1_results_endpoints_serve_a_saved_run(api_client):
+    body = post(api_client, simple()).json()
+    backtest_id = body["backtest_id"]
+    curve = api_client.get(f"/api/v1/backtests/{backtest_id}/equity-curve")
+    assert curve.status_code == 200
+    points = curve.json()
+    assert points[0] == {
+        "date": "2021-01-04",
+        "equity": body["result"]["portfolio_log"]["2021-01-04"],
+    }
+    assert len(points) == len(body["result"]["portfolio_log"])
+    assert api_client.get(f"/api/v1/backtests/{backtest_id}/trades").status_code == 200
+    detail = api_client.get(f"/api/v1/backtests/{backtest_id}")
+    assert detail.status_code == 200
+    assert detail.json()["status"] == "completed"
+
+
+@pytest.mark.django_db
+def test_a_logged_in_user_owns_the_run(user_client, user):
+    body = post(user_client, simple()).json()
+    assert Backtest.objects.get(pk=body["backtest_id"]).owner == user
+
+
+@pytest.mark.django_db
+def test_backtrader_engine_gives_the_same_numbers(api_client):
+    vectorbt = post(api_client, simple()).json()["result"]
+    backtrader = post(api_client, simple(engine="backtrader")).json()["result"]
+    for key, value in vectorbt["metrics"].items():
+        assert backtrader["metrics"][key] == pytest.approx(value, rel=1e-6, abs=1e-9)
+    for date, value in vectorbt["portfolio_log"].items():
+        assert backtrader["portfolio_log"][date] == pytest.approx(value, rel=1e-6)
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_weights_not_summing_to_one(api_client):
+    document = simple()
+    document["strategy"]["allocations"]["growth"] = {"SPY": 0.75, "QQQ": 0.3}
+    response = post(api_client, document)
+    assert response.status_code == 400
+    assert response.json() == failed("Allocation 'growth' weights sum to 1.05, not 1.0")
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_missing_allocations(api_client):
+    document = simple()
+    del document["strategy"]["allocations"]
+    response = post(api_client, document)
+    assert response.status_code == 400
+    assert response.json() == failed("Missing required field: allocations")
+
+
+@pytest.mark.django_db
+def test_missing_data_names_the_symbol_and_its_coverage(api_client):
+    document = simple(start_date="2006-01-01", end_date="2008-12-31")
+    document["strategy"]["allocations"]["growth"] = {"SPY": 0.5, "BND": 0.5}
+    response = post(api_client, document)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Symbol BND data not available for requested date range 2006-01-01 to 2008-12-31 "
+        "(BND has data from 2007-04-10 to 2024-12-06)"
+    )
+
+
+@pytest.mark.django_db
+def test_every_problem_is_listed_at_once_with_missing_data(api_client):
+    document = simple(rebalance_frequency="fortnightly")
+    document["strategy"]["allocations"]["growth"] = {"SPY": 0.75, "ZZZZ": 0.3}
+    del document["strategy"]["fallback_allocation"]
+    response = post(api_client, document)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["warnings"] == body["errors"]
+    assert body["errors"][:3] == [
+        "Missing required field: fallback_allocation",
+        "Allocation 'growth' weights sum to 1.05, not 1.0",
+        "Invalid rebalance frequency 'fortnightly' (must be one of: daily, weekly, monthly, "
+        "quarterly, yearly)",
+    ]
+    assert len(body["errors"]) == 4
+    assert body["errors"][3].startswith(
+        "Symbol ZZZZ data not available for requested date range (no data for ZZZZ; "
+        "available symbols: AAPL, AGG, AMZN"
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        (
+            {"start_date": "01/01/2021"},
+            "Invalid date format for start_date: '01/01/2021' (must be YYYY-MM-DD)",
+        ),
+        (
+            {"end_date": "2020-06-30"},
+            "start_date must be before end_date (got 2021-01-01 and 2020-06-30)",
+        ),
+        (
+            {"rebalance_frequency": "hourly"},
+            "Invalid rebalance frequency 'hourly' (must be one "
+            "of: daily, weekly, monthly, quarterly, yearly)",
+        ),
+        ({"initial_capital": "lots"}, "initial_capital must be a number, not string"),
+        ({"max_leverage": 2}, "Unknown config field: max_leverage"),
+        (
+            {"benchmark": "XYZ"},
+            "Benchmark: Symbol XYZ data not available for requested date "
+            "range (no data for XYZ; available symbols: AAPL, AGG, AMZN, BND, DBC, EEM, EFA, GLD, "
+            "GOOGL, GSPC, IEF, IWM, MSFT, NVDA, QQQ, SHY, SPY, TLT, VNQ, VTI)",
+        ),
+    ],
+)
+def test_config_errors(api_client, config, message):
+    response = post(api_client, simple(**config))
+    assert response.status_code == 400
+    assert response.json() == failed(message)
+
+
+@pytest.mark.django_db
+def test_unknown_signal_type(api_client):
+    document = simple()
+    document["strategy"]["allocations"]["safe"] = {"CASH": 1.0}
+    document["strategy"]["switching_logic"] = [
+        {
+            "condition": {
+                "left": {"type": "Astrology", "symbol": "SPY"},
+                "comparison": ">",
+                "right": {"type": "constant", "value": 0},
+            },
+            "target_allocation": "safe",
+        }
+    ]
+    response = post(api_client, document)
+    assert response.status_code == 400
+    (message,) = response.json()["errors"]
+    assert message.startswith(
+        "strategy.switching_logic[0].condition.left.type: unknown signal type 'Astrology' "
+        "(known: Close, Open, High, Low, Volume, SMA"
+    )
+
+
+@pytest.mark.django_db
+def test_bad_leverage_format(api_client):
+    document = simple()
+    document["strategy"]["allocations"]["growth"] = {"SPY?L=x": 0.6, "QQQ": 0.4}
+    response = post(api_client, document)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Allocation 'growth': Invalid leverage format in 'SPY?L=x': L must be a number, got 'x'"
+    )
+
+
+@pytest.mark.django_db
+def test_malformed_json(api_client):
+    response = api_client.post(
+        "/api/v1/backtest", data='{"strategy": {', content_type="application/json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"] == "Backtest failed"
+    (message,) = body["errors"]
+    assert message.startswith("Malformed JSON: JSON parse error")
+    assert body["warnings"] == body["errors"]
+
+
+@pytest.mark.django_db
+def test_wrong_types(api_client):
+    response = post(api_client, {"strategy": "SPY", "config": []})
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Invalid strategy format",
+        "strategy must be an object, not string",
+        "config must be an object, not array",
+    )
+
+
+@pytest.mark.django_db
+def test_a_bug_is_a_500_in_the_contracts_shape(api_client, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("backtests.portfolio.services.run_portfolio", broken)
+    client = APIClient(raise_request_exception=False)
+    response = post(client, simple())
+    assert response.status_code == 500
+    assert response.json() == {
+        "success": False,
+        "error": "Internal server error during backtest execution",
+        "warnings": [],
+    }
+    assert not Backtest.objects.exists()
+    assert runner.run_portfolio is not broken
+
+
+# --- saved runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_runs_are_listed_per_user_id_newest_first(api_client):
+    first = post(api_client, simple(), user_id="alice").json()["backtest_id"]
+    second = post(api_client, simple(rebalance_frequency="quarterly"), user_id="alice").json()[
+        "backtest_id"
+    ]
+    other = post(api_client, simple(), user_id="bob").json()["backtest_id"]
+
+    response = api_client.get("/api/v1/backtest/runs", HTTP_X_USER_ID="alice")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["success"] is True
+    assert body["count"] == 2
+    assert [run["backtest_id"] for run in body["runs"]] == [second, first]
+    assert body["runs"][0]["rebalance_frequency"] == "quarterly"
+    assert body["runs"][0]["user_ref"] == "alice"
+    assert body["runs"][0]["engine"] == "vectorbt"
+    assert body["runs"][0]["start_date"] == "2021-01-01"
+    assert body["runs"][0]["metrics"]["max_drawdown"] < 0
+    assert body["page"] == 1 and body["page_size"] == 20
+    assert body["next"] is None and body["previous"] is None
+
+    bob = api_client.get("/api/v2/backtest/runs/", HTTP_X_USER_ID="bob").json()
+    assert [run["backtest_id"] for run in bob["runs"]] == [other]
+
+
+@pytest.mark.django_db
+def test_runs_pagination(api_client):
+    ids = [post(api_client, simple(), user_id="carol").json()["backtest_id"] for _ in range(3)]
+    newest_first = ids[::-1]
+
+    page = api_client.get("/api/v1/backtest/runs?page=2&page_size=2", HTTP_X_USER_ID="carol").json()
+    assert [run["backtest_id"] for run in page["runs"]] == newest_first[2:]
+    assert page["count"] == 3
+    assert page["next"] is None
+    assert page["previous"].endswith("/api/v1/backtest/runs?page=1&page_size=2")
+
+    window = api_client.get("/api/v1/backtest/runs?limit=1&offset=1", HTTP_X_USER_ID="carol")
+    body = window.json()
+    assert [run["backtest_id"] for run in body["runs"]] == newest_first[1:2]
+    assert body["limit"] == 1 and body["offset"] == 1
+    assert body["next"].endswith("/api/v1/backtest/runs?limit=1&offset=2")
+    assert body["previous"].endswith("/api/v1/backtest/runs?limit=1&offset=0")
+
+    bad = api_client.get("/api/v1/backtest/runs?page_size=0", HTTP_X_USER_ID="carol")
+    assert bad.status_code == 400
+    assert bad.json() == {
+        "success": False,
+        "error": "Invalid pagination",
+        "warnings": ["page_size must be a whole number between 1 and 100, got '0'"],
+        "errors": ["page_size must be a whole number between 1 and 100, got '0'"],
+    }
+
+
+@pytest.mark.django_db
+def test_listing_needs_an_x_user_id(api_client):
+    response = api_client.get("/api/v1/backtest/runs")
+    assert response.status_code == 400
+    assert response.json() == {
+        "success": False,
+        "error": "X-User-Id header required",
+        "warnings": ["Send the X-User-Id header to list the runs saved under it"],
+        "errors": ["Send the X-User-Id header to list the runs saved under it"],
+    }
+
+
+@pytest.mark.django_db
+def test_a_saved_run_is_returned_in_the_same_envelope(api_client):
+    posted = post(api_client, simple(), user_id="dan").json()
+    for path in (
+        f"/api/v1/backtest/runs/{posted['backtest_id']}",
+        f"/api/v2/backtest/runs/{posted['backtest_id']}/",
+    ):
+        response = api_client.get(path)
+        assert response.status_code == 200
+        assert response.json() == posted
+
+
+@pytest.mark.django_db
+def test_hidden_and_unknown_runs_are_404(api_client, user_client, user):
+    owned = post(user_client, simple(), user_id="erin").json()["backtest_id"]
+    # The owner sees it; an anonymous caller with the same X-User-Id does not.
+    assert user_client.get(f"/api/v1/backtest/runs/{owned}").status_code == 200
+    listed = user_client.get("/api/v1/backtest/runs", HTTP_X_USER_ID="erin").json()
+    assert [run["backtest_id"] for run in listed["runs"]] == [owned]
+
+    hidden = api_client.get(f"/api/v1/backtest/runs/{owned}")
+    assert hidden.status_code == 404
+    assert hidden.json() == {
+        "success": False,
+        "error": "Backtest run not found",
+        "warnings": [f"No saved backtest run {owned}"],
+        "errors": [f"No saved backtest run {owned}"],
+    }
+    anonymous = api_client.get("/api/v1/backtest/runs", HTTP_X_USER_ID="erin").json()
+    assert anonymous["runs"] == [] and anonymous["count"] == 0
+
+    missing = uuid.uuid4()
+    assert api_client.get(f"/api/v1/backtest/runs/{missing}").status_code == 404
+    assert api_client.get("/api/v1/backtest/runs/not-a-uuid").status_code == 404
+
+
+@pytest.mark.django_db
+def test_a_v1_backtest_is_not_a_portfolio_run(api_client):
+    from tests.factories import BacktestFactory
+
+    backtest = BacktestFactory(strategy=None)
+    assert api_client.get(f"/api/v1/backtest/runs/{backtest.id}").status_code == 404
+
+
+@pytest.mark.django_db
+def test_saved_runs_appear_in_the_admin(api_client, staff_user):
+    backtest_id = post(api_client, simple(), user_id="fay").json()["backtest_id"]
+    admin = APIClient()
+    admin.force_login(staff_user)
+    page = admin.get("/admin/backtests/backtest/?source__exact=v2")
+    assert page.status_code == 200
+    assert backtest_id in page.content.decode()
