@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backtests.models import Backtest
@@ -26,6 +27,7 @@ from metrics.presenters import (
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
+MAX_PAGE = 10_000_000
 
 # What each row status looks like to this contract's clients, which know only
 # running/completed/failed: a queued run is a running run at 0 %.
@@ -67,6 +69,9 @@ class TokenPairSchema(serializers.Serializer):
     expiresIn = serializers.IntegerField(help_text="Seconds until the access token expires")
 
 
+@extend_schema_field(
+    {"type": "string", "format": "date", "description": "YYYY-MM-DD or an ISO datetime"}
+)
 class DayField(serializers.Field):
     """A calendar date given as ``2024-01-31`` or an ISO datetime (read in UTC)."""
 
@@ -124,7 +129,8 @@ class BacktestCreateSerializer(serializers.Serializer):
 
 
 class BacktestListQuerySerializer(serializers.Serializer):
-    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    # Bounded so that the page number (echoed back) and its offset fit 64 bits.
+    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE, default=1)
     limit = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
     )
@@ -342,7 +348,7 @@ class CompletedBacktestSchema(serializers.Serializer):
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField(allow_null=True)
     userId = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["completed"])
+    status = serializers.CharField(help_text="`completed`")
     progress = serializers.IntegerField()
     startDate = serializers.DateTimeField()
     endDate = serializers.DateTimeField()
@@ -358,14 +364,14 @@ class CompletedBacktestSchema(serializers.Serializer):
 
 class RunningBacktestSchema(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["running"])
+    status = serializers.CharField(help_text="`running` (also while queued)")
     progress = serializers.IntegerField(min_value=0, max_value=100)
     message = serializers.CharField()
 
 
 class FailedBacktestSchema(serializers.Serializer):
     id = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["failed"])
+    status = serializers.CharField(help_text="`failed`")
     error = serializers.CharField()
     createdAt = serializers.DateTimeField()
     failedAt = serializers.DateTimeField()
@@ -374,7 +380,7 @@ class FailedBacktestSchema(serializers.Serializer):
 class CreatedBacktestSchema(serializers.Serializer):
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField()
-    status = serializers.ChoiceField(choices=["running"])
+    status = serializers.CharField(help_text="`running` (also while queued)")
     progress = serializers.IntegerField()
     message = serializers.CharField()
     createdAt = serializers.DateTimeField()
@@ -384,7 +390,7 @@ class BacktestSummarySchema(serializers.Serializer):
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField(allow_null=True)
     userId = serializers.CharField(allow_null=True)
-    status = serializers.ChoiceField(choices=["running", "completed", "failed"])
+    status = serializers.CharField(help_text="`running`, `completed` or `failed`")
     progress = serializers.IntegerField()
     engine = serializers.CharField()
     startDate = serializers.DateTimeField(allow_null=True)

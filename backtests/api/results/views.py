@@ -83,11 +83,11 @@ class BacktestDetailView(ResultsApiView):
         responses={
             200: PolymorphicProxySerializer(
                 component_name="ResultsBacktest",
-                serializers=[
-                    wire.CompletedBacktestSchema,
-                    wire.RunningBacktestSchema,
-                    wire.FailedBacktestSchema,
-                ],
+                serializers={
+                    "completed": wire.CompletedBacktestSchema,
+                    "running": wire.RunningBacktestSchema,
+                    "failed": wire.FailedBacktestSchema,
+                },
                 resource_type_field_name="status",
             ),
             **_ERRORS,
@@ -159,7 +159,9 @@ class BacktestListCreateView(ResultsApiView):
 
         page, limit = params["page"], params["limit"]
         total = backtests.count()
-        rows = list(backtests[(page - 1) * limit : page * limit])
+        offset = (page - 1) * limit
+        # A page past the end is empty; never hand the database an offset it cannot hold.
+        rows = list(backtests[offset : offset + limit]) if offset < total else []
         return Response(wire.present_page(rows, page=page, limit=limit, total=total))
 
     @extend_schema(

@@ -322,6 +322,11 @@ def test_pagination(token_client, user):
     assert [row["id"] for row in third["data"]] == newest_first[6:]
     assert beyond["data"] == []
     assert beyond["pagination"]["total"] == 7
+    huge = token_client.get("/api/backtests?page=715434776546446016512&limit=100")
+    assert huge.status_code == 400
+    assert huge.json()["error"]["message"] == (
+        "page: Ensure this value is less than or equal to 10000000."
+    )
 
 
 def test_filters_by_algorithm_and_status(token_client, user):
