@@ -198,7 +198,10 @@ def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False)
     finally:
         if beating:
             beating.__exit__(None, None, None)
-    if finish_run(backtest.pk, run_number, fields):
+    settled = finish_run(
+        backtest.pk, run_number, fields, sweep_id=backtest.sweep_id, settle_task=heartbeat
+    )
+    if settled:
         for name, value in fields.items():
             setattr(backtest, name, value)
     else:
@@ -257,8 +260,19 @@ def _failed_fields(reason: str) -> dict[str, Any]:
 
 
 @retry_when_locked
-def finish_run(backtest_id, run_number: int, fields: dict[str, Any]) -> bool:
-    """Write a run's outcome and settle its task; False when the row is no longer this run's."""
+def finish_run(
+    backtest_id,
+    run_number: int,
+    fields: dict[str, Any],
+    *,
+    sweep_id=None,
+    settle_task: bool = True,
+) -> bool:
+    """Write a run's outcome and settle its task; False when the row is no longer this run's.
+
+    ``settle_task=False`` skips looking for an execute task (a run in the request has none);
+    ``sweep_id`` counts the run as one finished entry of that sweep.
+    """
     with transaction.atomic():
         now = timezone.now()
         written = Backtest.objects.filter(
@@ -267,26 +281,30 @@ def finish_run(backtest_id, run_number: int, fields: dict[str, Any]) -> bool:
         if not written:
             return False
         completed = fields["status"] == Backtest.Status.COMPLETED
-        Task.objects.filter(
-            backtest_id=backtest_id,
-            kind=Task.Kind.EXECUTE,
-            status__in=(Task.Status.STARTED, Task.Status.PROGRESS),
-        ).update(
-            status=Task.Status.SUCCESS if completed else Task.Status.FAILURE,
-            done=1,
-            result={
-                "backtest_id": str(backtest_id),
-                "status": fields["status"],
-                "metrics": fields["metrics"],
-            },
-            error="" if completed else fields["error"],
-            finished_at=now,
-            updated_at=now,
-        )
-        sweep_id = Backtest.objects.filter(pk=backtest_id).values_list("sweep_id", flat=True).get()
+        if settle_task:
+            _settle_execute_task(backtest_id, fields, completed, now)
         if sweep_id is not None:
             _count_sweep_entry(sweep_id)
     return True
+
+
+def _settle_execute_task(backtest_id, fields: dict[str, Any], completed: bool, now) -> None:
+    Task.objects.filter(
+        backtest_id=backtest_id,
+        kind=Task.Kind.EXECUTE,
+        status__in=(Task.Status.STARTED, Task.Status.PROGRESS),
+    ).update(
+        status=Task.Status.SUCCESS if completed else Task.Status.FAILURE,
+        done=1,
+        result={
+            "backtest_id": str(backtest_id),
+            "status": fields["status"],
+            "metrics": fields["metrics"],
+        },
+        error="" if completed else fields["error"],
+        finished_at=now,
+        updated_at=now,
+    )
 
 
 # --- sweeps ------------------------------------------------------------------------------------
@@ -401,15 +419,15 @@ def reap_stale_runs() -> dict[str, int]:
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, updated_at__lt=cutoff)
     )
     failed = 0
-    for backtest_id, run_number, heartbeat_at in stale.values_list(
-        "id", "run_count", "heartbeat_at"
+    for backtest_id, run_number, heartbeat_at, sweep_id in stale.values_list(
+        "id", "run_count", "heartbeat_at", "sweep_id"
     ):
         last = heartbeat_at.isoformat() if heartbeat_at else "never"
         reason = (
             f"The worker running this backtest stopped responding (no heartbeat for more than "
             f"{timeout} s; last heartbeat: {last}); the run was abandoned."
         )
-        if finish_run(backtest_id, run_number, _failed_fields(reason)):
+        if finish_run(backtest_id, run_number, _failed_fields(reason), sweep_id=sweep_id):
             failed += 1
             logger.warning("Backtest %s: %s", backtest_id, reason)
 

@@ -1,0 +1,104 @@
+"""Services: validation before any write, conflicts, and the sweep's fan-out."""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from backtests import services
+from backtests.models import Backtest, Sweep, Task
+from tests.factories import BacktestFactory, StrategyFactory
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = {"symbol": "SPY", "start_date": "2019-01-01", "end_date": "2020-12-31"}
+
+
+def test_create_validates_before_writing():
+    strategy = StrategyFactory()
+    with pytest.raises(services.InvalidInput) as raised:
+        services.backtest_create(
+            strategy=strategy, engine="nope", config={**CONFIG, "typo": 1}, initial_capital=-1
+        )
+    assert set(raised.value.errors) == {"engine", "initial_capital", "config"}
+    assert raised.value.errors["config"] == {"typo": [raised.value.errors["config"]["typo"][0]]}
+    assert not Backtest.objects.exists()
+
+
+def test_create_records_owner_and_source(user):
+    backtest = services.backtest_create(
+        strategy=StrategyFactory(),
+        engine="backtrader",
+        config=CONFIG,
+        owner=user,
+        source=Backtest.Source.UI,
+    )
+    assert (backtest.status, backtest.owner, backtest.source) == ("pending", user, "ui")
+
+
+def test_sync_execute_and_conflict():
+    backtest = BacktestFactory(engine="backtrader", config=CONFIG)
+    with CaptureQueriesContext(connection) as queries:
+        executed = services.backtest_execute(backtest=backtest)
+    assert executed.status == "completed" and executed.run_count == 1
+    own = [q["sql"] for q in queries.captured_queries if "backtests_" in q["sql"]]
+    # Claim and finish, plus at most one progress write on a slow machine.
+    assert len([sql for sql in own if 'progress" = ' not in sql or "completed" in sql]) == 2
+    Backtest.objects.filter(pk=backtest.pk).update(status="running")
+    backtest.refresh_from_db()
+    with pytest.raises(services.Conflict):
+        services.backtest_execute(backtest=backtest)
+    with pytest.raises(services.Conflict):
+        services.backtest_execute_async(backtest=backtest)
+
+
+def test_sweep_rejects_bad_grids_and_creates_nothing():
+    strategy = StrategyFactory()
+
+    def errors(**changes):
+        arguments = {
+            "strategy": strategy,
+            "engine": "backtrader",
+            "base_config": CONFIG,
+            "param_grid": [{}],
+            "rank_metric": "total_return",
+            **changes,
+        }
+        with pytest.raises(services.InvalidInput) as raised:
+            services.sweep_create(**arguments)
+        return raised.value.errors
+
+    assert errors(param_grid=[]) == {
+        "param_grid": ["Must be a list of 1 to 50 override objects (got 0)."]
+    }
+    assert errors(param_grid=[{}] * 51) == {
+        "param_grid": ["Must be a list of 1 to 50 override objects (got 51)."]
+    }
+    assert list(errors(rank_metric="luck")) == ["rank_metric"]
+    assert errors(param_grid=[{}, {"stop_loss": -1}, "x"]) == {
+        "param_grid": {
+            "1": {"stop_loss": ["Must be greater than 0."]},
+            "2": {"non_field_errors": ["Must be a JSON object."]},
+        }
+    }
+    assert not Sweep.objects.exists() and not Backtest.objects.exists()
+    assert not Task.objects.exists()
+
+
+def test_sweep_creates_one_pending_child_per_entry(django_capture_on_commit_callbacks, broker):
+    strategy = StrategyFactory()
+    grid = [{"signal_plugin_params": {"window": w}} for w in (10, 20, 30)]
+    with django_capture_on_commit_callbacks(execute=True):
+        task = services.sweep_create(
+            strategy=strategy,
+            engine="backtrader",
+            base_config={**CONFIG, "signal_plugin_key": "breakout"},
+            param_grid=grid,
+            rank_metric="risk_max_drawdown",
+        )
+    children = list(task.sweep.backtests.order_by("sweep_index"))
+    assert [child.config["signal_plugin_params"] for child in children] == [
+        entry["signal_plugin_params"] for entry in grid
+    ]
+    assert {child.status for child in children} == {"pending"}
+    assert (task.kind, task.status, task.total) == ("sweep", "PENDING", 3)
+    assert broker.queues["default"].qsize() == 3 if hasattr(broker, "queues") else True
