@@ -1,0 +1,112 @@
+"""A real headless Chromium (Debian's) driven by Playwright against pytest-django's live server.
+
+Screenshots, when a test takes one, go to pytest's temporary folder and are never committed.
+"""
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
+# synchronous and safe, so Django's async guard is lifted for these tests only.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        pytest.skip(f"Chromium is not installed at {CHROMIUM}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        launched.close()
+
+
+class ConsoleErrors(list):
+    """Console errors and uncaught exceptions the page raised."""
+
+
+@pytest.fixture
+def browser_page(chromium_browser):
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    errors = ConsoleErrors()
+    page.on(
+        "console", lambda message: errors.append(message.text) if message.type == "error" else None
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response",
+        lambda response: (
+            errors.append(f"HTTP {response.status} {response.url}")
+            if response.status >= 400
+            else None
+        ),
+    )
+    page.console_errors = errors
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def logged_in_page(browser_page, live_server, staff_user):
+    page = browser_page
+    page.goto(f"{live_server.url}/accounts/login/?next=/")
+    page.fill("#id_username", "staff")
+    page.fill("#id_password", "correct-horse-44")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
+    return page
+
+
+def _read_uncommitted(sender, connection, **kwargs):
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA read_uncommitted = 1")
+
+
+@pytest.fixture
+def quiet_sqlite_readers(transactional_db):
+    """The in-memory SQLite test database is one shared cache for every thread, where a reader
+    holding a table lock makes a worker's write fail at once ("database table is locked") instead
+    of waiting. Readers that take no table locks let the page poll while the worker writes."""
+    from django.db import connection
+    from django.db.backends.signals import connection_created
+
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection_created.connect(_read_uncommitted)
+    connection.ensure_connection()
+    _read_uncommitted(None, connection)
+    yield
+    connection_created.disconnect(_read_uncommitted)
+
+
+@pytest.fixture
+def serial_worker(broker, quiet_sqlite_readers):
+    """One worker thread: two writers on the shared-cache SQLite database would fail each other
+    the same way (with PostgreSQL or Redis this is no concern, but one thread is enough here)."""
+    import dramatiq
+
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    yield worker
+    worker.stop()
