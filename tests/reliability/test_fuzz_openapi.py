@@ -73,18 +73,9 @@ PORTFOLIO_REQUEST = {
 }
 
 
-# Found by this test and reported to the results API's owner; strict, so a fix turns them red
-# until the entry is removed.
-KNOWN_FAILURES = {
-    "GET /api/backtests/": (
-        "results list: ?page=715434776546446016512 overflows the SQL OFFSET and answers 500 "
-        "(backtests/api/results/views.py, list get)"
-    ),
-    "GET /api/backtests/{backtest_id}/": (
-        "results detail: the oneOf discriminator on `status` maps to component names, so a "
-        "`completed` body does not match the documented schema"
-    ),
-}
+# Operations with a known, reported defect: strict, so a fix turns them red until the entry is
+# removed. Empty: everything this test found has been fixed.
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _operation_params():
