@@ -144,7 +144,10 @@ def size_positions(
         scale = np.ones(len(result))
         realised = np.full(len(result), np.nan)
         for code, limited in group_weights.items():
-            portfolio_returns = asset_returns.to_numpy(dtype=float) @ limited
+            # Only the held columns: a symbol this group does not hold may not have started yet
+            # (NaN returns), and NaN × 0 would hide the group's volatility.
+            held = limited > 0
+            portfolio_returns = asset_returns.to_numpy(dtype=float)[:, held] @ limited[held]
             volatility = pd.Series(portfolio_returns, index=asset_returns.index).rolling(
                 TARGET_VOLATILITY_WINDOW, min_periods=TARGET_VOLATILITY_WINDOW
             ).std(ddof=1).reindex(result.index).to_numpy() * math.sqrt(BARS_PER_YEAR)
@@ -195,14 +198,15 @@ def plan_exits(
     ``weights``: target weights per bar of the risky columns of ``close`` (NaN rows: no trade);
     ``entry_mask``: bars that start a new entry even while invested (the switches of group).
     """
-    prices = close.to_numpy(dtype=np.float64)
-    target = weights.to_numpy(dtype=np.float64)
-    trade_rows = ~np.isnan(target).all(axis=1)
+    # C-contiguous inputs keep one compiled signature (numba compiles one per array layout).
+    prices = np.ascontiguousarray(close.to_numpy(dtype=np.float64))
+    target = np.ascontiguousarray(weights.to_numpy(dtype=np.float64))
+    trade_rows = np.ascontiguousarray(~np.isnan(target).all(axis=1))
     final, codes, in_market, equity = _simulate_exits_nb(
         prices,
         target,
         trade_rows,
-        entry_mask.to_numpy(dtype=np.bool_),
+        np.ascontiguousarray(entry_mask.to_numpy(dtype=np.bool_)),
         float(initial_capital),
         float(commission),
         _threshold(risk.stop_loss),

@@ -76,6 +76,12 @@ def run_portfolio(
     """
     started = time.perf_counter()
     warnings = list(warnings or [])
+    if prices.warmup_bars < request.warmup_bars:
+        warnings.append(
+            f"Only {prices.warmup_bars} of the {request.warmup_bars} bars of history the "
+            f"indicators need before {request.start_date.isoformat()} exist; indicators are "
+            "undefined (their conditions false) on the first bars"
+        )
     plan = compile_allocation_strategy(
         request.strategy, prices, rebalance=request.rebalance_frequency
     )

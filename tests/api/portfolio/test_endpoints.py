@@ -437,3 +437,18 @@ def test_saved_runs_appear_in_the_admin(api_client, staff_user):
     page = admin.get("/admin/backtests/backtest/?source__exact=v2")
     assert page.status_code == 200
     assert backtest_id in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_default_benchmark_without_data_is_a_warning(api_client):
+    document = simple(start_date="1990-01-01", end_date="1991-12-31")
+    document["strategy"]["allocations"]["growth"] = {"GSPC": 1.0}
+    response = post(api_client, document)
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert result["benchmark_comparison"] == {}
+    assert result["warnings"] == [
+        "Benchmark SPY data not available for requested date range; benchmark_comparison is empty"
+    ]
+    assert result["validation_score"] == pytest.approx(0.95)
+    assert result["is_valid"] is True

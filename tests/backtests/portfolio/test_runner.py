@@ -547,3 +547,29 @@ def test_fingerprint_changes_with_what_decides_the_numbers():
     assert fingerprint(first, "hash") == fingerprint(first, "hash")
     assert fingerprint(first, "hash") != fingerprint(second, "hash")
     assert fingerprint(first, "hash") != fingerprint(first, "other")
+
+
+def test_missing_warm_up_history_is_a_warning():
+    bnd_above_average = above(
+        {"type": "Close", "symbol": "BND"}, {"type": "SMA", "symbol": "BND", "window": 200}
+    )
+    document = payload(
+        {"bonds": {"BND": 1.0}, "cash": {"CASH": 1.0}},
+        fallback="cash",
+        rules=[rule(bnd_above_average, "bonds")],
+        start_date="2007-06-01",
+        end_date="2008-06-30",
+        benchmark="AGG",
+    )
+    outcome = run(document)
+    (warning,) = outcome.result["warnings"]
+    assert warning.startswith("Only 37 of the 200 bars of history the indicators need before ")
+    assert outcome.result["validation_score"] == pytest.approx(0.95)
+    # SMA 200 of BND is undefined until its 200th bar: the fallback holds until then.
+    prices = load_prices(document)
+    first_defined = compute_signal(bnd_above_average["right"], prices).first_valid_index()
+    assert prices.close.index[0] == pd.Timestamp("2007-04-10")
+    assert first_defined == prices.close.index[199]
+    groups = log_series(outcome.result["allocation_log"])
+    assert (groups.loc[: first_defined - pd.Timedelta(days=1)] == "cash").all()
+    assert (groups.loc[first_defined:] == "bonds").any()
