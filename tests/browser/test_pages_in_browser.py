@@ -26,6 +26,11 @@ def test_a_completed_backtest_draws_its_charts(logged_in_page, live_server):
         "Risk",
         "Trading",
     ]
+
+    # The same charts on the run's admin page.
+    page.goto(f"{live_server.url}/admin/backtests/backtest/{backtest.id}/change/")
+    page.wait_for_selector("#equity-chart .main-svg")
+    page.wait_for_selector("#drawdown-chart .main-svg")
     assert page.console_errors == []
 
 
@@ -38,6 +43,12 @@ def test_two_runs_are_compared(logged_in_page, live_server):
     page.wait_for_selector("#compare-chart .main-svg")
     assert page.locator("#compare-chart .legend .traces").count() == 2
     assert page.locator("#compare-table td.best").count() > 0
+
+    # On a phone the page does not scroll sideways (wide tables scroll inside their box).
+    page.set_viewport_size({"width": 375, "height": 740})
+    page.reload()
+    page.wait_for_selector("#compare-chart .main-svg")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375
     assert page.console_errors == []
 
 
