@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -40,6 +42,10 @@ def failure_body(error: str, messages: list[str]) -> dict:
 
 
 def portfolio_exception_handler(exc, context) -> Response:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
     if isinstance(exc, InvalidPortfolioRequest):
         return Response(failure_body(BACKTEST_FAILED, exc.messages), status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, PortfolioApiError):

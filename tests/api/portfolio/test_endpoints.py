@@ -452,3 +452,26 @@ def test_a_default_benchmark_without_data_is_a_warning(api_client):
     ]
     assert result["validation_score"] == pytest.approx(0.95)
     assert result["is_valid"] is True
+
+
+@pytest.mark.django_db
+def test_required_authentication_uses_the_envelope(api_client, settings):
+    settings.BACKFOLIO_REQUIRE_AUTH = True
+    response = post(api_client, simple())
+    assert response.status_code in (401, 403)
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"] == "Authentication credentials were not provided."
+    assert body["errors"] == [body["error"]]
+    assert not Backtest.objects.exists()
+
+
+def test_wrong_method_uses_the_envelope(api_client):
+    response = api_client.delete("/api/v1/backtest/examples")
+    assert response.status_code == 405
+    assert response.json() == {
+        "success": False,
+        "error": 'Method "DELETE" not allowed.',
+        "warnings": ['Method "DELETE" not allowed.'],
+        "errors": ['Method "DELETE" not allowed.'],
+    }
