@@ -137,6 +137,8 @@ BACKFOLIO_EMBEDDED_WORKER_THREADS = env.int("BACKFOLIO_EMBEDDED_WORKER_THREADS",
 BACKFOLIO_RUN_TIME_LIMIT_SECONDS = env.int("BACKFOLIO_RUN_TIME_LIMIT_SECONDS", default=600)
 # A running row whose heartbeat is older than this belongs to a dead worker.
 BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS = env.int("BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS", default=120)
+# Reads of tasks and backtests look for dead workers' rows at most this often.
+BACKFOLIO_REAPER_INTERVAL_SECONDS = env.int("BACKFOLIO_REAPER_INTERVAL_SECONDS", default=15)
 
 # --- Storage: artifacts ------------------------------------------------------------------------
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))

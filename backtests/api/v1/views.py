@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer
@@ -173,7 +179,7 @@ class BacktestDetailView(V1View):
 def _dispatch_async(request, backtest) -> Response:
     task = services.backtest_execute_async(backtest=backtest, owner=owner_for(request.user))
     body = {"task_id": str(task.pk), "status": task.status, "backtest_id": str(backtest.pk)}
-    return Response(body, status=status.HTTP_202_ACCEPTED)
+    return Response(body, status=status.HTTP_200_OK)
 
 
 class BacktestExecuteView(V1View):
@@ -183,13 +189,16 @@ class BacktestExecuteView(V1View):
         description=(
             'An empty body means `{"async_mode": false}`. Sync: 200 with the completed or '
             'failed result (a failed run has `status: "failed"` and `metrics.error`). '
-            'Async: 202 with `{task_id, status: "PENDING", backtest_id}`; poll /api/v1/tasks/{id}.'
+            'Async: 200 with `{task_id, status: "PENDING", backtest_id}`; poll /api/v1/tasks/{id}.'
         ),
         parameters=[BACKTEST_ID],
         request=s.ExecuteSerializer,
         responses={
-            200: s.BacktestResultSerializer,
-            202: s.AsyncDispatchSerializer,
+            200: PolymorphicProxySerializer(
+                component_name="ExecuteResponse",
+                serializers=[s.BacktestResultSerializer, s.AsyncDispatchSerializer],
+                resource_type_field_name=None,
+            ),
             400: ERRORS_400,
             404: ERROR_404,
             409: ERROR_409,
@@ -215,7 +224,7 @@ class BacktestExecuteAsyncView(V1View):
         summary="Queue a backtest on the workers",
         parameters=[BACKTEST_ID],
         request=None,
-        responses={202: s.AsyncDispatchSerializer, 404: ERROR_404, 409: ERROR_409},
+        responses={200: s.AsyncDispatchSerializer, 404: ERROR_404, 409: ERROR_409},
         examples=[
             OpenApiExample(
                 "Queued",
@@ -368,7 +377,7 @@ class SweepView(V1View):
         summary="Run a parameter grid (one child backtest per entry, in parallel)",
         request=s.SweepSerializer,
         responses={
-            202: s.SweepDispatchSerializer,
+            200: s.SweepDispatchSerializer,
             400: ERRORS_400,
             404: ERROR_404,
         },
@@ -416,7 +425,7 @@ class SweepView(V1View):
             owner=owner_for(request.user),
         )
         body = {"task_id": str(task.pk), "status": task.status, "n_configs": task.total}
-        return Response(body, status=status.HTTP_202_ACCEPTED)
+        return Response(body, status=status.HTTP_200_OK)
 
 
 class TaskView(V1View):
