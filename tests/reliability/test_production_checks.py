@@ -13,41 +13,55 @@ def _oversized_strategy(size: int) -> str:
     return json.dumps({"name": "big", "kind": "signal", "description": "x" * size})
 
 
-TOO_BIG_IS_500 = pytest.mark.xfail(
-    reason=(
-        "RequestDataTooBig escapes the v1 and Backfolio exception handlers as a 500 "
-        "(backtests/api/v1/exceptions.py, backtests/api/portfolio/errors.py); reported"
-    ),
-    strict=True,
-)
+TOO_LARGE = "Request body is too large (limit 4096 bytes)."
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("path", "expected"),
     [
-        pytest.param("/api/v1/strategies", marks=TOO_BIG_IS_500),
-        pytest.param("/api/v1/backtest", marks=TOO_BIG_IS_500),
-        pytest.param("/api/v2/backtest", marks=TOO_BIG_IS_500),
-        "/api/backtests",
+        ("/api/v1/strategies", {"detail": TOO_LARGE}),
+        (
+            "/api/v1/backtest",
+            {
+                "success": False,
+                "error": "Backtest failed",
+                "warnings": [TOO_LARGE],
+                "errors": [TOO_LARGE],
+            },
+        ),
+        (
+            "/api/v2/backtest",
+            {
+                "success": False,
+                "error": "Backtest failed",
+                "warnings": [TOO_LARGE],
+                "errors": [TOO_LARGE],
+            },
+        ),
     ],
 )
-def test_body_over_the_upload_limit_is_a_client_error(client, settings, path):
+def test_body_over_the_upload_limit_is_413_in_each_contracts_shape(
+    client, settings, path, expected
+):
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
 
     response = client.post(path, _oversized_strategy(10_000), content_type="application/json")
 
-    assert 400 <= response.status_code < 500, (response.status_code, response.content[:300])
+    assert response.status_code == 413
+    assert response.json() == expected
 
 
-@TOO_BIG_IS_500
-def test_body_over_the_default_limit_is_a_client_error(client, settings):
-    over = settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1024
+def test_body_over_the_upload_limit_on_the_results_api_is_413_in_its_shape(settings, user_client):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 4096
 
-    response = client.post(
-        "/api/v1/strategies", _oversized_strategy(over), content_type="application/json"
+    response = user_client.post(
+        "/api/backtests", _oversized_strategy(10_000), content_type="application/json"
     )
 
-    assert 400 <= response.status_code < 500, response.status_code
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": {"code": "PAYLOAD_TOO_LARGE", "message": TOO_LARGE, "status": 413}
+    }
 
 
 def test_cors_is_closed_by_default(client, settings):

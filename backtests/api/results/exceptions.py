@@ -11,6 +11,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from backfolio.common.errors import classify_failure
+
 AUTHENTICATION_REQUIRED = "Authentication required"
 NOT_YOUR_BACKTEST = "Access denied (not your backtest)"
 BACKTEST_NOT_FOUND = "Backtest not found"
@@ -97,6 +99,11 @@ def results_exception_handler(exc, context):
     elif isinstance(exc, DjangoPermissionDenied):
         exc = forbidden()
 
+    if (failure := classify_failure(exc)) is not None:
+        return Response(
+            error_body(status_code=failure.status, message=failure.message, code=failure.code),
+            status=failure.status,
+        )
     if not isinstance(exc, exceptions.APIException):
         return None
 

@@ -7,6 +7,8 @@
   index (``{"param_grid": {"3": {"stop_loss": ["…"]}}}``). A body that is not JSON at all is
   ``{"detail": "JSON parse error - …"}``.
 - 404, 405, 409, 415: DRF's ``{"detail": "…"}``.
+- 413 for an oversized body, 503 when the database cannot be reached
+  (``backfolio.common.errors``).
 - Anything unexpected: 500 ``{"detail": "Internal server error."}`` (logged with its traceback).
 """
 
@@ -20,6 +22,7 @@ from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from backfolio.common.errors import classify_failure
 from backtests.services import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,8 @@ def v1_exception_handler(exc, context):
     elif isinstance(exc, Conflict):
         exc = ConflictError(str(exc))
     response = exception_handler(exc, context)
+    if response is None and (failure := classify_failure(exc)) is not None:
+        return Response({"detail": failure.message}, status=failure.status)
     if response is None:
         logger.exception("Unhandled error in the v1 API", exc_info=exc)
         return Response(
