@@ -5,6 +5,8 @@
   ``warnings``; SPEC §8 adds ``errors``).
 - Other client errors (404 unknown run, 401/403 when authentication is required, 405, 415) use
   the same keys with their own ``error`` line.
+- 413 (body over the upload limit) and 503 (database unreachable): the 400 shape with the
+  reason (``backfolio.common.errors``).
 - 500: ``{"success": false, "error": "Internal server error during backtest execution",
   "warnings": []}``, only for an unexpected exception (a bug); it is logged with its traceback.
 """
@@ -19,6 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
+from backfolio.common.errors import classify_failure
 from backtests.portfolio.requests import InvalidPortfolioRequest
 
 logger = logging.getLogger("backtests.portfolio")
@@ -55,6 +58,9 @@ def portfolio_exception_handler(exc, context) -> Response:
             failure_body(BACKTEST_FAILED, [f"Malformed JSON: {exc.detail}"]),
             status.HTTP_400_BAD_REQUEST,
         )
+    if (failure := classify_failure(exc)) is not None:
+        set_rollback()
+        return Response(failure_body(BACKTEST_FAILED, [failure.message]), failure.status)
     if isinstance(exc, exceptions.APIException):
         message = str(exc.detail) if not isinstance(exc.detail, dict | list) else str(exc)
         response = Response(failure_body(message, [message]), exc.status_code)
