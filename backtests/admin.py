@@ -58,6 +58,14 @@ class BacktestAdmin(admin.ModelAdmin):
     actions = ("execute", "rerun_on_other_engine", "compare_selected")
     readonly_fields = (
         "id",
+        "strategy",
+        "engine",
+        "initial_capital",
+        "commission",
+        "slippage",
+        "owner",
+        "source",
+        "user_ref",
         "status",
         "progress",
         "progress_message",
@@ -135,6 +143,10 @@ class BacktestAdmin(admin.ModelAdmin):
         ),
     )
 
+    def has_add_permission(self, request):
+        # Runs are created validated, through the strategy pages, the API or the actions here.
+        return False
+
     total_return = _metric_column("total_return", "Total return")
     sharpe_ratio = _metric_column("perf_sharpe_ratio", "Sharpe")
     max_drawdown = _metric_column("risk_max_drawdown", "Max drawdown")
@@ -190,11 +202,12 @@ class BacktestAdmin(admin.ModelAdmin):
         if backtest.pk is None or backtest.status != Backtest.Status.COMPLETED:
             return "Charts appear when the run has completed."
         return format_html(
-            '<div id="backtest-charts" data-chart-url="{}" style="width: 100%; min-width: 320px">'
+            '<div id="backtest-charts" data-chart-url="{}" '
+            'style="width: min(960px, 75vw); min-width: 280px">'
             '<div id="equity-chart" style="height: 320px"></div>'
             '<div id="drawdown-chart" style="height: 200px"></div>'
             '<div id="monthly-chart" style="height: 260px"></div>'
-            '<p class="chart-error errornote" hidden></p></div>'
+            '<p class="chart-error" style="color: #ba2121" hidden></p></div>'
             '<script src="{}"></script><script src="{}"></script>',
             reverse("pages:backtest-chart-data", args=[backtest.pk]),
             static("vendor/plotly.min.js"),
@@ -305,15 +318,6 @@ class SweepAdmin(admin.ModelAdmin):
     list_filter = ("engine", "strategy", "owner")
     search_fields = ("id", "strategy__name", "rank_metric")
     list_select_related = ("strategy", "owner", "task")
-    readonly_fields = (
-        "id",
-        "page_link",
-        "progress",
-        "leaderboard",
-        "grid_display",
-        "created_at",
-        "updated_at",
-    )
     fields = (
         "id",
         "page_link",
@@ -327,6 +331,12 @@ class SweepAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     )
+    # The grid and its runs are what the service validated and queued; they are not edited.
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        # A sweep's grid is validated and its runs queued by the service (strategy page or API).
+        return False
 
     @admin.display(description="Sweep", ordering="created_at")
     def short_id(self, sweep):

@@ -40,6 +40,13 @@ def rank_metric_choices() -> list[tuple[str, str]]:
     return [(key, key) for key in RANK_METRICS]
 
 
+class OptionalJSONField(forms.JSONField):
+    """Empty when there is no value (not the text ``null``)."""
+
+    def prepare_value(self, value):
+        return "" if value is None else super().prepare_value(value)
+
+
 class RunSettingsForm(forms.Form):
     """What every run needs: engine, instrument, dates, capital and costs."""
 
@@ -51,10 +58,13 @@ class RunSettingsForm(forms.Form):
     commission = forms.FloatField(min_value=0, max_value=0.1, initial=0.001)
     slippage = forms.FloatField(min_value=0, max_value=0.1, initial=0.0005)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, strategy=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["engine"].choices = engine_choices()
         self.fields["symbol"].choices = symbol_choices()
+        self.fields["engine"].initial = "vectorbt"
+        universe = list(getattr(strategy, "universe", None) or [])
+        self.fields["symbol"].initial = universe[0] if universe else "SPY"
         self.fields["start_date"].initial = date(2015, 1, 2)
         self.fields["end_date"].initial = date(2020, 12, 31)
 
@@ -80,7 +90,7 @@ class BacktestStartForm(RunSettingsForm):
         label="Built-in signal",
         help_text="Leave empty to run the strategy's own definition (or buy and hold).",
     )
-    signal_plugin_params = forms.JSONField(
+    signal_plugin_params = OptionalJSONField(
         required=False,
         label="Signal parameters (JSON)",
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"fast": 20, "slow": 100}'}),

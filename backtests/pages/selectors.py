@@ -107,8 +107,22 @@ def metric_display(key: str, value: Any) -> str:
     return f"{value:.3f}"
 
 
+_LABELS = {
+    "cagr": "CAGR",
+    "var_95": "VaR 95%",
+    "cvar_95": "CVaR 95%",
+    "var_99": "VaR 99%",
+    "cvar_99": "CVaR 99%",
+    "volatility_annualised": "Volatility (annualised)",
+    "turnover_annualised": "Turnover (annualised)",
+    "max_drawdown_duration": "Max drawdown duration (bars)",
+    "avg_win": "Average win",
+    "avg_loss": "Average loss",
+}
+
+
 def _label(field: str) -> str:
-    return field.replace("_", " ").replace("var", "VaR").replace("cVaR", "CVaR").capitalize()
+    return _LABELS.get(field, field.replace("_", " ").capitalize())
 
 
 def metric_groups(flat: dict[str, Any]) -> list[tuple[str, list[MetricRow]]]:

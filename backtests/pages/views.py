@@ -275,8 +275,8 @@ def _strategy_page(request, strategy, *, backtest_form=None, sweep_form=None, st
             "definition_json": _pretty(strategy.definition) if strategy.definition else "",
             "backtests": selectors.strategy_backtests(strategy),
             "sweeps": selectors.strategy_sweeps(strategy),
-            "backtest_form": backtest_form or BacktestStartForm(prefix="run"),
-            "sweep_form": sweep_form or SweepStartForm(prefix="sweep"),
+            "backtest_form": backtest_form or BacktestStartForm(prefix="run", strategy=strategy),
+            "sweep_form": sweep_form or SweepStartForm(prefix="sweep", strategy=strategy),
         },
         status=status,
     )
@@ -310,7 +310,7 @@ def _add_service_errors(form, errors, path: str = "") -> None:
 @require_POST
 def strategy_start_backtest(request, strategy_id: uuid.UUID):
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = BacktestStartForm(request.POST, prefix="run")
+    form = BacktestStartForm(request.POST, prefix="run", strategy=strategy)
     if not form.is_valid():
         return _strategy_page(request, strategy, backtest_form=form, status=400)
 
@@ -338,7 +338,7 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
 @require_POST
 def strategy_start_sweep(request, strategy_id: uuid.UUID):
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = SweepStartForm(request.POST, prefix="sweep")
+    form = SweepStartForm(request.POST, prefix="sweep", strategy=strategy)
     if not form.is_valid():
         return _strategy_page(request, strategy, sweep_form=form, status=400)
 

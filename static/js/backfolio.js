@@ -65,13 +65,15 @@
           return value === null ? "" : (value * 100).toFixed(1) + "%";
         });
       });
+      var heatmapHeight = Math.max(220, 80 + 32 * monthly.years.length);
+      document.getElementById("monthly-chart").style.height = heatmapHeight + "px";
       Plotly.newPlot("monthly-chart", [{
         z: monthly.values, x: monthly.months, y: monthly.years.map(String), type: "heatmap",
         text: text, texttemplate: "%{text}", hoverongaps: false, zmid: 0,
         colorscale: [[0, "#c0392b"], [0.5, "#f7f7f7"], [1, "#1e8449"]],
         colorbar: { tickformat: ".0%" }
-      }], layout({ yaxis: { autorange: "reversed", type: "category" }, hovermode: "closest",
-        height: Math.max(220, 40 + 28 * monthly.years.length) }), PLOT_CONFIG);
+      }], layout({ yaxis: { autorange: "reversed", type: "category" }, hovermode: "closest" }),
+      PLOT_CONFIG);
     }).catch(function (error) { showError(container, error); });
   }
 

@@ -282,3 +282,22 @@ class TestPriceSeriesUpload:
         response = client.get(reverse(self.URL))
         assert response.status_code == 302
         assert response["Location"].startswith("/admin/login/")
+
+
+def test_runs_and_sweeps_are_not_created_by_hand_in_the_admin(staff_client):
+    # They are created validated by the services (strategy page, API, admin actions).
+    assert staff_client.get(reverse("admin:backtests_backtest_add")).status_code == 403
+    assert staff_client.get(reverse("admin:backtests_sweep_add")).status_code == 403
+    assert staff_client.get(reverse("admin:marketdata_priceseries_add")).status_code == 403
+
+
+def test_a_completed_runs_inputs_are_read_only(staff_client):
+    backtest = completed_backtest()
+    form = (
+        staff_client.get(reverse("admin:backtests_backtest_change", args=[backtest.id]))
+        .context["adminform"]
+        .form
+    )
+    assert not {"strategy", "engine", "initial_capital", "commission", "slippage"} & set(
+        form.fields
+    )
