@@ -1,5 +1,6 @@
 import pytest
 
+from backtests.models import Backtest
 from tests.factories import StrategyFactory
 from tests.pages.runs import completed_backtest
 
@@ -75,4 +76,19 @@ def test_a_sweep_started_from_the_form_runs_to_the_end(logged_in_page, live_serv
     ranks = page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()
     assert ranks == ["1", "2", "3", "4"]
     page.wait_for_selector("#sweep-heatmap .main-svg")
+    assert page.console_errors == []
+
+
+def test_a_running_backtest_page_follows_the_run_and_shows_the_result(logged_in_page, live_server):
+    page = logged_in_page
+    finished = completed_backtest()
+    Backtest.objects.filter(pk=finished.pk).update(status="running", progress=30)
+
+    page.goto(f"{live_server.url}/backtests/{finished.id}/")
+    page.wait_for_selector("#live-status")
+    Backtest.objects.filter(pk=finished.pk).update(status="completed", progress=100)
+
+    # The page polls the status endpoint, reloads when the run is done, and draws the charts.
+    page.wait_for_selector("#equity-chart .main-svg")
+    assert page.locator("#live-status").count() == 0
     assert page.console_errors == []
