@@ -1,7 +1,9 @@
 """Numba callbacks that vectorbt's ``from_signals`` calls once per bar.
 
-Imported only by the vectorbt adapter (importing numba is slow). ``cache=True`` stores the
-compiled code under ``NUMBA_CACHE_DIR`` so that only the first run on a machine pays for it.
+Only the few runs that plain vectorbt arguments cannot express use them (see
+``vectorbt_engine.signal_callback_reasons``): vectorbt's simulator that takes callbacks cannot be
+cached on disk, so each process compiles it once (10–40 s). ``cache=True`` here caches only these
+small callbacks. Imported lazily by the vectorbt adapter (importing numba is slow).
 """
 
 import numpy as np
@@ -63,21 +65,16 @@ def combined_stop_nb(c, stop_loss, trailing_stop):
 
     The binding level is the tighter of entry·(1−sl) and peak·(1−ts) (mirrored for shorts);
     it is returned as a fraction of vectorbt's trailing reference price (the best close since
-    entry, starting at the entry fill price).
+    entry, starting at the entry fill price). With either stop NaN the slot already holds the
+    one stop that binds, and is left untouched so that its arithmetic is vectorbt's own.
     """
     if np.isnan(c.curr_stop) or c.position_now == 0:
         return c.curr_stop, c.curr_trail
+    if np.isnan(stop_loss) or np.isnan(trailing_stop):
+        return c.curr_stop, c.curr_trail
     reference = c.curr_price
     if c.position_now > 0:
-        level = -np.inf
-        if not np.isnan(stop_loss):
-            level = c.init_price * (1.0 - stop_loss)
-        if not np.isnan(trailing_stop):
-            level = max(level, reference * (1.0 - trailing_stop))
+        level = max(c.init_price * (1.0 - stop_loss), reference * (1.0 - trailing_stop))
         return 1.0 - level / reference, c.curr_trail
-    level = np.inf
-    if not np.isnan(stop_loss):
-        level = c.init_price * (1.0 + stop_loss)
-    if not np.isnan(trailing_stop):
-        level = min(level, reference * (1.0 + trailing_stop))
+    level = min(c.init_price * (1.0 + stop_loss), reference * (1.0 + trailing_stop))
     return level / reference - 1.0, c.curr_trail

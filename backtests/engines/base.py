@@ -351,6 +351,31 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
     return trades.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class StopSlot:
+    """The stop loss and trailing stop as vectorbt's single stop-loss slot holds them.
+
+    ``stop`` is a fraction of the slot's reference price (NaN: no stop); ``trailing`` makes that
+    reference the best close since entry instead of the entry price. ``combined`` marks the one
+    case one fraction cannot express: a fixed stop loss tighter than the trailing stop, so either
+    can bind depending on the path; the level is then max(entry·(1−sl), peak·(1−ts)) per bar.
+    """
+
+    stop: float
+    trailing: bool
+    combined: bool
+
+
+def stop_slot(stop_loss: float | None, trailing_stop: float | None) -> StopSlot:
+    if trailing_stop is None:
+        return StopSlot(np.nan if stop_loss is None else float(stop_loss), False, False)
+    if stop_loss is None or trailing_stop <= stop_loss:
+        # peak ≥ entry and 1−ts ≥ 1−sl, so the trailing level is never below the fixed one
+        # (float rounding is monotonic, so this holds bit for bit): the trailing stop alone binds.
+        return StopSlot(float(trailing_stop), True, False)
+    return StopSlot(float(stop_loss), True, True)
+
+
 def stop_exit_reason(
     *,
     long: bool,
@@ -364,32 +389,38 @@ def stop_exit_reason(
     """Which stop, if any, closes a position at this close (stop_loss › trailing › take_profit).
 
     ``reference_price`` is the best close since entry (starting at the entry fill price). The
-    float operations mirror vectorbt's stop arithmetic exactly so that both engines agree on
-    boundary cases.
+    float operations mirror vectorbt's stop arithmetic exactly (``stop_slot``: a single stop is
+    reference·(1∓stop), the combined one goes through the fraction the adjust callback returns)
+    so that both engines agree on boundary cases.
     """
-    if stop_loss is not None or trailing_stop is not None:
+    slot = stop_slot(stop_loss, trailing_stop)
+    if not np.isnan(slot.stop):
         if long:
-            level = -np.inf
-            if stop_loss is not None:
-                level = entry_price * (1.0 - stop_loss)
-            if trailing_stop is not None:
-                level = max(level, reference_price * (1.0 - trailing_stop))
-            trigger = reference_price * (1.0 - (1.0 - level / reference_price))
-            if close <= trigger:
-                if stop_loss is not None and close <= entry_price * (1.0 - stop_loss):
-                    return "stop_loss"
-                return "trailing_stop" if trailing_stop is not None else "stop_loss"
+            if slot.combined:
+                level = max(
+                    entry_price * (1.0 - stop_loss), reference_price * (1.0 - trailing_stop)
+                )
+                trigger = reference_price * (1.0 - (1.0 - level / reference_price))
+            else:
+                anchor = reference_price if slot.trailing else entry_price
+                trigger = anchor * (1.0 - slot.stop)
+            hit = close <= trigger
         else:
-            level = np.inf
+            if slot.combined:
+                level = min(
+                    entry_price * (1.0 + stop_loss), reference_price * (1.0 + trailing_stop)
+                )
+                trigger = reference_price * (1.0 + (level / reference_price - 1.0))
+            else:
+                anchor = reference_price if slot.trailing else entry_price
+                trigger = anchor * (1.0 + slot.stop)
+            hit = trigger <= close
+        if hit:
             if stop_loss is not None:
-                level = entry_price * (1.0 + stop_loss)
-            if trailing_stop is not None:
-                level = min(level, reference_price * (1.0 + trailing_stop))
-            trigger = reference_price * (1.0 + (level / reference_price - 1.0))
-            if trigger <= close:
-                if stop_loss is not None and entry_price * (1.0 + stop_loss) <= close:
+                fixed_level = entry_price * (1.0 - stop_loss if long else 1.0 + stop_loss)
+                if (close <= fixed_level) if long else (fixed_level <= close):
                     return "stop_loss"
-                return "trailing_stop" if trailing_stop is not None else "stop_loss"
+            return "trailing_stop" if trailing_stop is not None else "stop_loss"
     if take_profit is not None:
         if long and entry_price * (1.0 + take_profit) <= close:
             return "take_profit"

@@ -1,7 +1,23 @@
 """vectorbt adapter: ``Portfolio.from_signals`` for signal strategies, ``from_orders`` for
-allocations. vectorbt is imported on first use because importing it takes seconds."""
+allocations.
+
+Two ways to run a signal strategy, with the same trading rules and the same numbers:
+
+* **Plain arguments** (the usual case): signal arrays, sizing, costs and stops go to
+  ``from_signals`` as arrays and flags, and vectorbt-rust's kernels simulate them. Nothing is
+  compiled, so the first backtest of a process is as fast as the thousandth.
+* **Numba callbacks** (``signal_callback_reasons`` names when): a per-bar ``signal_func_nb`` /
+  ``adjust_sl_func_nb`` decides on the path so far. vectorbt's simulator that takes callbacks runs
+  only on numba and cannot be cached on disk, so each process compiles it once (10–40 s; see
+  ``warmup.warm_signal_callbacks``).
+
+Allocations always run ``from_orders`` on the Rust kernels. vectorbt is imported on first use
+because importing it takes seconds.
+"""
 
 from __future__ import annotations
+
+import logging
 
 import numpy as np
 
@@ -11,20 +27,61 @@ from backtests.engines.base import (
     EngineLimitationError,
     EngineResult,
     Fill,
+    SignalArrays,
     allocation_weights,
     build_result,
     report_progress,
     signal_arrays,
     stop_exit_reason,
+    stop_slot,
     validate_input,
 )
 from backtests.engines.registry import register
 
+logger = logging.getLogger(__name__)
+
 _EXIT_CODE_REASONS = {1: "time_exit", 2: "opposite_signal"}
+KERNELS = ("rust", "numba")
+
+
+def signal_callback_reasons(data: EngineInput, signals: SignalArrays | None = None) -> list[str]:
+    """Why this signal run needs the per-bar numba callbacks; empty when plain arguments do.
+
+    Each reason is a rule whose outcome on a bar depends on the path so far, which arrays fixed
+    before the run cannot encode:
+
+    * a time exit: the bar it fires on counts from the entry, which depends on earlier exits;
+    * a fixed stop loss tighter than the trailing stop: either level can bind, bar by bar, and
+      vectorbt has one stop-loss slot (a trailing stop at most as wide as the stop loss always
+      binds first, so that pair runs without callbacks);
+    * an entry and an exit on the same bar for the same side: flat, the bar opens a position;
+      in the position, it closes it. vectorbt resolves such a conflict the same way whatever
+      the position, so the arrays alone cannot say which.
+    """
+    reasons = []
+    if data.max_holding_bars:
+        reasons.append("time exit (max_holding_bars)")
+    if stop_slot(data.stop_loss, data.trailing_stop).combined:
+        reasons.append("stop loss tighter than the trailing stop")
+    signals = signals if signals is not None else signal_arrays(data)
+    if (signals.long_entries & signals.long_exits).any() or (
+        signals.short_entries & signals.short_exits
+    ).any():
+        reasons.append("an entry and an exit on the same bar")
+    return reasons
 
 
 class VectorbtEngine:
+    """``kernel`` is vectorbt's engine for everything without callbacks ("rust", or "numba" to
+    compare); ``always_use_callbacks`` forces the callback path (to check both paths agree)."""
+
     name = "vectorbt"
+
+    def __init__(self, *, kernel: str = "rust", always_use_callbacks: bool = False) -> None:
+        if kernel not in KERNELS:
+            raise ValueError(f"kernel must be one of {', '.join(KERNELS)}.")
+        self.kernel = kernel
+        self.always_use_callbacks = always_use_callbacks
 
     def run(self, data: EngineInput) -> EngineResult:
         validate_input(data)
@@ -36,17 +93,24 @@ class VectorbtEngine:
         report_progress(data, 1.0)
         return result
 
+    def _vectorbt_engine(self) -> str:
+        if self.kernel == "rust":
+            from vectorbt._engine import is_rust_available
+
+            if not is_rust_available():
+                logger.warning("vectorbt-rust is not installed: vectorbt falls back to numba")
+                return "numba"
+        return self.kernel
+
     def _run_signals(self, data: EngineInput) -> EngineResult:
         import vectorbt as vbt
         from vectorbt.portfolio.enums import (
-            Direction,
+            DirectionConflictMode,
             OppositeEntryMode,
             SizeType,
             StopEntryPrice,
             StopExitPrice,
         )
-
-        from backtests.engines import _vectorbt_kernels as kernels
 
         percent_sizing = data.size_type in ("percent", "signal_weight")
         if percent_sizing and data.direction == "both" and data.size != 1.0:
@@ -66,12 +130,58 @@ class VectorbtEngine:
 
         signals = signal_arrays(data)
         n_bars = len(data.close)
+        slot = stop_slot(data.stop_loss, data.trailing_stop)
+        take_profit = np.nan if data.take_profit is None else float(data.take_profit)
+        common = dict(
+            size=size,
+            size_type=size_type,
+            fees=float(data.commission),
+            slippage=float(data.slippage),
+            init_cash=float(data.initial_capital),
+            upon_opposite_entry=OppositeEntryMode.Reverse,
+            sl_stop=slot.stop,
+            sl_trail=slot.trailing,
+            tp_stop=take_profit,
+            stop_entry_price=StopEntryPrice.FillPrice,
+            stop_exit_price=StopExitPrice.Close,
+            use_stops=not (np.isnan(slot.stop) and np.isnan(take_profit)),
+            freq="D",
+            engine=self._vectorbt_engine(),
+        )
+        if self.always_use_callbacks or signal_callback_reasons(data, signals):
+            portfolio, exit_codes = self._simulate_with_callbacks(vbt, data, signals, common)
+        else:
+            column = (n_bars, 1)
+            portfolio = vbt.Portfolio.from_signals(
+                data.close,
+                entries=signals.long_entries.reshape(column),
+                exits=signals.long_exits.reshape(column),
+                short_entries=signals.short_entries.reshape(column),
+                short_exits=signals.short_exits.reshape(column),
+                # Long entry and short entry together: flat, nothing; in a position, the entry
+                # against it (a reversal), exactly as decide_signals_nb.
+                upon_dir_conflict=DirectionConflictMode.Opposite,
+                **common,
+            )
+            exit_codes = None
+        fills = self._signal_fills(data, portfolio.orders.values, exit_codes)
+        equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars)
+        positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, 1)
+        return build_result(data, equity, positions, fills)
+
+    @staticmethod
+    def _simulate_with_callbacks(vbt, data: EngineInput, signals: SignalArrays, common: dict):
+        from vectorbt.portfolio.enums import Direction
+
+        from backtests.engines import _vectorbt_kernels as kernels
+
+        n_bars = len(data.close)
         exit_codes = np.zeros(n_bars, dtype=np.int8)
         state = np.full(1, -1, dtype=np.int64)
-        stop_loss = np.nan if data.stop_loss is None else float(data.stop_loss)
-        trailing_stop = np.nan if data.trailing_stop is None else float(data.trailing_stop)
-        take_profit = np.nan if data.take_profit is None else float(data.take_profit)
-        first_stop = stop_loss if not np.isnan(stop_loss) else trailing_stop
+        slot = stop_slot(data.stop_loss, data.trailing_stop)
+        # combined_stop_nb leaves the slot alone unless both stops are given and both can bind.
+        stop_loss = float(data.stop_loss) if slot.combined else np.nan
+        trailing_stop = float(data.trailing_stop) if slot.combined else np.nan
         portfolio = vbt.Portfolio.from_signals(
             data.close,
             signal_func_nb=kernels.decide_signals_nb,
@@ -84,30 +194,20 @@ class VectorbtEngine:
                 state,
                 exit_codes,
             ),
-            size=size,
-            size_type=size_type,
             direction=Direction.Both,
-            fees=float(data.commission),
-            slippage=float(data.slippage),
-            init_cash=float(data.initial_capital),
-            upon_opposite_entry=OppositeEntryMode.Reverse,
-            sl_stop=first_stop,
-            sl_trail=not np.isnan(trailing_stop),
-            tp_stop=take_profit,
-            stop_entry_price=StopEntryPrice.FillPrice,
-            stop_exit_price=StopExitPrice.Close,
             adjust_sl_func_nb=kernels.combined_stop_nb,
             adjust_sl_args=(stop_loss, trailing_stop),
-            use_stops=not (np.isnan(first_stop) and np.isnan(take_profit)),
-            freq="D",
+            **common,
         )
-        fills = self._signal_fills(data, portfolio.orders.values, exit_codes)
-        equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars)
-        positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, 1)
-        return build_result(data, equity, positions, fills)
+        return portfolio, exit_codes
 
     @staticmethod
-    def _signal_fills(data: EngineInput, records: np.ndarray, exit_codes: np.ndarray) -> list:
+    def _signal_fills(
+        data: EngineInput, records: np.ndarray, exit_codes: np.ndarray | None
+    ) -> list[Fill]:
+        """Fills with exit reasons: the callback path records time and signal exits itself;
+        anything else closing a position is a stop, recovered from the prices. Without callbacks
+        a stop fires exactly when its condition holds, and every other exit is a signal."""
         closes = data.close.iloc[:, 0].to_numpy(dtype=float)
         fills: list[Fill] = []
         position = 0.0
@@ -118,9 +218,18 @@ class VectorbtEngine:
             price, fees = float(record["price"]), float(record["fees"])
             new_position = position + signed_size
             if position != 0 and np.sign(signed_size) != np.sign(position):
-                reason = _EXIT_CODE_REASONS.get(int(exit_codes[bar]))
-                if reason is None:
-                    reason = _stop_reason(data, closes, position > 0, entry_bar, entry_price, bar)
+                long = position > 0
+                if exit_codes is not None:
+                    reason = _EXIT_CODE_REASONS.get(int(exit_codes[bar]))
+                    if reason is None:
+                        reason = _stop_reason(data, closes, long, entry_bar, entry_price, bar)
+                        if reason is None:
+                            raise RuntimeError(
+                                f"vectorbt closed a position on bar {bar} for no known reason."
+                            )
+                else:
+                    stop = _stop_reason(data, closes, long, entry_bar, entry_price, bar)
+                    reason = stop or "opposite_signal"
                 closing = abs(position)
                 flipped = abs(new_position) > 1e-9 * closing and np.sign(new_position) != np.sign(
                     position
@@ -163,6 +272,7 @@ class VectorbtEngine:
             group_by=True,
             call_seq="auto",
             freq="D",
+            engine=self._vectorbt_engine(),
         )
         fills = [
             Fill(
@@ -186,13 +296,13 @@ def _stop_reason(
     entry_bar: int,
     entry_price: float,
     bar: int,
-) -> str:
-    """Recover which stop vectorbt fired (its order records do not say)."""
+) -> str | None:
+    """Which stop's condition holds on this bar (vectorbt's order records do not say)."""
     reference = entry_price
     if data.trailing_stop is not None and bar > entry_bar + 1:
         window = closes[entry_bar + 1 : bar]
         reference = max(entry_price, window.max()) if long else min(entry_price, window.min())
-    reason = stop_exit_reason(
+    return stop_exit_reason(
         long=long,
         entry_price=entry_price,
         reference_price=reference,
@@ -201,9 +311,6 @@ def _stop_reason(
         trailing_stop=data.trailing_stop,
         take_profit=data.take_profit,
     )
-    if reason is None:
-        raise RuntimeError(f"vectorbt closed a position on bar {bar} for no known reason.")
-    return reason
 
 
 register(VectorbtEngine())
