@@ -13,12 +13,15 @@ SORTABLE_FIELDS = (
     ("status", "status"),
     ("strategy__name", "strategy"),
     ("initial_capital", "capital"),
+    ("metric_total_return", "total_return"),
+    ("metric_perf_sharpe_ratio", "sharpe"),
+    ("metric_risk_max_drawdown", "max_drawdown"),
 )
 
 
 class BacktestPageFilter(BacktestFilter):
     """The API's filters, plus what a person picks from lists: strategy and owner by name,
-    free-text search, and sorting."""
+    free-text search, and sorting (the metric sorts need ``selectors.backtests_for_list``)."""
 
     strategy = django_filters.ModelChoiceFilter(queryset=Strategy.objects.all())
     owner = django_filters.ModelChoiceFilter(queryset=get_user_model().objects.all())

@@ -65,6 +65,28 @@ def active_tasks(*, limit: int = 20) -> QuerySet[Task]:
     )
 
 
+SORTABLE_METRICS = ("total_return", "perf_sharpe_ratio", "risk_max_drawdown")
+
+
+def backtests_for_list() -> QuerySet[Backtest]:
+    """Every run, newest first, with the headline metrics as sortable numbers
+    (``metric_total_return`` …) pulled out of the JSON."""
+    from django.db.models import FloatField
+    from django.db.models.fields.json import KT
+    from django.db.models.functions import Cast
+
+    return (
+        Backtest.objects.select_related("strategy", "owner")
+        .annotate(
+            **{
+                f"metric_{key}": Cast(KT(f"metrics__{key}"), FloatField())
+                for key in SORTABLE_METRICS
+            }
+        )
+        .order_by("-created_at")
+    )
+
+
 def backtest_page(queryset: QuerySet[Backtest], *, page: str | int | None) -> Page:
     return Paginator(queryset, BACKTESTS_PER_PAGE).get_page(page)
 

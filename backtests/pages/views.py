@@ -74,7 +74,7 @@ def dashboard(request):
 @staff_required
 @require_GET
 def backtest_list(request):
-    queryset = Backtest.objects.select_related("strategy", "owner").order_by("-created_at")
+    queryset = selectors.backtests_for_list()
     filterset = BacktestPageFilter(request.GET or None, queryset=queryset)
     rows = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset
     page = selectors.backtest_page(rows, page=request.GET.get("page"))

@@ -561,3 +561,14 @@ class TestStartingRuns:
         assert response.status_code == 400
         assert "sma_crossover has no parameter speed" in response.content.decode()
         assert not Sweep.objects.exists()
+
+
+def test_backtest_list_sorts_by_a_headline_metric(staff_client):
+    runs = [completed_backtest(seed=seed) for seed in (1, 2, 3)]
+    BacktestFactory()  # no metrics yet
+
+    response = staff_client.get("/backtests/", {"sort": "-sharpe", "status": "completed"})
+
+    expected = sorted(runs, key=lambda run: run.metrics["perf_sharpe_ratio"], reverse=True)
+    assert [row.id for row in response.context["page"]] == [run.id for run in expected]
+    assert "sort=sharpe" in response.content.decode()  # the header link flips the direction
