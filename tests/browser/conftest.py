@@ -4,7 +4,6 @@ Screenshots, when a test takes one, go to pytest's temporary folder and are neve
 """
 
 import os
-import shutil
 
 import pytest
 
@@ -19,18 +18,18 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still
-# synchronous and safe, so Django's async guard is lifted for these tests only.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser():
-    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+    """One browser per test module, so that Playwright's event loop is gone before any other
+    module's tests run (Django refuses ORM calls while a loop runs in the thread)."""
+    if not os.path.exists(CHROMIUM):
         pytest.skip(f"Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with pytest.MonkeyPatch.context() as patch, sync_playwright() as playwright:
+        # The loop runs in this thread, but the tests' own ORM calls are synchronous and safe.
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
