@@ -31,10 +31,11 @@ setup: install
 # The embedded default: SQLite, local artifacts, in-process Dramatiq workers. Ctrl-C stops it.
 run: setup serve
 
+# gunicorn.conf.py: the master loads the app and warms the engines once, workers fork from it.
 serve:
-	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/gunicorn backfolio.wsgi \
+	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/gunicorn -c gunicorn.conf.py backfolio.wsgi \
 		--bind $(HOST):$(PORT) --workers $(WEB_WORKERS) --threads $(WEB_THREADS) \
-		--timeout 120 --access-logfile - --graceful-timeout 10
+		--access-logfile -
 
 # A separate worker process, for when REDIS_URL points at a shared broker.
 worker: install

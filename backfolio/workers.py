@@ -3,10 +3,15 @@
 With no ``REDIS_URL`` the broker is Dramatiq's in-process ``StubBroker``: messages never leave the
 web process, so that process runs the worker threads too. With Redis, separate
 ``manage.py rundramatiq`` processes consume the queue and nothing starts here.
+
+Under gunicorn (``gunicorn.conf.py``) the master imports the app and calls ``prepare_to_fork``:
+it warms the engines once and every worker inherits the loaded code; threads start only in the
+workers (``after_fork``), because threads do not survive a fork.
 """
 
 import atexit
 import logging
+import os
 import threading
 import time
 
@@ -15,22 +20,59 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
+GUNICORN_ROLE_ENV = "BACKFOLIO_GUNICORN_ROLE"  # "master" while preloading, "worker" after fork
+WARM_CALLBACKS_ENV = "BACKFOLIO_WARM_SIGNAL_CALLBACKS"  # now | background | skip
+
 _lock = threading.Lock()
 _worker = None
 
 
-def warm_engines() -> None:
-    """Import the engines and load their compiled code from the on-disk cache (compiling it the
-    first time), so the first backtest a process serves does not pay for it."""
+def signal_callback_warm_mode(default: str) -> str:
+    """How to compile the engines' numba callback path (see ``backtests.engines.warmup``)."""
+    return os.environ.get(WARM_CALLBACKS_ENV, default)
+
+
+def warm_engines(*, signal_callbacks: str | None = None) -> None:
+    """Load the engines before the first backtest this process serves.
+
+    The usual runs need no compiling; the rare ones that need vectorbt's numba callbacks are
+    compiled in a background thread by default, so that serving starts at once.
+    """
+    mode = signal_callbacks or signal_callback_warm_mode("background")
     started = time.perf_counter()
     try:
         from backtests.engines.warmup import warm_engines as warm
 
-        warm()
+        warm(signal_callbacks=mode)
     except Exception:  # warming is an optimisation; a failure here must not stop serving
         logger.exception("Warming the engines failed")
     else:
-        logger.info("Engines warm in %.1f s", time.perf_counter() - started)
+        logger.info(
+            "Engines warm in %.1f s (signal callbacks: %s)", time.perf_counter() - started, mode
+        )
+
+
+def prepare_to_fork() -> None:
+    """In a pre-forking master: warm what every child inherits, and start no thread.
+
+    The callback path is compiled here too by default: once, instead of once per worker. With
+    ``BACKFOLIO_WARM_SIGNAL_CALLBACKS=background`` each worker compiles it after the fork.
+    """
+    from django.db import connections
+
+    mode = signal_callback_warm_mode("now")
+    warm_engines(signal_callbacks="now" if mode == "now" else "skip")
+    # A database connection opened while loading would be one socket shared by every worker.
+    connections.close_all()
+
+
+def after_fork() -> None:
+    """In each forked child of a preloading master: start the threads the master could not."""
+    if signal_callback_warm_mode("now") == "background":
+        from backtests.engines.warmup import warm_signal_callbacks_in_background
+
+        warm_signal_callbacks_in_background()
+    start_embedded_workers()
 
 
 def start_embedded_workers():

@@ -52,6 +52,8 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
     process = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
+            "-c",
+            "gunicorn.conf.py",
             "backfolio.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

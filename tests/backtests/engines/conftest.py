@@ -10,7 +10,6 @@ os.environ.setdefault(
 )
 
 
-
 def load_adjusted_closes(symbols, start, end) -> pd.DataFrame:
     """Dividend-adjusted closes from the bundled data, on the dates every symbol traded."""
     from marketdata.sources import BundledSource
@@ -30,7 +29,7 @@ def spy_close() -> pd.DataFrame:
 
 @pytest.fixture(scope="session")
 def warm_vectorbt():
-    """Compile vectorbt's simulators once per test session (~10–20 s on a cold process)."""
+    """Import vectorbt and load the no-compile paths (the callback path compiles on first use)."""
     from backtests.engines.warmup import warm_engines
 
     warm_engines()
