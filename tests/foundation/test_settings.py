@@ -14,7 +14,11 @@ def _settings_in_subprocess(env: dict[str, str], expression: str) -> str:
         "from django.conf import settings; django.setup();"
         f"print({expression})"
     )
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**clean, **env},
@@ -63,7 +67,11 @@ def test_production_settings_pass_the_deploy_checks():
         "DJANGO_SECRET_KEY": "a-long-random-production-secret-" + "x" * 40,
         "DJANGO_ALLOWED_HOSTS": "backfolio.example.com",
     }
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    }
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         env={**clean, **env},

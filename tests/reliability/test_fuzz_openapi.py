@@ -18,7 +18,9 @@ import pytest
 import schemathesis
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
@@ -159,8 +161,22 @@ def _path_parameters(operation, records) -> dict[str, str]:
     return values
 
 
+@pytest.fixture
+def connections_kept_across_requests():
+    """Schemathesis calls the WSGI application directly, so Django's request signals close the
+    test's database connection after every request (the test client disconnects them; do the
+    same), which would end the test's transaction under it."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.parametrize("label", list(_operation_params()))
-def test_operation_survives_fuzzing(label, fuzz_records, db, broker):
+def test_operation_survives_fuzzing(
+    label, fuzz_records, db, broker, connections_kept_across_requests
+):
     operation = OPERATIONS[label]
     path_parameters = _path_parameters(operation, fuzz_records)
     headers = {"Authorization": fuzz_records["authorization"]}
