@@ -67,9 +67,10 @@ class Backtest(TimeStampedModel):
     config = models.JSONField(default=dict)
     metrics = models.JSONField(default=dict, blank=True)
     metrics_spec_version = models.CharField(max_length=20, blank=True, default="")
-    equity_curve_uri = models.CharField(max_length=500, null=True, blank=True)
-    trades_uri = models.CharField(max_length=500, null=True, blank=True)
-    report_uri = models.CharField(max_length=500, null=True, blank=True)
+    # The v1 contract shows a missing artifact as null, not "": null means "not written".
+    equity_curve_uri = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
+    trades_uri = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
+    report_uri = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
     error = models.TextField(blank=True, default="")
     progress = models.PositiveSmallIntegerField(default=0)
     progress_message = models.CharField(max_length=200, blank=True, default="")

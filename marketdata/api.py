@@ -18,13 +18,9 @@ class SymbolCoverageSerializer(serializers.Serializer):
 
 class MarketDataSymbolsView(APIView):
     @extend_schema(
-        responses=inline_serializer(
-            "SymbolList", {"symbols": SymbolCoverageSerializer(many=True)}
-        ),
+        responses=inline_serializer("SymbolList", {"symbols": SymbolCoverageSerializer(many=True)}),
         summary="List symbols with their date coverage",
         tags=["market data"],
     )
     def get(self, request):
-        return Response(
-            {"symbols": SymbolCoverageSerializer(symbol_list(), many=True).data}
-        )
+        return Response({"symbols": SymbolCoverageSerializer(symbol_list(), many=True).data})
