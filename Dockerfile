@@ -23,8 +23,8 @@ RUN pip install -r requirements.txt -c constraints.txt
 RUN groupadd --system backfolio && useradd --system --gid backfolio --home /app backfolio
 COPY --chown=backfolio:backfolio . .
 
-# Static files and the engines' compiled code are baked into the image, so a container serves
-# its first backtest quickly. collectstatic and warm_engines need no database or secrets.
+# Static files and the numba code the engines cache on disk are baked into the image, so a
+# container serves its first backtest quickly. Neither step needs a database.
 RUN mkdir -p var && chown -R backfolio:backfolio var \
     && DJANGO_SECRET_KEY=build-only DJANGO_ALLOWED_HOSTS=localhost \
        python manage.py collectstatic --noinput -v 0 \
@@ -37,4 +37,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
     CMD curl -fsS -H "X-Forwarded-Proto: https" http://127.0.0.1:8000/healthz || exit 1
 
 # Migrations run on deploy (idempotent), then gunicorn serves.
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn backfolio.wsgi --bind 0.0.0.0:8000 --workers ${WEB_CONCURRENCY:-3} --threads 4 --timeout 120 --access-logfile -"]
+# gunicorn.conf.py preloads the app so the engines are warmed once in the master.
+ENV HOST=0.0.0.0 PORT=8000 WEB_WORKERS=3 WEB_THREADS=4
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn -c gunicorn.conf.py backfolio.wsgi --access-logfile -"]

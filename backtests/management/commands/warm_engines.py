@@ -4,7 +4,10 @@ from django.core.management.base import BaseCommand
 
 
 class Command(BaseCommand):
-    help = "Compile the engines' code into the on-disk cache so the first backtest is fast."
+    help = (
+        "Run both engines once on synthetic data: imports them, fills the numba on-disk cache "
+        "and checks they work, so a fresh install's first backtest is fast."
+    )
 
     def handle(self, *args, **options):
         from backtests.engines.warmup import warm_engines
