@@ -19,15 +19,20 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import date
 from importlib import metadata
 from typing import Any
 
 import pandas as pd
 
-from backtests.engines import EngineInput, available_engines, get_engine
+from backtests.engines import (
+    EngineInput,
+    EngineLimitationError,
+    available_engines,
+    get_engine,
+)
 from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics
 from strategies.language import (
@@ -542,6 +547,93 @@ def run_backtest(
     except (ValueError, MarketDataError) as error:
         raise RunError(str(error)) from error
 
+    report(0.95)
+    run = _finish_run(spec, prices, results)
+    report(1.0)
+    return run
+
+
+def run_backtest_batch(
+    specs: Sequence[RunSpec], *, store: PriceStore | None = None
+) -> list[RunResult | RunError]:
+    """Run several validated backtests; one result (or the ``RunError`` it failed with) each.
+
+    Runs that differ only in their definition (a sweep over plugin parameters) on an engine with
+    a batch path (``run_signal_batch``) share one vectorised engine call, one column per run,
+    each with its own capital; everything after the engine — results, metrics, fingerprint — is
+    exactly what ``run_backtest`` does for one run, so the numbers are the same. Anything else
+    runs one by one through ``run_backtest``.
+    """
+    store = store or get_store()
+    outcomes: list[RunResult | RunError | None] = [None] * len(specs)
+    groups: dict[RunSpec, list[int]] = {}
+    for position, spec in enumerate(specs):
+        engine = get_engine(spec.engine)
+        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, "run_signal_batch"):
+            key = replace(spec, definition=None, config=None, driver="")
+            groups.setdefault(key, []).append(position)
+    for positions in groups.values():
+        if len(positions) < 2:
+            continue
+        batch = [specs[position] for position in positions]
+        try:
+            results = _run_signal_batch(batch, store)
+        except EngineLimitationError:
+            continue  # these run one by one below
+        for position, result in zip(positions, results, strict=True):
+            outcomes[position] = result
+    for position, spec in enumerate(specs):
+        if outcomes[position] is None:
+            try:
+                outcomes[position] = run_backtest(spec, store=store)
+            except RunError as error:
+                outcomes[position] = error
+    return outcomes
+
+
+def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult | RunError]:
+    """Compile each run on its own prices (warm-up depends on the definition), then one engine
+    call for those that compiled; raises ``EngineLimitationError`` when they cannot share it."""
+    engine = get_engine(specs[0].engine)
+    outcomes: list[RunResult | RunError | None] = [None] * len(specs)
+    runs = []
+    for position, spec in enumerate(specs):
+        try:
+            prices = store.load(
+                list(spec.data_symbols),
+                spec.start,
+                spec.end,
+                adjustment=spec.price_adjustment,
+                timeframe=spec.timeframe,
+                warmup_bars=warmup_bars(spec.definition, signal_delay=spec.signal_delay),
+            )
+            in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
+            run_close = prices.close.loc[in_run]
+            symbol = spec.symbols[0]
+            plan = compile_signal_strategy(
+                spec.definition,
+                prices,
+                symbol,
+                direction=spec.direction,
+                signal_delay=spec.signal_delay,
+            )
+        except (ValueError, MarketDataError) as error:
+            outcomes[position] = RunError(str(error))
+            continue
+        runs.append((position, spec, prices, _signal_input(spec, run_close[[symbol]], plan, None)))
+    try:
+        results = engine.run_signal_batch([run[3] for run in runs]) if runs else []
+    except EngineLimitationError:
+        raise
+    except ValueError as error:
+        raise EngineLimitationError(str(error)) from error
+    for (position, spec, prices, _data), result in zip(runs, results, strict=True):
+        outcomes[position] = _finish_run(spec, prices, [result])
+    return outcomes
+
+
+def _finish_run(spec: RunSpec, prices, results) -> RunResult:
+    """Combine the engine's results (one per traded symbol) and compute the metrics."""
     equity = results[0].equity.copy()
     for result in results[1:]:
         equity = equity + result.equity
@@ -549,7 +641,6 @@ def run_backtest(
     positions = pd.concat([result.positions for result in results], axis=1)
     trades = _concat_sorted([result.trades for result in results], ["entry_date", "symbol"])
     orders = _concat_sorted([result.orders for result in results], ["date", "symbol"])
-    report(0.95)
     metrics = compute_metrics(
         equity,
         initial_capital=spec.initial_capital,
@@ -559,7 +650,6 @@ def run_backtest(
         bars_per_year=spec.bars_per_year,
         risk_free_rate=spec.risk_free_rate,
     )
-    report(1.0)
     return RunResult(
         equity=equity,
         positions=positions,
@@ -591,30 +681,33 @@ def _run_signal(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
             signal_delay=spec.signal_delay,
         )
         low = 0.1 + step * position
+        progress = _engine_progress(report, low, low + step)
         results.append(
-            engine.run(
-                EngineInput(
-                    close=run_close[[symbol]],
-                    initial_capital=capital,
-                    commission=spec.commission,
-                    slippage=spec.slippage,
-                    kind=SIGNAL,
-                    entries=plan.entries,
-                    exits=plan.exits,
-                    short_entries=plan.short_entries,
-                    short_exits=plan.short_exits,
-                    direction=spec.direction,
-                    size_type=spec.size_type,
-                    size=spec.size,
-                    stop_loss=spec.stop_loss,
-                    take_profit=spec.take_profit,
-                    trailing_stop=spec.trailing_stop,
-                    max_holding_bars=spec.max_holding_bars,
-                    progress=_engine_progress(report, low, low + step),
-                )
-            )
+            engine.run(_signal_input(spec, run_close[[symbol]], plan, progress, capital=capital))
         )
     return results
+
+
+def _signal_input(spec: RunSpec, close, plan, progress, *, capital=None) -> EngineInput:
+    return EngineInput(
+        close=close,
+        initial_capital=spec.initial_capital if capital is None else capital,
+        commission=spec.commission,
+        slippage=spec.slippage,
+        kind=SIGNAL,
+        entries=plan.entries,
+        exits=plan.exits,
+        short_entries=plan.short_entries,
+        short_exits=plan.short_exits,
+        direction=spec.direction,
+        size_type=spec.size_type,
+        size=spec.size,
+        stop_loss=spec.stop_loss,
+        take_profit=spec.take_profit,
+        trailing_stop=spec.trailing_stop,
+        max_holding_bars=spec.max_holding_bars,
+        progress=progress,
+    )
 
 
 def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):

@@ -18,8 +18,10 @@ because importing it takes seconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from backtests.engines.base import (
     ALLOCATION_KIND,
@@ -102,10 +104,10 @@ class VectorbtEngine:
                 return "numba"
         return self.kernel
 
-    def _run_signals(self, data: EngineInput) -> EngineResult:
-        import vectorbt as vbt
+    def _signal_arguments(self, data: EngineInput) -> dict:
+        """``from_signals`` arguments for everything but the signals (shared by one run and a
+        batch, so both simulate the same rules)."""
         from vectorbt.portfolio.enums import (
-            DirectionConflictMode,
             OppositeEntryMode,
             SizeType,
             StopEntryPrice,
@@ -128,11 +130,9 @@ class VectorbtEngine:
         else:
             size, size_type = float(data.size), SizeType.Amount
 
-        signals = signal_arrays(data)
-        n_bars = len(data.close)
         slot = stop_slot(data.stop_loss, data.trailing_stop)
         take_profit = np.nan if data.take_profit is None else float(data.take_profit)
-        common = dict(
+        return dict(
             size=size,
             size_type=size_type,
             fees=float(data.commission),
@@ -148,6 +148,14 @@ class VectorbtEngine:
             freq="D",
             engine=self._vectorbt_engine(),
         )
+
+    def _run_signals(self, data: EngineInput) -> EngineResult:
+        import vectorbt as vbt
+        from vectorbt.portfolio.enums import DirectionConflictMode
+
+        signals = signal_arrays(data)
+        n_bars = len(data.close)
+        common = self._signal_arguments(data)
         if self.always_use_callbacks or signal_callback_reasons(data, signals):
             portfolio, exit_codes = self._simulate_with_callbacks(vbt, data, signals, common)
         else:
@@ -168,6 +176,65 @@ class VectorbtEngine:
         equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars)
         positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, 1)
         return build_result(data, equity, positions, fills)
+
+    def run_signal_batch(self, inputs: Sequence[EngineInput]) -> list[EngineResult]:
+        """Several signal runs that differ only in their signals, as one vectorbt call.
+
+        Each input becomes one column of ``from_signals`` with its own capital (no cash
+        sharing), so every column is the run ``run(input)`` would make: the same kernel, the
+        same arguments, the same order records. Raises ``EngineLimitationError`` when the inputs
+        cannot share one call (different prices or settings, or a run that needs the callback
+        path); the caller then runs them one by one.
+        """
+        import vectorbt as vbt
+        from vectorbt.portfolio.enums import DirectionConflictMode
+
+        if not inputs:
+            return []
+        first = inputs[0]
+        for data in inputs:
+            validate_input(data)
+            if data.kind == ALLOCATION_KIND or not _same_run_settings(first, data):
+                raise EngineLimitationError("these runs differ in more than their signals.")
+        if self.always_use_callbacks:
+            raise EngineLimitationError("the callback path runs one backtest at a time.")
+        signals = [signal_arrays(data) for data in inputs]
+        if any(
+            signal_callback_reasons(data, arrays)
+            for data, arrays in zip(inputs, signals, strict=True)
+        ):
+            raise EngineLimitationError("a run in the batch needs the per-bar callbacks.")
+        common = self._signal_arguments(first)
+
+        def stacked(field: str) -> np.ndarray:
+            return np.column_stack([getattr(arrays, field) for arrays in signals])
+
+        n_bars, n_runs = len(first.close), len(inputs)
+        close = first.close.iloc[:, 0].to_numpy(dtype=float)
+        portfolio = vbt.Portfolio.from_signals(
+            pd.DataFrame(
+                np.repeat(close[:, None], n_runs, axis=1),
+                index=first.close.index,
+                columns=pd.RangeIndex(n_runs),
+            ),
+            entries=stacked("long_entries"),
+            exits=stacked("long_exits"),
+            short_entries=stacked("short_entries"),
+            short_exits=stacked("short_exits"),
+            upon_dir_conflict=DirectionConflictMode.Opposite,
+            cash_sharing=False,
+            **common,
+        )
+        records = portfolio.orders.values
+        equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars, n_runs)
+        positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, n_runs)
+        results = []
+        for column, data in enumerate(inputs):
+            fills = self._signal_fills(data, records[records["col"] == column], None)
+            results.append(
+                build_result(data, equity[:, column], positions[:, column : column + 1], fills)
+            )
+        return results
 
     @staticmethod
     def _simulate_with_callbacks(vbt, data: EngineInput, signals: SignalArrays, common: dict):
@@ -287,6 +354,24 @@ class VectorbtEngine:
         equity = portfolio.value().to_numpy(dtype=float).reshape(-1)
         positions = portfolio.assets().to_numpy(dtype=float)
         return build_result(data, equity, positions, fills)
+
+
+def _same_run_settings(a: EngineInput, b: EngineInput) -> bool:
+    """Whether two signal runs share prices and every setting (only their signals may differ)."""
+    same_close = a.close is b.close or (
+        a.close.index.equals(b.close.index)
+        and list(a.close.columns) == list(b.close.columns)
+        and np.array_equal(a.close.to_numpy(), b.close.to_numpy(), equal_nan=True)
+    )
+    settings = (
+        "initial_capital", "commission", "slippage", "direction", "size_type", "size",
+        "stop_loss", "take_profit", "trailing_stop", "max_holding_bars",
+    )  # fmt: skip
+    return (
+        same_close
+        and a.close.shape[1] == 1
+        and all(getattr(a, name) == getattr(b, name) for name in settings)
+    )
 
 
 def _stop_reason(
