@@ -42,15 +42,22 @@ def _is_composite(doc: Mapping[str, Any]) -> bool:
     return "op" in doc or "conditions" in doc
 
 
+MAX_CONDITION_DEPTH = 32
+
+
 def validate_condition(
-    doc: Any, path: str = "condition", *, symbol_required: bool = False
+    doc: Any, path: str = "condition", *, symbol_required: bool = False, depth: int = 0
 ) -> list[Problem]:
     """Every problem in a condition tree, each with its path.
 
     ``symbol_required`` is True where the context has no default symbol (allocation strategies).
+    Trees deeper than ``MAX_CONDITION_DEPTH`` are refused: nobody writes them by hand, and every
+    later step (evaluation, storage, JSON) walks the tree recursively.
     """
     if not isinstance(doc, Mapping):
         return [Problem(path, "must be a condition object")]
+    if depth > MAX_CONDITION_DEPTH:
+        return [Problem(path, f"conditions are nested more than {MAX_CONDITION_DEPTH} levels deep")]
     problems: list[Problem] = []
     if _is_composite(doc):
         for key in doc:
@@ -71,7 +78,10 @@ def validate_condition(
             for index, child in enumerate(conditions):
                 problems.extend(
                     validate_condition(
-                        child, join_path(conditions_path, index), symbol_required=symbol_required
+                        child,
+                        join_path(conditions_path, index),
+                        symbol_required=symbol_required,
+                        depth=depth + 1,
                     )
                 )
         return problems

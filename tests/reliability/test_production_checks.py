@@ -87,3 +87,63 @@ def test_cors_opens_for_listed_origins_only(client, settings):
 
     assert allowed.headers["Access-Control-Allow-Origin"] == "https://dashboard.example.com"
     assert "Access-Control-Allow-Origin" not in foreign.headers
+
+
+DEEPLY_NESTED_BODY = '{"strategy": ' + "[" * 5000 + "]" * 5000 + "}"
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        (
+            "/api/v1/strategies",
+            {"detail": "JSON parse error - depth limit exceeded: line 1 column 1038 (char 1037)"},
+        ),
+        (
+            "/api/v1/backtest",
+            {
+                "success": False,
+                "error": "Backtest failed",
+                "warnings": [
+                    "Malformed JSON: JSON parse error - depth limit exceeded: "
+                    "line 1 column 1038 (char 1037)"
+                ],
+                "errors": [
+                    "Malformed JSON: JSON parse error - depth limit exceeded: "
+                    "line 1 column 1038 (char 1037)"
+                ],
+            },
+        ),
+    ],
+)
+def test_a_body_nested_beyond_the_parser_limit_is_a_400_not_a_crash(client, path, expected):
+    response = client.post(path, DEEPLY_NESTED_BODY, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json() == expected
+
+
+def test_conditions_nested_beyond_the_language_limit_are_refused_with_their_path(client):
+    condition = {
+        "left": {"type": "constant", "value": 1},
+        "comparison": ">",
+        "right": {"type": "constant", "value": 0},
+    }
+    for _ in range(40):
+        condition = {"op": "and", "conditions": [condition]}
+    body = {
+        "strategy": {
+            "allocations": {"a": {"SPY": 1.0}},
+            "fallback_allocation": "a",
+            "switching_logic": [{"condition": condition, "target_allocation": "a"}],
+        },
+        "config": {"start_date": "2020-01-01", "end_date": "2020-12-31"},
+    }
+
+    response = client.post("/api/v1/backtest", body, content_type="application/json")
+
+    assert response.status_code == 400
+    deepest = "strategy.switching_logic[0].condition" + ".conditions[0]" * 33
+    assert response.json()["errors"] == [
+        f"{deepest}: conditions are nested more than 32 levels deep"
+    ]
