@@ -50,6 +50,10 @@ DEFAULT_MIN_POSITION_SIZE = 0.05
 # Volatility targeting measures the allocation's realised volatility over this many bars; the
 # prices are loaded with that much history before the start so that it is known on the first bar.
 TARGET_VOLATILITY_WINDOW = 63
+# Limits that keep one request's work and response bounded (each refusal is a 400 naming it).
+MAX_ALLOCATION_GROUPS = 20
+MAX_SYMBOLS = 50
+MAX_SWITCHING_RULES = 50
 
 CONFIG_FIELDS = (
     "start_date",
@@ -296,6 +300,7 @@ def parse_portfolio_request(payload: Any) -> PortfolioRequest:
     else:
         for problem in validate_definition("allocation", strategy):
             problems.append(str(problem) if problem.standalone else f"strategy.{problem}")
+        problems.extend(_size_problems(strategy))
 
     config = payload.get("config")
     if "config" not in payload:
@@ -315,6 +320,28 @@ def parse_portfolio_request(payload: Any) -> PortfolioRequest:
         description=payload.get("description") or "",
         **parsed,
     )
+
+
+def _size_problems(strategy: Mapping[str, Any]) -> list[str]:
+    problems = []
+    allocations = strategy.get("allocations")
+    if isinstance(allocations, Mapping):
+        if len(allocations) > MAX_ALLOCATION_GROUPS:
+            problems.append(
+                f"Too many allocation groups: {len(allocations)} (at most {MAX_ALLOCATION_GROUPS})"
+            )
+        symbols = {
+            symbol
+            for group in allocations.values()
+            if isinstance(group, Mapping)
+            for symbol in group
+        }
+        if len(symbols) > MAX_SYMBOLS:
+            problems.append(f"Too many symbols: {len(symbols)} (at most {MAX_SYMBOLS})")
+    rules = strategy.get("switching_logic")
+    if isinstance(rules, list) and len(rules) > MAX_SWITCHING_RULES:
+        problems.append(f"Too many switching rules: {len(rules)} (at most {MAX_SWITCHING_RULES})")
+    return problems
 
 
 def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, Any] | None:

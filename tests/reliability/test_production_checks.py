@@ -147,3 +147,32 @@ def test_conditions_nested_beyond_the_language_limit_are_refused_with_their_path
     assert response.json()["errors"] == [
         f"{deepest}: conditions are nested more than 32 levels deep"
     ]
+
+
+def test_a_portfolio_request_over_the_size_limits_names_each_limit(client):
+    groups = {f"g{index}": {"SPY": 1.0} for index in range(21)}
+    groups["wide"] = {f"SPY?L={1 + index / 100}": 1 / 51 for index in range(51)}
+    rule = {
+        "condition": {
+            "left": {"type": "constant", "value": 1},
+            "comparison": ">",
+            "right": {"type": "constant", "value": 0},
+        },
+        "target_allocation": "g0",
+    }
+    body = {
+        "strategy": {
+            "allocations": groups,
+            "fallback_allocation": "g0",
+            "switching_logic": [rule] * 51,
+        },
+        "config": {"start_date": "2020-01-01", "end_date": "2020-12-31"},
+    }
+
+    response = client.post("/api/v1/backtest", body, content_type="application/json")
+
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "Too many allocation groups: 22 (at most 20)" in errors
+    assert "Too many symbols: 52 (at most 50)" in errors
+    assert "Too many switching rules: 51 (at most 50)" in errors
