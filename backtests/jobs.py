@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from backtests import artifacts
 from backtests.models import Backtest, Sweep, Task
-from backtests.pipeline import RunError, parse_run_config, run_backtest
+from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
 from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER, v1_flat
 
 logger = logging.getLogger(__name__)
@@ -235,6 +235,10 @@ def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
     except Exception as error:
         logger.exception("Backtest %s failed with an unexpected error", backtest.pk)
         return _failed_fields(f"Internal error: {type(error).__name__}: {error}")
+    return _completed_fields(result, equity_uri, trades_uri)
+
+
+def _completed_fields(result, equity_uri: str, trades_uri: str) -> dict[str, Any]:
     return {
         "status": Backtest.Status.COMPLETED,
         "metrics": v1_flat(result.metrics),
@@ -310,13 +314,13 @@ def _settle_execute_task(backtest_id, fields: dict[str, Any], completed: bool, n
 # --- sweeps ------------------------------------------------------------------------------------
 
 
-def _count_sweep_entry(sweep_id) -> None:
-    """One more entry of the sweep has finished; the last one writes the leaderboard."""
+def _count_sweep_entry(sweep_id, finished: int = 1) -> None:
+    """``finished`` more entries of the sweep have ended; the last one writes the leaderboard."""
     task = Task.objects.select_for_update().filter(sweep_id=sweep_id).first()
     if task is None:
         return
     now = timezone.now()
-    task.done = F("done") + 1
+    task.done = F("done") + finished
     task.status = Task.Status.PROGRESS
     task.updated_at = now
     task.save(update_fields=["done", "status", "updated_at"])
@@ -515,6 +519,147 @@ def run_sweep_entry(backtest_id: str, task_id: str) -> None:
         return  # a duplicate message: this entry already ran or is running
     _claim_task(task_id, from_status=Task.Status.PENDING, to_status=Task.Status.PROGRESS)
     execute_run(backtest, run_number, heartbeat=True)
+
+
+BATCH_CHUNK_SIZE = 100  # runs per engine call: bounds a worker's memory on large sweeps
+
+
+def sweep_runs_as_batch(engine: str, strategy_kind: str, param_grid) -> bool:
+    """Whether a sweep's entries can share vectorised engine calls: vectorbt, a signal strategy,
+    and entries that differ only in their plugin parameters. Other sweeps send one message per
+    entry, so their entries run in parallel across workers."""
+    return (
+        engine == "vectorbt"
+        and strategy_kind == "signal"
+        and all(set(entry) <= {"signal_plugin_params"} for entry in param_grid)
+    )
+
+
+def run_sweep_batch(sweep_id: str, task_id: str) -> None:
+    """Body of the ``run_sweep_batch`` actor: every pending entry of a sweep, in chunks of
+    ``BATCH_CHUNK_SIZE`` vectorised runs.
+
+    Each entry ends exactly as ``run_sweep_entry`` would leave it — its own claim, run number,
+    artifacts, metrics and guarded outcome UPDATE, counted once toward the task's ``done`` — so
+    the task, the leaderboard and the rows are the per-entry path's. Entries the engine cannot
+    batch run one by one inside ``run_backtest_batch``.
+    """
+    children = list(
+        Backtest.objects.select_related("strategy")
+        .filter(sweep_id=sweep_id, status=Backtest.Status.PENDING)
+        .order_by("sweep_index")
+    )
+    for start in range(0, len(children), BATCH_CHUNK_SIZE):
+        _run_sweep_chunk(children[start : start + BATCH_CHUNK_SIZE], task_id, sweep_id)
+
+
+def _run_sweep_chunk(children: list[Backtest], task_id: str, sweep_id) -> None:
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    claimed = _claim_runs(children)
+    if not claimed:
+        return
+    _claim_task(task_id, from_status=Task.Status.PENDING, to_status=Task.Status.PROGRESS)
+    outcomes: dict[Any, dict[str, Any]] = {}
+    specs = []
+    for backtest, run_number in claimed:
+        try:
+            specs.append((backtest, run_number, _run_spec(backtest)))
+        except RunError as error:
+            outcomes[backtest.pk] = _failed_fields(str(error))
+    beating = _Heartbeats([(backtest.pk, run_number) for backtest, run_number in claimed])
+    try:
+        with beating:
+            results = run_backtest_batch([spec for _b, _r, spec in specs])
+            for (backtest, run_number, _spec), result in zip(specs, results, strict=True):
+                outcomes[backtest.pk] = _outcome_fields(backtest, run_number, result)
+    except TimeLimitExceeded:
+        reason = (
+            f"The run exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
+        )
+        for backtest, _run_number in claimed:
+            outcomes.setdefault(backtest.pk, _failed_fields(reason))
+    except Exception as error:  # a bug in the batch: fail the entries, not the worker
+        logger.exception("Sweep %s: a batch of entries failed unexpectedly", sweep_id)
+        for backtest, _run_number in claimed:
+            outcomes.setdefault(
+                backtest.pk, _failed_fields(f"Internal error: {type(error).__name__}: {error}")
+            )
+    _finish_runs(
+        [(backtest.pk, run_number, outcomes[backtest.pk]) for backtest, run_number in claimed],
+        sweep_id,
+    )
+
+
+@retry_when_locked
+def _claim_runs(children: list[Backtest]) -> list[tuple[Backtest, int]]:
+    """Claim every still-pending entry in one transaction (one commit instead of one each)."""
+    with transaction.atomic():
+        claimed = []
+        for backtest in children:
+            run_number = claim_run.__wrapped__(backtest, only_pending=True)
+            if run_number is not None:
+                claimed.append((backtest, run_number))
+    return claimed
+
+
+def _run_spec(backtest: Backtest):
+    strategy = backtest.strategy
+    spec, problems = parse_run_config(
+        backtest.config,
+        strategy_kind=strategy.kind if strategy else "signal",
+        strategy_definition=strategy.definition if strategy else None,
+        strategy_timeframe=strategy.timeframe if strategy else None,
+        engine=backtest.engine,
+        initial_capital=backtest.initial_capital,
+        commission=backtest.commission,
+        slippage=backtest.slippage,
+    )
+    if problems:
+        raise RunError("Invalid configuration: " + "; ".join(str(problem) for problem in problems))
+    return spec
+
+
+def _outcome_fields(backtest: Backtest, run_number: int, result) -> dict[str, Any]:
+    """A run's outcome fields from its result (or the ``RunError`` it failed with)."""
+    if isinstance(result, Exception):
+        return _failed_fields(str(result))
+    try:
+        equity_uri, trades_uri = artifacts.write_run_artifacts(
+            backtest.pk, run_number, result.equity, result.trades
+        )
+    except artifacts.ArtifactWriteError as error:
+        return _failed_fields(str(error))
+    return _completed_fields(result, equity_uri, trades_uri)
+
+
+class _Heartbeats(Heartbeat):
+    """One heartbeat thread for every run of a batch."""
+
+    def __init__(self, runs: list[tuple[Any, int]]) -> None:
+        super().__init__(runs[0][0] if runs else None, 0)
+        self.runs = runs
+
+    def _write(self) -> None:
+        for backtest_id, run_number in self.runs:
+            Backtest.objects.filter(
+                pk=backtest_id, status=Backtest.Status.RUNNING, run_count=run_number
+            ).update(heartbeat_at=timezone.now())
+
+
+@retry_when_locked
+def _finish_runs(runs: list[tuple[Any, int, dict[str, Any]]], sweep_id) -> None:
+    """Write a chunk's outcomes in one transaction; each row guarded as ``finish_run`` does and
+    counted once toward the sweep's task."""
+    with transaction.atomic():
+        now = timezone.now()
+        written = 0
+        for backtest_id, run_number, fields in runs:
+            written += Backtest.objects.filter(
+                pk=backtest_id, status=Backtest.Status.RUNNING, run_count=run_number
+            ).update(**fields, updated_at=now)
+        if written:
+            _count_sweep_entry(sweep_id, written)
 
 
 @retry_when_locked

@@ -179,9 +179,11 @@ def sweep_check_inputs(
     initial_capital: float = DEFAULT_INITIAL_CAPITAL,
     commission: float = 0.0,
     slippage: float = 0.0,
+    max_entries: int | None = MAX_SWEEP_ENTRIES,
 ) -> dict[str, Any]:
-    """Field-keyed problems with a sweep; every merged grid entry is validated, its problems
-    keyed by the entry's index (``{"param_grid": {"3": {"stop_loss": ["…"]}}}``)."""
+    """Field-keyed problems with a sweep (``max_entries=None``: no size limit); every merged grid
+    entry is validated, its problems keyed by the entry's index
+    (``{"param_grid": {"3": {"stop_loss": ["…"]}}}``)."""
     errors: dict[str, Any] = _problems_by_path(
         validate_run_settings(
             engine=engine,
@@ -197,11 +199,11 @@ def sweep_check_inputs(
     if not isinstance(base_config, Mapping):
         errors["base_config"] = ["Must be a JSON object."]
         base_config = {}
-    if not isinstance(param_grid, list) or not 1 <= len(param_grid) <= MAX_SWEEP_ENTRIES:
+    limit = float("inf") if max_entries is None else max_entries
+    if not isinstance(param_grid, list) or not 1 <= len(param_grid) <= limit:
         size = len(param_grid) if isinstance(param_grid, list) else "not a list"
-        errors["param_grid"] = [
-            f"Must be a list of 1 to {MAX_SWEEP_ENTRIES} override objects (got {size})."
-        ]
+        bounds = "at least 1" if max_entries is None else f"1 to {max_entries}"
+        errors["param_grid"] = [f"Must be a list of {bounds} override objects (got {size})."]
         return errors
     if errors:
         return errors
@@ -238,10 +240,14 @@ def sweep_create(
     commission: float = 0.0,
     slippage: float = 0.0,
     owner=None,
+    max_entries: int | None = MAX_SWEEP_ENTRIES,
 ) -> Task:
     """Validate every entry, create the sweep, one ``pending`` child backtest per entry and the
-    sweep's task, and queue one message per entry when the transaction commits."""
-    from backtests.tasks import run_sweep_entry
+    sweep's task, and queue its messages when the transaction commits: one ``run_sweep_batch``
+    when the entries differ only in plugin parameters on vectorbt (they share vectorised engine
+    calls), else one ``run_sweep_entry`` per entry. ``max_entries=None`` lifts the API's limit
+    (``manage.py run_sweep``)."""
+    from backtests.tasks import run_sweep_batch, run_sweep_entry
 
     errors = sweep_check_inputs(
         strategy=strategy,
@@ -252,9 +258,11 @@ def sweep_create(
         initial_capital=initial_capital,
         commission=commission,
         slippage=slippage,
+        max_entries=max_entries,
     )
     if errors:
         raise InvalidInput(errors)
+    batched = jobs.sweep_runs_as_batch(engine, strategy.kind, param_grid)
     with transaction.atomic():
         sweep = Sweep.objects.create(
             strategy=strategy,
@@ -285,8 +293,12 @@ def sweep_create(
             kind=Task.Kind.SWEEP, sweep=sweep, owner=owner, total=len(children)
         )
         messages = [(str(child.pk), str(task.pk)) for child in children]
+        batch_message = (str(sweep.pk), str(task.pk))
 
         def dispatch() -> None:
+            if batched:
+                run_sweep_batch.send(*batch_message)
+                return
             for message in messages:
                 run_sweep_entry.send(*message)
 

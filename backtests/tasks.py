@@ -2,8 +2,10 @@
 
 Runs are not retried (``max_retries=0``): a failed run is a result, recorded on its row. Each run
 has ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS``; past it the run is stopped and marked failed. A sweep
-sends one ``run_sweep_entry`` message per grid entry, so its entries run in parallel across
-however many workers consume the queue.
+whose entries differ only in plugin parameters on vectorbt sends one ``run_sweep_batch`` message:
+its entries share vectorised engine calls (``jobs.sweep_runs_as_batch``). Any other sweep sends
+one ``run_sweep_entry`` message per grid entry, so its entries run in parallel across however
+many workers consume the queue.
 
 ``StaleRunReaper`` runs the reaper when a worker boots and then periodically inside it, so a row
 left ``running`` by a worker that died is failed even when nobody reads it.
@@ -34,6 +36,12 @@ def execute_backtest(backtest_id: str, task_id: str) -> None:
 def run_sweep_entry(backtest_id: str, task_id: str) -> None:
     jobs.maybe_reap()
     jobs.run_sweep_entry(backtest_id, task_id)
+
+
+@dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
+def run_sweep_batch(sweep_id: str, task_id: str) -> None:
+    jobs.maybe_reap()
+    jobs.run_sweep_batch(sweep_id, task_id)
 
 
 class StaleRunReaper(Middleware):

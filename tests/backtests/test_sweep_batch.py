@@ -117,3 +117,92 @@ def test_a_failing_entry_fails_alone():
     results = run_backtest_batch([good, bad, spec_for({**BASE, "signal_plugin_params": GRID[2]})])
     assert isinstance(results[1], RunError)
     assert_same_run(results[0], run_backtest(good))
+
+
+# --- through the service and a real worker (database) -----------------------------------------
+
+
+def _sweep_outcome(task_id):
+    from backtests.models import Backtest, Task
+
+    task = Task.objects.get(pk=task_id)
+    children = {
+        child.sweep_index: child
+        for child in Backtest.objects.filter(sweep_id=task.sweep_id).order_by("sweep_index")
+    }
+    board = [
+        {**{k: v for k, v in row.items() if k != "backtest_id"}, "index": None}
+        for row in task.result["leaderboard"]
+    ]
+    for row, entry in zip(board, task.result["leaderboard"], strict=True):
+        row["index"] = next(i for i, c in children.items() if str(c.pk) == entry["backtest_id"])
+    return task, children, board
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batched_sweep_leaves_what_one_message_per_entry_leaves(worker, broker, monkeypatch):
+    from backtests import artifacts, jobs, services, tasks
+    from tests.factories import StrategyFactory
+
+    strategy = StrategyFactory()
+    grid = [{"signal_plugin_params": params} for params in GRID]
+    grid.append({"signal_plugin_params": {"fast": 150, "slow": 390}})
+    sent = []
+    for actor in (tasks.run_sweep_batch, tasks.run_sweep_entry):
+        original = actor.send
+        monkeypatch.setattr(
+            actor, "send", lambda *a, _o=original, _n=actor.actor_name: sent.append(_n) or _o(*a)
+        )
+
+    def sweep(batched):
+        monkeypatch.setattr(jobs, "sweep_runs_as_batch", lambda *args: batched)
+        task = services.sweep_create(
+            strategy=strategy,
+            engine="vectorbt",
+            base_config=BASE,
+            param_grid=grid,
+            rank_metric="perf_sharpe_ratio",
+            commission=0.001,
+            slippage=0.0005,
+        )
+        broker.join("default")
+        worker.join()
+        return _sweep_outcome(task.pk)
+
+    batch_task, batch_children, batch_board = sweep(True)
+    assert sent == ["run_sweep_batch"]
+    single_task, single_children, single_board = sweep(False)
+    assert sent[1:] == ["run_sweep_entry"] * len(grid)
+
+    assert (batch_task.status, batch_task.done, batch_task.total) == ("SUCCESS", 4, 4)
+    assert (single_task.status, single_task.done, single_task.total) == ("SUCCESS", 4, 4)
+    assert batch_board == single_board
+    assert {k: v for k, v in batch_task.result.items() if k != "leaderboard"} == {
+        k: v for k, v in single_task.result.items() if k != "leaderboard"
+    }
+    for index, child in batch_children.items():
+        twin = single_children[index]
+        assert (child.status, child.run_count, child.progress) == ("completed", 1, 100)
+        assert child.metrics == twin.metrics
+        assert child.fingerprint == twin.fingerprint
+        assert child.metrics_spec_version == twin.metrics_spec_version
+        assert child.equity_curve_uri.endswith(f"{child.pk}/1/equity.parquet")
+        np.testing.assert_allclose(
+            artifacts.read_equity(child.equity_curve_uri).to_numpy(),
+            artifacts.read_equity(twin.equity_curve_uri).to_numpy(),
+            rtol=0,
+            atol=1e-9,
+        )
+        pd.testing.assert_frame_equal(
+            artifacts.read_trades(child.trades_uri), artifacts.read_trades(twin.trades_uri)
+        )
+
+
+def test_only_vectorbt_sweeps_over_plugin_parameters_are_batched():
+    from backtests.jobs import sweep_runs_as_batch
+
+    params = [{"signal_plugin_params": {"fast": 5}}, {}]
+    assert sweep_runs_as_batch("vectorbt", "signal", params)
+    assert not sweep_runs_as_batch("backtrader", "signal", params)
+    assert not sweep_runs_as_batch("vectorbt", "allocation", params)
+    assert not sweep_runs_as_batch("vectorbt", "signal", [*params, {"stop_loss": 0.1}])
