@@ -75,34 +75,9 @@ def logged_in_page(browser_page, live_server, staff_user):
     return page
 
 
-def _read_uncommitted(sender, connection, **kwargs):
-    if connection.vendor == "sqlite":
-        with connection.cursor() as cursor:
-            cursor.execute("PRAGMA read_uncommitted = 1")
-
-
 @pytest.fixture
-def quiet_sqlite_readers(transactional_db):
-    """The in-memory SQLite test database is one shared cache for every thread, where a reader
-    holding a table lock makes a worker's write fail at once ("database table is locked") instead
-    of waiting. Readers that take no table locks let the page poll while the worker writes."""
-    from django.db import connection
-    from django.db.backends.signals import connection_created
-
-    if connection.vendor != "sqlite":
-        yield
-        return
-    connection_created.connect(_read_uncommitted)
-    connection.ensure_connection()
-    _read_uncommitted(None, connection)
-    yield
-    connection_created.disconnect(_read_uncommitted)
-
-
-@pytest.fixture
-def serial_worker(broker, quiet_sqlite_readers):
-    """One worker thread: two writers on the shared-cache SQLite database would fail each other
-    the same way (with PostgreSQL or Redis this is no concern, but one thread is enough here)."""
+def serial_worker(broker, transactional_db):
+    """One worker thread is enough for the pages' runs, and keeps the test's timing simple."""
     import dramatiq
 
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
