@@ -16,6 +16,7 @@ of the capital; the portfolio's equity is the sum of the parts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -597,16 +598,21 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult
     engine = get_engine(specs[0].engine)
     outcomes: list[RunResult | RunError | None] = [None] * len(specs)
     runs = []
+    loaded: dict[tuple, Any] = {}  # runs with the same symbols and warm-up read the same prices
     for position, spec in enumerate(specs):
         try:
-            prices = store.load(
-                list(spec.data_symbols),
-                spec.start,
-                spec.end,
-                adjustment=spec.price_adjustment,
-                timeframe=spec.timeframe,
-                warmup_bars=warmup_bars(spec.definition, signal_delay=spec.signal_delay),
-            )
+            warmup = warmup_bars(spec.definition, signal_delay=spec.signal_delay)
+            key = (spec.data_symbols, warmup)
+            if key not in loaded:
+                loaded[key] = store.load(
+                    list(spec.data_symbols),
+                    spec.start,
+                    spec.end,
+                    adjustment=spec.price_adjustment,
+                    timeframe=spec.timeframe,
+                    warmup_bars=warmup,
+                )
+            prices = loaded[key]
             in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
             run_close = prices.close.loc[in_run]
             symbol = spec.symbols[0]
@@ -740,7 +746,13 @@ _CORE_DISTRIBUTIONS = ("numpy", "pandas", "numba", "TA-Lib")
 
 
 def library_versions(engine: str) -> dict[str, str]:
-    """Versions of the libraries whose code decides a run's numbers."""
+    """Versions of the libraries whose code decides a run's numbers (a copy: callers may keep
+    it). Read once per process: the code a process runs does not change under it."""
+    return dict(_library_versions(engine))
+
+
+@functools.cache
+def _library_versions(engine: str) -> dict[str, str]:
     versions = {}
     for name in (_ENGINE_DISTRIBUTIONS.get(engine, engine), *_CORE_DISTRIBUTIONS):
         try:

@@ -310,7 +310,7 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
             lot["exit_fees"] += reducing * fee_per_share
             lot["position"] += np.sign(remaining) * reducing
             remaining -= np.sign(remaining) * reducing
-            if np.isclose(lot["position"], 0.0, rtol=0.0, atol=1e-9 * lot["entry_size"]):
+            if abs(lot["position"]) <= 1e-9 * lot["entry_size"]:  # np.isclose(·, 0), rtol 0
                 close_lot(fill.column, lot, fill.bar, fill.exit_reason or "rebalance")
                 del open_lots[fill.column]
                 lot = None
@@ -341,13 +341,18 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
         lot["exit_value"] += still_open * closes[last_bar, column]
         close_lot(column, lot, last_bar, "end_of_data")
 
-    trades = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
-    for column in ("entry_date", "exit_date"):
-        trades[column] = pd.DatetimeIndex(trades[column], dtype=index.dtype)
-    for column in ("entry_price", "exit_price", "size", "pnl", "return_pct", "fees"):
-        trades[column] = trades[column].astype(float)
-    for column in ("symbol", "side", "exit_reason"):
-        trades[column] = trades[column].astype(object)
+    columns: dict[str, object] = {}
+    for column in TRADE_COLUMNS:
+        values = [row[column] for row in rows]
+        if column in ("entry_date", "exit_date"):
+            columns[column] = pd.DatetimeIndex(values, dtype=index.dtype)
+        elif column in ("symbol", "side", "exit_reason"):
+            columns[column] = np.array(values, dtype=object)
+        else:
+            columns[column] = np.array(values, dtype=float)
+    trades = pd.DataFrame(columns, columns=list(TRADE_COLUMNS))
+    if len(symbols) == 1 and trades["entry_date"].is_monotonic_increasing:
+        return trades  # already in order (one symbol: trades follow each other)
     return trades.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)
 
 

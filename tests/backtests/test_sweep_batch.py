@@ -206,3 +206,35 @@ def test_only_vectorbt_sweeps_over_plugin_parameters_are_batched():
     assert not sweep_runs_as_batch("backtrader", "signal", params)
     assert not sweep_runs_as_batch("vectorbt", "allocation", params)
     assert not sweep_runs_as_batch("vectorbt", "signal", [*params, {"stop_loss": 0.1}])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_sweep_command_runs_more_entries_than_the_api_allows(broker, tmp_path):
+    import json
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from backtests.services import MAX_SWEEP_ENTRIES
+    from tests.factories import StrategyFactory
+
+    strategy = StrategyFactory()
+    grid = [
+        {"signal_plugin_params": {"fast": fast, "slow": slow}}
+        for fast in range(5, 15)
+        for slow in (60, 80, 100, 120, 140, 160)
+    ][: MAX_SWEEP_ENTRIES + 3]
+    (tmp_path / "grid.json").write_text(json.dumps(grid))
+    out = StringIO()
+    call_command(
+        "run_sweep",
+        strategy=str(strategy.pk),
+        grid=str(tmp_path / "grid.json"),
+        base_config=json.dumps({**BASE, "end_date": "2011-12-31"}),
+        rank_metric="perf_cagr",
+        stdout=out,
+    )
+    summary = json.loads(out.getvalue().strip().splitlines()[-1])
+    assert summary["status"] == "SUCCESS"
+    assert summary["done"] == summary["total"] == summary["completed"] == len(grid)
+    assert summary["best"]["rank"] == 1 and summary["best"]["rank_metric"] == "perf_cagr"
