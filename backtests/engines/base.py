@@ -347,10 +347,11 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
         if column in ("entry_date", "exit_date"):
             columns[column] = pd.DatetimeIndex(values, dtype=index.dtype)
         elif column in ("symbol", "side", "exit_reason"):
-            columns[column] = np.array(values, dtype=object)
+            # Explicitly object: pandas would infer its string dtype from plain arrays.
+            columns[column] = pd.Series(values, dtype=object)
         else:
             columns[column] = np.array(values, dtype=float)
-    trades = pd.DataFrame(columns, columns=list(TRADE_COLUMNS))
+    trades = pd.DataFrame(columns, copy=False)
     if len(symbols) == 1 and trades["entry_date"].is_monotonic_increasing:
         return trades  # already in order (one symbol: trades follow each other)
     return trades.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)

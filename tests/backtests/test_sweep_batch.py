@@ -238,3 +238,13 @@ def test_run_sweep_command_runs_more_entries_than_the_api_allows(broker, tmp_pat
     assert summary["status"] == "SUCCESS"
     assert summary["done"] == summary["total"] == summary["completed"] == len(grid)
     assert summary["best"]["rank"] == 1 and summary["best"]["rank_metric"] == "perf_cagr"
+
+
+def test_result_frames_keep_their_column_types():
+    result = run_backtest(spec_for({**BASE, "signal_plugin_params": GRID[0]}))
+    assert len(result.trades) > 1
+    assert [str(dtype) for dtype in result.trades.dtypes] == [
+        "object", "object", "datetime64[ns]", "datetime64[ns]", "float64", "float64", "float64",
+        "float64", "float64", "object", "float64",
+    ]  # fmt: skip
+    assert list(result.trades.index) == list(range(len(result.trades)))
