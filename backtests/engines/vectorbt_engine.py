@@ -172,10 +172,13 @@ class VectorbtEngine:
                 **common,
             )
             exit_codes = None
-        fills = self._signal_fills(data, portfolio.orders.values, exit_codes)
-        equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars)
-        positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, 1)
-        return build_result(data, equity, positions, fills)
+        records = portfolio.order_records
+        fills = self._signal_fills(data, records, exit_codes)
+        equity, positions = portfolio_arrays(
+            data.close.to_numpy(dtype=float), records, float(data.initial_capital),
+            grouped=False, engine=common["engine"],
+        )  # fmt: skip
+        return build_result(data, equity.reshape(n_bars), positions, fills)
 
     def run_signal_batch(self, inputs: Sequence[EngineInput]) -> list[EngineResult]:
         """Several signal runs that differ only in their signals, as one vectorbt call.
@@ -209,7 +212,7 @@ class VectorbtEngine:
         def stacked(field: str) -> np.ndarray:
             return np.column_stack([getattr(arrays, field) for arrays in signals])
 
-        n_bars, n_runs = len(first.close), len(inputs)
+        n_runs = len(inputs)
         close = first.close.iloc[:, 0].to_numpy(dtype=float)
         portfolio = vbt.Portfolio.from_signals(
             pd.DataFrame(
@@ -225,9 +228,11 @@ class VectorbtEngine:
             cash_sharing=False,
             **common,
         )
-        records = portfolio.orders.values
-        equity = portfolio.value().to_numpy(dtype=float).reshape(n_bars, n_runs)
-        positions = portfolio.assets().to_numpy(dtype=float).reshape(n_bars, n_runs)
+        records = portfolio.order_records
+        equity, positions = portfolio_arrays(
+            np.repeat(close[:, None], n_runs, axis=1), records, float(first.initial_capital),
+            grouped=False, engine=common["engine"],
+        )  # fmt: skip
         results = []
         for column, data in enumerate(inputs):
             fills = self._signal_fills(data, records[records["col"] == column], None)
@@ -327,6 +332,7 @@ class VectorbtEngine:
         holds = np.isnan(weights) & traded_rows[:, None]
         sizes = np.where(holds, 0.0, weights)
         size_types = np.where(holds, SizeType.Amount, SizeType.TargetPercent)
+        engine = self._vectorbt_engine()
         portfolio = vbt.Portfolio.from_orders(
             data.close,
             size=sizes,
@@ -339,7 +345,7 @@ class VectorbtEngine:
             group_by=True,
             call_seq="auto",
             freq="D",
-            engine=self._vectorbt_engine(),
+            engine=engine,
         )
         fills = [
             Fill(
@@ -349,11 +355,51 @@ class VectorbtEngine:
                 float(record["price"]),
                 float(record["fees"]),
             )
-            for record in portfolio.orders.values
+            for record in portfolio.order_records
         ]
-        equity = portfolio.value().to_numpy(dtype=float).reshape(-1)
-        positions = portfolio.assets().to_numpy(dtype=float)
-        return build_result(data, equity, positions, fills)
+        equity, positions = portfolio_arrays(
+            data.close.to_numpy(dtype=float), portfolio.order_records,
+            float(data.initial_capital), grouped=True, engine=engine,
+        )  # fmt: skip
+        return build_result(data, equity.reshape(-1), positions, fills)
+
+
+def portfolio_arrays(
+    close: np.ndarray, records: np.ndarray, init_cash: float, *, grouped: bool, engine: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Equity (one column per run, or one for the cash-sharing group) and shares held per column,
+    straight from the order records.
+
+    The same kernels, in the same order, as ``Portfolio.value()`` and ``Portfolio.assets()`` (with
+    vectorbt's default ``fillna_close``), without the wrapper's cached frames around each step,
+    which cost several times the simulation itself.
+    """
+    from vectorbt.portfolio import dispatch
+    from vectorbt.portfolio.enums import Direction
+    from vectorbt.records import dispatch as records_dispatch
+
+    shape = close.shape
+    col_map = records_dispatch.col_map(records["col"], shape[1], engine=engine)
+    assets = dispatch.assets(
+        dispatch.asset_flow(shape, records, col_map, Direction.Both, engine=engine), engine=engine
+    )
+    cash_flow = dispatch.cash_flow(shape, records, col_map, False, engine=engine)
+    filled = pd.DataFrame(close).ffill().bfill().to_numpy(dtype=float, copy=True)
+    filled[assets == 0] = 0.0  # a NaN price with nothing held is worth nothing
+    asset_value = dispatch.asset_value(filled, assets, engine=engine)
+    if grouped:
+        group_lens = np.array([shape[1]], dtype=np.int64)
+        cash = dispatch.cash_grouped(
+            shape,
+            dispatch.cash_flow_grouped(cash_flow, group_lens, engine=engine),
+            group_lens,
+            np.array([init_cash], dtype=float),
+            engine=engine,
+        )
+        asset_value = dispatch.asset_value_grouped(asset_value, group_lens, engine=engine)
+    else:
+        cash = dispatch.cash(cash_flow, np.full(shape[1], init_cash, dtype=float), engine=engine)
+    return dispatch.value(cash, asset_value, engine=engine), assets
 
 
 def _same_run_settings(a: EngineInput, b: EngineInput) -> bool:
