@@ -253,7 +253,7 @@ def build_result(
     )
     orders = pd.DataFrame(
         {
-            "date": pd.DatetimeIndex([index[fill.bar] for fill in fills], dtype=index.dtype),
+            "date": index[np.array([fill.bar for fill in fills], dtype=np.intp)],
             "symbol": pd.Series([symbols[fill.column] for fill in fills], dtype=object),
             "side": pd.Series(["buy" if fill.size > 0 else "sell" for fill in fills], dtype=object),
             "size": np.array([abs(fill.size) for fill in fills], dtype=float),

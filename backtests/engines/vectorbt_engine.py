@@ -322,8 +322,7 @@ class VectorbtEngine:
         return fills
 
     def _run_allocation(self, data: EngineInput) -> EngineResult:
-        import vectorbt as vbt
-        from vectorbt.portfolio.enums import Direction, SizeType
+        from vectorbt.portfolio.enums import SizeType
 
         weights = allocation_weights(data)
         traded_rows = ~np.isnan(weights).all(axis=1)
@@ -333,18 +332,14 @@ class VectorbtEngine:
         sizes = np.where(holds, 0.0, weights)
         size_types = np.where(holds, SizeType.Amount, SizeType.TargetPercent)
         engine = self._vectorbt_engine()
-        portfolio = vbt.Portfolio.from_orders(
-            data.close,
-            size=sizes,
-            size_type=size_types,
-            direction=Direction.Both,
+        close = data.close.to_numpy(dtype=float)
+        records = simulate_allocation(
+            close,
+            sizes,
+            size_types,
             fees=float(data.commission),
             slippage=float(data.slippage),
             init_cash=float(data.initial_capital),
-            cash_sharing=True,
-            group_by=True,
-            call_seq="auto",
-            freq="D",
             engine=engine,
         )
         fills = [
@@ -355,13 +350,76 @@ class VectorbtEngine:
                 float(record["price"]),
                 float(record["fees"]),
             )
-            for record in portfolio.order_records
+            for record in records
         ]
         equity, positions = portfolio_arrays(
-            data.close.to_numpy(dtype=float), portfolio.order_records,
-            float(data.initial_capital), grouped=True, engine=engine,
-        )  # fmt: skip
+            close, records, float(data.initial_capital), grouped=True, engine=engine
+        )
         return build_result(data, equity.reshape(-1), positions, fills)
+
+
+def simulate_allocation(
+    close: np.ndarray,
+    sizes: np.ndarray,
+    size_types: np.ndarray,
+    *,
+    fees: float,
+    slippage: float,
+    init_cash: float,
+    engine: str,
+) -> np.ndarray:
+    """vectorbt's order records for ``Portfolio.from_orders(close, size=sizes,
+    size_type=size_types, direction="both", fees, slippage, init_cash, cash_sharing=True,
+    group_by=True, call_seq="auto")`` with every other setting at vectorbt's defaults.
+
+    The same simulation call ``from_orders`` makes, with the arguments it would broadcast,
+    without building the Portfolio object and its pandas wrapper around it.
+    """
+    import vectorbt as vbt
+    from vectorbt.portfolio import dispatch
+    from vectorbt.portfolio.enums import CallSeqType, Direction
+
+    defaults = vbt.settings["portfolio"]
+    shape = close.shape
+    group_lens = np.array([shape[1]], dtype=np.int64)
+    call_seq = dispatch.build_call_seq(
+        shape, group_lens, call_seq_type=CallSeqType.Default, engine=engine
+    )
+    arguments = (
+        np.ascontiguousarray(sizes, dtype=float),
+        np.inf,  # price: the close
+        np.ascontiguousarray(size_types, dtype=np.int64),
+        Direction.Both,
+        fees,
+        defaults["fixed_fees"],
+        slippage,
+        defaults["min_size"],
+        defaults["max_size"],
+        defaults["size_granularity"],
+        defaults["reject_prob"],
+        defaults["lock_cash"],
+        defaults["allow_partial"],
+        defaults["raise_reject"],
+        False,  # log
+        defaults["val_price"],
+        np.require(close, dtype=float, requirements="CW"),
+    )
+    order_records, _logs = dispatch.simulate_from_orders(
+        shape,
+        group_lens,
+        np.array([init_cash], dtype=float),
+        call_seq,
+        *map(np.asarray, arguments),
+        auto_call_seq=True,
+        ffill_val_price=defaults["ffill_val_price"],
+        update_value=defaults["update_value"],
+        max_orders=shape[0] * shape[1],
+        max_logs=1,
+        init_temp_records=defaults["init_temp_records"],
+        flex_2d=True,
+        engine=engine,
+    )
+    return order_records
 
 
 def portfolio_arrays(

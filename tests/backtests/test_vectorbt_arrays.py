@@ -50,3 +50,26 @@ def test_one_column_per_run_matches_the_portfolio_wrapper(close):
     )
     np.testing.assert_array_equal(equity, portfolio.value().to_numpy())
     np.testing.assert_array_equal(assets, portfolio.assets().to_numpy())
+
+
+@pytest.mark.parametrize("engine", ["rust"])
+def test_allocation_simulation_is_from_orders_without_the_wrapper(close, engine):
+    import vectorbt as vbt
+
+    from backtests.engines.vectorbt_engine import simulate_allocation
+
+    sizes = np.zeros(close.shape)
+    size_types = np.full(close.shape, 0)
+    sizes[::21], size_types[::21] = [0.5, 0.3, 0.2], 5  # TargetPercent
+    sizes[:5, 2], size_types[:5, 2] = 0.0, 0
+    sizes[105, 1], size_types[105, 1] = 0.0, 0  # a hold inside a rebalance row
+    expected = vbt.Portfolio.from_orders(
+        close, size=sizes, size_type=size_types, direction="both", fees=0.002, slippage=0.001,
+        init_cash=10_000.0, cash_sharing=True, group_by=True, call_seq="auto", engine=engine,
+    ).order_records  # fmt: skip
+    records = simulate_allocation(
+        close.to_numpy(), sizes, size_types, fees=0.002, slippage=0.001, init_cash=10_000.0,
+        engine=engine,
+    )  # fmt: skip
+    assert len(records) > 20
+    np.testing.assert_array_equal(records, expected)
