@@ -30,6 +30,12 @@ from benchmarks import references  # noqa: E402  (needs the store, hence Django 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 THREE_ASSETS = {"SPY": 0.4, "AGG": 0.4, "GLD": 0.2}
 TEN_SYMBOLS = ["SPY", "AGG", "GLD", "QQQ", "IWM", "EFA", "EEM", "TLT", "VNQ", "DBC"]
+SWEEP_BASE_CONFIG = {
+    "symbol": "SPY",
+    "start_date": "2005-01-01",
+    "end_date": "2024-12-31",
+    "signal_plugin_key": "sma_crossover",
+}
 rows: list[dict] = []
 
 
@@ -228,12 +234,10 @@ def run_sweep(session, base, strategy_id, n) -> float:
         json={
             "strategy_id": strategy_id,
             "engine": "vectorbt",
-            "base_config": {
-                "symbol": "SPY",
-                "start_date": "2005-01-01",
-                "end_date": "2024-12-31",
-                "signal_plugin_key": "sma_crossover",
-            },
+            "initial_capital": 100000,
+            "commission": 0.001,
+            "slippage": 0.0005,
+            "base_config": SWEEP_BASE_CONFIG,
             "param_grid": sweep_grid(n),
             "rank_metric": "perf_sharpe_ratio",
         },
@@ -333,9 +337,38 @@ def bench_first_backtest():
     )
 
 
+def sweep_with_command(strategy_id, n) -> tuple[float, float]:
+    """``manage.py run_sweep`` on the service's database, in its own process with its own worker
+    threads (the bench cannot reach the embedded server's in-process queue). Returns the
+    sweep's own time (create to leaderboard) and the whole command's (with process start)."""
+    workdir = Path(server.current_environment["MEDIA_ROOT"]).parent
+    grid_path = workdir / f"grid-{n}.json"
+    base_path = workdir / "base.json"
+    grid_path.write_text(json.dumps(sweep_grid(n)))
+    base_path.write_text(json.dumps(SWEEP_BASE_CONFIG))
+    started = time.perf_counter()
+    output = server.manage_output(
+        "run_sweep",
+        "--strategy", strategy_id,
+        "--engine", "vectorbt",
+        "--grid", str(grid_path),
+        "--base-config", str(base_path),
+        "--rank-metric", "perf_sharpe_ratio",
+        "--initial-capital", "100000",
+        "--commission", "0.001",
+        "--slippage", "0.0005",
+    )  # fmt: skip
+    whole = time.perf_counter() - started
+    summary = json.loads(output.strip().splitlines()[-1])
+    if summary["status"] != "SUCCESS" or summary["completed"] != n:
+        raise RuntimeError(f"run_sweep ended {summary}")
+    return summary["seconds"], whole
+
+
 def bench_scaling(session, base, strategy_id):
     for years in (1, 5, 10, 20):
-        body = portfolio_request(THREE_ASSETS, f"{2024 - years}-01-01", "2023-12-31")
+        # Ending in 2024 so that 20 years stay within GLD's history (it starts in Nov 2004).
+        body = portfolio_request(THREE_ASSETS, f"{2025 - years}-01-01", "2024-12-31")
         post_portfolio(session, base, body)
         elapsed, _ = timed(lambda body=body: post_portfolio(session, base, body), 5)
         record(f"6. Backfolio request, 3 assets, {years} years", elapsed * 1000, "ms")
@@ -346,9 +379,20 @@ def bench_scaling(session, base, strategy_id):
         post_portfolio(session, base, body)
         elapsed, _ = timed(lambda body=body: post_portfolio(session, base, body), 5)
         record(f"6. Backfolio request, 10 years, {count} assets", elapsed * 1000, "ms")
+
+
+def bench_sweep_scaling(session, base, strategy_id):
     for n in (10, 50):
         record(
             f"6. sweep of {n} entries over the API", run_sweep(session, base, strategy_id, n), "s"
+        )
+    for n in (50, 200):
+        seconds, whole = sweep_with_command(strategy_id, n)
+        record(
+            f"6. sweep of {n} entries, manage.py run_sweep",
+            seconds,
+            "s",
+            note=f"create to leaderboard; {whole:.1f} s with the command's process start",
         )
 
 
@@ -379,6 +423,7 @@ def main() -> int:
                 lambda: bench_sweep(session, base, process, strategy_id),
                 lambda: bench_reads(base, backtest_id),
                 lambda: bench_scaling(session, base, strategy_id),
+                lambda: bench_sweep_scaling(session, base, strategy_id),
             ):
                 try:
                     bench()

@@ -39,11 +39,34 @@ def manage(env: dict[str, str], *args: str) -> None:
     )
 
 
+# The environment of the service last started: the same database and media folder, for
+# commands the benchmarks run next to it (``manage.py run_sweep``).
+current_environment: dict[str, str] = {}
+
+
+def manage_output(*args: str, timeout: float = 3600) -> str:
+    """Run a management command against the running service's database; returns its stdout."""
+    if not current_environment:
+        raise RuntimeError("no service is running")
+    completed = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=current_environment,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    return completed.stdout
+
+
 @contextlib.contextmanager
 def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int = 2):
     """Yield ``(base_url, process, startup_seconds)`` for a gunicorn serving a fresh database."""
     workdir = Path(tempfile.mkdtemp(prefix="backfolio-bench-"))
     env = service_environment(workdir)
+    current_environment.clear()
+    current_environment.update(env)
     env["BACKFOLIO_EMBEDDED_WORKER_THREADS"] = str(worker_threads)
     manage(env, "migrate", "--noinput")
     manage(env, "collectstatic", "--noinput", "-v", "0")
