@@ -296,6 +296,7 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
                 "return_pct": pnl / lot["entry_value"],
                 "exit_reason": reason,
                 "fees": fees,
+                "entry_bar": lot["entry_bar"],
             }
         )
 
@@ -341,6 +342,9 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
         lot["exit_value"] += still_open * closes[last_bar, column]
         close_lot(column, lot, last_bar, "end_of_data")
 
+    # Ordered by entry date, then symbol: a stable sort, as DataFrame.sort_values(kind="stable").
+    stamps = index.asi8
+    rows.sort(key=lambda row: (stamps[row["entry_bar"]], row["symbol"]))
     columns: dict[str, object] = {}
     for column in TRADE_COLUMNS:
         values = [row[column] for row in rows]
@@ -351,10 +355,7 @@ def _trades_from_fills(data: EngineInput, fills: list[Fill], symbols: list[str])
             columns[column] = pd.Series(values, dtype=object)
         else:
             columns[column] = np.array(values, dtype=float)
-    trades = pd.DataFrame(columns, copy=False)
-    if len(symbols) == 1 and trades["entry_date"].is_monotonic_increasing:
-        return trades  # already in order (one symbol: trades follow each other)
-    return trades.sort_values(["entry_date", "symbol"], kind="stable").reset_index(drop=True)
+    return pd.DataFrame(columns, copy=False)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ The last line of output is a JSON summary (the benchmarks read it).
 """
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -51,7 +52,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         from dramatiq.brokers.stub import StubBroker
 
-        from backfolio.workers import warm_engines
+        from backfolio.workers import WARM_CALLBACKS_ENV, warm_engines
 
         strategy = Strategy.objects.filter(pk=options["strategy"]).first()
         if strategy is None:
@@ -61,6 +62,9 @@ class Command(BaseCommand):
         worker = None
         broker = dramatiq.get_broker()
         if isinstance(broker, StubBroker):
+            # A worker boot would compile the numba callback path in the background (seconds
+            # of CPU taken from the sweep); a sweep that needs it compiles it when it does.
+            os.environ.setdefault(WARM_CALLBACKS_ENV, "skip")
             warm_engines(signal_callbacks="skip")
             worker = dramatiq.Worker(broker, worker_threads=options["worker_threads"])
             worker.start()
