@@ -342,15 +342,17 @@ class VectorbtEngine:
             init_cash=float(data.initial_capital),
             engine=engine,
         )
+        signed_sizes = records["size"] * np.where(records["side"] == 0, 1.0, -1.0)
         fills = [
-            Fill(
-                int(record["idx"]),
-                int(record["col"]),
-                float(record["size"]) * (1.0 if record["side"] == 0 else -1.0),
-                float(record["price"]),
-                float(record["fees"]),
+            Fill(bar, column, size, price, fees)
+            for bar, column, size, price, fees in zip(
+                records["idx"].tolist(),
+                records["col"].tolist(),
+                signed_sizes.tolist(),
+                records["price"].tolist(),
+                records["fees"].tolist(),
+                strict=True,
             )
-            for record in records
         ]
         equity, positions = portfolio_arrays(
             close, records, float(data.initial_capital), grouped=True, engine=engine
