@@ -446,10 +446,11 @@ def rolling_metrics(
 def correlation_matrix(asset_returns: pd.DataFrame) -> dict[str, dict[str, float | None]]:
     """Pearson correlation of the assets' per-bar returns; CASH (no variance) is left out."""
     frame = _risky_assets(asset_returns)
-    correlations = frame.corr()
+    names = [str(column) for column in frame.columns]
+    correlations = frame.corr().to_numpy(dtype=float).tolist()
     return {
-        str(row): {str(column): clean_number(correlations.at[row, column]) for column in frame}
-        for row in frame
+        row: {column: clean_number(value) for column, value in zip(names, values, strict=True)}
+        for row, values in zip(names, correlations, strict=True)
     }
 
 
@@ -477,7 +478,10 @@ def risk_contribution(
 
 def _risky_assets(asset_returns: pd.DataFrame) -> pd.DataFrame:
     columns = [c for c in asset_returns.columns if str(c).upper() != CASH_SYMBOL]
-    return asset_returns[columns].astype(float)
+    frame = asset_returns if len(columns) == asset_returns.shape[1] else asset_returns[columns]
+    if all(dtype == np.float64 for dtype in frame.dtypes):
+        return frame  # callers only read it
+    return frame.astype(float)
 
 
 # --- data_quality -----------------------------------------------------------------------------
