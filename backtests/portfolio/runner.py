@@ -145,9 +145,15 @@ def run_portfolio(
 
     data_symbols = [symbol for symbol in request.symbols if not is_cash(symbol)]
     completeness = {symbol: float(prices.completeness.get(symbol, 1.0)) for symbol in data_symbols}
-    asset_returns = prices.close[risky].pct_change(fill_method=None).loc[run_index]
+    asset_returns = _asset_returns(prices.close, risky, run_index)
     held_weights = (
-        outcome.positions[risky].mul(close[risky]).div(equity, axis=0)
+        pd.DataFrame(
+            outcome.positions[risky].to_numpy(dtype=float)
+            * close[risky].to_numpy(dtype=float)
+            / equity.to_numpy(dtype=float)[:, None],
+            index=run_index,
+            columns=risky,
+        )
         if risky
         else pd.DataFrame(index=run_index)
     )
@@ -209,6 +215,16 @@ def run_portfolio(
         warnings=warnings,
         data_hash=str(prices.data_hash),
     )
+
+
+def _asset_returns(close: pd.DataFrame, risky: list[str], run_index: pd.Index) -> pd.DataFrame:
+    """``close[risky].pct_change(fill_method=None).loc[run_index]`` on arrays: the same
+    arithmetic (p_t / p_{t-1} − 1, NaN on the first row) without pandas' per-call overhead."""
+    values = close[risky].to_numpy(dtype=float)
+    returns = np.full_like(values, np.nan)
+    returns[1:] = values[1:] / values[:-1] - 1
+    rows = close.index.get_indexer(run_index)
+    return pd.DataFrame(returns[rows], index=run_index, columns=risky)
 
 
 def _json_numbers(series: pd.Series) -> list[float | None]:
