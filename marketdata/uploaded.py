@@ -1,19 +1,24 @@
 """The ``uploaded`` price source: series users imported, kept as Parquet in the database.
 
 The database is shared by the web process and every worker machine, so an import is visible to
-all of them at once. ``version()`` asks the database (one small aggregate query) so that every
-process's store notices an import, a re-import or a deletion on its next load.
+all of them. ``version()`` asks the database (one small aggregate query) so that every process's
+store notices an import, a re-import or a deletion; the answer is remembered for
+``MARKETDATA_VERSION_TTL_SECONDS`` (default 1 s) so that a request that loads prices several times
+asks once. A save or delete in this process forgets it at once (``forget_version``); other
+processes see the change within that second.
 """
 
 from __future__ import annotations
 
 import io
 import logging
+import time
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count, Max
 
@@ -64,7 +69,22 @@ class UploadedSource:
 
     name = SOURCE_NAME
 
+    def __init__(self) -> None:
+        self._remembered: tuple[float, object] | None = None
+
+    def forget_version(self) -> None:
+        self._remembered = None
+
     def version(self):
+        ttl = getattr(settings, "MARKETDATA_VERSION_TTL_SECONDS", 1.0)
+        now = time.monotonic()
+        if self._remembered is not None and now - self._remembered[0] < ttl:
+            return self._remembered[1]
+        value = self._read_version()
+        self._remembered = (now, value)
+        return value
+
+    def _read_version(self):
         from marketdata.models import PriceSeries
 
         try:

@@ -140,6 +140,10 @@ BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS = env.int("BACKFOLIO_HEARTBEAT_TIMEOUT_SECON
 # Reads of tasks and backtests look for dead workers' rows at most this often.
 BACKFOLIO_REAPER_INTERVAL_SECONDS = env.int("BACKFOLIO_REAPER_INTERVAL_SECONDS", default=15)
 
+# Imported price series: how long a process trusts its last look at the table (an import in the
+# same process is seen at once; other processes see it within this time).
+MARKETDATA_VERSION_TTL_SECONDS = env.float("MARKETDATA_VERSION_TTL_SECONDS", default=1.0)
+
 # --- Storage: artifacts ------------------------------------------------------------------------
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 MEDIA_URL = "/media/"

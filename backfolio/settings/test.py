@@ -21,3 +21,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 STATIC_ROOT = tempfile.mkdtemp(prefix="backfolio-test-static-")
 WHITENOISE_USE_FINDERS = True
+# Rolled-back test transactions leave no signal behind: read the uploaded series' version fresh.
+MARKETDATA_VERSION_TTL_SECONDS = 0
