@@ -396,6 +396,79 @@ def bench_sweep_scaling(session, base, strategy_id):
         )
 
 
+def bench_in_process() -> None:
+    """The core alone, in this process: one SMA-crossover run per engine with metrics (SPY
+    2005–2024), and the 10-year 3-asset monthly allocation with all analytics."""
+    from backtests.engines import get_engine
+    from backtests.pipeline import parse_run_config, run_backtest
+    from backtests.portfolio.requests import parse_portfolio_request
+    from backtests.portfolio.runner import run_portfolio
+    from marketdata.store import get_store
+
+    config = {
+        "symbol": "SPY",
+        "start_date": "2005-01-01",
+        "end_date": "2024-12-31",
+        "signal_plugin_key": "sma_crossover",
+        "signal_plugin_params": {"fast": 50, "slow": 200},
+    }
+    raw_bt, _ = timed(
+        lambda: references.backtrader_sma_cross("SPY", "2005-01-01", "2024-12-31", 50, 200), 3
+    )
+    for engine in ("vectorbt", "backtrader"):
+        spec, problems = parse_run_config(
+            config,
+            strategy_kind="signal",
+            strategy_definition=None,
+            strategy_timeframe="1d",
+            engine=engine,
+            initial_capital=100_000.0,
+            commission=0.001,
+            slippage=0.0005,
+        )
+        assert spec is not None, problems
+        run_backtest(spec)
+        elapsed, _ = timed(lambda spec=spec: run_backtest(spec), 9 if engine == "vectorbt" else 3)
+        record(
+            f"3. core: SMA cross SPY 2005–2024 on {engine}, with metrics (in process)",
+            elapsed * 1000,
+            "ms",
+            reference="raw Backtrader (ms)",
+            reference_value=raw_bt * 1000,
+            target="vectorbt ratio ≤ 0.2" if engine == "vectorbt" else None,
+            ok=(elapsed / raw_bt <= 0.2) if engine == "vectorbt" else None,
+            note=f"ratio {elapsed / raw_bt:.3f}",
+        )
+
+    request = parse_portfolio_request(portfolio_request(THREE_ASSETS, "2014-01-01", "2023-12-31"))
+    store = get_store()
+
+    def allocation_run():
+        prices = store.load(
+            request.symbols, request.start_date, request.end_date, warmup_bars=request.warmup_bars
+        )
+        benchmark = store.load(["SPY"], request.start_date, request.end_date).close["SPY"]
+        return run_portfolio(
+            request, prices, engine=get_engine("vectorbt"), benchmark_close=benchmark
+        )
+
+    allocation_run()
+    ours, _ = timed(allocation_run, 15)
+    reference, _ = timed(
+        lambda: references.bt_allocation(THREE_ASSETS, "2014-01-01", "2023-12-31", 0.0035), 3
+    )
+    record(
+        "3. core: 10y 3-asset monthly allocation, all analytics (in process)",
+        ours * 1000,
+        "ms",
+        reference="bt library (ms)",
+        reference_value=reference * 1000,
+        target="ratio ≤ 0.2",
+        ok=ours / reference <= 0.2,
+        note=f"ratio {ours / reference:.3f}",
+    )
+
+
 def main() -> int:
     print("Backfolio benchmarks — starting the service as `make run` does", flush=True)
     figures = [
@@ -429,6 +502,10 @@ def main() -> int:
                     bench()
                 except Exception as exc:
                     record("benchmark step", None, "", note=f"failed: {exc}")
+    try:
+        bench_in_process()
+    except Exception as exc:
+        record("3. core in process", None, "", note=f"failed: {exc}")
     try:
         bench_first_backtest()
     except Exception as exc:
