@@ -105,7 +105,7 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
             )
         )
     try:
-        deadline = time.time() + 120
+        deadline = time.time() + 300
         while True:
             try:
                 with urllib.request.urlopen(base_url + "/healthz", timeout=5) as response:
@@ -115,7 +115,7 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
                 if process.poll() is not None:
                     raise RuntimeError("the service exited during start-up") from None
                 if time.time() > deadline:
-                    raise RuntimeError("the service did not become healthy in 120 s") from None
+                    raise RuntimeError("the service did not become healthy in 300 s") from None
                 time.sleep(0.1)
         yield base_url, process, time.perf_counter() - started
     finally:
