@@ -15,20 +15,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from backfolio.common.renderers import dumps
-
-TRADE_COLUMNS = [
-    "symbol",
-    "side",
-    "entry_date",
-    "exit_date",
-    "entry_price",
-    "exit_price",
-    "size",
-    "pnl",
-    "return_pct",
-    "exit_reason",
-    "fees",
-]
+from backtests.engines.base import TRADE_COLUMNS
 
 
 class ArtifactMissing(LookupError):

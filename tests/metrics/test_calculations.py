@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from backtests.engines.base import TRADE_COLUMNS  # the trades table the metrics read
 from metrics.calculations import (
     METRIC_KEYS,
     METRICS_SPEC_VERSION,
@@ -229,21 +230,6 @@ def test_bankrupt_curve_yields_none_not_nan():
     assert metrics["max_drawdown"] == -1.0
     assert metrics["cagr"] == -1.0
     assert metrics["sharpe_ratio"] is None
-
-
-TRADE_COLUMNS = [
-    "symbol",
-    "side",
-    "entry_date",
-    "exit_date",
-    "entry_price",
-    "exit_price",
-    "size",
-    "pnl",
-    "return_pct",
-    "exit_reason",
-    "fees",
-]
 
 
 def make_trades(pnls: list[float]) -> pd.DataFrame:
