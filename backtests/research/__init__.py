@@ -1,0 +1,1 @@
+"""Research on strategies (SPEC §13): sweeps at scale, walk-forward, robustness."""
