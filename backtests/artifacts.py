@@ -7,10 +7,12 @@ the local filesystem in the embedded mode, S3 through django-storages in product
 
 import contextlib
 import io
+import posixpath
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.core.exceptions import SuspiciousOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
@@ -23,7 +25,31 @@ class ArtifactMissing(LookupError):
 
 
 def run_folder(backtest_id, run_number: int) -> str:
-    return f"runs/{backtest_id}/{run_number}"
+    return f"{storage_area(backtest_id)}/{run_number}"
+
+
+def storage_area(backtest_id) -> str:
+    """The folder holding every run of one backtest; its artifacts live nowhere else."""
+    return f"runs/{backtest_id}"
+
+
+def is_own_artifact(backtest_id, uri: str) -> bool:
+    """Whether ``uri`` names a file inside ``backtest_id``'s own storage area.
+
+    Only a plain relative path under the area counts: no ``..`` or ``.`` segments, no absolute
+    path, no backslash, no empty segment. Anything else could make one backtest serve another
+    run's (or any file's) contents as its own.
+    """
+    area = storage_area(backtest_id) + "/"
+    return (
+        isinstance(uri, str)
+        and uri.startswith(area)
+        and len(uri) > len(area)
+        and "\\" not in uri
+        and "\x00" not in uri
+        and posixpath.normpath(uri) == uri
+        and ".." not in uri.split("/")
+    )
 
 
 def _parquet_bytes(table: pa.Table) -> bytes:
@@ -62,7 +88,8 @@ def read_bytes(uri: str | None) -> bytes:
     try:
         with default_storage.open(uri, "rb") as handle:
             return handle.read()
-    except (FileNotFoundError, OSError) as exc:
+    except (FileNotFoundError, OSError, SuspiciousOperation) as exc:
+        # SuspiciousOperation: a stored path that leaves storage is as unreadable as a lost file.
         raise ArtifactMissing(f"artifact {uri} cannot be read") from exc
 
 

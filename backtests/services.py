@@ -7,13 +7,14 @@ creates nothing. Errors are domain errors — ``InvalidInput`` (field-keyed prob
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from backtests import jobs
+from backtests import artifacts, jobs
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
 from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
@@ -23,6 +24,14 @@ DEFAULT_INITIAL_CAPITAL = 100_000.0
 MAX_SWEEP_ENTRIES = 50
 RANK_METRICS = tuple(sorted(V1_HIGHER_IS_BETTER | V1_LOWER_IS_BETTER))
 PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")
+ARTIFACT_URI_FIELDS = ("trades_uri", "equity_curve_uri")
+# Stored metrics are a flat map of names to numbers (or null): what every reader expects. Runs
+# write about thirty; the bounds keep a hand-written correction from bloating every list.
+MAX_METRICS = 200
+MAX_METRIC_NAME_LENGTH = 100
+# A failed run stores its reason as ``metrics.error``, the one metric that is text.
+ERROR_METRIC = "error"
+MAX_ERROR_METRIC_LENGTH = 10_000
 
 
 class InvalidInput(Exception):
@@ -120,8 +129,15 @@ def backtest_update(*, backtest: Backtest, data: Mapping[str, Any]) -> Backtest:
     errors: dict[str, list[str]] = {}
     if "status" in data and data["status"] not in Backtest.Status.values:
         errors["status"] = [f"Must be one of: {', '.join(Backtest.Status.values)}."]
-    if "metrics" in data and not isinstance(data["metrics"], Mapping):
-        errors["metrics"] = ["Must be a JSON object."]
+    if "metrics" in data and (problems := metrics_problems(data["metrics"])):
+        errors["metrics"] = problems
+    for field in ARTIFACT_URI_FIELDS:
+        uri = data.get(field)
+        if uri is not None and not artifacts.is_own_artifact(backtest.pk, uri):
+            errors[field] = [
+                "Must name an artifact of this backtest: a file under "
+                f"{artifacts.storage_area(backtest.pk)}/."
+            ]
     if errors:
         raise InvalidInput(errors)
     for field in changed:
@@ -129,6 +145,37 @@ def backtest_update(*, backtest: Backtest, data: Mapping[str, Any]) -> Backtest:
     if changed:
         backtest.save(update_fields=[*changed, "updated_at"])
     return backtest
+
+
+def metrics_problems(metrics: Any) -> list[str] | dict[str, list[str]]:
+    """What is wrong with a metrics map to store (empty when nothing): a list of messages about
+    the whole map, or messages keyed by the metric they concern."""
+    if not isinstance(metrics, Mapping):
+        return ["Must be a JSON object."]
+    if len(metrics) > MAX_METRICS:
+        return [f"At most {MAX_METRICS} metrics (got {len(metrics)})."]
+    longest = max((len(name) for name in metrics), default=0)
+    if longest > MAX_METRIC_NAME_LENGTH:
+        return [
+            f"Metric names are at most {MAX_METRIC_NAME_LENGTH} characters (got one of {longest})."
+        ]
+    problems: dict[str, list[str]] = {}
+    for name, value in metrics.items():
+        if name == ERROR_METRIC and isinstance(value, str):
+            if len(value) > MAX_ERROR_METRIC_LENGTH:
+                problems[name] = [f"At most {MAX_ERROR_METRIC_LENGTH} characters."]
+        elif value is not None and not _is_finite_number(value):
+            problems[name] = ["Must be a finite number or null."]
+    return problems
+
+
+def _is_finite_number(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        # Beyond 64 bits a database's JSON functions cannot hold it either.
+        return -(2**63) <= value < 2**63
+    return isinstance(value, float) and math.isfinite(value)
 
 
 def backtest_delete(*, backtest: Backtest) -> None:
