@@ -31,7 +31,7 @@ from django.utils import timezone
 from backtests import artifacts
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER, v1_flat
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
 
 logger = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ def _count_sweep_entry(sweep_id, finished: int = 1) -> None:
 def sweep_leaderboard(sweep: Sweep) -> dict[str, Any]:
     """SPEC §2: completed runs ranked by the metric's direction; failed runs last, score null."""
     metric = sweep.rank_metric
-    higher_is_better = metric in V1_HIGHER_IS_BETTER or metric not in V1_LOWER_IS_BETTER
+    higher_is_better = V1_METRIC_HIGHER_IS_BETTER.get(metric, True)
     children = list(
         sweep.backtests.order_by("sweep_index").values(
             "id", "sweep_index", "status", "metrics", "error"

@@ -18,7 +18,7 @@ from backtests.filters import BacktestFilter
 from backtests.models import Backtest, Task
 from backtests.services import Conflict, InvalidInput
 from metrics.jsonsafe import json_safe
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 from strategies.selectors import parse_uuid
 
 
@@ -146,8 +146,9 @@ def _is_number(value: Any) -> bool:
 
 def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
     """Runs side by side (request order) and, per numeric flat metric, each run's value and
-    the best run by the contract's direction (ties go to the earlier run; ``best_id`` is null
-    for a metric in neither direction set or with no values)."""
+    the best run by the metric's direction. The best run never depends on the request's order:
+    a tie goes to the earliest ``created_at``, then the smaller id. ``best_id`` is null for a
+    metric without a direction or with no values."""
     runs = [
         {
             "id": str(backtest.pk),
@@ -158,6 +159,10 @@ def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
         }
         for backtest in backtests
     ]
+    # The tie-break rule, as a sort key per run id: earliest created, then smallest id.
+    seniority = {
+        str(backtest.pk): (backtest.created_at, str(backtest.pk)) for backtest in backtests
+    }
     keys: list[str] = []
     for run in runs:
         for key, value in run["metrics"].items():
@@ -169,23 +174,15 @@ def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
             run["id"]: run["metrics"][key] if _is_number(run["metrics"].get(key)) else None
             for run in runs
         }
-        higher_is_better = key in V1_HIGHER_IS_BETTER
+        direction = V1_METRIC_HIGHER_IS_BETTER.get(key)
+        candidates = [run_id for run_id, value in values.items() if value is not None]
         best_id = None
-        if higher_is_better or key in V1_LOWER_IS_BETTER:
-            best_value = None
-            for run_id, value in values.items():
-                if value is None:
-                    continue
-                better = (
-                    best_value is None
-                    or (higher_is_better and value > best_value)
-                    or (not higher_is_better and value < best_value)
-                )
-                if better:
-                    best_id, best_value = run_id, value
+        if direction is not None and candidates:
+            sign = -1.0 if direction else 1.0
+            best_id = min(candidates, key=lambda run_id: (sign * values[run_id], seniority[run_id]))
         metric_diff[key] = {
             "values": values,
             "best_id": best_id,
-            "higher_is_better": higher_is_better,
+            "higher_is_better": bool(direction),
         }
     return {"runs": runs, "metric_diff": metric_diff}

@@ -17,12 +17,12 @@ from django.utils import timezone
 from backtests import artifacts, jobs
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 from strategies.models import Strategy
 
 DEFAULT_INITIAL_CAPITAL = 100_000.0
 MAX_SWEEP_ENTRIES = 50
-RANK_METRICS = tuple(sorted(V1_HIGHER_IS_BETTER | V1_LOWER_IS_BETTER))
+RANK_METRICS = tuple(sorted(V1_METRIC_HIGHER_IS_BETTER))
 PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")
 ARTIFACT_URI_FIELDS = ("trades_uri", "equity_curve_uri")
 # Stored metrics are a flat map of names to numbers (or null): what every reader expects. Runs

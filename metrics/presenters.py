@@ -50,31 +50,35 @@ _V1_FLAT_SOURCES: dict[str, tuple[str, float]] = {
 
 V1_FLAT_KEYS: tuple[str, ...] = (*_V1_FLAT_SOURCES, "metrics_spec_version")
 
-V1_HIGHER_IS_BETTER: frozenset[str] = frozenset(
-    {
-        "perf_cagr",
-        "perf_sharpe_ratio",
-        "perf_sortino_ratio",
-        "perf_calmar_ratio",
-        "total_return",
-        "trade_win_rate",
-        "trade_profit_factor",
-        "trade_expectancy",
-        "bars_in_market",
-    }
-)
-
-V1_LOWER_IS_BETTER: frozenset[str] = frozenset(
-    {
-        "risk_max_drawdown",
-        "risk_max_drawdown_duration",
-        "risk_var_95",
-        "risk_cvar_95",
-        "risk_var_99",
-        "risk_cvar_99",
-        "risk_volatility_annualised",
-    }
-)
+# Every numeric flat key → True when higher is better, False when lower is. The contract lists
+# the first sixteen; the rest extend them once, here, for compare's `higher_is_better` and the
+# sweep leaderboard's ranking alike.
+V1_METRIC_HIGHER_IS_BETTER: dict[str, bool] = {
+    # the contract's higher-is-better set
+    "perf_cagr": True,
+    "perf_sharpe_ratio": True,
+    "perf_sortino_ratio": True,
+    "perf_calmar_ratio": True,
+    "total_return": True,
+    "trade_win_rate": True,
+    "trade_profit_factor": True,
+    "trade_expectancy": True,
+    "bars_in_market": True,
+    # the contract's lower-is-better set
+    "risk_max_drawdown": False,
+    "risk_max_drawdown_duration": False,
+    "risk_var_95": False,
+    "risk_cvar_95": False,
+    "risk_var_99": False,
+    "risk_cvar_99": False,
+    "risk_volatility_annualised": False,
+    # the other numeric flat keys
+    "final_value": True,  # more money at the end
+    "trade_avg_win": True,  # a larger mean winning trade
+    "trade_avg_loss": True,  # negative currency: closer to 0 is a smaller mean loss
+    "trade_total_trades": True,  # more closed trades: more evidence behind the trade statistics
+    "trade_turnover_annualised": False,  # less trading: less paid in costs
+}
 
 # Structured group → {field: flat key}, the contract's mapping table.
 V1_STRUCTURE: dict[str, dict[str, str]] = {

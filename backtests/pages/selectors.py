@@ -20,7 +20,7 @@ from backtests.models import Backtest, Sweep, Task
 from backtests.pages import charts
 from backtests.selectors import backtest_compare
 from marketdata.base import MarketDataError
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER, V1_STRUCTURE, v1_structured
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, V1_STRUCTURE, v1_structured
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -183,12 +183,8 @@ def metric_groups(flat: dict[str, Any]) -> list[tuple[str, list[MetricRow]]]:
 
 
 def metric_direction(key: str) -> bool | None:
-    """True when higher is better, False when lower is, None when the contract says neither."""
-    if key in V1_HIGHER_IS_BETTER:
-        return True
-    if key in V1_LOWER_IS_BETTER:
-        return False
-    return None
+    """True when higher is better, False when lower is, None for a key without a direction."""
+    return V1_METRIC_HIGHER_IS_BETTER.get(key)
 
 
 # --- one backtest -----------------------------------------------------------------------------

@@ -111,3 +111,33 @@ def queued_messages(broker) -> int:
     if isinstance(broker, StubBroker):
         return broker.queues["default"].qsize()
     return broker.client.llen(f"{broker.namespace}:default")
+
+
+@pytest.mark.parametrize(
+    ("metric", "expected_order"),
+    [("trade_turnover_annualised", [1, 2, 0]), ("trade_avg_win", [0, 2, 1])],
+)
+def test_sweep_leaderboard_ranks_by_the_metrics_direction(metric, expected_order):
+    from backtests.jobs import sweep_leaderboard
+
+    strategy = StrategyFactory()
+    sweep = Sweep.objects.create(
+        strategy=strategy,
+        engine="vectorbt",
+        base_config=CONFIG,
+        param_grid=[{}] * 3,
+        rank_metric=metric,
+    )
+    for index, value in enumerate((3.0, 1.0, 2.0)):
+        BacktestFactory(
+            strategy=strategy,
+            sweep=sweep,
+            sweep_index=index,
+            status="completed",
+            metrics={metric: value},
+        )
+    leaderboard = sweep_leaderboard(sweep)["leaderboard"]
+    children = list(sweep.backtests.order_by("sweep_index"))
+    assert [entry["backtest_id"] for entry in leaderboard] == [
+        str(children[index].pk) for index in expected_order
+    ]

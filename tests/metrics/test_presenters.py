@@ -11,8 +11,7 @@ from metrics.calculations import compute_metrics, returns_from_equity
 from metrics.jsonsafe import clean_number, iso_date, json_safe
 from metrics.presenters import (
     V1_FLAT_KEYS,
-    V1_HIGHER_IS_BETTER,
-    V1_LOWER_IS_BETTER,
+    V1_METRIC_HIGHER_IS_BETTER,
     backfolio_metrics,
     results_api_equity_curve,
     results_api_results,
@@ -107,7 +106,9 @@ def test_v1_structured_of_a_partial_dict_has_nulls():
     assert structured["risk"]["max_drawdown"] is None
 
 
-def test_v1_direction_sets_are_the_contracts():
+def test_v1_directions_hold_the_contracts_sets_and_every_numeric_flat_key():
+    higher = {key for key, value in V1_METRIC_HIGHER_IS_BETTER.items() if value}
+    lower = {key for key, value in V1_METRIC_HIGHER_IS_BETTER.items() if not value}
     assert {
         "perf_cagr",
         "perf_sharpe_ratio",
@@ -118,7 +119,7 @@ def test_v1_direction_sets_are_the_contracts():
         "trade_profit_factor",
         "trade_expectancy",
         "bars_in_market",
-    } == V1_HIGHER_IS_BETTER
+    } <= higher
     assert {
         "risk_max_drawdown",
         "risk_max_drawdown_duration",
@@ -127,9 +128,9 @@ def test_v1_direction_sets_are_the_contracts():
         "risk_var_99",
         "risk_cvar_99",
         "risk_volatility_annualised",
-    } == V1_LOWER_IS_BETTER
-    assert not V1_HIGHER_IS_BETTER & V1_LOWER_IS_BETTER
-    assert set(V1_FLAT_KEYS) >= V1_HIGHER_IS_BETTER | V1_LOWER_IS_BETTER
+    } <= lower
+    numeric_flat_keys = set(V1_FLAT_KEYS) - {"metrics_spec_version"}
+    assert set(V1_METRIC_HIGHER_IS_BETTER) == numeric_flat_keys
 
 
 def test_backfolio_metrics(sixty_forty_daily):

@@ -519,6 +519,41 @@ def test_compare_in_request_order_with_best_by_direction(client):
     }
 
 
+def test_compare_extends_the_directions_to_every_numeric_flat_metric(client):
+    first = BacktestFactory(metrics={"trade_avg_win": 50.0, "trade_turnover_annualised": 3.0})
+    second = BacktestFactory(metrics={"trade_avg_win": 80.0, "trade_turnover_annualised": 1.0})
+    ids = [str(first.id), str(second.id)]
+
+    diff = post(client, f"{V1}/compare", {"backtest_ids": ids}).json()["metric_diff"]
+
+    assert diff["trade_avg_win"]["best_id"] == ids[1]
+    assert diff["trade_avg_win"]["higher_is_better"] is True
+    assert diff["trade_turnover_annualised"]["best_id"] == ids[1]
+    assert diff["trade_turnover_annualised"]["higher_is_better"] is False
+
+
+def test_compare_tie_goes_to_the_earliest_created_whatever_the_order(client):
+    older = BacktestFactory(metrics={"total_return": 0.1, "risk_max_drawdown": 0.2})
+    newer = BacktestFactory(metrics={"total_return": 0.1, "risk_max_drawdown": 0.2})
+    Backtest.objects.filter(pk=older.pk).update(created_at=newer.created_at - pd.Timedelta("1h"))
+
+    for ids in ([str(older.id), str(newer.id)], [str(newer.id), str(older.id)]):
+        diff = post(client, f"{V1}/compare", {"backtest_ids": ids}).json()["metric_diff"]
+        assert diff["total_return"]["best_id"] == str(older.id)
+        assert diff["risk_max_drawdown"]["best_id"] == str(older.id)
+
+
+def test_compare_tie_at_the_same_moment_goes_to_the_smaller_id(client):
+    runs = [BacktestFactory(metrics={"perf_sharpe_ratio": 1.5}) for _ in range(3)]
+    moment = runs[0].created_at
+    Backtest.objects.filter(pk__in=[run.pk for run in runs]).update(created_at=moment)
+    smallest = min(str(run.id) for run in runs)
+
+    for ids in ([str(run.id) for run in runs], [str(run.id) for run in reversed(runs)]):
+        diff = post(client, f"{V1}/compare", {"backtest_ids": ids}).json()["metric_diff"]
+        assert diff["perf_sharpe_ratio"]["best_id"] == smallest
+
+
 @pytest.mark.parametrize(
     ("ids", "errors"),
     [

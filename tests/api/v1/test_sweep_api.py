@@ -73,6 +73,22 @@ def test_unknown_rank_metric(client, body):
     assert "perf_sharpe_ratio" in message
 
 
+@pytest.mark.parametrize(
+    "metric",
+    [
+        "trade_avg_win",
+        "trade_avg_loss",
+        "trade_total_trades",
+        "trade_turnover_annualised",
+        "final_value",
+    ],
+)
+def test_every_numeric_flat_metric_ranks_a_sweep(client, body, metric):
+    response = client.post(URL, {**body, "rank_metric": metric}, format="json")
+    assert response.status_code == 200
+    assert Sweep.objects.get().rank_metric == metric
+
+
 def test_unknown_strategy_is_404(client, body):
     missing = uuid.uuid4()
     response = client.post(f"{URL}/", {**body, "strategy_id": str(missing)}, format="json")
