@@ -1,0 +1,498 @@
+"""Research statistics (SPEC §13.1): is a backtest's result real?
+
+Pure: numpy, scipy and `arch`, no Django. Every function takes the per-bar returns of SPEC §5
+(r_1 = E_1/C − 1, then r_t = E_t/E_{t−1} − 1) as a 1-D array, or a T×N matrix with one column per
+trial on their common bars. "Sharpe" here is per bar, not annualised: SR = mean(r)/std(r, ddof=1).
+
+- PSR, Bailey & López de Prado (2012), "The Sharpe Ratio Efficient Frontier".
+- DSR, Bailey & López de Prado (2014), "The Deflated Sharpe Ratio".
+- PBO by combinatorially symmetric cross-validation, Bailey, Borwein, López de Prado & Zhu (2015),
+  "The Probability of Backtest Overfitting". Computed from per-block sums, sums of squares and
+  counts (`block_statistics`), so a caller may stream the matrix column chunk by column chunk.
+- Hansen's SPA reality check and stationary-bootstrap confidence intervals: `arch.bootstrap`.
+- Break-even cost of a run by bisection.
+
+Bad parameters raise ValueError with a message that names the parameter; the `check_*` functions
+are public so that an API can validate its input before any work starts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from arch.bootstrap import StationaryBootstrap
+from scipy import stats
+
+RESEARCH_SPEC_VERSION = "1.0"
+
+EULER_MASCHERONI = 0.5772156649
+
+DEFAULT_PARTITIONS = 16
+MIN_PARTITIONS = 4
+MAX_PARTITIONS = 24
+# CSCV needs blocks long enough for a Sharpe ratio: at least ten bars per block.
+MIN_BARS_PER_PARTITION = 10
+
+MAX_RESAMPLES = 10_000
+DEFAULT_RESAMPLES = 1000
+DEFAULT_CONFIDENCE = 0.95
+DEFAULT_SEED = 0
+
+LOGIT_HISTOGRAM_BINS = 20
+LOGIT_HISTOGRAM_RANGE = (-6.0, 6.0)
+
+BREAKEVEN_SEARCH_BPS = (0.0, 500.0)
+BREAKEVEN_TOLERANCE_BPS = 0.1
+
+# A trial whose returns over a set of bars are constant took no risk there: its Sharpe ratio is
+# undefined and counts as 0 when trials are compared. "Constant" allows for the rounding residue
+# of a variance computed from sums of squares (≈1e-8 of the mean for a constant series).
+FLAT_RELATIVE_DEVIATION = 1e-6
+
+BOOTSTRAP_METRICS = ("cagr", "sharpe", "sortino", "volatility", "max_drawdown")
+
+
+# --- parameter checks --------------------------------------------------------------------------
+
+
+def check_partitions(partitions: object, n_bars: int | None = None) -> int:
+    """S: an even integer in 4..24, and at most a tenth of the bars when `n_bars` is given."""
+    if isinstance(partitions, bool) or not isinstance(partitions, (int, np.integer)):
+        raise ValueError(f"partitions must be an even integer between 4 and 24, got {partitions!r}")
+    partitions = int(partitions)
+    if partitions % 2 or not MIN_PARTITIONS <= partitions <= MAX_PARTITIONS:
+        raise ValueError(f"partitions must be an even integer between 4 and 24, got {partitions}")
+    if n_bars is not None and partitions * MIN_BARS_PER_PARTITION > n_bars:
+        raise ValueError(
+            f"partitions must be at most a tenth of the bars ({n_bars // MIN_BARS_PER_PARTITION} "
+            f"for {n_bars} bars), got {partitions}"
+        )
+    return partitions
+
+
+def check_confidence(confidence: object) -> float:
+    """A confidence level strictly between 0 and 1."""
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float, np.number)):
+        raise ValueError(
+            f"confidence must be a number strictly between 0 and 1, got {confidence!r}"
+        )
+    if not 0.0 < float(confidence) < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence}")
+    return float(confidence)
+
+
+def check_resamples(resamples: object, name: str = "resamples") -> int:
+    """A number of bootstrap resamples in 1..10,000."""
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)):
+        raise ValueError(f"{name} must be an integer between 1 and 10,000, got {resamples!r}")
+    if not 1 <= int(resamples) <= MAX_RESAMPLES:
+        raise ValueError(f"{name} must be between 1 and 10,000, got {resamples}")
+    return int(resamples)
+
+
+def check_block_length(block_length: object, name: str = "block_length") -> int:
+    """A positive integer block length (bars)."""
+    if isinstance(block_length, bool) or not isinstance(block_length, (int, np.integer)):
+        raise ValueError(f"{name} must be a positive integer, got {block_length!r}")
+    if int(block_length) < 1:
+        raise ValueError(f"{name} must be a positive integer, got {block_length}")
+    return int(block_length)
+
+
+def check_seed(seed: object) -> int:
+    """A non-negative integer seed (numpy's generators accept no other)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+# --- Sharpe, PSR, DSR ------------------------------------------------------------------------
+
+
+def per_bar_sharpe(returns: np.ndarray) -> float | None:
+    """mean(r)/std(r, ddof=1); None with fewer than two bars, non-finite or constant returns."""
+    values = _finite_vector(returns, "returns")
+    if values is None or len(values) < 2:
+        return None
+    # Equal values up to rounding have no deviation; residue would give an arbitrary huge ratio.
+    if values.max() - values.min() <= 1e-12 * np.abs(values).max():
+        return None
+    return float(values.mean() / np.std(values, ddof=1))
+
+
+def probabilistic_sharpe_ratio(returns: np.ndarray, sr_benchmark: float = 0.0) -> float | None:
+    """PSR(SR*) = Φ((SR − SR*)·√(n−1) / √(1 − γ3·SR + ((γ4 − 1)/4)·SR²)).
+
+    γ3 is the biased sample skewness, γ4 the (non-excess) kurtosis. None when the Sharpe ratio
+    is undefined (see `per_bar_sharpe`).
+    """
+    sharpe = per_bar_sharpe(returns)
+    if sharpe is None:
+        return None
+    values = np.asarray(returns, dtype=float)
+    skewness = float(stats.skew(values))
+    kurtosis = float(stats.kurtosis(values, fisher=False))
+    return _psr(sharpe, len(values), skewness, kurtosis, sr_benchmark)
+
+
+def deflated_sharpe_ratio(
+    best_returns: np.ndarray, trial_sharpes: np.ndarray | list[float | None]
+) -> dict[str, float | int | None]:
+    """DSR = PSR(SR0) of the best trial, SR0 the expected maximum Sharpe of N unskilled trials.
+
+    SR0 = √V·((1−γ)·Φ⁻¹(1 − 1/N) + γ·Φ⁻¹(1 − 1/(N·e))), V = var(SR_i, ddof=1), γ the
+    Euler–Mascheroni constant. `trial_sharpes` are the per-bar Sharpes of every trial that
+    completed (None/NaN entries, trials without a Sharpe, do not count); N = 1 gives SR0 = 0.
+    Returns {"dsr", "sr0", "psr", "n_trials"}; `psr` is the best trial's PSR(0).
+    """
+    sharpes = np.asarray([np.nan if s is None else s for s in trial_sharpes], dtype=float)
+    sharpes = sharpes[np.isfinite(sharpes)]
+    n_trials = len(sharpes)
+    if n_trials == 0:
+        raise ValueError("trial_sharpes must hold at least one finite Sharpe ratio")
+    psr = probabilistic_sharpe_ratio(best_returns, 0.0)
+    if n_trials == 1:
+        return {"dsr": psr, "sr0": 0.0, "psr": psr, "n_trials": 1}
+    sr0 = expected_maximum_sharpe(float(np.var(sharpes, ddof=1)), n_trials)
+    return {
+        "dsr": probabilistic_sharpe_ratio(best_returns, sr0),
+        "sr0": sr0,
+        "psr": psr,
+        "n_trials": n_trials,
+    }
+
+
+def expected_maximum_sharpe(variance: float, n_trials: int) -> float:
+    """SR0: the expected maximum of `n_trials` unskilled Sharpes with this variance."""
+    if n_trials < 2:
+        return 0.0
+    return math.sqrt(variance) * (
+        (1.0 - EULER_MASCHERONI) * stats.norm.ppf(1.0 - 1.0 / n_trials)
+        + EULER_MASCHERONI * stats.norm.ppf(1.0 - 1.0 / (n_trials * math.e))
+    )
+
+
+def _psr(
+    sharpe: float, n: int, skewness: float, kurtosis: float, sr_benchmark: float
+) -> float | None:
+    # 1 − γ3·SR + (γ4−1)/4·SR² ≥ (1 − γ3·SR/2)² ≥ 0 since γ4 ≥ 1 + γ3²; zero only in degenerate
+    # two-valued samples, where the ratio is undefined.
+    variance = 1.0 - skewness * sharpe + (kurtosis - 1.0) / 4.0 * sharpe**2
+    if not variance > 0 or not math.isfinite(variance):
+        return None
+    return float(stats.norm.cdf((sharpe - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(variance)))
+
+
+# --- PBO by CSCV -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlockStatistics:
+    """Per-block sums, sums of squares and counts of a T×N returns matrix split into S blocks.
+
+    `sums` and `sums_of_squares` are S×N, `counts` has S entries (bars per block, the
+    `numpy.array_split` sizes). Columns computed separately can be joined with `concat`.
+    """
+
+    sums: np.ndarray
+    sums_of_squares: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def partitions(self) -> int:
+        return len(self.counts)
+
+    @property
+    def n_trials(self) -> int:
+        return self.sums.shape[1]
+
+    @staticmethod
+    def concat(parts: list[BlockStatistics]) -> BlockStatistics:
+        """The statistics of the trials of every part side by side (same rows, same blocks)."""
+        if not parts:
+            raise ValueError("concat needs at least one BlockStatistics")
+        counts = parts[0].counts
+        if any(not np.array_equal(part.counts, counts) for part in parts):
+            raise ValueError("block statistics to join must come from the same rows and partitions")
+        return BlockStatistics(
+            np.hstack([part.sums for part in parts]),
+            np.hstack([part.sums_of_squares for part in parts]),
+            counts,
+        )
+
+
+def block_statistics(
+    returns_matrix: np.ndarray, partitions: int = DEFAULT_PARTITIONS
+) -> BlockStatistics:
+    """Split the rows with `numpy.array_split` into S contiguous blocks and sum each column."""
+    matrix = _returns_matrix(returns_matrix)
+    partitions = check_partitions(partitions, matrix.shape[0])
+    bounds = np.cumsum(
+        [0] + [len(block) for block in np.array_split(np.arange(matrix.shape[0]), partitions)]
+    )
+    sums = np.add.reduceat(matrix, bounds[:-1], axis=0)
+    sums_of_squares = np.add.reduceat(matrix * matrix, bounds[:-1], axis=0)
+    return BlockStatistics(sums, sums_of_squares, np.diff(bounds))
+
+
+def pbo_cscv(returns_matrix: np.ndarray, partitions: int = DEFAULT_PARTITIONS) -> dict:
+    """PBO of the N trials (columns) of a T×N matrix of per-bar returns; see `pbo_from_blocks`."""
+    return pbo_from_blocks(block_statistics(returns_matrix, partitions))
+
+
+def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
+    """PBO by CSCV from per-block statistics (SPEC §13.1).
+
+    For every combination c of S/2 blocks (`itertools.combinations` order) the in-sample rows are
+    the blocks in c, the out-of-sample rows the rest; n* = argmax of the in-sample Sharpe (first
+    on ties); ω = average rank of n*'s out-of-sample Sharpe among all (1 = worst) / (N + 1);
+    λ = ln(ω/(1−ω)). Combinations are evaluated `chunk_size` at a time as matrix products of a
+    membership matrix with the block sums, so memory stays at chunk_size × N.
+
+    Returns {"value": share of λ ≤ 0, "partitions", "combinations",
+    "logit_histogram": {"edges": 21 bin edges on [−6, 6], "counts": 20 counts, λ clipped},
+    "probability_of_loss": share with out-of-sample Sharpe of n* < 0,
+    "performance_degradation": {"intercept": a, "slope": b} of the least-squares line
+    R̄[n*] = a + b·R[n*] over the combinations (per-bar Sharpes; null when R[n*] is constant)}.
+    """
+    n_trials = blocks.n_trials
+    if n_trials < 2:
+        raise ValueError(f"PBO needs at least 2 trials, got {n_trials}")
+    partitions = blocks.partitions
+    membership = np.array(
+        list(itertools.combinations(range(partitions), partitions // 2)), dtype=np.intp
+    )
+    in_sample_mask = np.zeros((len(membership), partitions))
+    np.put_along_axis(in_sample_mask, membership, 1.0, axis=1)
+
+    total_sum = blocks.sums.sum(axis=0)
+    total_square = blocks.sums_of_squares.sum(axis=0)
+    total_count = float(blocks.counts.sum())
+
+    logits = np.empty(len(membership))
+    best_in_sample = np.empty(len(membership))
+    best_out_of_sample = np.empty(len(membership))
+    for start in range(0, len(membership), chunk_size):
+        mask = in_sample_mask[start : start + chunk_size]
+        rows = np.arange(len(mask))
+        is_sum = mask @ blocks.sums
+        is_square = mask @ blocks.sums_of_squares
+        is_count = (mask @ blocks.counts.astype(float))[:, None]
+        in_sample = _sharpe_from_sums(is_sum, is_square, is_count)
+        out_of_sample = _sharpe_from_sums(
+            total_sum - is_sum, total_square - is_square, total_count - is_count
+        )
+        chosen = np.argmax(in_sample, axis=1)
+        chosen_out = out_of_sample[rows, chosen]
+        # rankdata(method="average"): below + (ties including itself + 1) / 2.
+        below = (out_of_sample < chosen_out[:, None]).sum(axis=1)
+        ties = (out_of_sample == chosen_out[:, None]).sum(axis=1)
+        omega = (below + (ties + 1) / 2.0) / (n_trials + 1)
+        logits[start : start + len(mask)] = np.log(omega / (1.0 - omega))
+        best_in_sample[start : start + len(mask)] = in_sample[rows, chosen]
+        best_out_of_sample[start : start + len(mask)] = chosen_out
+
+    counts, edges = np.histogram(
+        np.clip(logits, *LOGIT_HISTOGRAM_RANGE),
+        bins=LOGIT_HISTOGRAM_BINS,
+        range=LOGIT_HISTOGRAM_RANGE,
+    )
+    return {
+        "value": float(np.mean(logits <= 0.0)),
+        "partitions": partitions,
+        "combinations": len(membership),
+        "logit_histogram": {"edges": np.round(edges, 10).tolist(), "counts": counts.tolist()},
+        "probability_of_loss": float(np.mean(best_out_of_sample < 0.0)),
+        "performance_degradation": least_squares_line(best_in_sample, best_out_of_sample),
+    }
+
+
+def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
+    """{"intercept": a, "slope": b} minimising Σ(y − a − b·x)²; both None when x is constant."""
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    x_dev = x - x.mean()
+    spread = float(np.dot(x_dev, x_dev))
+    if not spread > 0:
+        return {"intercept": None, "slope": None}
+    slope = float(np.dot(x_dev, y - y.mean())) / spread
+    return {"intercept": float(y.mean() - slope * x.mean()), "slope": slope}
+
+
+def _sharpe_from_sums(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    mean = sums / counts
+    variance = np.maximum((squares - sums * mean) / (counts - 1.0), 0.0)
+    deviation = np.sqrt(variance)
+    flat = deviation <= FLAT_RELATIVE_DEVIATION * np.abs(mean)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(flat, 0.0, mean / np.where(flat, 1.0, deviation))
+
+
+# --- SPA reality check -------------------------------------------------------------------------
+
+
+def spa_reality_check(
+    benchmark_returns: np.ndarray,
+    returns_matrix: np.ndarray,
+    *,
+    reps: int = DEFAULT_RESAMPLES,
+    block_size: int | None = None,
+    seed: int = DEFAULT_SEED,
+) -> dict[str, float | int]:
+    """Hansen's SPA test that no trial beats the benchmark, as `arch.bootstrap.SPA` computes it.
+
+    Exactly `SPA(−benchmark, −returns_matrix, block_size=B, reps=R, bootstrap="stationary",
+    studentize=True, nested=False, seed=seed)`: the same stationary-bootstrap indices (drawn by
+    arch's `StationaryBootstrap` from the same seed), the same recentring and the same
+    asymptotic variance. arch's own loop averages a T×N copy per resample and sums the variance's
+    T lags one at a time, which takes minutes for thousands of trials; here the resampled means
+    are one matrix product of the resamples' bar counts with the loss differentials and the
+    variance's autocovariances come from one FFT. Defaults: R = 1000, B = round(√T), seed 0.
+    """
+    matrix = _returns_matrix(returns_matrix)
+    benchmark = np.asarray(benchmark_returns, dtype=float).ravel()
+    n_bars = matrix.shape[0]
+    if benchmark.shape[0] != n_bars:
+        raise ValueError(
+            f"benchmark_returns has {benchmark.shape[0]} bars, the returns matrix {n_bars}"
+        )
+    if not np.isfinite(benchmark).all():
+        raise ValueError("benchmark_returns must be finite")
+    reps = check_resamples(reps, "reps")
+    block_size = (
+        round(math.sqrt(n_bars))
+        if block_size is None
+        else check_block_length(block_size, "block_size")
+    )
+    seed = check_seed(seed)
+
+    # Losses are −returns, so benchmark loss − model loss = model return − benchmark return.
+    loss_diff = matrix - benchmark[:, None]
+    mean_diff = loss_diff.mean(axis=0)
+    variances = _spa_asymptotic_variance(loss_diff, mean_diff, block_size)
+    threshold = -np.sqrt((variances / n_bars) * 2 * np.log(np.log(n_bars)))
+    consistent_mean = np.where(mean_diff >= threshold, mean_diff, 0.0)
+    lower_mean = np.where(mean_diff < 0, 0.0, mean_diff)
+
+    sampler = StationaryBootstrap(block_size, np.zeros(n_bars), seed=seed)
+    exceed = np.zeros(3)
+    observed_max = np.max(mean_diff)
+    chunk = max(1, min(reps, 2_000_000 // max(n_bars, 1)))
+    done = 0
+    while done < reps:
+        size = min(chunk, reps - done)
+        weights = np.zeros((size, n_bars))
+        for row in range(size):
+            weights[row] = np.bincount(sampler.update_indices(), minlength=n_bars)
+        resampled_means = (weights @ loss_diff) / n_bars
+        for column, centre in enumerate((lower_mean, consistent_mean, mean_diff)):
+            exceed[column] += np.count_nonzero(
+                (resampled_means - centre).max(axis=1) > observed_max
+            )
+        done += size
+    lower, consistent, upper = (exceed / reps).tolist()
+    return {
+        "pvalue_lower": lower,
+        "pvalue_consistent": consistent,
+        "pvalue_upper": upper,
+        "reps": reps,
+        "block_size": block_size,
+        "seed": seed,
+    }
+
+
+def _spa_asymptotic_variance(
+    loss_diff: np.ndarray, mean_diff: np.ndarray, block_size: int
+) -> np.ndarray:
+    # Politis & Romano's stationary-bootstrap variance of √T·mean, as arch's SPA (non-nested):
+    # Σ_s d_s²/T + 2·Σ_{i≥1} κ_i·Σ_s d_s·d_{s+i}/T, κ_i = (1 − i/T)(1−p)^i + (i/T)(1−p)^(T−i).
+    n_bars = loss_diff.shape[0]
+    p = 1.0 / block_size
+    lags = np.arange(n_bars)
+    kappa = (1.0 - lags / n_bars) * (1.0 - p) ** lags + (lags / n_bars) * (1.0 - p) ** (
+        n_bars - lags
+    )
+    weights = 2.0 * kappa
+    weights[0] = 1.0
+    size = 1 << math.ceil(math.log2(2 * n_bars))
+    variances = np.empty(loss_diff.shape[1])
+    step = max(1, 4_000_000 // size)
+    for start in range(0, loss_diff.shape[1], step):
+        demeaned = loss_diff[:, start : start + step] - mean_diff[start : start + step]
+        spectrum = np.fft.rfft(demeaned, n=size, axis=0)
+        autocovariance = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=0)[:n_bars]
+        variances[start : start + step] = weights @ autocovariance / n_bars
+    return variances
+
+
+# --- the overfitting block of a search ---------------------------------------------------------
+
+
+def overfitting_report(
+    returns_matrix: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    best_index: int,
+    benchmark: str,
+    partitions: int = DEFAULT_PARTITIONS,
+    spa_reps: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> dict:
+    """The §13.2 `overfitting` block of N trials (columns), the chosen one at `best_index`.
+
+    {n_trials, best, psr, dsr, sr0, pbo: {...}, spa: {benchmark, pvalue_*, reps, block_size,
+    seed}}. `pbo` is None with a single trial (CSCV compares trials).
+    """
+    matrix = _returns_matrix(returns_matrix)
+    n_trials = matrix.shape[1]
+    if not 0 <= best_index < n_trials:
+        raise ValueError(f"best_index must be between 0 and {n_trials - 1}, got {best_index}")
+    partitions = check_partitions(partitions, matrix.shape[0])
+    best = matrix[:, best_index]
+    deflated = deflated_sharpe_ratio(best, trial_sharpes(matrix))
+    spa = spa_reality_check(benchmark_returns, matrix, reps=spa_reps, seed=seed)
+    return {
+        "n_trials": n_trials,
+        "best": best_index,
+        "psr": deflated["psr"],
+        "dsr": deflated["dsr"],
+        "sr0": deflated["sr0"],
+        "pbo": pbo_cscv(matrix, partitions) if n_trials >= 2 else None,
+        "spa": {"benchmark": benchmark, **spa},
+    }
+
+
+def trial_sharpes(returns_matrix: np.ndarray) -> list[float | None]:
+    """The per-bar Sharpe of every column (None where undefined)."""
+    matrix = _returns_matrix(returns_matrix)
+    return [per_bar_sharpe(matrix[:, column]) for column in range(matrix.shape[1])]
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _finite_vector(returns: np.ndarray, name: str) -> np.ndarray | None:
+    values = np.asarray(returns, dtype=float)
+    if values.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {values.shape}")
+    if not np.isfinite(values).all():
+        return None
+    return values
+
+
+def _returns_matrix(returns_matrix: np.ndarray) -> np.ndarray:
+    matrix = np.asarray(returns_matrix, dtype=float)
+    if matrix.ndim != 2:
+        raise ValueError(
+            f"returns_matrix must be two-dimensional (bars × trials), got shape {matrix.shape}"
+        )
+    if matrix.shape[0] < 2 or matrix.shape[1] < 1:
+        raise ValueError(
+            f"returns_matrix needs at least 2 bars and 1 trial, got shape {matrix.shape}"
+        )
+    if not np.isfinite(matrix).all():
+        raise ValueError("returns_matrix must be finite (no NaN or infinity)")
+    return matrix

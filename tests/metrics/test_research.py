@@ -1,0 +1,330 @@
+"""The research statistics (SPEC §13.1) against independent computations.
+
+PSR and DSR are recomputed here from the published formulas (Bailey & López de Prado 2012, 2014);
+PBO by a brute-force CSCV over the full matrix (rows gathered per combination, Sharpe by
+numpy, ranks by scipy.stats.rankdata); the SPA p-values by `arch.bootstrap.SPA` itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from arch.bootstrap import SPA
+from scipy import stats
+
+from metrics.research import (
+    RESEARCH_SPEC_VERSION,
+    BlockStatistics,
+    block_statistics,
+    check_block_length,
+    check_confidence,
+    check_partitions,
+    check_resamples,
+    check_seed,
+    deflated_sharpe_ratio,
+    overfitting_report,
+    pbo_cscv,
+    pbo_from_blocks,
+    per_bar_sharpe,
+    probabilistic_sharpe_ratio,
+    spa_reality_check,
+)
+
+TOLERANCE = 1e-9
+
+
+def noise_matrix(n_bars: int, n_trials: int, seed: int, scale: float = 0.01) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0.0, scale, (n_bars, n_trials))
+
+
+# --- independent references ----------------------------------------------------------------
+
+
+def reference_psr(returns: np.ndarray, benchmark_sharpe: float) -> float:
+    n = len(returns)
+    sharpe = np.mean(returns) / np.std(returns, ddof=1)
+    skew = stats.skew(returns)
+    kurt = stats.kurtosis(returns, fisher=False)
+    z = (
+        (sharpe - benchmark_sharpe)
+        * math.sqrt(n - 1)
+        / math.sqrt(1 - skew * sharpe + (kurt - 1) / 4 * sharpe**2)
+    )
+    return stats.norm.cdf(z)
+
+
+def reference_sr0(sharpes: np.ndarray) -> float:
+    n = len(sharpes)
+    gamma = 0.5772156649
+    return math.sqrt(np.var(sharpes, ddof=1)) * (
+        (1 - gamma) * stats.norm.ppf(1 - 1 / n) + gamma * stats.norm.ppf(1 - 1 / (n * math.e))
+    )
+
+
+def reference_sharpe(rows: np.ndarray) -> np.ndarray:
+    mean = rows.mean(axis=0)
+    deviation = rows.std(axis=0, ddof=1)
+    flat = deviation <= 1e-6 * np.abs(mean)
+    return np.where(flat, 0.0, mean / np.where(flat, 1.0, deviation))
+
+
+def brute_force_cscv(matrix: np.ndarray, partitions: int) -> dict:
+    blocks = np.array_split(np.arange(matrix.shape[0]), partitions)
+    logits, chosen_is, chosen_oos = [], [], []
+    for combination in itertools.combinations(range(partitions), partitions // 2):
+        in_rows = np.concatenate([blocks[i] for i in combination])
+        out_rows = np.concatenate([blocks[i] for i in range(partitions) if i not in combination])
+        in_sample = reference_sharpe(matrix[in_rows])
+        out_of_sample = reference_sharpe(matrix[out_rows])
+        best = int(np.argmax(in_sample))
+        omega = stats.rankdata(out_of_sample, method="average")[best] / (matrix.shape[1] + 1)
+        logits.append(math.log(omega / (1 - omega)))
+        chosen_is.append(in_sample[best])
+        chosen_oos.append(out_of_sample[best])
+    logits = np.array(logits)
+    slope, intercept = np.polyfit(chosen_is, chosen_oos, 1)
+    return {
+        "value": float(np.mean(logits <= 0)),
+        "combinations": len(logits),
+        "counts": np.histogram(np.clip(logits, -6, 6), bins=20, range=(-6, 6))[0].tolist(),
+        "probability_of_loss": float(np.mean(np.array(chosen_oos) < 0)),
+        "slope": slope,
+        "intercept": intercept,
+    }
+
+
+def arch_spa(benchmark: np.ndarray, matrix: np.ndarray, reps: int, block_size: int, seed: int):
+    spa = SPA(
+        -benchmark,
+        -matrix,
+        block_size=block_size,
+        reps=reps,
+        bootstrap="stationary",
+        studentize=True,
+        nested=False,
+        seed=seed,
+    )
+    spa.compute()
+    return spa.pvalues
+
+
+# --- PSR / DSR -------------------------------------------------------------------------------
+
+
+def test_version_is_declared():
+    assert RESEARCH_SPEC_VERSION == "1.0"
+
+
+def test_per_bar_sharpe_is_mean_over_sample_deviation():
+    returns = np.random.default_rng(0).normal(0.001, 0.01, 500)
+    assert per_bar_sharpe(returns) == pytest.approx(
+        np.mean(returns) / np.std(returns, ddof=1), abs=TOLERANCE
+    )
+    assert per_bar_sharpe(np.full(10, 0.001)) is None
+    assert per_bar_sharpe(np.array([0.01])) is None
+    assert per_bar_sharpe(np.array([0.01, np.nan, 0.02])) is None
+
+
+@pytest.mark.parametrize("benchmark_sharpe", [0.0, 0.02, -0.05])
+def test_psr_matches_the_published_formula(benchmark_sharpe):
+    # Skewed, fat-tailed returns so that γ3 and γ4 matter.
+    rng = np.random.default_rng(7)
+    returns = 0.0004 + 0.01 * rng.standard_t(4, 2000) + 0.004 * rng.exponential(1, 2000) - 0.004
+    expected = reference_psr(returns, benchmark_sharpe)
+    assert probabilistic_sharpe_ratio(returns, benchmark_sharpe) == pytest.approx(
+        expected, abs=TOLERANCE
+    )
+
+
+def test_psr_is_none_without_a_sharpe_ratio():
+    assert probabilistic_sharpe_ratio(np.zeros(50)) is None
+
+
+def test_dsr_matches_the_published_formula():
+    matrix = noise_matrix(1500, 30, seed=3) + np.linspace(0, 0.0008, 30)
+    sharpes = matrix.mean(axis=0) / matrix.std(axis=0, ddof=1)
+    best = int(np.argmax(sharpes))
+    result = deflated_sharpe_ratio(matrix[:, best], sharpes)
+    sr0 = reference_sr0(sharpes)
+    assert result["n_trials"] == 30
+    assert result["sr0"] == pytest.approx(sr0, abs=TOLERANCE)
+    assert result["dsr"] == pytest.approx(reference_psr(matrix[:, best], sr0), abs=TOLERANCE)
+    assert result["psr"] == pytest.approx(reference_psr(matrix[:, best], 0.0), abs=TOLERANCE)
+
+
+def test_dsr_counts_only_trials_with_a_sharpe_and_one_trial_is_psr():
+    returns = noise_matrix(300, 1, seed=4)[:, 0] + 0.001
+    single = deflated_sharpe_ratio(returns, [per_bar_sharpe(returns), None, float("nan")])
+    assert single["n_trials"] == 1
+    assert single["sr0"] == 0.0
+    assert (
+        single["dsr"] == single["psr"] == pytest.approx(reference_psr(returns, 0.0), abs=TOLERANCE)
+    )
+    with pytest.raises(
+        ValueError, match="trial_sharpes must hold at least one finite Sharpe ratio"
+    ):
+        deflated_sharpe_ratio(returns, [None])
+
+
+# --- PBO -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_bars", "n_trials", "partitions"), [(400, 12, 8), (437, 7, 10), (240, 30, 4)]
+)
+def test_pbo_equals_brute_force_cscv(n_bars, n_trials, partitions):
+    # Trials with a little drift each, a duplicated column (exact ties) and a column that is
+    # flat in places (Sharpe 0 there), so ties and the flat rule are exercised.
+    matrix = noise_matrix(n_bars, n_trials, seed=n_trials) + np.linspace(-0.0005, 0.0008, n_trials)
+    matrix[:, 1] = matrix[:, 0]
+    matrix[: n_bars // 2, 2] = 0.0
+    expected = brute_force_cscv(matrix, partitions)
+    result = pbo_cscv(matrix, partitions)
+    assert result["value"] == expected["value"]
+    assert result["partitions"] == partitions
+    assert (
+        result["combinations"] == expected["combinations"] == math.comb(partitions, partitions // 2)
+    )
+    assert result["logit_histogram"]["counts"] == expected["counts"]
+    assert result["logit_histogram"]["edges"] == pytest.approx(
+        np.linspace(-6, 6, 21).tolist(), abs=1e-12
+    )
+    assert result["probability_of_loss"] == expected["probability_of_loss"]
+    line = result["performance_degradation"]
+    assert line["slope"] == pytest.approx(expected["slope"], abs=TOLERANCE)
+    assert line["intercept"] == pytest.approx(expected["intercept"], abs=TOLERANCE)
+
+
+def test_pbo_from_block_statistics_computed_in_column_chunks_is_the_same():
+    matrix = noise_matrix(500, 25, seed=11)
+    whole = pbo_cscv(matrix, 12)
+    parts = [block_statistics(matrix[:, start : start + 7], 12) for start in range(0, 25, 7)]
+    assert pbo_from_blocks(BlockStatistics.concat(parts), chunk_size=100) == whole
+
+
+def test_pbo_of_pure_noise_is_near_one_half():
+    result = pbo_cscv(noise_matrix(2000, 100, seed=21), 16)
+    assert 0.3 < result["value"] < 0.7
+
+
+def test_planted_strong_strategy_has_low_pbo_and_high_dsr():
+    matrix = noise_matrix(1000, 100, seed=22)
+    matrix[:, 37] += 0.003  # per-bar Sharpe ≈ 0.3 where the others have 0
+    report = overfitting_report(
+        matrix, noise_matrix(1000, 1, seed=23)[:, 0], best_index=37, benchmark="SPY", spa_reps=200
+    )
+    assert report["pbo"]["value"] < 0.05
+    assert report["dsr"] > 0.95
+    assert report["n_trials"] == 100
+    assert report["best"] == 37
+    assert report["spa"]["benchmark"] == "SPY"
+    assert report["spa"]["pvalue_consistent"] < 0.05
+
+
+def test_pbo_needs_two_trials():
+    with pytest.raises(ValueError, match="PBO needs at least 2 trials, got 1"):
+        pbo_cscv(noise_matrix(200, 1, seed=1), 4)
+
+
+# --- SPA -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seed", "block_size"), [(0, None), (42, 5), (7, 1)])
+def test_spa_equals_arch(seed, block_size):
+    rng = np.random.default_rng(seed + 100)
+    n_bars = 700
+    matrix = rng.normal(0.0002, 0.01, (n_bars, 25)) + np.linspace(0, 0.0006, 25)
+    benchmark = rng.normal(0.0003, 0.012, n_bars)
+    result = spa_reality_check(benchmark, matrix, reps=400, block_size=block_size, seed=seed)
+    expected_block = round(math.sqrt(n_bars)) if block_size is None else block_size
+    expected = arch_spa(benchmark, matrix, 400, expected_block, seed)
+    assert result == {
+        "pvalue_lower": expected["lower"],
+        "pvalue_consistent": expected["consistent"],
+        "pvalue_upper": expected["upper"],
+        "reps": 400,
+        "block_size": expected_block,
+        "seed": seed,
+    }
+
+
+def test_spa_same_inputs_same_answer():
+    matrix = noise_matrix(300, 5, seed=5)
+    benchmark = noise_matrix(300, 1, seed=6)[:, 0]
+    assert spa_reality_check(benchmark, matrix, reps=50, seed=9) == spa_reality_check(
+        benchmark, matrix, reps=50, seed=9
+    )
+
+
+def test_spa_rejects_mismatched_benchmark():
+    with pytest.raises(ValueError, match="benchmark_returns has 299 bars, the returns matrix 300"):
+        spa_reality_check(np.zeros(299), noise_matrix(300, 3, seed=1))
+
+
+# --- bad parameters --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("partitions", "message"),
+    [
+        (5, "partitions must be an even integer between 4 and 24, got 5"),
+        (2, "partitions must be an even integer between 4 and 24, got 2"),
+        (26, "partitions must be an even integer between 4 and 24, got 26"),
+        (8.0, "partitions must be an even integer between 4 and 24, got 8.0"),
+        (True, "partitions must be an even integer between 4 and 24, got True"),
+        (16, r"partitions must be at most a tenth of the bars \(12 for 120 bars\), got 16"),
+    ],
+)
+def test_bad_partitions(partitions, message):
+    with pytest.raises(ValueError, match=message):
+        pbo_cscv(noise_matrix(120, 4, seed=0), partitions)
+
+
+def test_partitions_at_the_limits_are_accepted():
+    assert check_partitions(4, 40) == 4
+    assert check_partitions(24, 240) == 24
+    assert check_partitions(12, 120) == 12
+
+
+@pytest.mark.parametrize(
+    ("check", "value", "message"),
+    [
+        (check_confidence, 0, "confidence must be strictly between 0 and 1, got 0"),
+        (check_confidence, 1.0, r"confidence must be strictly between 0 and 1, got 1.0"),
+        (check_confidence, -0.5, r"confidence must be strictly between 0 and 1, got -0.5"),
+        (
+            check_confidence,
+            "0.9",
+            "confidence must be a number strictly between 0 and 1, got '0.9'",
+        ),
+        (check_resamples, 10_001, "resamples must be between 1 and 10,000, got 10001"),
+        (check_resamples, 0, "resamples must be between 1 and 10,000, got 0"),
+        (check_resamples, 2.5, "resamples must be an integer between 1 and 10,000, got 2.5"),
+        (check_block_length, 0, "block_length must be a positive integer, got 0"),
+        (check_block_length, -3, "block_length must be a positive integer, got -3"),
+        (check_block_length, 1.5, "block_length must be a positive integer, got 1.5"),
+        (check_seed, -1, "seed must be a non-negative integer, got -1"),
+        (check_seed, 1.5, "seed must be a non-negative integer, got 1.5"),
+    ],
+)
+def test_bad_parameters_raise_clear_errors(check, value, message):
+    with pytest.raises(ValueError, match=f"^{message}$"):
+        check(value)
+
+
+def test_spa_bad_parameters():
+    matrix = noise_matrix(100, 3, seed=0)
+    with pytest.raises(ValueError, match="reps must be between 1 and 10,000, got 10001"):
+        spa_reality_check(matrix[:, 0], matrix, reps=10_001)
+    with pytest.raises(ValueError, match="block_size must be a positive integer, got 0"):
+        spa_reality_check(matrix[:, 0], matrix, block_size=0)
+
+
+def test_non_finite_matrix_is_rejected():
+    matrix = noise_matrix(100, 3, seed=0)
+    matrix[5, 1] = np.nan
+    with pytest.raises(ValueError, match=r"returns_matrix must be finite \(no NaN or infinity\)"):
+        pbo_cscv(matrix, 4)
