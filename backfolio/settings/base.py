@@ -11,13 +11,18 @@ from pathlib import Path
 
 import environ
 
+from backfolio.secret_key import embedded_secret_key
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = BASE_DIR / "var"
 
 env = environ.Env()
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
-SECRET_KEY = env("DJANGO_SECRET_KEY", default="backfolio-embedded-development-key-not-secret")
+# Without DJANGO_SECRET_KEY (the embedded default) the key is random, generated on the first start
+# and kept owner-only in var/; no key written in the source ever signs anything.
+SECRET_KEY_FILE = env.path("DJANGO_SECRET_KEY_FILE", default=str(VAR_DIR / "secret_key"))
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="") or embedded_secret_key(SECRET_KEY_FILE)
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
@@ -212,7 +217,6 @@ SIMPLE_JWT = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=15),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=7),
     "AUTH_HEADER_TYPES": ("Bearer",),
-    "SIGNING_KEY": SECRET_KEY,
 }
 
 SPECTACULAR_SETTINGS = {

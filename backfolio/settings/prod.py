@@ -1,4 +1,15 @@
-"""Production: secrets and hosts from the environment, HTTPS everywhere, DEBUG off."""
+"""Production: secrets and hosts from the environment, HTTPS everywhere, DEBUG off.
+
+``DJANGO_SECRET_KEY`` is required: production never falls back to the embedded default's key
+file (checked before the shared settings load, so a missing key never creates one).
+"""
+
+import os
+
+from django.core.exceptions import ImproperlyConfigured
+
+if not os.environ.get("DJANGO_SECRET_KEY"):
+    raise ImproperlyConfigured("Set the DJANGO_SECRET_KEY environment variable in production.")
 
 from .base import *  # noqa: F403
 from .base import env

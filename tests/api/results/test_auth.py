@@ -206,7 +206,7 @@ def test_manually_built_expired_token_is_401(api_client, user):
         "iat": int((now - dt.timedelta(hours=1)).timestamp()),
         "exp": int((now - dt.timedelta(minutes=30)).timestamp()),
     }
-    token = jwt.encode(payload, settings.SIMPLE_JWT["SIGNING_KEY"], algorithm="HS256")
+    token = jwt.encode(payload, settings.SECRET_KEY, algorithm="HS256")
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
 
     response = api_client.get("/api/backtests")
