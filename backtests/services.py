@@ -20,7 +20,11 @@ from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 from strategies.models import Strategy
 
+# The v1 contract's origin service's defaults (SPEC §2).
+DEFAULT_ENGINE = "vectorbt"
 DEFAULT_INITIAL_CAPITAL = 100_000.0
+DEFAULT_COMMISSION = 0.0005
+DEFAULT_SLIPPAGE = 0.0005
 MAX_SWEEP_ENTRIES = 50
 RANK_METRICS = tuple(sorted(V1_METRIC_HIGHER_IS_BETTER))
 PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")

@@ -38,7 +38,6 @@ from .exceptions import (
 from .throttles import BacktestCreateThrottle
 
 TAGS = ["results API"]
-DEFAULT_ENGINE = "vectorbt"
 
 _ERRORS = {
     401: OpenApiResponse(wire.ErrorSchema, description="UNAUTHORIZED: Authentication required"),
@@ -204,7 +203,7 @@ class BacktestListCreateView(ResultsApiView):
             with transaction.atomic():
                 backtest = services.backtest_create(
                     strategy=strategy,
-                    engine=data.get("engine", DEFAULT_ENGINE),
+                    engine=data.get("engine", services.DEFAULT_ENGINE),
                     config=config,
                     owner=request.user,
                     initial_capital=data["initialBalance"],

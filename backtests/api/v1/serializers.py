@@ -8,6 +8,12 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backtests.models import Backtest, Task
+from backtests.services import (
+    DEFAULT_COMMISSION,
+    DEFAULT_ENGINE,
+    DEFAULT_INITIAL_CAPITAL,
+    DEFAULT_SLIPPAGE,
+)
 from metrics.presenters import v1_structured
 
 
@@ -213,10 +219,10 @@ class ValidationErrorSerializer(serializers.Serializer):
 
 class V1BacktestCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     strategy_id = serializers.UUIDField()
-    engine = serializers.CharField()
-    initial_capital = NumberField(default=100_000.0)
-    commission = NumberField(default=0.0)
-    slippage = NumberField(default=0.0)
+    engine = serializers.CharField(default=DEFAULT_ENGINE)
+    initial_capital = NumberField(default=DEFAULT_INITIAL_CAPITAL)
+    commission = NumberField(default=DEFAULT_COMMISSION)
+    slippage = NumberField(default=DEFAULT_SLIPPAGE)
     config = JSONObjectField(default=dict)
 
 

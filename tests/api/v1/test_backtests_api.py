@@ -37,6 +37,16 @@ def test_create_returns_201_pending_with_empty_metrics(client, create_body, path
     assert Backtest.objects.filter(pk=body["id"]).exists()
 
 
+def test_create_defaults_follow_the_origin_service(client, strategy):
+    response = post(client, V1, {"strategy_id": str(strategy.id), "config": SHORT_CONFIG})
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["engine"] == "vectorbt"
+    assert body["initial_capital"] == 100_000.0
+    assert (body["commission"], body["slippage"]) == (0.0005, 0.0005)
+
+
 def test_zero_costs_mean_zero(client, create_body):
     create_body.update(commission=0, slippage=0)
     body = post(client, V1, create_body).json()
