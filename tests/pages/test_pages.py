@@ -98,6 +98,15 @@ class TestBacktestList:
         assert [row.id for row in by_status.context["page"]] == [completed.id]
         assert [row.id for row in by_engine.context["page"]] == [on_backtrader.id]
 
+    def test_filters_by_source(self, staff_client):
+        BacktestFactory(source=Backtest.Source.V1)
+        from_backfolio = BacktestFactory(source=Backtest.Source.V2)
+
+        response = staff_client.get("/backtests/", {"source": "v2"})
+
+        assert [row.id for row in response.context["page"]] == [from_backfolio.id]
+        assert 'name="source"' in response.content.decode()
+
     def test_sorts_and_paginates(self, staff_client):
         strategies = [StrategyFactory(name=name) for name in ("Beta", "Alpha", "Gamma")]
         for number in range(30):

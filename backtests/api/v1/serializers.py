@@ -70,6 +70,7 @@ def inline_choice_field(choices: list[str]):
 
 BacktestStatusField = inline_choice_field(Backtest.Status.values)
 TaskStatusField = inline_choice_field(Task.Status.values)
+BacktestSourceField = inline_choice_field(Backtest.Source.values)
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -243,6 +244,7 @@ class BacktestListQuerySerializer(serializers.Serializer):
     strategy_id = serializers.UUIDField(required=False)
     status = BacktestStatusField(required=False)
     engine = serializers.CharField(required=False)
+    source = BacktestSourceField(required=False)
 
 
 class CompareSerializer(StrictFieldsMixin, serializers.Serializer):

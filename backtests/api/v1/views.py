@@ -92,7 +92,7 @@ class BacktestListView(V1View):
         query = _validated(s.BacktestListQuerySerializer, request.query_params)
         filters = {
             key: request.query_params[key]
-            for key in ("strategy_id", "status", "engine")
+            for key in ("strategy_id", "status", "engine", "source")
             if key in request.query_params
         }
         queryset = selectors.backtest_list(user=request.user, filters=filters)

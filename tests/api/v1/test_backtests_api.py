@@ -245,6 +245,16 @@ def test_list_is_a_bare_array_with_skip_limit_and_filters(client):
     assert [r["id"] for r in client.get(V1, {"engine": "backtrader"}).json()] == [str(other.id)]
 
 
+def test_list_filters_by_source(client):
+    v1_run = BacktestFactory(source="v1")
+    v2_run = BacktestFactory(source="v2")
+    sweep_run = BacktestFactory(source="sweep")
+
+    assert [r["id"] for r in client.get(V1, {"source": "v2"}).json()] == [str(v2_run.id)]
+    assert [r["id"] for r in client.get(V1, {"source": "sweep"}).json()] == [str(sweep_run.id)]
+    assert [r["id"] for r in client.get(V1, {"source": "v1"}).json()] == [str(v1_run.id)]
+
+
 @pytest.mark.parametrize(
     ("query", "errors"),
     [
@@ -252,6 +262,7 @@ def test_list_is_a_bare_array_with_skip_limit_and_filters(client):
         ({"limit": 1001}, {"limit": ["Ensure this value is less than or equal to 1000."]}),
         ({"skip": -1}, {"skip": ["Ensure this value is greater than or equal to 0."]}),
         ({"status": "done"}, {"status": ['"done" is not a valid choice.']}),
+        ({"source": "fax"}, {"source": ['"fax" is not a valid choice.']}),
         ({"strategy_id": "x"}, {"strategy_id": ["Must be a valid UUID."]}),
     ],
 )
