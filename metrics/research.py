@@ -466,9 +466,13 @@ def overfitting_report(
 
 
 def trial_sharpes(returns_matrix: np.ndarray) -> list[float | None]:
-    """The per-bar Sharpe of every column (None where undefined)."""
+    """The per-bar Sharpe of every column (None where undefined, as `per_bar_sharpe`)."""
     matrix = _returns_matrix(returns_matrix)
-    return [per_bar_sharpe(matrix[:, column]) for column in range(matrix.shape[1])]
+    deviation = np.std(matrix, axis=0, ddof=1)
+    flat = matrix.max(axis=0) - matrix.min(axis=0) <= 1e-12 * np.abs(matrix).max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpes = matrix.mean(axis=0) / deviation
+    return [None if is_flat else float(value) for is_flat, value in zip(flat, sharpes, strict=True)]
 
 
 # --- helpers -----------------------------------------------------------------------------------

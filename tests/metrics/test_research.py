@@ -31,6 +31,7 @@ from metrics.research import (
     per_bar_sharpe,
     probabilistic_sharpe_ratio,
     spa_reality_check,
+    trial_sharpes,
 )
 
 TOLERANCE = 1e-9
@@ -136,6 +137,16 @@ def test_psr_matches_the_published_formula(benchmark_sharpe):
     expected = reference_psr(returns, benchmark_sharpe)
     assert probabilistic_sharpe_ratio(returns, benchmark_sharpe) == pytest.approx(
         expected, abs=TOLERANCE
+    )
+
+
+def test_trial_sharpes_are_each_columns_sharpe():
+    matrix = noise_matrix(400, 6, seed=2) + 0.0005
+    matrix[:, 3] = 0.0
+    expected = [per_bar_sharpe(matrix[:, column]) for column in range(6)]
+    assert trial_sharpes(matrix)[3] is None and expected[3] is None
+    assert [s for s in trial_sharpes(matrix) if s is not None] == pytest.approx(
+        [s for s in expected if s is not None], abs=TOLERANCE
     )
 
 
