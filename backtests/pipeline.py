@@ -634,12 +634,21 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult
     except ValueError as error:
         raise EngineLimitationError(str(error)) from error
     for (position, spec, prices, _data), result in zip(runs, results, strict=True):
-        outcomes[position] = _finish_run(spec, prices, [result])
+        try:
+            outcomes[position] = _finish_run(spec, prices, [result])
+        except RunError as error:
+            outcomes[position] = error
     return outcomes
 
 
 def _finish_run(spec: RunSpec, prices, results) -> RunResult:
-    """Combine the engine's results (one per traded symbol) and compute the metrics."""
+    """Combine the engine's results (one per traded symbol) and compute the metrics.
+
+    The v1 contract has no warnings: a run in which the broker refused an order fails, naming
+    each refused order's date, symbol and reason (its numbers are not the rules' numbers)."""
+    refused = [order for result in results for order in result.refused_orders]
+    if refused:
+        raise RunError("; ".join(order.describe() for order in refused) + ".")
     equity = results[0].equity.copy()
     for result in results[1:]:
         equity = equity + result.equity

@@ -10,6 +10,7 @@ from backtests.engines.base import (
     EngineInput,
     EngineLimitationError,
     EngineResult,
+    RefusedOrder,
 )
 from backtests.engines.registry import available_engines, get_engine, register
 
@@ -19,6 +20,7 @@ __all__ = [
     "EngineInput",
     "EngineLimitationError",
     "EngineResult",
+    "RefusedOrder",
     "available_engines",
     "backtrader_engine",
     "get_engine",

@@ -9,6 +9,7 @@ ordered on the extra bar. backtrader is imported on first use.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +19,7 @@ from backtests.engines.base import (
     EngineInput,
     EngineResult,
     Fill,
+    RefusedOrder,
     allocation_weights,
     build_result,
     report_progress,
@@ -27,11 +29,15 @@ from backtests.engines.base import (
 )
 from backtests.engines.registry import register
 
-# A buy that spends all remaining cash is shrunk by this relative amount so that backtrader's
-# own cash check (cash − cost − commission ≥ 0, in its own float order) never rejects it.
-_CASH_CUSHION = 1e-12
 # vectorbt's tolerance for "the cash is enough" and "the size is zero" (vectorbt.utils.math_).
 _REL_TOL, _ABS_TOL = 1e-9, 1e-12
+# Why backtrader's broker refused an order, by the status it notifies.
+_REFUSAL_REASONS = {
+    "Margin": "not enough cash (Margin)",
+    "Rejected": "rejected by the broker (Rejected)",
+    "Canceled": "cancelled before it filled (Canceled)",
+    "Expired": "expired before it filled (Expired)",
+}
 
 
 def _is_close(a: float, b: float) -> bool:
@@ -46,11 +52,22 @@ def _affordable_buy(size: float, price: float, commission: float, cash: float) -
     total = required + required * commission
     if total <= cash or _is_close(total, cash):
         return size
-    return cash / (1.0 + commission) / price * (1.0 - _CASH_CUSHION)
+    return cash / (1.0 + commission) / price
 
 
 class BacktraderEngine:
+    """``cash_tolerance``: how far, relative to its cost, a buy may overdraw the cash by float
+    rounding and still fill. The default is vectorbt's (a cost within 1e-9 of the cash is
+    affordable): without it, a buy sized to spend exactly all the cash, which every zero-cost
+    rebalance ends with, is refused for Margin whenever backtrader's own summation of the cash
+    rounds a hair below the cost. 0 is backtrader's strict rule."""
+
     name = "backtrader"
+
+    def __init__(self, *, cash_tolerance: float = _REL_TOL) -> None:
+        if not math.isfinite(cash_tolerance) or cash_tolerance < 0:
+            raise ValueError("cash_tolerance must be a finite fraction ≥ 0.")
+        self.cash_tolerance = cash_tolerance
 
     def run(self, data: EngineInput) -> EngineResult:
         import backtrader as bt
@@ -59,6 +76,9 @@ class BacktraderEngine:
         report_progress(data, 0.0)
         n_bars = len(data.close)
         cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=False, optreturn=False)
+        cerebro.broker = _tolerant_broker_class(bt)(
+            cash_tolerance=self.cash_tolerance, commission_rate=float(data.commission)
+        )
         cerebro.broker.setcash(float(data.initial_capital))
         cerebro.broker.set_coc(True)
         cerebro.broker.set_checksubmit(False)
@@ -100,7 +120,34 @@ class BacktraderEngine:
         if recorder.recorded_bars != n_bars:
             raise RuntimeError("backtrader did not report every bar.")
         report_progress(data, 1.0)
-        return build_result(data, recorder.equity, recorder.positions, recorder.fills)
+        result = build_result(data, recorder.equity, recorder.positions, recorder.fills)
+        return replace(result, refused_orders=tuple(recorder.refused))
+
+
+def _tolerant_broker_class(bt):
+    class TolerantCashBroker(bt.brokers.BackBroker):
+        """backtrader's broker, with vectorbt's float tolerance on "the cash pays for this buy".
+
+        backtrader nullifies a buy when cash − cost − commission < 0, computed in its own float
+        order. While a buy executes, the cash is raised by the tolerance (relative to the buy's
+        cost) and lowered again after: a buy within the tolerance fills and leaves the tiny
+        overdraft vectorbt would leave; one beyond it is still refused (and reported).
+        """
+
+        params = (("cash_tolerance", _REL_TOL), ("commission_rate", 0.0))
+
+        def _execute(self, order, ago=None, price=None, cash=None, position=None, dtcoc=None):
+            if ago is None or price is None or not order.isbuy() or self.p.cash_tolerance == 0:
+                return super()._execute(order, ago, price, cash, position, dtcoc)
+            cost = abs(order.executed.remsize) * price * (1.0 + self.p.commission_rate)
+            allowance = max(self.p.cash_tolerance * cost, _ABS_TOL)
+            self.cash += allowance
+            try:
+                return super()._execute(order, ago, price, cash, position, dtcoc)
+            finally:
+                self.cash -= allowance
+
+    return TolerantCashBroker
 
 
 class _Recorder:
@@ -113,6 +160,7 @@ class _Recorder:
         self.equity = np.zeros(n_bars)
         self.positions = np.zeros((n_bars, n_columns))
         self.fills: list[Fill] = []
+        self.refused: list[RefusedOrder] = []
         self.recorded_bars = 0
         self.progress_step = max(n_bars // 10, 1)
 
@@ -127,6 +175,19 @@ def _base_strategy(bt):
             self.last_fill_price: dict[int, float] = {}
 
         def notify_order(self, order) -> None:
+            status = order.getstatusname()
+            if status in _REFUSAL_REASONS:
+                bar, column, _reason = self.order_info.pop(order.ref)
+                self.recorder.refused.append(
+                    RefusedOrder(
+                        date=self.recorder.data.close.index[bar],
+                        symbol=str(self.recorder.data.close.columns[column]),
+                        side="buy" if order.isbuy() else "sell",
+                        size=abs(float(order.created.size)),
+                        reason=_REFUSAL_REASONS[status],
+                    )
+                )
+                return
             if order.status != order.Completed:
                 return
             bar, column, reason = self.order_info.pop(order.ref)
@@ -254,7 +315,7 @@ def _signal_strategy(bt):
                 if self.percent_sizing:
                     if cash <= 0:
                         return
-                    size = data.size * cash / (1.0 + commission) / price * (1.0 - _CASH_CUSHION)
+                    size = data.size * cash / (1.0 + commission) / price
                 else:
                     size = _affordable_buy(float(data.size), price, commission, cash)
             else:

@@ -76,7 +76,9 @@ class EngineInput:
     * Allocation kind: on a bar whose ``target_weights`` row is not all NaN, V = cash + Σ
       shares·close before trading; each symbol with a weight targets w·V/close shares; orders
       run in ascending order of (w·V − shares·close) (sells first, ties in column order); a buy
-      larger than the cash left is cut to what cash pays for, commission included. A NaN weight
+      larger than the cash left is cut to what cash pays for, commission included. A cost within
+      1e-9 (relative) of the cash counts as paid (vectorbt's tolerance), so the buy that spends
+      all the cash at zero cost fills whole whatever the float rounding of the cash. A NaN weight
       in a traded row holds that symbol.
     * E_t = cash + Σ shares·close_t after bar t's fills. A position still open at the end is a
       trade with exit_reason ``end_of_data`` at the last close, without exit costs.
@@ -103,11 +105,31 @@ class EngineInput:
 
 
 @dataclass(frozen=True)
+class RefusedOrder:
+    """An order the engine's broker would not fill: the run's numbers lack it."""
+
+    date: pd.Timestamp
+    symbol: str
+    side: str
+    size: float
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.date.date().isoformat()}: the {self.side} order of {self.size:.6g} "
+            f"{self.symbol} was refused by the broker: {self.reason}"
+        )
+
+
+@dataclass(frozen=True)
 class EngineResult:
     equity: pd.Series
     positions: pd.DataFrame
     trades: pd.DataFrame
     orders: pd.DataFrame
+    # Orders the broker refused. The trading rules size every order so that it fills, so any
+    # entry here means this run is not the one the rules describe; callers must surface it.
+    refused_orders: tuple[RefusedOrder, ...] = ()
 
 
 class Engine(Protocol):

@@ -131,6 +131,9 @@ def run_portfolio(
             target_weights=weights,
         )
     )
+    # The contract carries warnings: a run with an order the broker refused completes, and says
+    # which order, when and why.
+    warnings.extend(refused.describe() for refused in outcome.refused_orders)
     equity = outcome.equity
     capital = request.initial_capital
     returns = returns_from_equity(equity, capital)
