@@ -464,6 +464,52 @@ def test_execute_running_is_409(client):
     assert not Task.objects.exists()
 
 
+def test_execute_async_with_a_run_already_queued_is_409(
+    client, broker, django_capture_on_commit_callbacks
+):
+    backtest = BacktestFactory()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = client.post(f"{V1}/{backtest.id}/execute/async")
+    assert first.status_code == 200
+
+    for path, body in (
+        (f"{V1}/{backtest.id}/execute/async", None),
+        (f"{V1}/{backtest.id}/execute", {"async_mode": True}),
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client.post(path, body, format="json")
+        assert response.status_code == 409
+        assert response.json() == {"detail": f"Backtest {backtest.id} already has a run queued."}
+    assert Task.objects.count() == 1
+
+
+def test_a_finished_queued_run_may_be_queued_again(client, broker):
+    backtest = BacktestFactory(status="completed")
+    Task.objects.create(kind="execute", backtest=backtest, status="SUCCESS", total=1, done=1)
+    response = client.post(f"{V1}/{backtest.id}/execute/async")
+    assert response.status_code == 200
+    assert Task.objects.filter(status="PENDING").count() == 1
+
+
+def test_execute_async_of_a_sweep_entry_still_waiting_for_its_sweep_is_409(client, broker):
+    from backtests.models import Sweep
+
+    sweep = Sweep.objects.create(
+        engine="vectorbt",
+        base_config=SHORT_CONFIG,
+        param_grid=[{}],
+        rank_metric="total_return",
+        strategy=StrategyFactory(),
+    )
+    entry = BacktestFactory(strategy=sweep.strategy, sweep=sweep, sweep_index=0, source="sweep")
+    Task.objects.create(kind="sweep", sweep=sweep, status="PROGRESS", total=1)
+
+    response = client.post(f"{V1}/{entry.id}/execute/async")
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"Backtest {entry.id} already has a run queued."}
+
+
 def test_execute_rejects_bad_body(client):
     backtest = BacktestFactory()
     response = client.post(f"{V1}/{backtest.id}/execute", {"async": True}, format="json")
