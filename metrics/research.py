@@ -20,11 +20,22 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from arch.bootstrap import StationaryBootstrap
+import pandas as pd
+from arch.bootstrap import StationaryBootstrap, optimal_block_length
 from scipy import stats
+
+from metrics.calculations import (
+    _cagr,
+    _drawdowns,
+    _sharpe,
+    _sortino,
+    _volatility,
+    per_period_risk_free,
+)
 
 RESEARCH_SPEC_VERSION = "1.0"
 
@@ -475,7 +486,173 @@ def trial_sharpes(returns_matrix: np.ndarray) -> list[float | None]:
     return [None if is_flat else float(value) for is_flat, value in zip(flat, sharpes, strict=True)]
 
 
+# --- stationary-bootstrap confidence intervals ------------------------------------------------
+
+
+def bootstrap_confidence_intervals(
+    returns: pd.Series | np.ndarray,
+    *,
+    initial_capital: float,
+    bars_per_year: float,
+    resamples: int = DEFAULT_RESAMPLES,
+    confidence: float = DEFAULT_CONFIDENCE,
+    block_length: float | None = None,
+    seed: int = DEFAULT_SEED,
+    calendar_days: float | None = None,
+    risk_free_rate: float = 0.0,
+) -> dict:
+    """Percentile confidence intervals of a run's headline metrics by the stationary bootstrap.
+
+    `arch.bootstrap.StationaryBootstrap(B, r, seed=seed).conf_int(f, reps=R, method="percentile",
+    size=confidence)`, f = the §5 CAGR, annualised Sharpe, Sortino, annualised volatility and
+    max drawdown of a resampled return path taken as an equity curve from C over the run's own
+    calendar span (resampling reorders bars, it does not move the dates). `returns` is the §5
+    per-bar series; a pandas Series with the bar dates gives the span, otherwise pass
+    `calendar_days`. B defaults to `arch.bootstrap.optimal_block_length(r)["stationary"]`, at least
+    1. `probability_positive` is the share of resampled Sharpe ratios above 0.
+
+    Returns {"block_length", "resamples", "confidence", "seed", "metrics": {name: {"point",
+    "lower", "upper"}}, "probability_positive"}; a metric undefined on the run or on any resample
+    is None.
+    """
+    resamples = check_resamples(resamples)
+    confidence = check_confidence(confidence)
+    seed = check_seed(seed)
+    if calendar_days is None:
+        if not isinstance(returns, pd.Series) or not isinstance(returns.index, pd.DatetimeIndex):
+            raise ValueError("calendar_days is required unless returns is a Series of bar dates")
+        calendar_days = (returns.index[-1] - returns.index[0]).total_seconds() / 86_400
+    values = _finite_vector(returns, "returns")
+    if values is None or len(values) < 2:
+        raise ValueError("returns must hold at least 2 finite per-bar returns")
+    if block_length is None:
+        block_length = max(1.0, float(optimal_block_length(values)["stationary"].iloc[0]))
+    elif isinstance(block_length, bool) or not block_length >= 1:
+        raise ValueError(f"block_length must be a positive integer, got {block_length}")
+
+    statistic = bootstrap_statistic(
+        initial_capital=initial_capital,
+        bars_per_year=bars_per_year,
+        calendar_days=calendar_days,
+        risk_free_rate=risk_free_rate,
+    )
+    resampled_sharpes: list[float] = []
+
+    def recorded(sample: np.ndarray) -> np.ndarray:
+        result = statistic(sample)
+        resampled_sharpes.append(result[1])
+        return result
+
+    sampler = StationaryBootstrap(block_length, values, seed=seed)
+    bounds = sampler.conf_int(recorded, reps=resamples, method="percentile", size=confidence)
+    point = statistic(values)
+    # conf_int evaluates f once on the original data before the resamples.
+    sharpes = np.asarray(resampled_sharpes[1:])
+    return {
+        "block_length": block_length,
+        "resamples": resamples,
+        "confidence": confidence,
+        "seed": seed,
+        "metrics": {
+            name: {
+                "point": _number(point[column]),
+                "lower": _number(bounds[0, column]),
+                "upper": _number(bounds[1, column]),
+            }
+            for column, name in enumerate(BOOTSTRAP_METRICS)
+        },
+        "probability_positive": float(np.mean(sharpes > 0)),
+    }
+
+
+def bootstrap_statistic(
+    *,
+    initial_capital: float,
+    bars_per_year: float,
+    calendar_days: float,
+    risk_free_rate: float = 0.0,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """f(r) = [CAGR, Sharpe, Sortino, volatility, max drawdown] (§5, NaN where undefined) of a
+    per-bar return path compounded from `initial_capital` over `calendar_days`."""
+    if not initial_capital > 0:
+        raise ValueError(f"initial_capital must be positive, got {initial_capital}")
+    if not bars_per_year > 0:
+        raise ValueError(f"bars_per_year must be positive, got {bars_per_year}")
+    first = pd.Timestamp(0)
+    last = first + pd.Timedelta(days=calendar_days)
+    capital = float(initial_capital)
+    rf_per_bar = per_period_risk_free(risk_free_rate, bars_per_year)
+
+    def statistic(returns: np.ndarray) -> np.ndarray:
+        equity = capital * np.cumprod(1.0 + returns)
+        excess = returns - rf_per_bar
+        values = (
+            _cagr(equity[-1] / capital, first, last),
+            _sharpe(excess, bars_per_year),
+            _sortino(excess, bars_per_year),
+            _volatility(returns, bars_per_year),
+            min(float(_drawdowns(equity, capital).min()), 0.0),
+        )
+        return np.array([np.nan if value is None else value for value in values], dtype=float)
+
+    return statistic
+
+
+# --- cost sensitivity --------------------------------------------------------------------------
+
+COST_MULTIPLIERS = (0, 1, 2, 5)
+# Per-side costs tried when a run has none of its own, in basis points each.
+COST_LEVELS_BPS = (0, 5, 10, 25)
+
+
+def cost_sensitivity_levels(commission: float, slippage: float) -> list[dict[str, float | None]]:
+    """The (commission, slippage) pairs of a run's cost-sensitivity rows, as fractions.
+
+    The run's own costs × 0, 1, 2 and 5 (`multiplier` set), or when both are 0 the same value of
+    0, 5, 10 and 25 bps per side for each (`multiplier` None).
+    """
+    if commission < 0 or slippage < 0:
+        raise ValueError("commission and slippage must not be negative")
+    if commission == 0 and slippage == 0:
+        return [
+            {"multiplier": None, "commission": bps / 10_000, "slippage": bps / 10_000}
+            for bps in COST_LEVELS_BPS
+        ]
+    return [
+        {"multiplier": k, "commission": commission * k, "slippage": slippage * k}
+        for k in COST_MULTIPLIERS
+    ]
+
+
+def breakeven_cost_bps(cagr_at_bps: Callable[[float], float | None]) -> float | None:
+    """The per-side cost x (commission = slippage = x bps) at which CAGR reaches 0.
+
+    Bisection on [0, 500] bps until the bracket is at most 0.1 bps wide (13 evaluations after
+    the two ends); the answer is the bracket's midpoint, rounded to 0.01 bps. None when CAGR ≤ 0
+    at 0 bps or still > 0 at 500 bps. A CAGR of None (the run lost everything) counts as ≤ 0.
+    """
+    low, high = BREAKEVEN_SEARCH_BPS
+
+    def profitable(bps: float) -> bool:
+        cagr = cagr_at_bps(bps)
+        return cagr is not None and math.isfinite(cagr) and cagr > 0
+
+    if not profitable(low) or profitable(high):
+        return None
+    while high - low > BREAKEVEN_TOLERANCE_BPS:
+        middle = (low + high) / 2
+        if profitable(middle):
+            low = middle
+        else:
+            high = middle
+    return round((low + high) / 2, 2)
+
+
 # --- helpers -----------------------------------------------------------------------------------
+
+
+def _number(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def _finite_vector(returns: np.ndarray, name: str) -> np.ndarray | None:

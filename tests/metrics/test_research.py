@@ -11,19 +11,24 @@ import itertools
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
-from arch.bootstrap import SPA
+from arch.bootstrap import SPA, StationaryBootstrap, optimal_block_length
 from scipy import stats
 
+from metrics.calculations import compute_metrics
 from metrics.research import (
     RESEARCH_SPEC_VERSION,
     BlockStatistics,
     block_statistics,
+    bootstrap_confidence_intervals,
+    breakeven_cost_bps,
     check_block_length,
     check_confidence,
     check_partitions,
     check_resamples,
     check_seed,
+    cost_sensitivity_levels,
     deflated_sharpe_ratio,
     overfitting_report,
     pbo_cscv,
@@ -339,3 +344,150 @@ def test_non_finite_matrix_is_rejected():
     matrix[5, 1] = np.nan
     with pytest.raises(ValueError, match=r"returns_matrix must be finite \(no NaN or infinity\)"):
         pbo_cscv(matrix, 4)
+
+
+# --- bootstrap confidence intervals ----------------------------------------------------------
+
+BARS_PER_YEAR = 252
+CAPITAL = 10_000.0
+
+
+def reference_statistic(days: float):
+    """SPEC §5 applied to a resampled path, written out from the definitions."""
+
+    def statistic(returns: np.ndarray) -> np.ndarray:
+        equity = CAPITAL * np.cumprod(1 + returns)
+        growth = equity[-1] / CAPITAL
+        cagr = growth ** (365.25 / days) - 1
+        sharpe = returns.mean() / returns.std(ddof=1) * math.sqrt(BARS_PER_YEAR)
+        downside = math.sqrt(np.mean(np.minimum(returns, 0) ** 2))
+        sortino = returns.mean() * BARS_PER_YEAR / (downside * math.sqrt(BARS_PER_YEAR))
+        volatility = returns.std(ddof=1) * math.sqrt(BARS_PER_YEAR)
+        peaks = np.maximum.accumulate(np.concatenate(([CAPITAL], equity)))[1:]
+        drawdown = min((equity / peaks - 1).min(), 0.0)
+        return np.array([cagr, sharpe, sortino, volatility, drawdown])
+
+    return statistic
+
+
+def daily_returns(n_bars: int, seed: int) -> pd.Series:
+    rng = np.random.default_rng(seed)
+    # AR(1) so that the optimal block length is more than one bar.
+    shocks = rng.normal(0.0004, 0.01, n_bars)
+    returns = np.empty(n_bars)
+    returns[0] = shocks[0]
+    for t in range(1, n_bars):
+        returns[t] = 0.3 * returns[t - 1] + shocks[t]
+    return pd.Series(returns, index=pd.bdate_range("2010-01-04", periods=n_bars))
+
+
+@pytest.mark.parametrize(
+    ("confidence", "block_length", "seed"), [(0.95, None, 0), (0.9, 7, 3), (0.5, 1, 11)]
+)
+def test_bootstrap_intervals_equal_arch(confidence, block_length, seed):
+    returns = daily_returns(1500, seed=seed)
+    days = (returns.index[-1] - returns.index[0]).days
+    values = returns.to_numpy()
+    expected_block = (
+        max(1.0, optimal_block_length(values)["stationary"].iloc[0])
+        if block_length is None
+        else block_length
+    )
+    statistic = reference_statistic(days)
+    expected = StationaryBootstrap(expected_block, values, seed=seed).conf_int(
+        statistic, reps=300, method="percentile", size=confidence
+    )
+    resampled = StationaryBootstrap(expected_block, values, seed=seed).apply(statistic, reps=300)
+
+    result = bootstrap_confidence_intervals(
+        returns,
+        initial_capital=CAPITAL,
+        bars_per_year=BARS_PER_YEAR,
+        resamples=300,
+        confidence=confidence,
+        block_length=block_length,
+        seed=seed,
+    )
+    assert result["block_length"] == expected_block
+    assert (result["resamples"], result["confidence"], result["seed"]) == (300, confidence, seed)
+    point = statistic(values)
+    for column, name in enumerate(("cagr", "sharpe", "sortino", "volatility", "max_drawdown")):
+        interval = result["metrics"][name]
+        assert interval["lower"] == expected[0, column]
+        assert interval["upper"] == expected[1, column]
+        assert interval["point"] == pytest.approx(point[column], rel=1e-12, abs=1e-15)
+    assert result["probability_positive"] == float(np.mean(resampled[:, 1] > 0))
+
+
+def test_bootstrap_same_inputs_same_answer_and_point_is_the_runs_metric():
+    returns = daily_returns(600, seed=5)
+    first = bootstrap_confidence_intervals(
+        returns, initial_capital=CAPITAL, bars_per_year=BARS_PER_YEAR, resamples=100
+    )
+    again = bootstrap_confidence_intervals(
+        returns, initial_capital=CAPITAL, bars_per_year=BARS_PER_YEAR, resamples=100
+    )
+    assert first == again
+    equity = CAPITAL * (1 + returns).cumprod()
+    metrics = compute_metrics(equity, initial_capital=CAPITAL, bars_per_year=BARS_PER_YEAR)
+    assert first["metrics"]["cagr"]["point"] == pytest.approx(metrics["cagr"], abs=TOLERANCE)
+    assert first["metrics"]["sharpe"]["point"] == pytest.approx(
+        metrics["sharpe_ratio"], abs=TOLERANCE
+    )
+    assert first["metrics"]["max_drawdown"]["point"] == pytest.approx(
+        metrics["max_drawdown"], abs=TOLERANCE
+    )
+    for interval in first["metrics"].values():
+        assert interval["lower"] <= interval["upper"]
+
+
+def test_bootstrap_bad_parameters():
+    returns = daily_returns(100, seed=1)
+    common = {"initial_capital": CAPITAL, "bars_per_year": BARS_PER_YEAR}
+    with pytest.raises(ValueError, match=r"^resamples must be between 1 and 10,000, got 10001$"):
+        bootstrap_confidence_intervals(returns, resamples=10_001, **common)
+    with pytest.raises(ValueError, match=r"^confidence must be strictly between 0 and 1, got 1$"):
+        bootstrap_confidence_intervals(returns, confidence=1, **common)
+    with pytest.raises(ValueError, match=r"^block_length must be a positive integer, got 0$"):
+        bootstrap_confidence_intervals(returns, block_length=0, **common)
+    with pytest.raises(ValueError, match="calendar_days is required"):
+        bootstrap_confidence_intervals(returns.to_numpy(), **common)
+
+
+# --- cost sensitivity ------------------------------------------------------------------------
+
+
+def test_cost_levels_scale_the_runs_own_costs_or_use_fixed_bps():
+    assert cost_sensitivity_levels(0.001, 0.0005) == [
+        {"multiplier": 0, "commission": 0.0, "slippage": 0.0},
+        {"multiplier": 1, "commission": 0.001, "slippage": 0.0005},
+        {"multiplier": 2, "commission": 0.002, "slippage": 0.001},
+        {"multiplier": 5, "commission": 0.005, "slippage": 0.0025},
+    ]
+    assert cost_sensitivity_levels(0.0, 0.0) == [
+        {"multiplier": None, "commission": bps / 10_000, "slippage": bps / 10_000}
+        for bps in (0, 5, 10, 25)
+    ]
+
+
+def test_breakeven_bisection_finds_the_root_to_a_tenth_of_a_bps():
+    calls = []
+
+    def cagr(bps):
+        calls.append(bps)
+        return 0.1 - bps * 0.0003  # zero at 333.33… bps
+
+    found = breakeven_cost_bps(cagr)
+    assert abs(found - 1000 / 3) <= 0.05
+    assert calls[:2] == [0.0, 500.0]
+    assert len(calls) == 15
+
+
+def test_breakeven_is_none_outside_the_search_range():
+    assert breakeven_cost_bps(lambda bps: -0.01) is None
+    assert breakeven_cost_bps(lambda bps: 0.0) is None
+    assert breakeven_cost_bps(lambda bps: 0.2) is None
+    # A run wiped out by costs has no CAGR: that counts as not profitable.
+    assert breakeven_cost_bps(lambda bps: 0.05 if bps < 100 else None) == pytest.approx(
+        100, abs=0.05
+    )
