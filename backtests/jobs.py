@@ -209,14 +209,34 @@ def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False)
     return backtest
 
 
+def strategy_inputs(backtest: Backtest) -> dict[str, Any]:
+    """The strategy half of a run's configuration, from the backtest's own snapshot of its
+    strategy (``Backtest.strategy_snapshot``), never from the strategy as it is now: anyone may
+    edit a shared strategy, and that must not change what someone else's backtest executes.
+
+    A row created without a snapshot (a bulk insert) gets one on its first run.
+    """
+    snapshot = backtest.strategy_snapshot
+    if snapshot is None and backtest.strategy_id is not None:
+        snapshot = backtest.strategy.run_snapshot()
+        Backtest.objects.filter(pk=backtest.pk, strategy_snapshot__isnull=True).update(
+            strategy_snapshot=snapshot
+        )
+        backtest.strategy_snapshot = snapshot
+    if snapshot is None:  # a portfolio run: its whole strategy is in its config
+        return {"strategy_kind": "signal", "strategy_definition": None, "strategy_timeframe": None}
+    return {
+        "strategy_kind": snapshot["kind"],
+        "strategy_definition": snapshot["definition"],
+        "strategy_timeframe": snapshot["timeframe"],
+    }
+
+
 def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
-    strategy = backtest.strategy
     try:
         spec, problems = parse_run_config(
             backtest.config,
-            strategy_kind=strategy.kind if strategy else "signal",
-            strategy_definition=strategy.definition if strategy else None,
-            strategy_timeframe=strategy.timeframe if strategy else None,
+            **strategy_inputs(backtest),
             engine=backtest.engine,
             initial_capital=backtest.initial_capital,
             commission=backtest.commission,
@@ -604,12 +624,9 @@ def _claim_runs(children: list[Backtest]) -> list[tuple[Backtest, int]]:
 
 
 def _run_spec(backtest: Backtest):
-    strategy = backtest.strategy
     spec, problems = parse_run_config(
         backtest.config,
-        strategy_kind=strategy.kind if strategy else "signal",
-        strategy_definition=strategy.definition if strategy else None,
-        strategy_timeframe=strategy.timeframe if strategy else None,
+        **strategy_inputs(backtest),
         engine=backtest.engine,
         initial_capital=backtest.initial_capital,
         commission=backtest.commission,

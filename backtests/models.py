@@ -18,7 +18,7 @@ class Sweep(TimeStampedModel):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,  # never ownerless (public) once its owner is deleted
         related_name="sweeps",
     )
 
@@ -57,6 +57,9 @@ class Backtest(TimeStampedModel):
         on_delete=models.CASCADE,
         related_name="backtests",
     )
+    # The strategy as it was when the backtest was created (``Strategy.run_snapshot``): every run
+    # and re-run executes this, whatever happens to the strategy since.
+    strategy_snapshot = models.JSONField(null=True, blank=True, editable=False)
     engine = models.CharField(max_length=40, db_index=True)
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
@@ -78,7 +81,7 @@ class Backtest(TimeStampedModel):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,  # never ownerless (public) once its owner is deleted
         related_name="backtests",
     )
     user_ref = models.CharField(max_length=200, blank=True, default="", db_index=True)
@@ -120,6 +123,13 @@ class Backtest(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.strategy or 'Portfolio'} on {self.engine} ({self.status})"
 
+    def save(self, *args, **kwargs):
+        if self.strategy_snapshot is None and self.strategy_id is not None:
+            self.strategy_snapshot = self.strategy.run_snapshot()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "strategy_snapshot"}
+        super().save(*args, **kwargs)
+
 
 class Task(TimeStampedModel):
     """One unit of asynchronous work a client can poll; the row, not the broker, is the truth."""
@@ -153,7 +163,7 @@ class Task(TimeStampedModel):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,  # never ownerless (public) once its owner is deleted
         related_name="tasks",
     )
     started_at = models.DateTimeField(null=True, blank=True)

@@ -333,6 +333,7 @@ def sweep_create(
     if errors:
         raise InvalidInput(errors)
     batched = jobs.sweep_runs_as_batch(engine, strategy.kind, param_grid)
+    snapshot = strategy.run_snapshot()  # bulk_create skips Backtest.save
     with transaction.atomic():
         sweep = Sweep.objects.create(
             strategy=strategy,
@@ -346,6 +347,7 @@ def sweep_create(
             [
                 Backtest(
                     strategy=strategy,
+                    strategy_snapshot=snapshot,
                     engine=engine,
                     config={**base_config, **overrides},
                     initial_capital=float(initial_capital),

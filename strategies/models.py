@@ -35,11 +35,12 @@ class Strategy(TimeStampedModel):
     definition = models.JSONField(null=True, blank=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.DRAFT)
     version = models.PositiveIntegerField(default=1)
+    # A deleted user's strategies go with them: an ownerless strategy is public (SPEC §10).
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,
         related_name="strategies",
     )
 
@@ -49,3 +50,15 @@ class Strategy(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def run_snapshot(self) -> dict:
+        """What a backtest of this strategy executes, copied onto the backtest when it is
+        created: later edits of the strategy (anyone may edit a shared one) never change what
+        an existing run executes."""
+        return {
+            "kind": self.kind,
+            "definition": self.definition,
+            "universe": list(self.universe or []),
+            "timeframe": self.timeframe,
+            "version": self.version,
+        }

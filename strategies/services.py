@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from backtests.services import InvalidInput
+from backfolio.common.ownership import visible_to
+from backtests.services import Conflict, InvalidInput
 from strategies.language import symbol_format_problem, validate_definition
 from strategies.models import Strategy
 
@@ -63,7 +64,21 @@ def strategy_update(*, strategy: Strategy, data: dict[str, Any]) -> Strategy:
     return strategy
 
 
-def strategy_delete(*, strategy: Strategy) -> None:
+def strategy_delete(*, strategy: Strategy, user) -> None:
+    """Delete a strategy with its backtests and sweeps, all of which ``user`` may delete.
+
+    A shared (ownerless) strategy may be deleted by anyone, but other users' private backtests
+    built on it are theirs: while any exist the strategy stays (``Conflict``), and nothing of
+    theirs is touched.
+    """
+    others_runs = any(
+        visible_to(related.all(), user).count() != related.count()
+        for related in (strategy.backtests, strategy.sweeps)
+    )
+    if others_runs:
+        raise Conflict(
+            f"Strategy {strategy.pk} cannot be deleted: other users' backtests are built on it."
+        )
     strategy.delete()
 
 

@@ -7,7 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from backfolio.common.ownership import owner_for
-from backtests.api.v1.views import ERROR_404, ERRORS_400, V1View, _validated
+from backtests.api.v1.views import ERROR_404, ERROR_409, ERRORS_400, V1View, _validated
 from strategies import selectors, services
 from strategies.api.serializers import StrategyReadSerializer, StrategyWriteSerializer
 
@@ -100,10 +100,14 @@ class StrategyDetailView(V1View):
     @extend_schema(
         operation_id="strategies_destroy",
         parameters=[STRATEGY_ID],
-        responses={204: None, 404: ERROR_404},
+        description=(
+            "Deletes the strategy with its backtests and sweeps. 409 while other users' "
+            "backtests are built on it (a shared strategy): their runs are never deleted."
+        ),
+        responses={204: None, 404: ERROR_404, 409: ERROR_409},
         tags=["v1 strategies"],
     )
     def delete(self, request, strategy_id):
         strategy = selectors.strategy_get(strategy_id=strategy_id, user=request.user)
-        services.strategy_delete(strategy=strategy)
+        services.strategy_delete(strategy=strategy, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
