@@ -467,7 +467,11 @@ def reap_stale_runs() -> dict[str, int]:
         finished_at=now,
         updated_at=now,
     )
-    return {"failed": failed, "requeued": _requeue_lost_messages(cutoff, now)}
+    requeued = _requeue_lost_messages(cutoff, now)
+    from backtests.research.jobs import reap_research_sweeps
+
+    research = reap_research_sweeps()
+    return {"failed": failed, "requeued": requeued + research["chunks"] + research["finishes"]}
 
 
 def _requeue_lost_messages(cutoff, now) -> int:

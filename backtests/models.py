@@ -137,6 +137,7 @@ class Task(TimeStampedModel):
     class Kind(models.TextChoices):
         EXECUTE = "execute", "Execute"
         SWEEP = "sweep", "Sweep"
+        RESEARCH_SWEEP = "research_sweep", "Research sweep"
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
@@ -174,3 +175,20 @@ class Task(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} task {self.id} ({self.status})"
+
+
+# Research models live in their own package; importing them here registers them with the app.
+from backtests.research.models import (  # noqa: E402
+    ResearchSweep,
+    ResearchSweepChunk,
+    ResearchSweepEntry,
+)
+
+__all__ = [
+    "Backtest",
+    "ResearchSweep",
+    "ResearchSweepChunk",
+    "ResearchSweepEntry",
+    "Sweep",
+    "Task",
+]

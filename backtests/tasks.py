@@ -78,3 +78,6 @@ def _install_reaper() -> None:
 
 
 _install_reaper()
+
+# The research actors register on the same broker when the workers discover this module.
+from backtests.research import tasks as research_tasks  # noqa: E402, F401

@@ -1,0 +1,380 @@
+"""What the research workers do: run a chunk of a sweep, finish the sweep, reap dead claims.
+
+A chunk is claimed with a conditional UPDATE (``pending → running``, ``attempts + 1``); the new
+``attempts`` is the claim's token. While it runs, a heartbeat keeps ``heartbeat_at`` fresh. Its
+per-bar returns go to storage under a name that carries the attempt, then one transaction
+completes the chunk — an UPDATE guarded by ``status = running`` and the token — inserts its
+entries and counts them on the sweep and its task. A claim whose worker died (SIGKILL: nothing
+written) goes stale; ``reap_research_sweeps`` puts the chunk back to ``pending`` (guarded by the
+same token) and sends its message again, so it is re-run; the dead attempt's entries were never
+inserted, and a late writer from a stale claim matches no row. The entries' unique
+(sweep, number) constraint backs that up.
+
+The worker that completes the last chunk finishes the sweep: the returns matrix (one Parquet
+file), the overfitting block, ``completed``. That step is claimed with a token and a heartbeat
+too, and the reaper re-sends it when its worker died.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import threading
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from backtests import artifacts
+from backtests.jobs import heartbeat_timeout, retry_when_locked
+from backtests.models import Task
+from backtests.pipeline import RunError, parse_run_config
+from backtests.research import runner
+from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
+from backtests.research.ranking import score_of
+from marketdata.store import MarketDataError, get_store
+
+logger = logging.getLogger(__name__)
+
+
+UNFINISHED_CHUNK = (ResearchSweepChunk.Status.PENDING, ResearchSweepChunk.Status.RUNNING)
+
+
+def sweep_folder(sweep_id) -> str:
+    return f"research/sweeps/{sweep_id}"
+
+
+# --- claims and heartbeats ---------------------------------------------------------------------
+
+
+@retry_when_locked
+def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
+    """Move a pending chunk to ``running``; the chunk (with its new ``attempts``) or None."""
+    now = timezone.now()
+    claimed = ResearchSweepChunk.objects.filter(
+        pk=chunk_id, status=ResearchSweepChunk.Status.PENDING
+    ).update(
+        status=ResearchSweepChunk.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        updated_at=now,
+    )
+    if not claimed:
+        return None
+    chunk = ResearchSweepChunk.objects.select_related("sweep", "sweep__strategy").get(pk=chunk_id)
+    with transaction.atomic():
+        ResearchSweep.objects.filter(pk=chunk.sweep_id, status=ResearchSweep.Status.PENDING).update(
+            status=ResearchSweep.Status.RUNNING, started_at=now, updated_at=now
+        )
+        Task.objects.filter(pk=chunk.sweep.task_id, status=Task.Status.PENDING).update(
+            status=Task.Status.PROGRESS, started_at=now, updated_at=now
+        )
+    return chunk
+
+
+class Heartbeat:
+    """A thread that keeps a claim's ``heartbeat_at`` fresh while the work runs."""
+
+    def __init__(self, rows) -> None:
+        self.rows = rows  # a queryset that matches only while the claim is ours
+        self.interval = max(heartbeat_timeout() / 4, 0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="research-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                retry_when_locked(self.rows.update)(heartbeat_at=timezone.now())
+        except Exception:  # a missed heartbeat only risks an early re-run; never kill the work
+            logger.exception("Research heartbeat failed")
+        finally:
+            connection.close()
+
+
+# --- running a chunk ---------------------------------------------------------------------------
+
+
+def run_chunk(chunk_id) -> None:
+    """Body of the ``run_research_chunk`` actor; a duplicate message does nothing."""
+    chunk = claim_chunk(chunk_id)
+    if chunk is None:
+        return
+    sweep = chunk.sweep
+    token = chunk.attempts
+    ours = ResearchSweepChunk.objects.filter(
+        pk=chunk.pk, status=ResearchSweepChunk.Status.RUNNING, attempts=token
+    )
+    plan = sweep.entries_plan[chunk.first : chunk.first + chunk.size]
+    with Heartbeat(ours):
+        outcomes = _run_plan(sweep, plan)
+        frame = runner.returns_frame(outcomes, [number for number, _ in plan])
+        uri = artifacts.save_bytes(
+            f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
+            returns_to_parquet(frame),
+        )
+    entries = [
+        ResearchSweepEntry(
+            sweep_id=sweep.pk,
+            chunk_id=chunk.pk,
+            number=number,
+            overrides=overrides,
+            status=ResearchSweepEntry.Status.COMPLETED
+            if outcome.completed
+            else ResearchSweepEntry.Status.FAILED,
+            metrics=outcome.metrics,
+            score=score_of(outcome.metrics, sweep.rank_metric) if outcome.completed else None,
+            fingerprint=outcome.fingerprint,
+            error=outcome.error,
+        )
+        for (number, overrides), outcome in zip(plan, outcomes, strict=True)
+    ]
+    if not _complete_chunk(ours, uri, entries, sweep):
+        logger.warning("Chunk %s was re-claimed while attempt %s ran; dropped", chunk.pk, token)
+        with contextlib.suppress(Exception):  # an orphan file is harmless; say nothing more
+            default_storage.delete(uri)
+        return
+    if not sweep.chunks.exclude(status=ResearchSweepChunk.Status.COMPLETED).exists():
+        finish_sweep(sweep.pk)
+
+
+def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
+    strategy = sweep.strategy
+    specs, failed = [], {}
+    for position, (_number, overrides) in enumerate(plan):
+        spec, problems = parse_run_config(
+            {**sweep.base_config, **overrides},
+            strategy_kind=strategy.kind,
+            strategy_definition=strategy.definition,
+            strategy_timeframe=strategy.timeframe,
+            engine=sweep.engine,
+            initial_capital=sweep.initial_capital,
+            commission=sweep.commission,
+            slippage=sweep.slippage,
+        )
+        if problems:  # the data changed since the sweep was validated
+            failed[position] = runner.outcome_of(
+                None, RunError("Invalid configuration: " + "; ".join(map(str, problems)))
+            )
+        else:
+            specs.append((position, spec))
+    outcomes = dict(failed)
+    ran = runner.run_entries([spec for _, spec in specs])
+    for (position, _spec), outcome in zip(specs, ran, strict=True):
+        outcomes[position] = outcome
+    return [outcomes[position] for position in range(len(plan))]
+
+
+@retry_when_locked
+def _complete_chunk(ours, uri: str, entries: list[ResearchSweepEntry], sweep) -> bool:
+    with transaction.atomic():
+        now = timezone.now()
+        if not ours.update(
+            status=ResearchSweepChunk.Status.COMPLETED, returns_uri=uri, updated_at=now
+        ):
+            return False
+        ResearchSweepEntry.objects.bulk_create(entries)
+        count = len(entries)
+        ResearchSweep.objects.filter(pk=sweep.pk).update(done=F("done") + count, updated_at=now)
+        Task.objects.filter(pk=sweep.task_id).update(
+            done=F("done") + count, status=Task.Status.PROGRESS, updated_at=now
+        )
+    return True
+
+
+def returns_to_parquet(frame: pd.DataFrame) -> bytes:
+    """A date index and one float64 column per entry (named by its number)."""
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=True), buffer, compression="zstd")
+    return buffer.getvalue()
+
+
+def read_returns(uri: str) -> pd.DataFrame:
+    return pq.read_table(io.BytesIO(artifacts.read_bytes(uri))).to_pandas()
+
+
+# --- finishing a sweep -------------------------------------------------------------------------
+
+
+@retry_when_locked
+def _claim_finish(sweep_id) -> uuid.UUID | None:
+    token = uuid.uuid4()
+    now = timezone.now()
+    claimed = ResearchSweep.objects.filter(
+        pk=sweep_id, status=ResearchSweep.Status.RUNNING, finish_token__isnull=True
+    ).update(finish_token=token, finish_heartbeat_at=now, updated_at=now)
+    return token if claimed else None
+
+
+def finish_sweep(sweep_id) -> None:
+    """Assemble the returns matrix and the overfitting block; body of ``finish_research_sweep``."""
+    token = _claim_finish(sweep_id)
+    if token is None:
+        return
+    ours = ResearchSweep.objects.filter(
+        pk=sweep_id, status=ResearchSweep.Status.RUNNING, finish_token=token
+    )
+    with Heartbeat(ours):
+        fields = _finished_fields(ResearchSweep.objects.select_related("task").get(pk=sweep_id))
+    _settle(ours, fields)
+
+
+def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
+    from backtests.research.ranking import best_entry_number
+
+    chunk_uris = list(sweep.chunks.order_by("number").values_list("returns_uri", flat=True))
+    frame = pd.concat([read_returns(uri) for uri in chunk_uris], axis=1, sort=True)
+    frame = frame.astype("float64")
+    frame.index = pd.DatetimeIndex(frame.index, name="date")
+    uri = artifacts.save_bytes(
+        f"{sweep_folder(sweep.pk)}/returns.parquet", returns_to_parquet(frame)
+    )
+    completed = list(
+        sweep.entries.filter(status=ResearchSweepEntry.Status.COMPLETED).values_list(
+            "number", "metrics"
+        )
+    )
+    fields: dict[str, Any] = {"returns_uri": uri, "overfitting": None, "error": ""}
+    if not completed:
+        return {
+            **fields,
+            "status": ResearchSweep.Status.FAILED,
+            "error": "Every entry failed; see the leaderboard for why.",
+        }
+    fields["status"] = ResearchSweep.Status.COMPLETED
+    best = best_entry_number(completed, sweep.rank_metric)
+    try:
+        fields["overfitting"] = overfitting_block(sweep, frame, best)
+    except (ValueError, MarketDataError) as error:
+        fields["error"] = f"The overfitting block could not be computed: {error}"
+    return fields
+
+
+def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Buy and hold of the benchmark on ``dates``, no costs: r_1 = 0, r_t = P_t/P_{t−1} − 1 on
+    the run's price adjustment and timeframe."""
+    config = sweep.base_config
+    prices = get_store().load(
+        [sweep.benchmark],
+        dates[0].date(),
+        dates[-1].date(),
+        adjustment=config.get("price_adjustment", "total_return"),
+        timeframe=config.get("timeframe", sweep.strategy.timeframe or "1d"),
+    )
+    close = prices.close[sweep.benchmark].reindex(dates)
+    if close.isna().any():
+        missing = close.index[close.isna()][0].date().isoformat()
+        raise ValueError(f"the benchmark {sweep.benchmark} has no price on {missing}")
+    values = close.to_numpy(dtype=float)
+    returns = np.empty_like(values)
+    returns[0] = 0.0
+    returns[1:] = values[1:] / values[:-1] - 1.0
+    return returns
+
+
+def overfitting_block(sweep: ResearchSweep, frame: pd.DataFrame, best: int) -> dict[str, Any]:
+    """``metrics.research.overfitting_report`` over the completed entries' common bars."""
+    from metrics.research import overfitting_report
+
+    matrix = frame.to_numpy(dtype=float)
+    rows = runner.common_bars(matrix)
+    if rows.sum() < 2:
+        raise ValueError("the entries share fewer than two bars")
+    dates = frame.index[rows]
+    columns = [int(name) for name in frame.columns]
+    report = overfitting_report(
+        np.ascontiguousarray(matrix[rows]),
+        benchmark_returns(sweep, dates),
+        best_index=columns.index(best),
+        benchmark=sweep.benchmark,
+        partitions=sweep.partitions,
+        spa_reps=sweep.spa_reps,
+        seed=sweep.seed,
+    )
+    return {**report, "best": best}
+
+
+@retry_when_locked
+def _settle(ours, fields: dict[str, Any]) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        sweep = ours.select_for_update().first()
+        if sweep is None:
+            return  # the finish was re-claimed after this worker was taken for dead
+        ours.update(**fields, completed_at=now, updated_at=now)
+        completed = fields["status"] == ResearchSweep.Status.COMPLETED
+        Task.objects.filter(pk=sweep.task_id).update(
+            status=Task.Status.SUCCESS if completed else Task.Status.FAILURE,
+            result={"research_sweep_id": str(sweep.pk), "status": fields["status"]},
+            error=fields["error"] if not completed else "",
+            finished_at=now,
+            updated_at=now,
+        )
+
+
+# --- the reaper --------------------------------------------------------------------------------
+
+
+def reap_research_sweeps() -> dict[str, int]:
+    """Re-queue chunks whose worker stopped beating or whose message was never picked up, and
+    finishing steps whose worker died. Returns how many of each were re-sent."""
+    from backtests.research import tasks as actors
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=heartbeat_timeout())
+    requeued = {"chunks": 0, "finishes": 0}
+    stale = ResearchSweepChunk.objects.filter(
+        Q(status=ResearchSweepChunk.Status.RUNNING, heartbeat_at__lt=cutoff)
+        | Q(status=ResearchSweepChunk.Status.PENDING, updated_at__lt=cutoff)
+    ).values_list("id", "status", "attempts")
+    for chunk_id, status, attempts in stale:
+        # Guarded by the state that was read, so two reapers re-send a chunk once.
+        if status == ResearchSweepChunk.Status.RUNNING:
+            released = ResearchSweepChunk.objects.filter(
+                pk=chunk_id, status=status, attempts=attempts, heartbeat_at__lt=cutoff
+            )
+        else:
+            released = ResearchSweepChunk.objects.filter(
+                pk=chunk_id, status=status, updated_at__lt=cutoff
+            )
+        if released.update(status=ResearchSweepChunk.Status.PENDING, updated_at=now):
+            actors.run_research_chunk.send(str(chunk_id))
+            requeued["chunks"] += 1
+            logger.warning("Re-queued research chunk %s (attempt %s)", chunk_id, attempts)
+    unfinished = (
+        ResearchSweep.objects.filter(status=ResearchSweep.Status.RUNNING)
+        .filter(
+            Q(finish_token__isnull=False, finish_heartbeat_at__lt=cutoff)
+            | Q(finish_token__isnull=True, updated_at__lt=cutoff)
+        )
+        .exclude(
+            chunks__status__in=(
+                ResearchSweepChunk.Status.PENDING,
+                ResearchSweepChunk.Status.RUNNING,
+            )
+        )
+        .values_list("id", "finish_token")
+    )
+    for sweep_id, token in unfinished:
+        if ResearchSweep.objects.filter(pk=sweep_id, finish_token=token).update(
+            finish_token=None, updated_at=now
+        ):
+            actors.finish_research_sweep.send(str(sweep_id))
+            requeued["finishes"] += 1
+    return requeued

@@ -1,0 +1,169 @@
+"""Reads of research sweeps, scoped to what the caller may see (SPEC §10): a sweep someone may
+not see does not exist for them (404)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from backfolio.common.ownership import visible_to
+from backtests import artifacts, jobs
+from backtests.research import grid as grids
+from backtests.research.models import ResearchSweep, ResearchSweepEntry
+from backtests.research.ranking import higher_is_better, order_key, score_of
+from backtests.services import Conflict
+from metrics.jsonsafe import json_safe
+from metrics.presenters import V1_FLAT_KEYS
+from strategies.selectors import parse_uuid
+
+SORTABLE_METRICS = tuple(key for key in V1_FLAT_KEYS if key != "metrics_spec_version")
+SORT_KEYS = ("rank", "number", *SORTABLE_METRICS)
+FINISHED = (ResearchSweep.Status.COMPLETED, ResearchSweep.Status.FAILED)
+
+
+def research_sweep_get(*, sweep_id, user) -> ResearchSweep:
+    """The sweep (after reaping stale work), or ``ResearchSweep.DoesNotExist``."""
+    key = parse_uuid(sweep_id)
+    if key is not None:
+        jobs.maybe_reap()
+        found = (
+            visible_to(ResearchSweep.objects.select_related("strategy"), user)
+            .filter(pk=key)
+            .first()
+        )
+        if found is not None:
+            return found
+    raise ResearchSweep.DoesNotExist(f"Research sweep {sweep_id} not found.")
+
+
+def _entries(sweep: ResearchSweep) -> list[dict[str, Any]]:
+    return list(
+        sweep.entries.order_by("number").values(
+            "number", "overrides", "status", "metrics", "score", "fingerprint", "error"
+        )
+    )
+
+
+def _ranked(sweep: ResearchSweep, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``entries`` with their ``rank`` by the sweep's rank metric, in rank order."""
+    descending = higher_is_better(sweep.rank_metric)
+    ordered = sorted(
+        entries,
+        key=lambda entry: order_key(
+            entry["number"],
+            entry["status"] == ResearchSweepEntry.Status.COMPLETED,
+            entry["score"],
+            descending=descending,
+        ),
+    )
+    for rank, entry in enumerate(ordered, start=1):
+        entry["rank"] = rank
+    return ordered
+
+
+def research_sweep_leaderboard(
+    *, sweep: ResearchSweep, sort: str = "rank", order: str | None = None, skip: int = 0,
+    limit: int = 100,
+) -> dict[str, Any]:  # fmt: skip
+    """One page of the entries that have run, sorted by ``sort`` (``rank``, ``number`` or any
+    numeric v1 metric) in ``order`` (default: best first for a metric with a direction,
+    ascending for ``rank``/``number``, descending otherwise); entries without a value last."""
+    ranked = _ranked(sweep, _entries(sweep))
+    if order is None:
+        if sort in ("rank", "number"):
+            order = "asc"
+        else:
+            order = "desc" if higher_is_better(sort) else "asc"
+    descending = order == "desc"
+    if sort == "rank":
+        rows = ranked[::-1] if descending else ranked
+    elif sort == "number":
+        rows = sorted(ranked, key=lambda entry: entry["number"], reverse=descending)
+    else:
+        rows = sorted(
+            ranked,
+            key=lambda entry: order_key(
+                entry["number"],
+                entry["status"] == ResearchSweepEntry.Status.COMPLETED,
+                score_of(entry["metrics"], sort),
+                descending=descending,
+            ),
+        )
+    return {
+        "count": len(rows),
+        "skip": skip,
+        "limit": limit,
+        "sort": sort,
+        "order": order,
+        "entries": [_entry_view(entry) for entry in rows[skip : skip + limit]],
+    }
+
+
+def _entry_view(entry: dict[str, Any]) -> dict[str, Any]:
+    completed = entry["status"] == ResearchSweepEntry.Status.COMPLETED
+    return {
+        "number": entry["number"],
+        "rank": entry["rank"],
+        "overrides": entry["overrides"],
+        "status": entry["status"],
+        "score": entry["score"],
+        "metrics": json_safe(entry["metrics"]) if completed else {},
+        "fingerprint": entry["fingerprint"] or None,
+        "error": entry["error"] or None,
+    }
+
+
+def _finished(sweep: ResearchSweep, what: str) -> None:
+    if sweep.status not in FINISHED:
+        raise Conflict(
+            f"Research sweep {sweep.pk} is {sweep.status} ({sweep.done}/{sweep.total} entries "
+            f"done); its {what} is ready when it has finished."
+        )
+
+
+def research_sweep_returns_parquet(*, sweep: ResearchSweep) -> bytes:
+    _finished(sweep, "returns matrix")
+    try:
+        return artifacts.read_bytes(sweep.returns_uri)
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"The returns matrix of research sweep {sweep.pk}: {error}.") from error
+
+
+def research_sweep_results_csv(*, sweep: ResearchSweep) -> str:
+    """One row per entry: number, rank, status, parameters (dotted paths), metrics, error."""
+    _finished(sweep, "results table")
+    entries = sorted(_ranked(sweep, _entries(sweep)), key=lambda entry: entry["number"])
+    parameters = list(
+        dict.fromkeys(
+            path for entry in entries for path in grids.flat_parameters(entry["overrides"])
+        )
+    )
+    metrics = list(SORTABLE_METRICS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["number", "rank", "status", *parameters, *metrics, "fingerprint", "error"])
+    for entry in entries:
+        flat = grids.flat_parameters(entry["overrides"])
+        values = entry["metrics"] if entry["status"] == ResearchSweepEntry.Status.COMPLETED else {}
+        writer.writerow(
+            [
+                entry["number"],
+                entry["rank"],
+                entry["status"],
+                *[_cell(flat.get(path)) for path in parameters],
+                *[_cell(json_safe(values.get(key))) for key in metrics],
+                entry["fingerprint"],
+                entry["error"],
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, sort_keys=True)
+    return value
