@@ -26,6 +26,7 @@ from backtests.api.v1.views import (
 from backtests.research import selectors, services
 from backtests.research.grid import MAX_COMBINATIONS
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
+from metrics import research
 from strategies.selectors import strategy_get
 
 CSV_MEDIA_TYPE = "text/csv"
@@ -55,11 +56,15 @@ class ResearchSweepCreateSerializer(v1.StrictFieldsMixin, serializers.Serializer
     commission = v1.NumberField(default=0.0)
     slippage = v1.NumberField(default=0.0)
     benchmark = serializers.CharField(required=False, max_length=60)
+    # Ranges are checked by the service with the research module's own checks; the bounds
+    # here only keep a number within what the database column holds.
     partitions = serializers.IntegerField(
-        default=services.DEFAULT_PARTITIONS, min_value=-(2**31), max_value=2**31
+        default=research.DEFAULT_PARTITIONS, min_value=-(2**31), max_value=2**31
     )
-    spa_reps = serializers.IntegerField(default=1000, min_value=1, max_value=services.MAX_SPA_REPS)
-    seed = serializers.IntegerField(default=0, min_value=0, max_value=services.MAX_SEED)
+    spa_reps = serializers.IntegerField(
+        default=research.DEFAULT_RESAMPLES, min_value=-(2**31), max_value=2**31
+    )
+    seed = serializers.IntegerField(default=research.DEFAULT_SEED, min_value=0, max_value=2**63 - 1)
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):

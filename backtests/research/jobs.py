@@ -38,6 +38,7 @@ from backtests import artifacts
 from backtests.jobs import heartbeat_timeout, retry_when_locked
 from backtests.models import Task
 from backtests.pipeline import RunError, parse_run_config
+from backtests.research import grid as grids
 from backtests.research import runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
@@ -159,7 +160,7 @@ def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
     specs, failed = [], {}
     for position, (_number, overrides) in enumerate(plan):
         spec, problems = parse_run_config(
-            {**sweep.base_config, **overrides},
+            grids.apply_overrides(sweep.base_config, overrides),
             strategy_kind=strategy.kind,
             strategy_definition=strategy.definition,
             strategy_timeframe=strategy.timeframe,

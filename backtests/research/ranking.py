@@ -1,6 +1,6 @@
 """Ranking entries by a metric (pure): the v1 leaderboard rules for research entries.
 
-A metric's direction is the v1 contract's (``V1_HIGHER_IS_BETTER`` / ``V1_LOWER_IS_BETTER``).
+A metric's direction is the one table of v1 directions (``V1_METRIC_HIGHER_IS_BETTER``).
 Completed entries with a value come first, best first; ties go to the smaller entry number;
 completed entries without a value follow, then failed entries.
 """
@@ -11,13 +11,13 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from metrics.presenters import V1_HIGHER_IS_BETTER, V1_LOWER_IS_BETTER
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 
-RANKABLE_METRICS = tuple(sorted(V1_HIGHER_IS_BETTER | V1_LOWER_IS_BETTER))
+RANKABLE_METRICS = tuple(V1_METRIC_HIGHER_IS_BETTER)
 
 
 def higher_is_better(metric: str) -> bool:
-    return metric in V1_HIGHER_IS_BETTER or metric not in V1_LOWER_IS_BETTER
+    return V1_METRIC_HIGHER_IS_BETTER.get(metric, True)
 
 
 def score_of(metrics: Mapping[str, Any] | None, metric: str) -> float | None:

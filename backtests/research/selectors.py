@@ -6,20 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from backfolio.common.ownership import visible_to
 from backtests import artifacts, jobs
-from backtests.research import grid as grids
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
-from backtests.research.ranking import higher_is_better, order_key, score_of
+from backtests.research.ranking import RANKABLE_METRICS, higher_is_better, order_key, score_of
 from backtests.services import Conflict
 from metrics.jsonsafe import json_safe
-from metrics.presenters import V1_FLAT_KEYS
 from strategies.selectors import parse_uuid
 
-SORTABLE_METRICS = tuple(key for key in V1_FLAT_KEYS if key != "metrics_spec_version")
-SORT_KEYS = ("rank", "number", *SORTABLE_METRICS)
+SORT_KEYS = ("rank", "number", *RANKABLE_METRICS)
 FINISHED = (ResearchSweep.Status.COMPLETED, ResearchSweep.Status.FAILED)
 
 
@@ -136,16 +134,14 @@ def research_sweep_results_csv(*, sweep: ResearchSweep) -> str:
     _finished(sweep, "results table")
     entries = sorted(_ranked(sweep, _entries(sweep)), key=lambda entry: entry["number"])
     parameters = list(
-        dict.fromkeys(
-            path for entry in entries for path in grids.flat_parameters(entry["overrides"])
-        )
+        dict.fromkeys(path for entry in entries for path in flat_parameters(entry["overrides"]))
     )
-    metrics = list(SORTABLE_METRICS)
+    metrics = list(RANKABLE_METRICS)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["number", "rank", "status", *parameters, *metrics, "fingerprint", "error"])
     for entry in entries:
-        flat = grids.flat_parameters(entry["overrides"])
+        flat = flat_parameters(entry["overrides"])
         values = entry["metrics"] if entry["status"] == ResearchSweepEntry.Status.COMPLETED else {}
         writer.writerow(
             [
@@ -167,3 +163,15 @@ def _cell(value: Any) -> Any:
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True)
     return value
+
+
+def flat_parameters(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Overrides as dotted paths to values (the parameter columns of ``results.csv``)."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flat_parameters(value, f"{path}."))
+        else:
+            flat[path] = value
+    return flat

@@ -7,7 +7,6 @@ them.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,19 +14,22 @@ from django.db import transaction
 
 from backtests import services as backtest_services
 from backtests.models import Backtest, Task
-from backtests.pipeline import SIGNAL, RunSpec, parse_run_config, validate_run_settings
+from backtests.pipeline import (
+    SIGNAL,
+    RunSpec,
+    accepted_keys,
+    parse_run_config,
+    validate_run_settings,
+)
 from backtests.research import grid as grids
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.services import RANK_METRICS, Conflict, InvalidInput
 from marketdata.store import MarketDataError, get_store
+from metrics import research
+from strategies.language.plugins import PLUGINS
 from strategies.models import Strategy
 
-DEFAULT_PARTITIONS = 16
-MIN_PARTITIONS, MAX_PARTITIONS = 4, 24
-MIN_BARS_PER_PARTITION = 10
-MAX_SPA_REPS = 10_000
-MAX_SEED = 2**32 - 1
-MAX_LISTED_SKIPPED = 20
+PLUGIN_KEY, PLUGIN_PARAMS_KEY = "signal_plugin_key", "signal_plugin_params"
 # Entries per chunk message: vectorised chunks share one engine call (bigger is cheaper per
 # entry, smaller spreads a sweep over more workers); one-at-a-time engines take a few each.
 VECTORISED_CHUNK_SIZE = 120
@@ -40,6 +42,11 @@ def _problems_by_path(problems) -> dict[str, list[str]]:
     for problem in problems:
         errors.setdefault(problem.path or "non_field_errors", []).append(problem.message)
     return errors
+
+
+def _sentence(error: Exception) -> str:
+    text = str(error)
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
 def chunk_size_for(engine: str, kind: str) -> int:
@@ -61,33 +68,42 @@ def _parse(strategy: Strategy, engine: str, config, capital, commission, slippag
     )
 
 
-def _requested_combinations(
-    strategy: Strategy, base_config: Mapping[str, Any], grid: Any, param_grid: Any
-) -> tuple[str, list[dict] | None, dict[str, Any]]:
-    """(field, the combinations as overrides, errors) of the grid or param_grid asked for."""
-    if grid is not None and param_grid is not None:
-        return "grid", None, {"grid": ["Give grid or param_grid, not both."]}
-    if grid is None and param_grid is None:
-        return "grid", None, {"grid": ["This field is required (or give param_grid)."]}
+def _combinations(strategy: Strategy, base_config: Mapping[str, Any], grid, param_grid):
+    """The combinations asked for, as overrides, and the field they came from; raises
+    ``InvalidInput`` for a bad grid (a path that is not a config field, a value that is not a
+    list, too many combinations)."""
+    try:
+        combos = grids.expand(grid, param_grid, config_keys=accepted_keys(strategy.kind))
+    except grids.GridProblems as problems:
+        raise InvalidInput(problems.errors) from None
     if grid is not None:
-        if not isinstance(grid, Mapping) or not grid:
-            return "grid", None, {"grid": ["Must be a non-empty object of path → value list."]}
-        problems = grids.grid_problems(grid, base_config, strategy.kind)
-        if problems:
-            return "grid", None, {"grid": problems}
-        count = grids.combination_count(grid)
-        if count > grids.MAX_COMBINATIONS:
-            return "grid", None, {"grid": [_too_many(count)]}
-        return "grid", list(grids.combinations(grid, base_config)), {}
-    if not isinstance(param_grid, list) or not param_grid:
-        return "param_grid", None, {"param_grid": ["Must be a non-empty list of override objects."]}
-    if len(param_grid) > grids.MAX_COMBINATIONS:
-        return "param_grid", None, {"param_grid": [_too_many(len(param_grid))]}
-    return "param_grid", list(param_grid), {}
+        unknown = _unknown_plugin_parameters(grid, base_config)
+        if unknown:
+            raise InvalidInput({"grid": unknown})
+    return ("grid" if grid is not None else "param_grid"), combos
 
 
-def _too_many(count: int) -> str:
-    return f"{count:,} combinations; at most {grids.MAX_COMBINATIONS:,} are allowed."
+def _unknown_plugin_parameters(grid: Mapping[str, Any], base_config: Mapping[str, Any]) -> dict:
+    """``signal_plugin_params.<name>`` paths naming no parameter of the plugin(s) in play."""
+    keys = [base_config.get(PLUGIN_KEY), *(grid.get(PLUGIN_KEY) or [])]
+    plugins = [
+        PLUGINS[key] for key in dict.fromkeys(keys) if isinstance(key, str) and key in PLUGINS
+    ]
+    known = sorted({name for plugin in plugins for name in plugin.params})
+    problems = {}
+    for path in grid:
+        head, _, name = path.partition(".")
+        if head != PLUGIN_PARAMS_KEY or not name:
+            continue
+        if not plugins:
+            problems[path] = ["Not a configuration field: no signal_plugin_key in base_config."]
+        elif name not in known:
+            names = ", ".join(plugin.name for plugin in plugins)
+            problems[path] = [
+                f"Not a configuration field: {name!r} is not a parameter of {names} "
+                f"(parameters: {', '.join(known)})."
+            ]
+    return problems
 
 
 def _benchmark_bars(benchmark: str, spec: RunSpec) -> tuple[int | None, list[str]]:
@@ -121,9 +137,9 @@ def research_sweep_create(
     commission: float = 0.0,
     slippage: float = 0.0,
     benchmark: str | None = None,
-    partitions: int = DEFAULT_PARTITIONS,
-    spa_reps: int = 1000,
-    seed: int = 0,
+    partitions: int = research.DEFAULT_PARTITIONS,
+    spa_reps: int = research.DEFAULT_RESAMPLES,
+    seed: int = research.DEFAULT_SEED,
     owner=None,
 ) -> ResearchSweep:
     """Validate, expand and store a sweep with its chunks and task, and queue one message per
@@ -144,35 +160,36 @@ def research_sweep_create(
             f"{rank_metric!r} has no direction to rank by; choose one of: "
             f"{', '.join(RANK_METRICS)}."
         ]
-    if partitions % 2 or not MIN_PARTITIONS <= partitions <= MAX_PARTITIONS:
-        errors["partitions"] = [
-            f"Must be an even number from {MIN_PARTITIONS} to {MAX_PARTITIONS} (got {partitions})."
-        ]
-    field, combos, grid_errors = _requested_combinations(strategy, base_config, grid, param_grid)
-    errors.update(grid_errors)
+    for name, value, check in (
+        ("partitions", partitions, research.check_partitions),
+        ("spa_reps", spa_reps, lambda value: research.check_resamples(value, "spa_reps")),
+        ("seed", seed, research.check_seed),
+    ):
+        try:
+            check(value)
+        except ValueError as error:
+            errors[name] = [_sentence(error)]
     if errors:
         raise InvalidInput(errors)
+    field, combos = _combinations(strategy, base_config, grid, param_grid)
 
     plan: list[list] = []
-    skipped: list[dict[str, Any]] = []
+    invalid: list[tuple[int, Mapping[str, Any], dict]] = []
     n_skipped = 0
     first_spec: RunSpec | None = None
     for index, overrides in enumerate(combos):
-        if not isinstance(overrides, Mapping):
-            problems = {"non_field_errors": ["Must be a JSON object."]}
-        else:
-            spec, found = _parse(
-                strategy, engine, {**base_config, **overrides}, initial_capital, commission,
-                slippage,
-            )  # fmt: skip
-            problems = _problems_by_path(found)
-            if not found:
-                first_spec = first_spec or spec
-                plan.append([index, dict(overrides)])
-                continue
+        spec, found = _parse(
+            strategy, engine, grids.apply_overrides(base_config, overrides), initial_capital,
+            commission, slippage,
+        )  # fmt: skip
+        if not found:
+            first_spec = first_spec or spec
+            plan.append([index, overrides])
+            continue
         n_skipped += 1
-        if len(skipped) < MAX_LISTED_SKIPPED:
-            skipped.append({"index": index, "overrides": overrides, "problems": problems})
+        if len(invalid) < grids.MAX_LISTED_PROBLEMS:
+            invalid.append((index, overrides, _problems_by_path(found)))
+    skipped = grids.describe_skipped(invalid)
     if not plan:
         shown = {str(item["index"]): item["problems"] for item in skipped}
         raise InvalidInput(
@@ -195,15 +212,10 @@ def research_sweep_create(
     bars, benchmark_problems = _benchmark_bars(benchmark_symbol, first_spec)
     if benchmark_problems:
         raise InvalidInput({"benchmark": benchmark_problems})
-    if partitions > bars // MIN_BARS_PER_PARTITION:
-        raise InvalidInput(
-            {
-                "partitions": [
-                    f"At most {bars // MIN_BARS_PER_PARTITION} for {bars} bars "
-                    f"(at least {MIN_BARS_PER_PARTITION} bars per partition)."
-                ]
-            }
-        )
+    try:
+        research.check_partitions(partitions, bars)
+    except ValueError as error:
+        raise InvalidInput({"partitions": [_sentence(error)]}) from None
 
     size = chunk_size_for(engine, strategy.kind)
     with transaction.atomic():
@@ -258,7 +270,7 @@ def research_entry_backtest(*, sweep: ResearchSweep, number: int, owner=None) ->
     backtest = backtest_services.backtest_create(
         strategy=sweep.strategy,
         engine=sweep.engine,
-        config={**sweep.base_config, **overrides},
+        config=grids.apply_overrides(sweep.base_config, overrides),
         initial_capital=sweep.initial_capital,
         commission=sweep.commission,
         slippage=sweep.slippage,
@@ -266,7 +278,3 @@ def research_entry_backtest(*, sweep: ResearchSweep, number: int, owner=None) ->
         source=Backtest.Source.SWEEP,
     )
     return backtest_services.backtest_execute(backtest=backtest)
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

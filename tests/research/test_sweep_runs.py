@@ -1,0 +1,236 @@
+"""Research sweeps through real Dramatiq workers (the configured broker: in-process stub, or
+Redis when REDIS_URL is set): chunks as separate messages, idempotent claims, the leaderboard,
+the overfitting block, the downloads, and an entry made into a v1 backtest."""
+
+import csv
+import io
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from rest_framework.test import APIClient
+
+from backtests.models import Task
+from backtests.research import jobs, services
+from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
+from marketdata.store import get_store
+from metrics.research import overfitting_report
+from tests.factories import StrategyFactory
+
+BASE_CONFIG = {
+    "symbol": "SPY",
+    "start_date": "2015-01-01",
+    "end_date": "2020-12-31",
+    "signal_plugin_key": "sma_crossover",
+}
+GRID = {"signal_plugin_params.fast": [5, 10, 20], "signal_plugin_params.slow": [50, 100, 150]}
+
+
+def wait_for_sweep(client, sweep_id, *, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/v1/research/sweeps/{sweep_id}")
+        if response.status_code == 200:
+            body = response.json()
+            seen.append((body["status"], body["done"]))
+            if body["status"] in ("completed", "failed"):
+                return body, seen
+        time.sleep(0.1)
+    raise AssertionError(f"sweep {sweep_id} did not finish: {seen[-5:]}")
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    monkeypatch.setattr(services, "VECTORISED_CHUNK_SIZE", 4)
+    monkeypatch.setattr(services, "SINGLE_RUN_CHUNK_SIZE", 2)
+
+
+def post_sweep(client, strategy, **extra):
+    body = {
+        "strategy_id": str(strategy.id),
+        "base_config": BASE_CONFIG,
+        "grid": GRID,
+        "rank_metric": "perf_sharpe_ratio",
+        "commission": 0.0005,
+        "slippage": 0.0005,
+        "spa_reps": 200,
+        "partitions": 8,
+        **extra,
+    }
+    return client.post("/api/v1/research/sweeps", body, format="json")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, small_chunks):
+    client = APIClient()
+    strategy = StrategyFactory(kind="signal", definition=None)
+
+    response = post_sweep(client, strategy)
+    assert response.status_code == 202, response.json()
+    answer = response.json()
+    assert answer["status"] == "pending"
+    assert answer["n_configs"] == 9 and answer["n_skipped"] == 0 and answer["skipped"] == []
+    sweep = ResearchSweep.objects.get(pk=answer["id"])
+    assert sweep.chunks.count() == 3  # 9 entries, 4 per chunk
+
+    body, seen = wait_for_sweep(client, answer["id"])
+    assert body["status"] == "completed", body["error"]
+    assert body["done"] == body["total"] == 9
+    task = client.get(f"/api/v1/tasks/{answer['task_id']}").json()
+    assert task["status"] == "SUCCESS" and task["done"] == task["total"] == 9
+    assert task["kind"] == "research_sweep"
+    assert all(done <= 9 for _status, done in seen)
+
+    # Every chunk ran once, every entry exists once.
+    assert list(sweep.chunks.values_list("status", "attempts")) == [("completed", 1)] * 3
+    assert sorted(sweep.entries.values_list("number", flat=True)) == list(range(9))
+
+    entries = body["leaderboard"]["entries"]
+    assert [entry["rank"] for entry in entries] == list(range(1, 10))
+    scores = [entry["score"] for entry in entries]
+    assert scores == sorted(scores, reverse=True)
+    assert entries[0]["overrides"] == {"signal_plugin_params": {"fast": 5, "slow": 50}} or (
+        entries[0]["overrides"]["signal_plugin_params"].keys() == {"fast", "slow"}
+    )
+
+    # The returns matrix: a date index and one column per entry, named by its number.
+    matrix = pd.read_parquet(
+        io.BytesIO(client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet").content)
+    )
+    assert list(matrix.columns) == [str(number) for number in range(9)]
+    assert matrix.index.name == "date"
+
+    # The overfitting block is the research module's report on exactly that matrix, against
+    # buy and hold of SPY on the same bars without costs.
+    close = get_store().load(["SPY"], "2015-01-01", "2020-12-31").close["SPY"]
+    close = close.loc[matrix.index]
+    benchmark = np.concatenate(([0.0], close.to_numpy()[1:] / close.to_numpy()[:-1] - 1.0))
+    best = entries[0]["number"]
+    expected = overfitting_report(
+        np.ascontiguousarray(matrix.to_numpy()),  # row-major, as the service passes it
+        benchmark,
+        best_index=best,
+        benchmark="SPY",
+        partitions=8,
+        spa_reps=200,
+        seed=0,
+    )
+    assert body["overfitting"] == {**expected, "best": best}
+    assert body["overfitting"]["n_trials"] == 9
+
+    # results.csv: one row per entry, parameters as dotted columns, metrics.
+    text = client.get(f"/api/v1/research/sweeps/{answer['id']}/results.csv").content.decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [int(row["number"]) for row in rows] == list(range(9))
+    assert rows[0]["signal_plugin_params.fast"] == "5"
+    assert rows[0]["signal_plugin_params.slow"] == "50"
+    by_number = {entry["number"]: entry for entry in entries}
+    assert float(rows[4]["perf_sharpe_ratio"]) == by_number[4]["metrics"]["perf_sharpe_ratio"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_made_into_a_v1_backtest_has_the_same_fingerprint_and_numbers(
+    worker, small_chunks
+):
+    client = APIClient()
+    strategy = StrategyFactory(kind="signal", definition=None)
+    answer = post_sweep(client, strategy).json()
+    body, _ = wait_for_sweep(client, answer["id"])
+    entry = body["leaderboard"]["entries"][3]
+
+    response = client.post(
+        f"/api/v1/research/sweeps/{answer['id']}/entries/{entry['number']}/backtest"
+    )
+    assert response.status_code == 201, response.json()
+    backtest = response.json()
+    assert backtest["status"] == "completed"
+    assert backtest["source"] == "sweep"
+    assert backtest["fingerprint"] == entry["fingerprint"]
+    assert backtest["metrics"] == entry["metrics"]
+    assert backtest["commission"] == 0.0005 and backtest["slippage"] == 0.0005
+    # Its artifacts exist, and its per-bar returns are the entry's column of the matrix.
+    equity = client.get(f"/api/v1/backtests/{backtest['id']}/equity-curve").json()
+    values = np.array([point["equity"] for point in equity])
+    returns = values / np.concatenate(([backtest["initial_capital"]], values[:-1])) - 1.0
+    matrix = pd.read_parquet(
+        io.BytesIO(client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet").content)
+    )
+    np.testing.assert_array_equal(matrix[str(entry["number"])].to_numpy(), returns)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backtrader_sweep_runs_one_at_a_time_and_matches_vectorbt_ranks(worker, small_chunks):
+    client = APIClient()
+    strategy = StrategyFactory(kind="signal", definition=None)
+    grid = {"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [50, 100]}
+    answer = post_sweep(client, strategy, engine="backtrader", grid=grid).json()
+    body, _ = wait_for_sweep(client, answer["id"], timeout=300)
+    assert body["status"] == "completed", body["error"]
+    assert ResearchSweepChunk.objects.filter(sweep=answer["id"]).count() == 2
+    assert body["overfitting"]["n_trials"] == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_duplicate_chunk_messages_count_each_entry_once(worker, broker, small_chunks):
+    from backtests.research.tasks import run_research_chunk
+
+    strategy = StrategyFactory(kind="signal", definition=None)
+    sweep = services.research_sweep_create(
+        strategy=strategy,
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid=GRID,
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    for chunk_id in sweep.chunks.values_list("id", flat=True):
+        run_research_chunk.send(str(chunk_id))  # a second message for every chunk
+    broker.join(run_research_chunk.queue_name)
+    worker.join()
+    sweep.refresh_from_db()
+    assert sweep.status == "completed"
+    assert sweep.done == sweep.total == 9
+    assert ResearchSweepEntry.objects.filter(sweep=sweep).count() == 9
+    assert set(sweep.chunks.values_list("attempts", flat=True)) == {1}
+    assert Task.objects.get(pk=sweep.task_id).done == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_chunk_whose_worker_died_is_rerun_once_and_nothing_counts_twice(settings, small_chunks):
+    """The row a SIGKILLed worker leaves: a chunk ``running`` with a stale heartbeat. The reaper
+    gives it back; the next claim runs it; the dead attempt's late completion is refused."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    strategy = StrategyFactory(kind="signal", definition=None)
+    sweep = services.research_sweep_create(
+        strategy=strategy,
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid=GRID,
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    chunks = list(sweep.chunks.order_by("number"))
+    dead = jobs.claim_chunk(chunks[0].pk)
+    assert dead.attempts == 1
+    ResearchSweepChunk.objects.filter(pk=dead.pk).update(
+        heartbeat_at=timezone.now()
+        - timedelta(seconds=settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS + 5)
+    )
+    assert jobs.reap_research_sweeps()["chunks"] == 1
+    chunk = ResearchSweepChunk.objects.get(pk=dead.pk)
+    assert (chunk.status, chunk.attempts) == ("pending", 1)
+    for each in chunks:
+        jobs.run_chunk(each.pk)
+    stale = ResearchSweepChunk.objects.filter(pk=dead.pk, status="running", attempts=1)
+    assert not jobs._complete_chunk(stale, "unused", [], sweep)
+    sweep.refresh_from_db()
+    assert sweep.status == "completed"
+    assert sweep.done == 9 and sweep.entries.count() == 9
+    assert ResearchSweepChunk.objects.get(pk=dead.pk).attempts == 2
