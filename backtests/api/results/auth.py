@@ -1,8 +1,9 @@
 """``POST /api/auth/login`` and ``POST /api/auth/refresh-token``: JWT Bearer tokens.
 
 Tokens come from djangorestframework-simplejwt (access 15 minutes, refresh 7 days, see
-``SIMPLE_JWT``), so every API that lists ``JWTAuthentication`` accepts them. Users are created by
-staff (admin or ``manage.py create_api_user``); there is no sign-up.
+``SIMPLE_JWT``), so every API that lists ``JWTAuthentication`` accepts them. A refresh token
+works once, and a password change ends every token issued before it (``backfolio.common.tokens``).
+Users are created by staff (admin or ``manage.py create_api_user``); there is no sign-up.
 """
 
 from django.contrib.auth import authenticate, get_user_model
@@ -14,6 +15,8 @@ from rest_framework.views import APIView
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import RefreshToken
+
+from backfolio.common.tokens import refresh_token_spend, token_matches_password
 
 from .exceptions import ResultsApiError, ResultsApiMixin, invalid_credentials
 from .serializers import (
@@ -89,10 +92,10 @@ class LoginView(_AuthView):
             username=serializer.validated_data.get("username"),
             email=serializer.validated_data.get("email"),
         )
-        user = (
-            authenticate(request, username=username, password=serializer.validated_data["password"])
-            if username
-            else None
+        # Unknown address or not: authenticate runs the password hasher either way, so how long
+        # a login takes does not tell whether an account exists.
+        user = authenticate(
+            request, username=username, password=serializer.validated_data["password"]
         )
         if user is None:
             throttle.record_failure()
@@ -106,7 +109,10 @@ class RefreshTokenView(_AuthView):
         operation_id="auth_refresh_token",
         tags=["results API: auth"],
         summary="Exchange a refresh token for new tokens",
-        description="Returns a new access token and a new refresh token.",
+        description=(
+            "Returns a new access token and a new refresh token. A refresh token works once, "
+            "and not at all after its user's password changed."
+        ),
         request=RefreshTokenSerializer,
         responses={
             200: TokenPairSchema,
@@ -124,7 +130,9 @@ class RefreshTokenView(_AuthView):
             raise _invalid_refresh_token() from exc
         user_id = refresh.payload.get(jwt_settings.USER_ID_CLAIM)
         user = User.objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
-        if user is None or not user.is_active:
+        if user is None or not user.is_active or not token_matches_password(refresh, user):
+            raise _invalid_refresh_token()
+        if not refresh_token_spend(refresh):
             raise _invalid_refresh_token()
         return Response(token_pair(user))
 
