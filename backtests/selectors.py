@@ -7,6 +7,7 @@ exactly as for an unknown id (the v1 API answers 404 either way).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -19,6 +20,7 @@ from backtests.models import Backtest, Task
 from backtests.services import Conflict, InvalidInput
 from metrics.jsonsafe import json_safe
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
+from strategies.language import allocation_symbols
 from strategies.selectors import parse_uuid
 
 
@@ -74,6 +76,56 @@ def task_get(*, task_id, user) -> Task:
         if found is not None:
             return found
     raise Task.DoesNotExist(f"Task {task_id} not found.")
+
+
+# --- what a run covers ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunSpan:
+    """The dates (``YYYY-MM-DD`` as requested) and the symbols of one run."""
+
+    start_date: str | None
+    end_date: str | None
+    symbols: list[str]
+
+
+def backtest_span(backtest: Backtest) -> RunSpan:
+    """What a run covers, however it was made.
+
+    A Backfolio run (``source`` ``v2``) keeps its request: dates in ``config.config``, symbols in
+    the strategy's allocation groups. Every other run keeps a run configuration (SPEC §3): a
+    signal strategy's symbols are ``symbols``/``symbol``; an allocation strategy's are the
+    groups of what drives it (``config.signal``, else the strategy's definition).
+    """
+    config = backtest.config if isinstance(backtest.config, Mapping) else {}
+    if backtest.source == Backtest.Source.V2:
+        request = config.get("config")
+        request = request if isinstance(request, Mapping) else {}
+        return RunSpan(
+            start_date=_text(request.get("start_date")),
+            end_date=_text(request.get("end_date")),
+            symbols=allocation_symbols(config.get("strategy")),
+        )
+    symbols = config.get("symbols")
+    if isinstance(symbols, list) and symbols:
+        held = [str(symbol) for symbol in symbols]
+    elif config.get("symbol"):
+        held = [str(config["symbol"])]
+    else:
+        definition = config.get("signal")
+        if definition is None and backtest.strategy_id is not None:
+            definition = backtest.strategy.definition
+        held = allocation_symbols(definition)
+    return RunSpan(
+        start_date=_text(config.get("start_date")),
+        end_date=_text(config.get("end_date")),
+        symbols=held,
+    )
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 # --- results -----------------------------------------------------------------------------------

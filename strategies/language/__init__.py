@@ -25,6 +25,7 @@ from strategies.language.conditions import (
 from strategies.language.definitions import (
     STRATEGY_KINDS,
     WEIGHT_SUM_TOLERANCE,
+    allocation_symbols,
     iter_conditions,
     required_symbols,
     validate_definition,
@@ -54,6 +55,7 @@ __all__ = [
     "Problem",
     "SignalCache",
     "SignalPlan",
+    "allocation_symbols",
     "build_plugin",
     "compile_allocation_strategy",
     "compile_signal_strategy",

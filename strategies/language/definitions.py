@@ -228,6 +228,20 @@ def _canonical_signals(definition: Any, default_symbol: str | None) -> Iterator[
             yield normalize_signal(spec, default_symbol)
 
 
+def allocation_symbols(definition: Any) -> list[str]:
+    """The symbols an allocation definition holds: its groups' symbols in first-seen order
+    (``CASH`` included); empty for anything that is not an allocation definition."""
+    if not is_allocation_definition(definition) or not isinstance(
+        definition["allocations"], Mapping
+    ):
+        return []
+    symbols: list[str] = []
+    for weights in definition["allocations"].values():
+        if isinstance(weights, Mapping):
+            symbols.extend(str(symbol) for symbol in weights)
+    return list(dict.fromkeys(symbols))
+
+
 _RUN_SYMBOL = "\0run-symbol"  # stands for the run's symbol while walking the signals
 
 
@@ -235,10 +249,7 @@ def required_symbols(definition: Any, default_symbol: str | None = None) -> list
     """Every symbol a valid definition needs prices for, in first-seen order: the allocation
     groups' symbols (``CASH`` included), then the symbols its signals read (``default_symbol``,
     the run's symbol, for a signal strategy's symbol-less signals)."""
-    symbols: list[str] = []
-    if is_allocation_definition(definition):
-        for weights in definition["allocations"].values():
-            symbols.extend(weights)
+    symbols: list[str] = allocation_symbols(definition)
     for canonical in _canonical_signals(definition, _RUN_SYMBOL):
         if "symbol" in canonical:
             symbol = canonical["symbol"]

@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backtests.models import Backtest
+from backtests.selectors import backtest_span
 from metrics.jsonsafe import clean_number
 from metrics.presenters import (
     results_api_equity_curve,
@@ -114,6 +115,14 @@ class BacktestCreateSerializer(serializers.Serializer):
     commission = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
     slippage = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
 
+    def to_internal_value(self, data):
+        # A misspelt key (``initialbalance``) must not silently run with a default instead.
+        if isinstance(data, dict):
+            unknown = [key for key in data if key not in self.fields]
+            if unknown:
+                raise serializers.ValidationError({key: ["unknown field"] for key in unknown})
+        return super().to_internal_value(data)
+
     def validate_engine(self, value: str) -> str:
         from backtests.engines.registry import available_engines
 
@@ -176,13 +185,6 @@ def _day_bound(value: Any, *, end: bool) -> str | None:
     return f"{day.isoformat()}T{'23:59:59' if end else '00:00:00'}Z"
 
 
-def _symbols(config: dict) -> list[str]:
-    symbols = config.get("symbols")
-    if symbols:
-        return list(symbols)
-    return [config["symbol"]] if config.get("symbol") else []
-
-
 def _round2(value: Any) -> float | int | None:
     number = clean_number(value)
     if number is None or isinstance(number, int):
@@ -215,6 +217,7 @@ def present_summary(backtest: Backtest) -> dict[str, Any]:
     status = presented_status(backtest)
     total_return = clean_number(metrics.get("total_return"))
     completed = backtest.status == Backtest.Status.COMPLETED
+    span = backtest_span(backtest)
     return {
         "id": str(backtest.id),
         "algorithmId": _id(backtest.strategy_id),
@@ -222,14 +225,14 @@ def present_summary(backtest: Backtest) -> dict[str, Any]:
         "status": status,
         "progress": 100 if completed else backtest.progress,
         "engine": backtest.engine,
-        "startDate": _day_bound(backtest.config.get("start_date"), end=False),
-        "endDate": _day_bound(backtest.config.get("end_date"), end=True),
+        "startDate": _day_bound(span.start_date, end=False),
+        "endDate": _day_bound(span.end_date, end=True),
         "initialBalance": _round2(backtest.initial_capital),
         "finalBalance": _round2(metrics.get("final_value")) if completed else None,
         "returnOnInvestment": (
             _round2(total_return * 100) if completed and total_return is not None else None
         ),
-        "symbols": _symbols(backtest.config),
+        "symbols": span.symbols,
         "createdAt": iso_datetime(backtest.created_at),
         "completedAt": iso_datetime(backtest.completed_at) if completed else None,
     }
@@ -258,17 +261,18 @@ def present_completed(
     backtest: Backtest, *, equity: pd.Series, trades: pd.DataFrame | None
 ) -> dict[str, Any]:
     final_balance = float(equity.iloc[-1]) if len(equity) else None
+    span = backtest_span(backtest)
     return {
         "id": str(backtest.id),
         "algorithmId": _id(backtest.strategy_id),
         "userId": _id(backtest.owner_id),
         "status": "completed",
         "progress": 100,
-        "startDate": _day_bound(backtest.config.get("start_date"), end=False),
-        "endDate": _day_bound(backtest.config.get("end_date"), end=True),
+        "startDate": _day_bound(span.start_date, end=False),
+        "endDate": _day_bound(span.end_date, end=True),
         "initialBalance": _round2(backtest.initial_capital),
         "finalBalance": _round2(final_balance),
-        "symbols": _symbols(backtest.config),
+        "symbols": span.symbols,
         "results": results_api_results(
             _core_metrics(backtest.metrics or {}), trades, equity, backtest.initial_capital
         ),

@@ -144,7 +144,7 @@ class BacktestListCreateView(ResultsApiView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
 
-        backtests = Backtest.objects.filter(owner=request.user)
+        backtests = Backtest.objects.filter(owner=request.user).select_related("strategy")
         if "algorithmId" in params:
             backtests = backtests.filter(strategy_id=params["algorithmId"])
         if "status" in params:
@@ -191,14 +191,19 @@ class BacktestListCreateView(ResultsApiView):
         if not visible_to(Strategy.objects.filter(pk=strategy.pk), request.user).exists():
             raise forbidden("Access denied (not your algorithm)")
 
-        symbols = data.get("symbols") or list(strategy.universe or [])
-        if not symbols:
-            raise validation_error("symbols: required when the algorithm has no universe")
         config = {
-            "symbols": symbols,
             "start_date": data["startDate"].isoformat(),
             "end_date": data["endDate"].isoformat(),
         }
+        # An allocation strategy holds the symbols of its groups: the run needs none. Symbols
+        # given with one still reach the run's validation, which says why they do not belong.
+        symbols = data.get("symbols")
+        if strategy.kind == Strategy.Kind.SIGNAL:
+            symbols = symbols or list(strategy.universe or [])
+            if not symbols:
+                raise validation_error("symbols: required when the algorithm has no universe")
+        if symbols:
+            config["symbols"] = symbols
         try:
             with transaction.atomic():
                 backtest = services.backtest_create(
@@ -225,6 +230,8 @@ _CAMEL_FIELDS = {
     "start_date": "startDate",
     "end_date": "endDate",
     "symbol": "symbols",
+    "signal": "algorithmId",
+    "definition": "algorithmId",
 }
 
 

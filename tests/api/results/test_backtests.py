@@ -47,12 +47,15 @@ EQUITY = pd.Series(
 
 
 def completed_backtest(owner=None, **fields) -> Backtest:
+    fields.setdefault(
+        "config",
+        {"symbols": ["SPY", "QQQ"], "start_date": "2024-01-02", "end_date": "2024-01-12"},
+    )
     backtest = BacktestFactory(
         owner=owner,
         status=Backtest.Status.COMPLETED,
         progress=100,
         initial_capital=100_000.0,
-        config={"symbols": ["SPY", "QQQ"], "start_date": "2024-01-02", "end_date": "2024-01-12"},
         metrics={
             "total_return": 0.00650008,
             "final_value": 100_650.008,
@@ -392,3 +395,64 @@ def test_list_requires_authentication(api_client):
     assert api_client.get("/api/backtests").json() == {
         "error": {"code": "UNAUTHORIZED", "message": "Authentication required", "status": 401}
     }
+
+
+def test_a_backfolio_run_made_with_a_bearer_token_reads_whole(token_client, user):
+    request = {
+        "strategy": {
+            "allocations": {"balanced": {"SPY": 0.6, "BND": 0.4}, "cash": {"CASH": 1.0}},
+            "fallback_allocation": "balanced",
+            "switching_logic": [],
+        },
+        "config": {
+            "start_date": "2021-01-04",
+            "end_date": "2021-06-30",
+            "initial_capital": 10000,
+            "engine": "backtrader",
+        },
+    }
+    made = token_client.post("/api/v1/backtest", request, format="json")
+    assert made.status_code == 200, made.content
+    backtest_id = made.json()["backtest_id"]
+
+    row = token_client.get("/api/backtests").json()["data"][0]
+    detail = token_client.get(f"/api/backtests/{backtest_id}").json()
+
+    for shown in (row, detail):
+        assert shown["id"] == backtest_id
+        assert shown["startDate"] == "2021-01-04T00:00:00Z"
+        assert shown["endDate"] == "2021-06-30T23:59:59Z"
+        assert shown["symbols"] == ["SPY", "BND", "CASH"]
+
+
+def test_a_v1_allocation_run_shows_its_groups_symbols(token_client, user):
+    rotation = {
+        "allocations": {"stocks": {"SPY": 1.0}, "bonds": {"AGG": 0.5, "TLT": 0.5}},
+        "fallback_allocation": "bonds",
+        "switching_logic": [],
+    }
+    from_strategy = completed_backtest(
+        owner=user,
+        strategy=StrategyFactory(kind="allocation", universe=[], definition=rotation),
+        config={"start_date": "2024-01-02", "end_date": "2024-01-12"},
+    )
+    from_config = completed_backtest(
+        owner=user,
+        strategy=StrategyFactory(kind="allocation", universe=[], definition=None),
+        config={
+            "start_date": "2024-01-02",
+            "end_date": "2024-01-12",
+            "signal": {
+                **rotation,
+                "allocations": {"all": {"QQQ": 1.0}},
+                "fallback_allocation": "all",
+            },
+        },
+    )
+
+    rows = {row["id"]: row for row in token_client.get("/api/backtests").json()["data"]}
+
+    assert rows[str(from_strategy.id)]["symbols"] == ["SPY", "AGG", "TLT"]
+    assert rows[str(from_config.id)]["symbols"] == ["QQQ"]
+    detail = token_client.get(f"/api/backtests/{from_strategy.id}").json()
+    assert detail["symbols"] == ["SPY", "AGG", "TLT"]

@@ -304,3 +304,77 @@ def test_results_arithmetic_matches_the_runs_own_trades_and_equity(token_client,
     # The curve the API serves reproduces the headline numbers.
     served = np.array([point["balance"] for point in body["equityCurve"]])
     assert abs((served[-1] / 100_000 - 1) * 100 - results["returnOnInvestment"]) < 0.01
+
+
+ROTATION = {
+    "allocations": {"stocks": {"SPY": 0.6, "QQQ": 0.4}, "safety": {"TLT": 1.0}},
+    "fallback_allocation": "safety",
+    "switching_logic": [
+        {
+            "condition": {
+                "left": {"type": "Close", "symbol": "SPY"},
+                "comparison": ">",
+                "right": {"type": "SMA", "symbol": "SPY", "window": 50},
+            },
+            "target_allocation": "stocks",
+        }
+    ],
+}
+
+
+def test_an_allocation_algorithm_runs_on_its_groups_symbols(token_client, user):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=ROTATION)
+
+    response = token_client.post(
+        "/api/backtests", _body(strategy, symbols=None, engine="backtrader"), format="json"
+    )
+
+    assert response.status_code == 201, response.content
+    backtest = Backtest.objects.get(pk=response.json()["id"])
+    assert backtest.config == {"start_date": "2019-01-02", "end_date": "2021-12-31"}
+    services.backtest_execute(backtest=backtest)
+    assert backtest.status == Backtest.Status.COMPLETED, backtest.error
+    detail = token_client.get(f"/api/backtests/{backtest.id}").json()
+    assert detail["symbols"] == ["SPY", "QQQ", "TLT"]
+    assert (detail["startDate"], detail["endDate"]) == (
+        "2019-01-02T00:00:00Z",
+        "2021-12-31T23:59:59Z",
+    )
+    assert {trade["symbol"] for trade in detail["trades"]} <= {"SPY", "QQQ", "TLT"}
+    assert detail["trades"]
+
+
+def test_symbols_given_with_an_allocation_algorithm_are_refused(token_client, user):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=ROTATION)
+
+    response = token_client.post("/api/backtests", _body(strategy), format="json")
+
+    assert response.json() == _validation(
+        "symbols: An allocation strategy trades the symbols named in its definition; "
+        "leave symbol/symbols out."
+    )
+    assert not Backtest.objects.exists()
+
+
+def test_an_allocation_algorithm_without_a_definition_names_the_algorithm(token_client, user):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=None)
+
+    response = token_client.post("/api/backtests", _body(strategy, symbols=None), format="json")
+
+    assert response.json() == _validation(
+        "algorithmId: The strategy has no allocation definition: give one here or on the strategy."
+    )
+
+
+def test_unknown_body_keys_are_refused_by_name(token_client, user):
+    strategy = StrategyFactory(owner=user)
+
+    response = token_client.post(
+        "/api/backtests",
+        _body(strategy, initialbalance=5, stopLoss=0.1),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == _validation("initialbalance: unknown field; stopLoss: unknown field")
+    assert not Backtest.objects.exists()
