@@ -75,6 +75,16 @@ CONFIG_FIELDS = (
     "price_adjustment",
 )
 RENAMED_CONFIG_FIELDS = {"rebalancing_frequency": "rebalance_frequency"}
+# Exit rules act only with risk management on; position limits only with risk management on or a
+# volatility target (SPEC §8). Given otherwise, they are kept but ignored, with a warning each.
+RISK_EXIT_FIELDS = (
+    "stop_loss",
+    "take_profit",
+    "trailing_stop",
+    "max_drawdown_limit",
+    "volatility_exit_threshold",
+)
+POSITION_LIMIT_FIELDS = ("max_position_size", "min_position_size")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -140,6 +150,7 @@ class PortfolioRequest:
     risk: RiskSettings
     name: str = ""
     description: str = ""
+    ignored_fields: tuple[str, ...] = ()
 
     @property
     def symbols(self) -> list[str]:
@@ -158,6 +169,20 @@ class PortfolioRequest:
         if self.risk.target_volatility is not None:
             needed = max(needed, TARGET_VOLATILITY_WINDOW + 1)
         return needed
+
+    def ignored_field_warnings(self) -> list[str]:
+        """One warning per config field that was given but has no effect on this run."""
+        warnings = []
+        for key in self.ignored_fields:
+            if key in RISK_EXIT_FIELDS:
+                reason = "exit rules apply only when enable_risk_management is true"
+            else:
+                reason = (
+                    "position limits apply only when enable_risk_management is true "
+                    "or target_volatility is set"
+                )
+            warnings.append(f"{key} is ignored: {reason}")
+        return warnings
 
     def canonical_config(self) -> dict[str, Any]:
         """The config with every default filled in, as saved with the run."""
@@ -430,6 +455,9 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
     )
     if len(problems) > before:
         return None
+    ignored = [key for key in RISK_EXIT_FIELDS if not risk.enabled and read.present(key)]
+    if not risk.sizing_active:
+        ignored.extend(key for key in POSITION_LIMIT_FIELDS if read.present(key))
     return {
         "start_date": start,
         "end_date": end,
@@ -440,6 +468,7 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         "benchmark": benchmark,
         "price_adjustment": price_adjustment,
         "risk": risk,
+        "ignored_fields": tuple(ignored),
     }
 
 

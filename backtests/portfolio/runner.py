@@ -75,7 +75,7 @@ def run_portfolio(
     engine refuses its input.
     """
     started = time.perf_counter()
-    warnings = list(warnings or [])
+    warnings = [*request.ignored_field_warnings(), *(warnings or [])]
     if prices.warmup_bars < request.warmup_bars:
         warnings.append(
             f"Only {prices.warmup_bars} of the {request.warmup_bars} bars of history the "

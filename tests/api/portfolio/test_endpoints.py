@@ -475,3 +475,60 @@ def test_wrong_method_uses_the_envelope(api_client):
         "warnings": ['Method "DELETE" not allowed.'],
         "errors": ['Method "DELETE" not allowed.'],
     }
+
+
+@pytest.mark.django_db
+def test_risk_fields_given_without_risk_management_are_ignored_with_a_warning_each(api_client):
+    document = simple(
+        end_date="2021-06-30",
+        stop_loss=0.05,
+        take_profit=0.5,
+        trailing_stop=0.1,
+        max_drawdown_limit=0.2,
+        volatility_exit_threshold=0.4,
+        max_position_size=0.5,
+        min_position_size=0.1,
+    )
+    plain = post(api_client, simple(end_date="2021-06-30")).json()["result"]
+
+    result = post(api_client, document).json()["result"]
+
+    reason = "exit rules apply only when enable_risk_management is true"
+    limits = (
+        "position limits apply only when enable_risk_management is true or target_volatility is set"
+    )
+    assert result["warnings"] == [
+        f"stop_loss is ignored: {reason}",
+        f"take_profit is ignored: {reason}",
+        f"trailing_stop is ignored: {reason}",
+        f"max_drawdown_limit is ignored: {reason}",
+        f"volatility_exit_threshold is ignored: {reason}",
+        f"max_position_size is ignored: {limits}",
+        f"min_position_size is ignored: {limits}",
+    ]
+    assert result["portfolio_log"] == plain["portfolio_log"], "the fields must change nothing"
+
+
+@pytest.mark.django_db
+def test_position_limits_with_a_volatility_target_are_not_ignored(api_client):
+    document = simple(
+        end_date="2021-06-30", target_volatility=0.5, max_position_size=0.7, stop_loss=0.05
+    )
+    result = post(api_client, document).json()["result"]
+    assert not any("position_size is ignored" in warning for warning in result["warnings"])
+    assert (
+        "stop_loss is ignored: exit rules apply only when enable_risk_management is true"
+        in (result["warnings"])
+    )
+
+
+@pytest.mark.django_db
+def test_risk_fields_with_risk_management_on_raise_no_ignored_warning(api_client):
+    document = simple(
+        end_date="2021-06-30",
+        enable_risk_management=True,
+        stop_loss=0.5,
+        max_position_size=0.7,
+    )
+    result = post(api_client, document).json()["result"]
+    assert not any("is ignored" in warning for warning in result["warnings"])

@@ -135,7 +135,11 @@ def test_take_profit_against_the_value_at_entry(unmanaged):
 def test_thresholds_do_nothing_without_enable_risk_management(unmanaged):
     outcome = run(leveraged_spy(stop_loss=0.05, trailing_stop=0.02))
     np.testing.assert_array_equal(outcome.equity, unmanaged.equity)
-    assert outcome.result["warnings"] == []
+    reason = "exit rules apply only when enable_risk_management is true"
+    assert outcome.result["warnings"] == [
+        f"stop_loss is ignored: {reason}",
+        f"trailing_stop is ignored: {reason}",
+    ]
 
 
 SWITCHING = payload(
