@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("strategies.api.urls")),
     path("", include("backtests.api.v1.urls")),
     path("", include("backtests.research.urls")),
+    path("", include("backtests.api.research.walk_forward_urls")),
     path("", include("backtests.api.portfolio.urls")),
     path("", include("backtests.api.results.urls")),
     path("", include("backtests.pages.urls")),

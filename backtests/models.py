@@ -138,6 +138,7 @@ class Task(TimeStampedModel):
         EXECUTE = "execute", "Execute"
         SWEEP = "sweep", "Sweep"
         RESEARCH_SWEEP = "research_sweep", "Research sweep"
+        WALK_FORWARD = "walk_forward", "Walk-forward"
 
     class Status(models.TextChoices):
         PENDING = "PENDING", "Pending"
@@ -183,6 +184,7 @@ from backtests.research.models import (  # noqa: E402
     ResearchSweepChunk,
     ResearchSweepEntry,
 )
+from backtests.research.walk_forward.models import WalkForward, WalkForwardFold  # noqa: E402
 
 __all__ = [
     "Backtest",
@@ -191,4 +193,6 @@ __all__ = [
     "ResearchSweepEntry",
     "Sweep",
     "Task",
+    "WalkForward",
+    "WalkForwardFold",
 ]

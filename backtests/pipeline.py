@@ -38,6 +38,7 @@ from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics
 from strategies.language import (
     Problem,
+    SignalPlan,
     build_plugin,
     compile_allocation_strategy,
     compile_signal_strategy,
@@ -133,6 +134,9 @@ class RunSpec:
     max_holding_bars: int | None = None
     signal_delay: int = 0
     rebalance_frequency: str = "monthly"
+    # Sell everything at the last bar's close, with its costs (a walk-forward's out-of-sample
+    # window ends flat, so the next window starts from cash); v1 runs keep their positions.
+    close_at_end: bool = False
 
     @property
     def data_symbols(self) -> tuple[str, ...]:
@@ -704,6 +708,8 @@ def _run_signal(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
 
 
 def _signal_input(spec: RunSpec, close, plan, progress, *, capital=None) -> EngineInput:
+    if spec.close_at_end:
+        plan = _flat_at_end(plan)
     return EngineInput(
         close=close,
         initial_capital=spec.initial_capital if capital is None else capital,
@@ -725,9 +731,31 @@ def _signal_input(spec: RunSpec, close, plan, progress, *, capital=None) -> Engi
     )
 
 
+def _flat_at_end(plan: SignalPlan) -> SignalPlan:
+    """The plan with every position closed on its last bar: exits set, entries cleared (an entry
+    and an exit on one bar would be ambiguous)."""
+
+    def on_last_bar(frame: pd.DataFrame | None, value: bool) -> pd.DataFrame | None:
+        if frame is None or frame.empty:
+            return frame
+        frame = frame.copy()
+        frame.iloc[-1] = value
+        return frame
+
+    return SignalPlan(
+        entries=on_last_bar(plan.entries, False),
+        exits=on_last_bar(plan.exits, True),
+        short_entries=on_last_bar(plan.short_entries, False),
+        short_exits=on_last_bar(plan.short_exits, True),
+    )
+
+
 def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
     plan = compile_allocation_strategy(spec.definition, prices, rebalance=spec.rebalance_frequency)
     weights = plan.target_weights
+    if spec.close_at_end and not weights.empty:
+        weights = weights.copy()
+        weights.iloc[-1] = 0.0
     return engine.run(
         EngineInput(
             close=run_close[list(weights.columns)],
@@ -787,5 +815,7 @@ def run_fingerprint(spec: RunSpec, data_hash: str, start: pd.Timestamp, end: pd.
         "libraries": library_versions(spec.engine),
         "metrics_spec_version": METRICS_SPEC_VERSION,
     }
+    if spec.close_at_end:
+        document["close_at_end"] = True
     canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()

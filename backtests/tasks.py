@@ -81,3 +81,4 @@ _install_reaper()
 
 # The research actors register on the same broker when the workers discover this module.
 from backtests.research import tasks as research_tasks  # noqa: E402, F401
+from backtests.research.walk_forward import tasks as walk_forward_tasks  # noqa: E402, F401

@@ -1,0 +1,249 @@
+"""What the walk-forward actor does: one fold's in-sample batch per message, then (in whichever
+message finishes the last in-sample batch) the out-of-sample runs in order and the result.
+
+Folds are claimed with a conditional UPDATE (``pending → running``), so a duplicate message does
+nothing; the out-of-sample phase is claimed the same way (``out_of_sample_started_at`` set once),
+so it runs exactly once. A fold that fails fails the whole analysis, and the other folds' messages
+then stop at their claim.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from backtests.jobs import retry_when_locked
+from backtests.models import Task
+from backtests.pipeline import RunError, RunSpec, parse_run_config
+from backtests.research.grid import apply_overrides
+from backtests.research.walk_forward import core
+from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
+from metrics.jsonsafe import iso_date, json_safe
+from metrics.presenters import v1_flat
+
+logger = logging.getLogger(__name__)
+
+
+def _fold_of(row: WalkForwardFold) -> core.Fold:
+    return core.Fold(
+        index=row.index,
+        in_sample_start=row.in_sample_start,
+        in_sample_end=row.in_sample_end,
+        out_of_sample_start=row.out_of_sample_start,
+        out_of_sample_end=row.out_of_sample_end,
+    )
+
+
+def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> RunSpec:
+    """One combination over the whole span (fold windows are cut from it)."""
+    strategy = walk_forward.strategy
+    spec, problems = parse_run_config(
+        apply_overrides(walk_forward.base_config, overrides),
+        strategy_kind=strategy.kind,
+        strategy_definition=strategy.definition,
+        strategy_timeframe=strategy.timeframe,
+        engine=walk_forward.engine,
+        initial_capital=walk_forward.initial_capital,
+        commission=walk_forward.commission,
+        slippage=walk_forward.slippage,
+    )
+    if problems:
+        raise RunError("Invalid configuration: " + "; ".join(str(p) for p in problems))
+    return spec
+
+
+@retry_when_locked
+def _count_done(walk_forward_id, runs: int) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        WalkForward.objects.filter(pk=walk_forward_id).update(done=F("done") + runs, updated_at=now)
+        Task.objects.filter(walk_forward__pk=walk_forward_id).update(
+            done=F("done") + runs, status=Task.Status.PROGRESS, updated_at=now
+        )
+
+
+@retry_when_locked
+def _start(walk_forward_id) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        WalkForward.objects.filter(pk=walk_forward_id, status=WalkForward.Status.PENDING).update(
+            status=WalkForward.Status.RUNNING, started_at=now, updated_at=now
+        )
+        Task.objects.filter(walk_forward__pk=walk_forward_id, status=Task.Status.PENDING).update(
+            status=Task.Status.PROGRESS, started_at=now, updated_at=now
+        )
+
+
+@retry_when_locked
+def _fail(walk_forward_id, reason: str) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        failed = WalkForward.objects.filter(
+            pk=walk_forward_id,
+            status__in=(WalkForward.Status.PENDING, WalkForward.Status.RUNNING),
+        ).update(status=WalkForward.Status.FAILED, error=reason, completed_at=now, updated_at=now)
+        if failed:
+            Task.objects.filter(walk_forward__pk=walk_forward_id).update(
+                status=Task.Status.FAILURE, error=reason, finished_at=now, updated_at=now
+            )
+
+
+@retry_when_locked
+def _claim_fold(walk_forward_id, index: int) -> bool:
+    active = WalkForward.objects.filter(
+        pk=walk_forward_id,
+        status__in=(WalkForward.Status.PENDING, WalkForward.Status.RUNNING),
+    )
+    return bool(
+        WalkForwardFold.objects.filter(
+            walk_forward_id=walk_forward_id,
+            index=index,
+            status=WalkForwardFold.Status.PENDING,
+            walk_forward__in=active,
+        ).update(status=WalkForwardFold.Status.RUNNING)
+    )
+
+
+@retry_when_locked
+def _claim_out_of_sample(walk_forward_id) -> bool:
+    """True once, for the message that finds every fold chosen first."""
+    with transaction.atomic():
+        unchosen = (
+            WalkForwardFold.objects.filter(walk_forward_id=walk_forward_id)
+            .exclude(status=WalkForwardFold.Status.CHOSEN)
+            .exists()
+        )
+        if unchosen:
+            return False
+        return bool(
+            WalkForward.objects.filter(
+                pk=walk_forward_id,
+                status=WalkForward.Status.RUNNING,
+                out_of_sample_started_at__isnull=True,
+            ).update(out_of_sample_started_at=timezone.now())
+        )
+
+
+def run_fold(walk_forward_id: str, index: int) -> None:
+    """Body of the ``run_walk_forward_fold`` actor."""
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    if not _claim_fold(walk_forward_id, index):
+        return  # a duplicate message, or the analysis already failed
+    try:
+        _start(walk_forward_id)
+        walk_forward = WalkForward.objects.select_related("strategy").get(pk=walk_forward_id)
+        row = walk_forward.folds.get(index=index)
+        _choose(walk_forward, row)
+        if _claim_out_of_sample(walk_forward_id):
+            _run_out_of_sample(walk_forward)
+    except TimeLimitExceeded:
+        limit = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS
+        _fail(walk_forward_id, f"Fold {index} exceeded the time limit of {limit} s.")
+    except RunError as error:
+        _fail(walk_forward_id, str(error))
+    except Exception as error:  # a bug: fail the analysis, not the worker
+        logger.exception("Walk-forward %s fold %s failed unexpectedly", walk_forward_id, index)
+        _fail(walk_forward_id, f"Internal error: {type(error).__name__}: {error}")
+
+
+def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
+    fold = _fold_of(row)
+    specs = [combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations]
+    choice = core.choose_in_sample(
+        specs,
+        fold,
+        walk_forward.rank_metric,
+        on_chunk=lambda runs: _count_done(walk_forward.pk, runs),
+    )
+    if choice.position is None:
+        reason = (
+            f"Fold {row.index} (in sample {fold.in_sample_start}..{fold.in_sample_end}): no "
+            f"combination completed with a {walk_forward.rank_metric} score "
+            f"({choice.completed} completed, {choice.failed} failed"
+            + (f"; first error: {choice.first_error}" if choice.first_error else "")
+            + ")."
+        )
+        WalkForwardFold.objects.filter(pk=row.pk).update(
+            status=WalkForwardFold.Status.FAILED, error=reason, in_sample_failed=choice.failed
+        )
+        raise RunError(reason)
+    WalkForwardFold.objects.filter(pk=row.pk).update(
+        status=WalkForwardFold.Status.CHOSEN,
+        chosen_index=choice.position,
+        in_sample_score=choice.score,
+        in_sample_metrics=json_safe(choice.metrics),
+        in_sample_failed=choice.failed,
+    )
+
+
+def _run_out_of_sample(walk_forward: WalkForward) -> None:
+    rows = list(walk_forward.folds.order_by("index"))
+    capital = walk_forward.initial_capital
+    runs = []
+    first_spec = None
+    for row in rows:
+        spec = combination_spec(walk_forward, walk_forward.combinations[row.chosen_index])
+        first_spec = first_spec or spec
+        try:
+            run = core.run_out_of_sample(spec, _fold_of(row), capital)
+        except RunError as error:
+            raise RunError(f"Fold {row.index} (out of sample): {error}") from error
+        runs.append(run)
+        capital = float(run.equity.iloc[-1])
+        WalkForwardFold.objects.filter(pk=row.pk).update(
+            out_of_sample_metrics=json_safe(v1_flat(run.metrics))
+        )
+        _count_done(walk_forward.pk, 1)
+    stitched = core.stitch(
+        runs,
+        initial_capital=walk_forward.initial_capital,
+        bars_per_year=first_spec.bars_per_year,
+        risk_free_rate=first_spec.risk_free_rate,
+    )
+    flat = v1_flat(stitched.metrics)
+    chosen = [row.chosen_index for row in rows]
+    changes = core.choice_changes(chosen)
+    result = {
+        "metrics": flat,
+        "psr": stitched.psr,
+        "walk_forward_efficiency": core.walk_forward_efficiency(
+            flat.get(core.ANNUAL_RETURN_KEY),
+            [(row.in_sample_metrics or {}).get(core.ANNUAL_RETURN_KEY) for row in rows],
+        ),
+        "choice_changes": changes,
+        "choice_change_rate": changes / (len(rows) - 1) if len(rows) > 1 else None,
+        "equity": [
+            {"date": iso_date(day), "equity": value}
+            for day, value in zip(stitched.equity.index, stitched.equity.to_numpy(), strict=True)
+        ],
+    }
+    _complete(walk_forward.pk, json_safe(result))
+
+
+@retry_when_locked
+def _complete(walk_forward_id, result: dict[str, Any]) -> None:
+    with transaction.atomic():
+        now = timezone.now()
+        completed = WalkForward.objects.filter(
+            pk=walk_forward_id, status=WalkForward.Status.RUNNING
+        ).update(
+            status=WalkForward.Status.COMPLETED,
+            result=result,
+            done=F("total"),
+            completed_at=now,
+            updated_at=now,
+        )
+        if completed:
+            Task.objects.filter(walk_forward__pk=walk_forward_id).update(
+                status=Task.Status.SUCCESS,
+                done=F("total"),
+                result={"walk_forward_id": str(walk_forward_id), "status": "completed"},
+                finished_at=now,
+                updated_at=now,
+            )

@@ -1,0 +1,94 @@
+"""Reads of walk-forward analyses, scoped to what the caller may see (SPEC §10): one the caller
+may not see does not exist for them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from backfolio.common.ownership import visible_to
+from backtests import artifacts
+from backtests.research.walk_forward.models import WalkForward
+from backtests.services import Conflict
+from strategies.selectors import parse_uuid
+
+
+def walk_forward_get(*, walk_forward_id, user) -> WalkForward:
+    """The analysis, or ``WalkForward.DoesNotExist``."""
+    key = parse_uuid(walk_forward_id)
+    if key is not None:
+        found = visible_to(WalkForward.objects.all(), user).filter(pk=key).first()
+        if found is not None:
+            return found
+    raise WalkForward.DoesNotExist(f"Walk-forward {walk_forward_id} not found.")
+
+
+def walk_forward_detail(*, walk_forward: WalkForward) -> dict[str, Any]:
+    """The analysis as the API shows it: settings, progress, each fold's windows and choice (in
+    overrides form), and the result once completed."""
+    combinations = walk_forward.combinations
+    folds = []
+    for fold in walk_forward.folds.order_by("index"):
+        chosen = fold.chosen_index
+        folds.append(
+            {
+                "index": fold.index,
+                "in_sample": {"start": fold.in_sample_start, "end": fold.in_sample_end},
+                "out_of_sample": {
+                    "start": fold.out_of_sample_start,
+                    "end": fold.out_of_sample_end,
+                },
+                "status": fold.status,
+                "chosen": combinations[chosen] if chosen is not None else None,
+                "chosen_index": chosen,
+                "in_sample_score": fold.in_sample_score,
+                "in_sample_failed": fold.in_sample_failed,
+                "out_of_sample_metrics": fold.out_of_sample_metrics or None,
+            }
+        )
+    return {
+        "id": walk_forward.pk,
+        "task_id": walk_forward.task_id,
+        "strategy_id": walk_forward.strategy_id,
+        "engine": walk_forward.engine,
+        "status": walk_forward.status,
+        "done": walk_forward.done,
+        "total": walk_forward.total,
+        "scheme": walk_forward.scheme,
+        "in_sample_months": walk_forward.in_sample_months,
+        "out_of_sample_months": walk_forward.out_of_sample_months,
+        "rank_metric": walk_forward.rank_metric,
+        "base_config": walk_forward.base_config,
+        "grid": walk_forward.grid,
+        "initial_capital": walk_forward.initial_capital,
+        "commission": walk_forward.commission,
+        "slippage": walk_forward.slippage,
+        "n_configs": len(combinations),
+        "n_folds": len(folds),
+        "n_skipped": walk_forward.n_skipped,
+        "skipped": walk_forward.skipped,
+        "error": walk_forward.error or None,
+        "folds": folds,
+        "result": walk_forward.result,
+        "created_at": walk_forward.created_at,
+        "started_at": walk_forward.started_at,
+        "completed_at": walk_forward.completed_at,
+    }
+
+
+def walk_forward_equity_parquet(*, walk_forward: WalkForward) -> bytes:
+    """The stitched out-of-sample equity as Parquet (date index, ``equity``); ``Conflict`` until
+    the analysis completed."""
+    if walk_forward.status != WalkForward.Status.COMPLETED or not walk_forward.result:
+        raise Conflict(
+            f"Walk-forward {walk_forward.pk} is {walk_forward.status}; its equity exists once "
+            "it is completed."
+        )
+    points = walk_forward.result["equity"]
+    equity = pd.Series(
+        [point["equity"] for point in points],
+        index=pd.DatetimeIndex([point["date"] for point in points]),
+        dtype="float64",
+    )
+    return artifacts.equity_to_parquet(equity)

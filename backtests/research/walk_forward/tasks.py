@@ -1,0 +1,16 @@
+"""The walk-forward actor: one message per fold (its in-sample batch), idempotent by the fold's
+claim; not retried (a failed fold is a result, recorded on the analysis)."""
+
+import dramatiq
+from django.conf import settings
+
+from backtests import jobs as run_jobs
+from backtests.research.walk_forward import jobs
+
+RUN_TIME_LIMIT_MS = int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) * 1000
+
+
+@dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
+def run_walk_forward_fold(walk_forward_id: str, fold_index: int) -> None:
+    run_jobs.maybe_reap()
+    jobs.run_fold(walk_forward_id, fold_index)
