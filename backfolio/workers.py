@@ -90,6 +90,7 @@ def start_embedded_workers():
             _worker = dramatiq.Worker(
                 broker, worker_threads=settings.BACKFOLIO_EMBEDDED_WORKER_THREADS
             )
+            _start_time_limit_watchers(broker)
             _worker.start()
             atexit.register(_worker.stop)
             logger.info(
@@ -97,6 +98,19 @@ def start_embedded_workers():
                 settings.BACKFOLIO_EMBEDDED_WORKER_THREADS,
             )
     return _worker
+
+
+def _start_time_limit_watchers(broker) -> None:
+    """Start the thread of Dramatiq's ``TimeLimit`` middleware, which ``rundramatiq`` starts at
+    process boot and an in-process worker never does; without it an embedded worker's actor
+    time limit is never enforced (runs also stop themselves: ``backfolio.deadline``)."""
+    from dramatiq.middleware import TimeLimit
+
+    for middleware in broker.middleware:
+        manager = getattr(middleware, "manager", None)
+        never_started = isinstance(manager, threading.Thread) and manager.ident is None
+        if isinstance(middleware, TimeLimit) and never_started:
+            middleware.after_process_boot(broker)
 
 
 class WarmEnginesMiddleware(dramatiq.Middleware):

@@ -28,6 +28,7 @@ from django.db import OperationalError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
@@ -75,6 +76,15 @@ def retry_when_locked(function):
 
 def heartbeat_timeout() -> int:
     return int(settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS)
+
+
+def run_time_limit_seconds() -> float:
+    return float(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS)
+
+
+def _time_limit_fields() -> dict[str, Any]:
+    """The outcome of a run that Dramatiq's backstop stopped (the core's own check came late)."""
+    return _failed_fields(str(RunTimeLimitExceeded(run_time_limit_seconds())))
 
 
 # --- claiming and running ------------------------------------------------------------------
@@ -182,7 +192,9 @@ class Heartbeat:
 def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False) -> Backtest:
     """Run a claimed backtest to its end and record the outcome; never raises for a failed run.
 
-    Returns ``backtest`` with its fields set as written (no extra query).
+    Returns ``backtest`` with its fields set as written (no extra query). The run stops at
+    ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS`` whichever thread runs it (a request's, an embedded
+    worker's, a ``rundramatiq`` process's): the core checks the deadline as it goes.
     """
     from dramatiq.middleware.time_limit import TimeLimitExceeded
 
@@ -190,11 +202,10 @@ def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False)
     try:
         if beating:
             beating.__enter__()
-        fields = _run_fields(backtest, run_number)
+        with run_time_limit(run_time_limit_seconds()):
+            fields = _run_fields(backtest, run_number)
     except TimeLimitExceeded:
-        fields = _failed_fields(
-            f"The run exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
-        )
+        fields = _time_limit_fields()
     finally:
         if beating:
             beating.__exit__(None, None, None)
@@ -250,7 +261,7 @@ def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
         equity_uri, trades_uri = artifacts.write_run_artifacts(
             backtest.pk, run_number, result.equity, result.trades
         )
-    except (RunError, artifacts.ArtifactWriteError, ValueError) as error:
+    except (RunError, artifacts.ArtifactWriteError, ValueError, RunTimeLimitExceeded) as error:
         return _failed_fields(str(error))
     except Exception as error:
         logger.exception("Backtest %s failed with an unexpected error", backtest.pk)
@@ -593,16 +604,13 @@ def _run_sweep_chunk(children: list[Backtest], task_id: str, sweep_id) -> None:
             outcomes[backtest.pk] = _failed_fields(str(error))
     beating = _Heartbeats([(backtest.pk, run_number) for backtest, run_number in claimed])
     try:
-        with beating:
+        with beating, run_time_limit(run_time_limit_seconds()):
             results = run_backtest_batch([spec for _b, _r, spec in specs])
             for (backtest, run_number, _spec), result in zip(specs, results, strict=True):
                 outcomes[backtest.pk] = _outcome_fields(backtest, run_number, result)
-    except TimeLimitExceeded:
-        reason = (
-            f"The run exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
-        )
+    except (TimeLimitExceeded, RunTimeLimitExceeded):
         for backtest, _run_number in claimed:
-            outcomes.setdefault(backtest.pk, _failed_fields(reason))
+            outcomes.setdefault(backtest.pk, _time_limit_fields())
     except Exception as error:  # a bug in the batch: fail the entries, not the worker
         logger.exception("Sweep %s: a batch of entries failed unexpectedly", sweep_id)
         for backtest, _run_number in claimed:

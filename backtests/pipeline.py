@@ -28,6 +28,7 @@ from typing import Any
 
 import pandas as pd
 
+from backfolio.deadline import check_deadline
 from backtests.engines import (
     EngineInput,
     EngineLimitationError,
@@ -553,6 +554,7 @@ def run_backtest(
         raise RunError(str(error)) from error
 
     report(0.95)
+    check_deadline()
     run = _finish_run(spec, prices, results)
     report(1.0)
     return run
@@ -604,6 +606,7 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult
     runs = []
     loaded: dict[tuple, Any] = {}  # runs with the same symbols and warm-up read the same prices
     for position, spec in enumerate(specs):
+        check_deadline()
         try:
             warmup = warmup_bars(spec.definition, signal_delay=spec.signal_delay)
             key = (spec.data_symbols, warmup)
@@ -692,6 +695,7 @@ def _run_signal(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
     results = []
     step = 0.8 / len(spec.symbols)
     for position, symbol in enumerate(spec.symbols):
+        check_deadline()
         plan = compile_signal_strategy(
             spec.definition,
             prices,

@@ -1,7 +1,9 @@
 """Dramatiq actors: they take ids, are idempotent, and leave everything else to ``jobs``.
 
 Runs are not retried (``max_retries=0``): a failed run is a result, recorded on its row. Each run
-has ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS``; past it the run is stopped and marked failed. A sweep
+has ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS``; past it the run is stopped and marked failed — by the
+core's own deadline checks (``backfolio.deadline``), which work in every mode. Dramatiq's
+``TimeLimit`` is the backstop, a grace period later, for a run stuck between two checks. A sweep
 whose entries differ only in plugin parameters on vectorbt sends one ``run_sweep_batch`` message:
 its entries share vectorised engine calls (``jobs.sweep_runs_as_batch``). Any other sweep sends
 one ``run_sweep_entry`` message per grid entry, so its entries run in parallel across however
@@ -23,7 +25,12 @@ from backtests import jobs
 
 logger = logging.getLogger(__name__)
 
-RUN_TIME_LIMIT_MS = int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) * 1000
+# The core stops a run at the limit itself; Dramatiq's asynchronous exception comes later, only
+# for a run stuck in code that never checks (it cannot interrupt a call into C either).
+TIME_LIMIT_BACKSTOP_GRACE_SECONDS = 30
+RUN_TIME_LIMIT_MS = (
+    int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) + TIME_LIMIT_BACKSTOP_GRACE_SECONDS
+) * 1000
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from backfolio.deadline import check_deadline
 from backtests.engines.base import (
     ALLOCATION_KIND,
     EngineInput,
@@ -225,6 +226,7 @@ def _base_strategy(bt):
                 recorder.recorded_bars = bar
             if bar >= len(recorder.closes):
                 return
+            check_deadline()  # Backtrader's bar loop is Python: stop it at the run's limit
             if bar % recorder.progress_step == 0:
                 report_progress(recorder.data, 0.05 + 0.9 * bar / len(recorder.closes))
             self.decide(bar)

@@ -13,6 +13,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
+from backfolio.deadline import check_deadline
+
 SIGNAL_KIND = "signal"
 ALLOCATION_KIND = "allocation"
 DIRECTIONS = ("long", "short", "both")
@@ -247,6 +249,8 @@ def allocation_weights(data: EngineInput) -> np.ndarray:
 
 
 def report_progress(data: EngineInput, fraction: float) -> None:
+    """Report how far the run is, and stop it there if it is past its time limit."""
+    check_deadline()
     if data.progress is not None:
         data.progress(min(max(float(fraction), 0.0), 1.0))
 

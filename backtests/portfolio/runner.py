@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backfolio.deadline import check_deadline
 from backtests.engines.base import ALLOCATION_KIND, Engine, EngineInput
 from backtests.pipeline import library_versions
 from backtests.portfolio.requests import PortfolioRequest
@@ -85,6 +86,7 @@ def run_portfolio(
     plan = compile_allocation_strategy(
         request.strategy, prices, rebalance=request.rebalance_frequency
     )
+    check_deadline()
     run_index = plan.target_weights.index
     risky = [symbol for symbol in plan.target_weights.columns if not is_cash(symbol)]
     weights = plan.target_weights[risky]
@@ -134,6 +136,7 @@ def run_portfolio(
     # The contract carries warnings: a run with an order the broker refused completes, and says
     # which order, when and why.
     warnings.extend(refused.describe() for refused in outcome.refused_orders)
+    check_deadline()
     equity = outcome.equity
     capital = request.initial_capital
     returns = returns_from_equity(equity, capital)

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from backfolio.common.ownership import owner_for
+from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
 from backtests.engines import EngineError, get_engine
 from backtests.models import Backtest
@@ -49,7 +51,9 @@ class PortfolioOutcome:
 def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> PortfolioOutcome:
     """Validate, run and save one portfolio backtest.
 
-    Raises ``InvalidPortfolioRequest`` listing every problem (request and market data alike).
+    Raises ``InvalidPortfolioRequest`` listing every problem (request and market data alike), or
+    naming the run time limit when the run goes past ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS`` (it
+    stops there, whether or not the client still waits; nothing is saved).
     """
     clock = time.perf_counter()
     started_at = timezone.now()
@@ -79,34 +83,9 @@ def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> Portfol
 
     warnings: list[str] = []
     try:
-        prices = store.load(
-            request.symbols,
-            request.start_date,
-            request.end_date,
-            adjustment=request.price_adjustment,
-            warmup_bars=request.warmup_bars,
-        )
-        benchmark_close = None
-        if benchmark_problems:
-            warnings.append(
-                f"Benchmark {request.benchmark} data not available for requested date range; "
-                "benchmark_comparison is empty"
-            )
-        else:
-            benchmark_close = store.load(
-                [request.benchmark],
-                request.start_date,
-                request.end_date,
-                adjustment=request.price_adjustment,
-            ).close[request.benchmark]
-        run = run_portfolio(
-            request,
-            prices,
-            engine=get_engine(request.engine),
-            benchmark_close=benchmark_close,
-            warnings=warnings,
-        )
-    except (MarketDataError, EngineError) as error:
+        with run_time_limit(float(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS)):
+            run = _load_and_run(request, store, benchmark_problems, warnings)
+    except (MarketDataError, EngineError, RunTimeLimitExceeded) as error:
         raise InvalidPortfolioRequest([str(error)]) from error
     run.result["execution_time"] = time.perf_counter() - clock
 
@@ -114,6 +93,38 @@ def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> Portfol
         request=request, run=run, user=user, user_ref=user_ref, started_at=started_at
     )
     return PortfolioOutcome(backtest=backtest, result=run.result)
+
+
+def _load_and_run(
+    request: PortfolioRequest, store, benchmark_problems: list[str], warnings: list[str]
+) -> PortfolioRun:
+    prices = store.load(
+        request.symbols,
+        request.start_date,
+        request.end_date,
+        adjustment=request.price_adjustment,
+        warmup_bars=request.warmup_bars,
+    )
+    benchmark_close = None
+    if benchmark_problems:
+        warnings.append(
+            f"Benchmark {request.benchmark} data not available for requested date range; "
+            "benchmark_comparison is empty"
+        )
+    else:
+        benchmark_close = store.load(
+            [request.benchmark],
+            request.start_date,
+            request.end_date,
+            adjustment=request.price_adjustment,
+        ).close[request.benchmark]
+    return run_portfolio(
+        request,
+        prices,
+        engine=get_engine(request.engine),
+        benchmark_close=benchmark_close,
+        warnings=warnings,
+    )
 
 
 def saved_request(request: PortfolioRequest) -> dict[str, Any]:

@@ -53,6 +53,7 @@ import pandas as pd
 import talib
 from talib import abstract as talib_abstract
 
+from backfolio.deadline import check_deadline
 from strategies.language.problems import Problem, join_path
 from strategies.language.symbols import symbol_format_problem
 
@@ -744,6 +745,7 @@ def compute_signal(
     cached = cache.get(key)
     if cached is not None:
         return cached
+    check_deadline()  # one indicator can take a while: each starts only within the time limit
     series = pd.Series(_compute_values(canonical, cache), index=cache.index, dtype=np.float64)
     cache.put(key, series)
     return series
