@@ -7,7 +7,6 @@ keeps it owner-only in ``var/`` and reuses it.
 """
 
 import ast
-import datetime as dt
 import os
 import stat
 import subprocess
@@ -17,6 +16,7 @@ from pathlib import Path
 import jwt
 import pytest
 from django.conf import settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 from backfolio.secret_key import SecretKeyFileError, embedded_secret_key
 
@@ -121,15 +121,10 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
     assert not key_file.exists()
 
 
-def _forged_access_token(user_id, key: str) -> str:
-    now = dt.datetime.now(dt.UTC)
-    claims = {
-        "token_type": "access",
-        "exp": now + dt.timedelta(minutes=5),
-        "iat": now,
-        "jti": "0" * 32,
-        "user_id": str(user_id),
-    }
+def _forged_access_token(user, key: str) -> str:
+    """A valid access token's claims for ``user`` (every claim the service checks), re-signed
+    with ``key``: what an attacker who knows a signing key can mint."""
+    claims = dict(AccessToken.for_user(user).payload)
     return jwt.encode(claims, key, algorithm="HS256")
 
 
@@ -137,7 +132,7 @@ def _forged_access_token(user_id, key: str) -> str:
 def test_a_token_signed_with_the_former_source_key_is_refused(api_client, staff_user):
     assert settings.SECRET_KEY != FORMER_SOURCE_KEY
     api_client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {_forged_access_token(staff_user.pk, FORMER_SOURCE_KEY)}"
+        HTTP_AUTHORIZATION=f"Bearer {_forged_access_token(staff_user, FORMER_SOURCE_KEY)}"
     )
 
     response = api_client.get(DETAIL)
@@ -150,7 +145,7 @@ def test_a_token_signed_with_the_former_source_key_is_refused(api_client, staff_
 def test_a_token_signed_with_the_service_key_is_accepted(api_client, staff_user):
     """The control for the forgery above: the same claims, signed with the real key, pass."""
     api_client.credentials(
-        HTTP_AUTHORIZATION=f"Bearer {_forged_access_token(staff_user.pk, settings.SECRET_KEY)}"
+        HTTP_AUTHORIZATION=f"Bearer {_forged_access_token(staff_user, settings.SECRET_KEY)}"
     )
 
     response = api_client.get(DETAIL)
