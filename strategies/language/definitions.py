@@ -18,7 +18,7 @@ from typing import Any
 
 from strategies.language.conditions import iter_signals, validate_condition
 from strategies.language.problems import Problem, join_path
-from strategies.language.signals import normalize_signal, signal_lookback
+from strategies.language.signals import normalize_signal, signal_lookback, signal_symbols
 from strategies.language.symbols import symbol_format_problem
 
 STRATEGY_KINDS = ("signal", "allocation")
@@ -251,8 +251,7 @@ def required_symbols(definition: Any, default_symbol: str | None = None) -> list
     the run's symbol, for a signal strategy's symbol-less signals)."""
     symbols: list[str] = allocation_symbols(definition)
     for canonical in _canonical_signals(definition, _RUN_SYMBOL):
-        if "symbol" in canonical:
-            symbol = canonical["symbol"]
+        for symbol in signal_symbols(canonical):
             symbols.append(default_symbol if symbol == _RUN_SYMBOL else symbol)
     return [symbol for symbol in dict.fromkeys(symbols) if symbol]
 

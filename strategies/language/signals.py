@@ -32,6 +32,15 @@ Units and conventions (TA-Lib is the reference where it has the indicator):
 - ``Drawdown``: close / running max − 1 (≤ 0). Without ``window`` the running max starts at the
   run's first bar (``prices.start``), so the value does not depend on how much history was loaded,
   and warm-up bars are NaN; with ``window`` it is the max of the last ``window`` closes.
+- ``ChaikinMoneyFlow``/``CMF``: Σ MFV / Σ volume over the last ``window`` bars, MFV = ((close −
+  low) − (high − close)) / (high − low) × volume, 0 on a bar where high = low; −1…1, NaN when the
+  window traded no volume.
+- ``Correlation``: the Pearson correlation of the daily close-to-close returns of ``symbol`` and
+  ``other`` over the last ``window`` returns, on the bars where both have a close; −1…1, NaN when
+  either return series is constant over the window.
+- ``MarketRegime``: trend × volatility: bull when close > SMA(``window``), volatile when
+  ``Volatility(vol_window)`` is above its rolling median over the last ``vol_lookback`` bars;
+  +2 quiet bull, +1 volatile bull, −1 quiet bear, −2 volatile bear; NaN until all three are known.
 - ``Highest``/``Lowest`` (added for the breakout plugin): the max/min of ``field`` (close) over
   the ``window`` bars that end ``lag`` bars before the current one (``lag`` 0 includes the
   current bar, 1 is the prior window).
@@ -80,7 +89,7 @@ _REQUIRED = object()
 class Param:
     """One parameter of a signal type: how to check it and its default (``_REQUIRED`` if none)."""
 
-    kind: str  # "int" | "number" | "choice"
+    kind: str  # "int" | "number" | "choice" | "symbol"
     default: Any = _REQUIRED
     minimum: float | None = None
     maximum: float | None = None
@@ -96,6 +105,9 @@ class Param:
         """Return ``(normalised value, None)`` or ``(None, message)``."""
         if value is None and self.nullable:
             return None, None
+        if self.kind == "symbol":
+            message = symbol_format_problem(value)
+            return (None, message) if message else (value, None)
         if self.kind == "choice":
             if isinstance(value, str) and value.lower() in self.choices:
                 return value.lower(), None
@@ -152,6 +164,9 @@ class SignalType:
     compute: Callable[[Mapping[str, Any], Bars], np.ndarray]
     lookback: Callable[[Mapping[str, Any]], int]  # bars before the first defined value
     check: Callable[[Mapping[str, Any]], list[tuple[str, str]]] = field(default=lambda p: [])
+    # price fields read from the symbol named by the ``other`` parameter, handed to ``compute``
+    # as ``other_<field>`` (cross-asset signals)
+    other_fields: tuple[str, ...] = ()
 
 
 # --- computations --------------------------------------------------------------------------
@@ -278,6 +293,48 @@ def _stochastic(params, bars) -> np.ndarray:
         slowd_matype=0,
     )
     return slow_k
+
+
+def _chaikin_money_flow(params, bars) -> np.ndarray:
+    high, low, close, volume = bars["high"], bars["low"], bars["close"], bars["volume"]
+    spread = high - low
+    with np.errstate(divide="ignore", invalid="ignore"):
+        multiplier = np.where(spread > 0, ((close - low) - (high - close)) / spread, 0.0)
+    window = params["window"]
+    flow = pd.Series(multiplier * volume).rolling(window, min_periods=window).sum().to_numpy()
+    traded = pd.Series(volume).rolling(window, min_periods=window).sum().to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(traded > 0, flow / traded, np.nan)
+
+
+def _correlation(params, bars) -> np.ndarray:
+    window = params["window"]
+    returns = pd.Series(_daily_returns(bars["close"]))
+    other_returns = pd.Series(_daily_returns(bars["other_close"]))
+    correlation = returns.rolling(window, min_periods=window).corr(other_returns).to_numpy()
+    # A constant series over the window has no correlation; rounding can leave a variance of
+    # ~1e-20 where it is truly 0, so a window is constant when its range is 0.
+    flat = (_rolling_range(returns, window) == 0) | (_rolling_range(other_returns, window) == 0)
+    return np.where(flat, np.nan, _finite_or_nan(correlation))
+
+
+def _rolling_range(values: pd.Series, window: int) -> np.ndarray:
+    rolling = values.rolling(window, min_periods=window)
+    return (rolling.max() - rolling.min()).to_numpy()
+
+
+def _market_regime(params, bars) -> np.ndarray:
+    close = bars["close"]
+    trend = talib.SMA(close, timeperiod=params["window"])
+    volatility = pd.Series(_volatility({"window": params["vol_window"]}, bars))
+    lookback = params["vol_lookback"]
+    typical = volatility.rolling(lookback, min_periods=lookback).median().to_numpy()
+    volatility = volatility.to_numpy()
+    bull = close > trend
+    volatile = volatility > typical
+    regime = np.where(bull, np.where(volatile, 1.0, 2.0), np.where(volatile, -2.0, -1.0))
+    known = ~(np.isnan(trend) | np.isnan(volatility) | np.isnan(typical))
+    return np.where(known, regime, np.nan)
 
 
 def _macd_check(params) -> list[tuple[str, str]]:
@@ -413,6 +470,35 @@ SIGNAL_TYPES: tuple[SignalType, ...] = (
         ("close",),
         _drawdown,
         lambda p: 0 if p["window"] is None else p["window"] - 1,
+    ),
+    SignalType(
+        "ChaikinMoneyFlow",
+        ("cmf",),
+        {"window": _window(20, minimum=1)},
+        ("high", "low", "close", "volume"),
+        _chaikin_money_flow,
+        lambda p: p["window"] - 1,
+    ),
+    SignalType(
+        "Correlation",
+        (),
+        {"other": Param("symbol"), "window": _window(63, minimum=2)},
+        ("close",),
+        _correlation,
+        _WINDOW_RETURNS_LOOKBACK,
+        other_fields=("close",),
+    ),
+    SignalType(
+        "MarketRegime",
+        (),
+        {
+            "window": _window(200, minimum=1),
+            "vol_window": _window(63, minimum=2),
+            "vol_lookback": _window(756, minimum=1),
+        },
+        ("close",),
+        _market_regime,
+        lambda p: max(p["window"] - 1, p["vol_window"] + p["vol_lookback"] - 1),
     ),
     *(
         SignalType(
@@ -634,8 +720,13 @@ def signal_lookback(canonical: Mapping[str, Any]) -> int:
     return int(signal_type.lookback(canonical))
 
 
-def signal_symbol(canonical: Mapping[str, Any]) -> str | None:
-    return canonical.get("symbol")
+def signal_symbols(canonical: Mapping[str, Any]) -> list[str]:
+    """Every symbol whose prices a canonical signal reads: its own, then ``other`` for a
+    cross-asset signal (Correlation)."""
+    symbols = [canonical["symbol"]] if "symbol" in canonical else []
+    if canonical["type"] != TALIB_TYPE and _BY_NAME[canonical["type"].lower()].other_fields:
+        symbols.append(canonical["other"])
+    return symbols
 
 
 def _talib_params(canonical: Mapping[str, Any], function) -> dict[str, Any]:
@@ -701,6 +792,9 @@ def _compute_values(canonical: Mapping[str, Any], cache: SignalCache) -> np.ndar
     symbol = canonical["symbol"]
     field_names = _fields_of(canonical)
     columns = {name: cache.column(name, symbol) for name in field_names}
+    if canonical["type"] != TALIB_TYPE:
+        for name in _BY_NAME[canonical["type"].lower()].other_fields:
+            columns[f"other_{name}"] = cache.column(name, canonical["other"])
     valid = np.ones(length, dtype=bool)
     for values in columns.values():
         valid &= ~np.isnan(values)
