@@ -65,21 +65,27 @@ def strategy_update(*, strategy: Strategy, data: dict[str, Any]) -> Strategy:
 
 
 def strategy_delete(*, strategy: Strategy, user) -> None:
-    """Delete a strategy with its backtests and sweeps, all of which ``user`` may delete.
+    """Delete a strategy with everything built on it, all of which ``user`` may delete.
 
-    A shared (ownerless) strategy may be deleted by anyone, but other users' private backtests
-    built on it are theirs: while any exist the strategy stays (``Conflict``), and nothing of
-    theirs is touched.
+    A shared (ownerless) strategy may be deleted by anyone, but other users' private runs built
+    on it (backtests, sweeps, research runs) are theirs: while any exist the strategy stays
+    (``Conflict``), and nothing of theirs is touched.
     """
-    others_runs = any(
-        visible_to(related.all(), user).count() != related.count()
-        for related in (strategy.backtests, strategy.sweeps)
-    )
-    if others_runs:
+    if any(
+        visible_to(runs, user).count() != runs.count() for runs in _owned_rows_built_on(strategy)
+    ):
         raise Conflict(
-            f"Strategy {strategy.pk} cannot be deleted: other users' backtests are built on it."
+            f"Strategy {strategy.pk} cannot be deleted: other users' runs are built on it."
         )
     strategy.delete()
+
+
+def _owned_rows_built_on(strategy: Strategy):
+    """Every owned row that deleting ``strategy`` would delete, per model that refers to it."""
+    for relation in Strategy._meta.related_objects:
+        model = relation.related_model
+        if any(field.name == "owner" for field in model._meta.concrete_fields):
+            yield model._default_manager.filter(**{relation.field.name: strategy})
 
 
 def _check(strategy: Strategy) -> None:

@@ -63,7 +63,7 @@ class ResearchSweep(TimeStampedModel):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,  # never ownerless (public) once its owner is deleted
         related_name="research_sweeps",
     )
     started_at = models.DateTimeField(null=True, blank=True)

@@ -101,8 +101,8 @@ class StrategyDetailView(V1View):
         operation_id="strategies_destroy",
         parameters=[STRATEGY_ID],
         description=(
-            "Deletes the strategy with its backtests and sweeps. 409 while other users' "
-            "backtests are built on it (a shared strategy): their runs are never deleted."
+            "Deletes the strategy with its backtests and sweeps. 409 while other users' runs "
+            "are built on it (a shared strategy): their runs are never deleted."
         ),
         responses={204: None, 404: ERROR_404, 409: ERROR_409},
         tags=["v1 strategies"],

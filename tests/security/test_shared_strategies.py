@@ -102,7 +102,7 @@ def test_deleting_a_shared_strategy_never_deletes_other_users_runs(user, owner_c
 
     assert response.status_code == 409
     assert response.json() == {
-        "detail": f"Strategy {shared.id} cannot be deleted: other users' backtests are built on it."
+        "detail": f"Strategy {shared.id} cannot be deleted: other users' runs are built on it."
     }
     assert Strategy.objects.filter(pk=shared.pk).exists()
     assert Backtest.objects.filter(pk=private_run.pk).exists()

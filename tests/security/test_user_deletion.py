@@ -7,6 +7,8 @@ from django.test import Client
 from rest_framework.test import APIClient
 
 from backtests.models import Backtest, Sweep, Task
+from backtests.research.models import ResearchSweep
+from backtests.research.walk_forward.models import WalkForward
 from strategies.models import Strategy
 from tests.factories import BacktestFactory, StrategyFactory
 
@@ -25,6 +27,25 @@ def leaving_users_data(user, other_user):
             strategy=shared, engine="vectorbt", rank_metric="perf_sharpe_ratio", owner=user
         ),
     }
+    data["research_sweep"] = ResearchSweep.objects.create(
+        strategy=shared,
+        engine="vectorbt",
+        rank_metric="perf_sharpe_ratio",
+        benchmark="SPY",
+        owner=user,
+    )
+    data["walk_forward"] = WalkForward.objects.create(
+        strategy=shared,
+        engine="vectorbt",
+        rank_metric="perf_sharpe_ratio",
+        scheme=WalkForward.Scheme.ROLLING,
+        in_sample_months=12,
+        out_of_sample_months=3,
+        initial_capital=100_000.0,
+        commission=0.0,
+        slippage=0.0,
+        owner=user,
+    )
     data["task"] = Task.objects.create(
         kind=Task.Kind.EXECUTE, backtest=data["on_shared"], owner=user
     )
@@ -42,6 +63,8 @@ def assert_gone_and_nothing_public(data, kept):
         (Backtest, data["backtest"]),
         (Backtest, data["on_shared"]),
         (Sweep, data["sweep"]),
+        (ResearchSweep, data["research_sweep"]),
+        (WalkForward, data["walk_forward"]),
         (Task, data["task"]),
     ]:
         assert not model.objects.filter(pk=row.pk).exists(), row

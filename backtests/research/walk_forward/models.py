@@ -59,7 +59,7 @@ class WalkForward(TimeStampedModel):
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=models.CASCADE,  # never ownerless (public) once its owner is deleted
         related_name="walk_forwards",
     )
     out_of_sample_started_at = models.DateTimeField(null=True, blank=True)
