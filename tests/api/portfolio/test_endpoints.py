@@ -532,3 +532,40 @@ def test_risk_fields_with_risk_management_on_raise_no_ignored_warning(api_client
     )
     result = post(api_client, document).json()["result"]
     assert not any("is ignored" in warning for warning in result["warnings"])
+
+
+def correlation_switch(**signal):
+    document = simple(end_date="2021-12-31")
+    document["strategy"]["allocations"]["safe"] = {"CASH": 1.0}
+    document["strategy"]["switching_logic"] = [
+        {
+            "condition": {
+                "left": {"type": "Correlation", "symbol": "SPY", **signal},
+                "comparison": ">",
+                "right": 0.5,
+            },
+            "target_allocation": "safe",
+        }
+    ]
+    return document
+
+
+@pytest.mark.django_db
+def test_correlation_reads_its_other_symbols_data(api_client):
+    response = post(api_client, correlation_switch(other="GLD", window=21))
+    assert response.status_code == 200, response.content
+    assert response.json()["result"]["allocation_log"]
+
+
+@pytest.mark.django_db
+def test_correlation_needs_its_other_symbol_and_its_data(api_client):
+    missing = post(api_client, correlation_switch())
+    assert missing.status_code == 400
+    assert missing.json()["errors"] == [
+        "strategy.switching_logic[0].condition.left.other: is required"
+    ]
+
+    uncovered = post(api_client, correlation_switch(other="NOPE"))
+    assert uncovered.status_code == 400
+    (message,) = uncovered.json()["errors"]
+    assert message.startswith("Symbol NOPE data not available for requested date range")
