@@ -452,3 +452,7 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description="Result")
     def result_display(self, task):
         return _pretty_json(task.result) if task.result is not None else "—"
+
+
+# Research models have their admin next to them; importing it here registers it.
+from backtests.research.walk_forward import admin as walk_forward_admin  # noqa: E402, F401

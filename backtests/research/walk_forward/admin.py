@@ -1,0 +1,178 @@
+"""Admin for walk-forward analyses (SPEC §11): read-only, since an analysis exists only because
+the API dispatched it; filters by status, engine, scheme, strategy and owner; folds inline."""
+
+import json
+
+from django.contrib import admin
+from django.utils.html import format_html
+
+from backtests.pages import selectors as page_selectors
+from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
+
+SUMMARY_METRICS = ("total_return", "perf_cagr", "perf_sharpe_ratio", "risk_max_drawdown")
+
+
+def _pretty_json(document) -> str:
+    return format_html(
+        '<pre style="white-space: pre-wrap; margin: 0">{}</pre>',
+        json.dumps(document, indent=2, sort_keys=True, default=str),
+    )
+
+
+def _number(value, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+class WalkForwardFoldInline(admin.TabularInline):
+    model = WalkForwardFold
+    extra = 0
+    can_delete = False
+    ordering = ("index",)
+    fields = (
+        "index",
+        "in_sample_start",
+        "in_sample_end",
+        "out_of_sample_start",
+        "out_of_sample_end",
+        "status",
+        "chosen",
+        "in_sample_score",
+        "in_sample_failed",
+        "out_of_sample_return",
+        "error",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Chosen")
+    def chosen(self, fold):
+        if fold.chosen_index is None:
+            return "—"
+        return json.dumps(fold.walk_forward.combinations[fold.chosen_index], sort_keys=True)
+
+    @admin.display(description="Out-of-sample return")
+    def out_of_sample_return(self, fold):
+        value = (fold.out_of_sample_metrics or {}).get("total_return")
+        return page_selectors.metric_display("total_return", value) if value is not None else "—"
+
+
+@admin.register(WalkForward)
+class WalkForwardAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "strategy",
+        "engine",
+        "scheme",
+        "windows",
+        "n_combinations",
+        "status",
+        "progress",
+        "out_of_sample_cagr",
+        "psr",
+        "efficiency",
+        "created_at",
+        "owner",
+    )
+    list_filter = ("status", "engine", "scheme", "strategy", "owner")
+    search_fields = ("id", "strategy__name", "error")
+    list_select_related = ("strategy", "owner")
+    date_hierarchy = "created_at"
+    inlines = (WalkForwardFoldInline,)
+    readonly_fields = (
+        "id",
+        "strategy",
+        "engine",
+        "status",
+        "progress",
+        "error",
+        "scheme",
+        "in_sample_months",
+        "out_of_sample_months",
+        "rank_metric",
+        "initial_capital",
+        "commission",
+        "slippage",
+        "base_config_display",
+        "grid_display",
+        "n_combinations",
+        "n_skipped",
+        "skipped_display",
+        "summary",
+        "task",
+        "owner",
+        "created_at",
+        "started_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.display(description="Walk-forward", ordering="created_at")
+    def short_id(self, walk_forward):
+        return str(walk_forward.pk)[:8]
+
+    @admin.display(description="In / out of sample")
+    def windows(self, walk_forward):
+        return f"{walk_forward.in_sample_months} / {walk_forward.out_of_sample_months} months"
+
+    @admin.display(description="Combinations")
+    def n_combinations(self, walk_forward):
+        return len(walk_forward.combinations)
+
+    @admin.display(description="Progress")
+    def progress(self, walk_forward):
+        return f"{walk_forward.done} / {walk_forward.total} runs"
+
+    def _result(self, walk_forward, key):
+        return (walk_forward.result or {}).get(key)
+
+    @admin.display(description="OOS CAGR")
+    def out_of_sample_cagr(self, walk_forward):
+        value = (self._result(walk_forward, "metrics") or {}).get("perf_cagr")
+        return page_selectors.metric_display("perf_cagr", value) if value is not None else "—"
+
+    @admin.display(description="PSR")
+    def psr(self, walk_forward):
+        return _number(self._result(walk_forward, "psr"))
+
+    @admin.display(description="WF efficiency")
+    def efficiency(self, walk_forward):
+        return _number(self._result(walk_forward, "walk_forward_efficiency"))
+
+    @admin.display(description="Base configuration")
+    def base_config_display(self, walk_forward):
+        return _pretty_json(walk_forward.base_config)
+
+    @admin.display(description="Grid")
+    def grid_display(self, walk_forward):
+        return _pretty_json(walk_forward.grid or walk_forward.combinations)
+
+    @admin.display(description="Skipped combinations (first 20)")
+    def skipped_display(self, walk_forward):
+        return _pretty_json(walk_forward.skipped) if walk_forward.skipped else "—"
+
+    @admin.display(description="Result")
+    def summary(self, walk_forward):
+        result = walk_forward.result
+        if not result:
+            return "—"
+        metrics = result.get("metrics") or {}
+        rows = [
+            (key, page_selectors.metric_display(key, metrics.get(key))) for key in SUMMARY_METRICS
+        ]
+        rows += [
+            ("psr", _number(result.get("psr"))),
+            ("walk_forward_efficiency", _number(result.get("walk_forward_efficiency"))),
+            ("choice_changes", result.get("choice_changes")),
+        ]
+        return format_html(
+            "<table>{}</table>",
+            format_html(
+                "".join("<tr><th>{}</th><td>{}</td></tr>" for _ in rows),
+                *[item for row in rows for item in row],
+            ),
+        )

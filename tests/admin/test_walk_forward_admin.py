@@ -1,0 +1,97 @@
+"""Admin for walk-forward analyses: staff only, filters, folds inline, the result readable."""
+
+from datetime import date
+
+import pytest
+from django.urls import reverse
+
+from backtests.models import Task, WalkForward, WalkForwardFold
+from tests.factories import StrategyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def completed_walk_forward() -> WalkForward:
+    task = Task.objects.create(kind=Task.Kind.WALK_FORWARD, status=Task.Status.SUCCESS, total=6)
+    walk_forward = WalkForward.objects.create(
+        strategy=StrategyFactory(name="SMA study"),
+        engine="vectorbt",
+        base_config={"symbol": "SPY", "start_date": "2016-01-01", "end_date": "2019-12-31"},
+        grid={"signal_plugin_params.fast": [10, 20]},
+        combinations=[
+            {"signal_plugin_params": {"fast": 10}},
+            {"signal_plugin_params": {"fast": 20}},
+        ],
+        rank_metric="perf_sharpe_ratio",
+        scheme="anchored",
+        in_sample_months=36,
+        out_of_sample_months=12,
+        initial_capital=100_000.0,
+        commission=0.0005,
+        slippage=0.0005,
+        status=WalkForward.Status.COMPLETED,
+        done=6,
+        total=6,
+        task=task,
+        result={
+            "metrics": {"total_return": 0.125, "perf_cagr": 0.1234, "perf_sharpe_ratio": 0.9},
+            "psr": 0.8771,
+            "walk_forward_efficiency": 0.4321,
+            "choice_changes": 0,
+            "choice_change_rate": None,
+            "equity": [],
+        },
+    )
+    WalkForwardFold.objects.create(
+        walk_forward=walk_forward,
+        index=0,
+        in_sample_start=date(2016, 1, 1),
+        in_sample_end=date(2018, 12, 31),
+        out_of_sample_start=date(2019, 1, 1),
+        out_of_sample_end=date(2019, 12, 31),
+        status=WalkForwardFold.Status.CHOSEN,
+        chosen_index=1,
+        in_sample_score=1.25,
+        out_of_sample_metrics={"total_return": 0.125},
+    )
+    return walk_forward
+
+
+def test_walk_forward_admin_needs_staff(client, non_staff_client):
+    url = reverse("admin:backtests_walkforward_changelist")
+    assert client.get(url).status_code == 302
+    assert non_staff_client.get(url).status_code == 302
+
+
+def test_changelist_shows_the_headline_numbers_and_filters(staff_client):
+    walk_forward = completed_walk_forward()
+    url = reverse("admin:backtests_walkforward_changelist")
+
+    page = staff_client.get(url).content.decode()
+    assert str(walk_forward.pk)[:8] in page
+    assert "36 / 12 months" in page
+    assert "12.34%" in page  # OOS CAGR
+    assert "0.877" in page  # PSR
+    assert "0.432" in page  # efficiency
+    assert "6 / 6 runs" in page
+    assert (
+        str(walk_forward.pk)[:8] in staff_client.get(url, {"scheme": "anchored"}).content.decode()
+    )
+    assert (
+        str(walk_forward.pk)[:8]
+        not in staff_client.get(url, {"scheme": "rolling"}).content.decode()
+    )
+    assert str(walk_forward.pk)[:8] in staff_client.get(url, {"q": "SMA study"}).content.decode()
+
+
+def test_change_page_shows_folds_and_result_and_nothing_is_added_by_hand(staff_client):
+    walk_forward = completed_walk_forward()
+
+    page = staff_client.get(
+        reverse("admin:backtests_walkforward_change", args=[walk_forward.pk])
+    ).content.decode()
+    assert "2016-01-01" in page or "Jan. 1, 2016" in page
+    assert "{&quot;signal_plugin_params&quot;: {&quot;fast&quot;: 20}}" in page
+    assert "12.50%" in page  # the fold's out-of-sample return
+    assert "walk_forward_efficiency" in page
+    assert staff_client.get(reverse("admin:backtests_walkforward_add")).status_code == 403

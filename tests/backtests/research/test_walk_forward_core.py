@@ -1,0 +1,181 @@
+"""The walk-forward core: fold scheduling (rolling vs anchored), windows as v1 runs, choosing the
+best in sample (first on ties), positions closed at the end of a window, efficiency."""
+
+from datetime import date
+
+import pytest
+
+from backtests.pipeline import parse_run_config, run_backtest
+from backtests.research.walk_forward import core
+from metrics.presenters import v1_flat
+
+D = date.fromisoformat
+
+
+def windows(folds):
+    return [
+        (
+            str(fold.in_sample_start),
+            str(fold.in_sample_end),
+            str(fold.out_of_sample_start),
+            str(fold.out_of_sample_end),
+        )
+        for fold in folds
+    ]
+
+
+def test_rolling_moves_the_in_sample_start_by_the_out_of_sample_length():
+    folds = core.schedule_folds(
+        D("2016-01-01"), D("2019-12-31"), scheme="rolling", in_sample_months=24,
+        out_of_sample_months=6,
+    )  # fmt: skip
+    assert windows(folds) == [
+        ("2016-01-01", "2017-12-31", "2018-01-01", "2018-06-30"),
+        ("2016-07-01", "2018-06-30", "2018-07-01", "2018-12-31"),
+        ("2017-01-01", "2018-12-31", "2019-01-01", "2019-06-30"),
+        ("2017-07-01", "2019-06-30", "2019-07-01", "2019-12-31"),
+    ]
+    assert [fold.index for fold in folds] == [0, 1, 2, 3]
+
+
+def test_anchored_keeps_the_in_sample_start():
+    folds = core.schedule_folds(
+        D("2016-01-01"), D("2019-12-31"), scheme="anchored", in_sample_months=24,
+        out_of_sample_months=6,
+    )  # fmt: skip
+    assert windows(folds) == [
+        ("2016-01-01", "2017-12-31", "2018-01-01", "2018-06-30"),
+        ("2016-01-01", "2018-06-30", "2018-07-01", "2018-12-31"),
+        ("2016-01-01", "2018-12-31", "2019-01-01", "2019-06-30"),
+        ("2016-01-01", "2019-06-30", "2019-07-01", "2019-12-31"),
+    ]
+
+
+def test_the_last_out_of_sample_window_ends_on_or_before_the_span_end():
+    # A span ending mid-month leaves the last partial window out.
+    folds = core.schedule_folds(
+        D("2016-01-01"), D("2019-12-30"), scheme="rolling", in_sample_months=24,
+        out_of_sample_months=6,
+    )  # fmt: skip
+    assert len(folds) == 3
+    assert folds[-1].out_of_sample_end == D("2019-06-30")
+
+
+def test_month_ends_do_not_drift():
+    folds = core.schedule_folds(
+        D("2020-01-31"), D("2021-12-31"), scheme="rolling", in_sample_months=1,
+        out_of_sample_months=1,
+    )  # fmt: skip
+    # Each boundary is the start plus whole months (the 31st clipped to the month's last day).
+    assert windows(folds)[:3] == [
+        ("2020-01-31", "2020-02-28", "2020-02-29", "2020-03-30"),
+        ("2020-02-29", "2020-03-30", "2020-03-31", "2020-04-29"),
+        ("2020-03-31", "2020-04-29", "2020-04-30", "2020-05-30"),
+    ]
+
+
+def test_a_span_too_short_says_how_many_months_it_needs():
+    with pytest.raises(core.SpanTooShort) as raised:
+        core.schedule_folds(
+            D("2019-01-01"), D("2020-06-15"), scheme="anchored", in_sample_months=12,
+            out_of_sample_months=7,
+        )  # fmt: skip
+    assert raised.value.months_needed == 19
+    assert str(raised.value) == (
+        "The span 2019-01-01..2020-06-15 holds 17 whole months; one fold needs 19 "
+        "(in_sample_months + out_of_sample_months)."
+    )
+    assert core.months_in_span(D("2019-01-01"), D("2019-01-30")) == 0
+    assert core.months_in_span(D("2019-01-01"), D("2019-01-31")) == 1
+
+
+def spec_for(params, *, start="2016-01-01", end="2019-12-31", engine="vectorbt"):
+    spec, problems = parse_run_config(
+        {
+            "symbol": "SPY",
+            "start_date": start,
+            "end_date": end,
+            "signal_plugin_key": "sma_crossover",
+            "signal_plugin_params": params,
+        },
+        strategy_kind="signal",
+        strategy_definition=None,
+        strategy_timeframe="1d",
+        engine=engine,
+        initial_capital=100_000.0,
+        commission=0.0005,
+        slippage=0.0005,
+    )
+    assert not problems
+    return spec
+
+
+def test_a_window_is_exactly_the_v1_run_with_those_dates():
+    whole = spec_for({"fast": 10, "slow": 50})
+    window = core.window_spec(whole, D("2017-01-01"), D("2017-12-31"))
+    direct = spec_for({"fast": 10, "slow": 50}, start="2017-01-01", end="2017-12-31")
+    assert window == direct
+    assert run_backtest(window).fingerprint == run_backtest(direct).fingerprint
+
+
+def test_the_first_of_equal_scores_wins_and_the_direction_is_the_metrics():
+    fold = core.schedule_folds(
+        D("2016-01-01"), D("2019-12-31"), scheme="rolling", in_sample_months=24,
+        out_of_sample_months=6,
+    )[0]  # fmt: skip
+    same = spec_for({"fast": 10, "slow": 50})
+    other = spec_for({"fast": 20, "slow": 100})
+    best = core.choose_in_sample([other, same, same], fold, "perf_sharpe_ratio")
+    scores = [
+        core.rank_score(
+            v1_flat(
+                run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics
+            ),
+            "perf_sharpe_ratio",
+        )
+        for s in (other, same)
+    ]
+    expected = 0 if scores[0] >= scores[1] else 1
+    assert best.position == expected
+    assert (best.completed, best.failed) == (3, 0)
+    lowest = core.choose_in_sample([same, other, same], fold, "risk_max_drawdown")
+    assert lowest.metrics["risk_max_drawdown"] == lowest.score
+    assert lowest.position in (0, 1)
+    with pytest.raises(ValueError, match="has no direction"):
+        core.choose_in_sample([same], fold, "metrics_spec_version")
+
+
+@pytest.mark.parametrize("engine", ["vectorbt", "backtrader"])
+def test_an_out_of_sample_window_ends_flat_having_paid_to_close(engine):
+    # SMA 5/30 is long at the end of 2019 (a rising market), so closing costs something.
+    fold = core.Fold(0, D("2018-01-01"), D("2018-12-31"), D("2019-01-01"), D("2019-12-31"))
+    spec = spec_for({"fast": 5, "slow": 30}, engine=engine)
+    kept = run_backtest(core.window_spec(spec, fold.out_of_sample_start, fold.out_of_sample_end))
+    assert kept.positions.iloc[-1].abs().sum() > 0
+
+    closed = core.run_out_of_sample(spec, fold, 123_456.0)
+
+    assert closed.positions.iloc[-1].abs().sum() == 0.0
+    assert closed.equity.iloc[0] == pytest.approx(
+        kept.equity.iloc[0] * 123_456.0 / 100_000.0, rel=1e-9
+    )
+    shares = kept.positions.iloc[-1].sum() * 123_456.0 / 100_000.0
+    close = kept.trades.iloc[-1]["exit_price"]
+    # The sale fills at the close less slippage and pays commission on what it sold.
+    exit_cost = shares * close * (1 - (1 - 0.0005) * (1 - 0.0005))
+    expected = kept.equity.iloc[-1] * 123_456.0 / 100_000.0 - exit_cost
+    assert closed.equity.iloc[-1] == pytest.approx(expected, rel=1e-9)
+    assert closed.trades.iloc[-1]["exit_reason"] != "end_of_data"
+    assert closed.fingerprint != kept.fingerprint
+
+
+def test_efficiency_and_choice_changes():
+    assert core.walk_forward_efficiency(0.05, [0.1, 0.2, 0.3]) == pytest.approx(0.25)
+    assert core.walk_forward_efficiency(0.05, [0.1, -0.1]) is None
+    assert core.walk_forward_efficiency(None, [0.1]) is None
+    assert core.walk_forward_efficiency(0.05, [0.1, None]) is None
+    assert core.choice_changes([1, 1, 2, 2, 1]) == 2
+    assert core.choice_changes([3]) == 0
+    assert core.rank_score({"x": float("nan")}, "x") is None
+    assert core.rank_score({"x": True}, "x") is None
+    assert core.rank_score({"x": 2}, "x") == 2.0
