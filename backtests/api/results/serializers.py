@@ -109,7 +109,14 @@ class BacktestCreateSerializer(serializers.Serializer):
         min_value=0.01, error_messages={"min_value": "must be greater than 0"}
     )
     symbols = serializers.ListField(
-        child=serializers.CharField(max_length=100), required=False, min_length=1, max_length=50
+        child=serializers.CharField(max_length=100),
+        required=False,
+        min_length=1,
+        max_length=50,
+        help_text=(
+            "Symbols a signal algorithm trades (default: its universe). An allocation algorithm "
+            "trades the symbols of its groups and takes none."
+        ),
     )
     engine = serializers.CharField(required=False, max_length=40)
     commission = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
