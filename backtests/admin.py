@@ -455,4 +455,5 @@ class TaskAdmin(admin.ModelAdmin):
 
 
 # Research models have their admin next to them; importing it here registers it.
+from backtests.research import admin as research_admin  # noqa: E402, F401
 from backtests.research.walk_forward import admin as walk_forward_admin  # noqa: E402, F401

@@ -71,7 +71,7 @@ def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
     )
     if not claimed:
         return None
-    chunk = ResearchSweepChunk.objects.select_related("sweep", "sweep__strategy").get(pk=chunk_id)
+    chunk = ResearchSweepChunk.objects.select_related("sweep").get(pk=chunk_id)
     with transaction.atomic():
         ResearchSweep.objects.filter(pk=chunk.sweep_id, status=ResearchSweep.Status.PENDING).update(
             status=ResearchSweep.Status.RUNNING, started_at=now, updated_at=now
@@ -156,14 +156,14 @@ def run_chunk(chunk_id) -> None:
 
 
 def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
-    strategy = sweep.strategy
+    snapshot = sweep.strategy_snapshot
     specs, failed = [], {}
     for position, (_number, overrides) in enumerate(plan):
         spec, problems = parse_run_config(
             grids.apply_overrides(sweep.base_config, overrides),
-            strategy_kind=strategy.kind,
-            strategy_definition=strategy.definition,
-            strategy_timeframe=strategy.timeframe,
+            strategy_kind=snapshot["kind"],
+            strategy_definition=snapshot["definition"],
+            strategy_timeframe=snapshot["timeframe"],
             engine=sweep.engine,
             initial_capital=sweep.initial_capital,
             commission=sweep.commission,
@@ -276,7 +276,7 @@ def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarr
         dates[0].date(),
         dates[-1].date(),
         adjustment=config.get("price_adjustment", "total_return"),
-        timeframe=config.get("timeframe", sweep.strategy.timeframe or "1d"),
+        timeframe=config.get("timeframe", sweep.strategy_snapshot["timeframe"] or "1d"),
     )
     close = prices.close[sweep.benchmark].reindex(dates)
     if close.isna().any():

@@ -24,6 +24,9 @@ class ResearchSweep(TimeStampedModel):
     strategy = models.ForeignKey(
         "strategies.Strategy", on_delete=models.CASCADE, related_name="research_sweeps"
     )
+    # What the entries execute (``Strategy.run_snapshot``), copied when the sweep is created:
+    # an edit of a shared strategy never changes a sweep under way, nor its entries' backtests.
+    strategy_snapshot = models.JSONField(default=dict, editable=False)
     engine = models.CharField(max_length=40)
     base_config = models.JSONField(default=dict)
     grid = models.JSONField(null=True, blank=True)

@@ -55,12 +55,12 @@ def chunk_size_for(engine: str, kind: str) -> int:
     return SINGLE_RUN_CHUNK_SIZE
 
 
-def _parse(strategy: Strategy, engine: str, config, capital, commission, slippage):
+def _parse(snapshot: Mapping[str, Any], engine: str, config, capital, commission, slippage):
     return parse_run_config(
         config,
-        strategy_kind=strategy.kind,
-        strategy_definition=strategy.definition,
-        strategy_timeframe=strategy.timeframe,
+        strategy_kind=snapshot["kind"],
+        strategy_definition=snapshot["definition"],
+        strategy_timeframe=snapshot["timeframe"],
         engine=engine,
         initial_capital=capital,
         commission=commission,
@@ -172,6 +172,7 @@ def research_sweep_create(
     if errors:
         raise InvalidInput(errors)
     field, combos = _combinations(strategy, base_config, grid, param_grid)
+    snapshot = strategy.run_snapshot()
 
     plan: list[list] = []
     invalid: list[tuple[int, Mapping[str, Any], dict]] = []
@@ -179,7 +180,7 @@ def research_sweep_create(
     first_spec: RunSpec | None = None
     for index, overrides in enumerate(combos):
         spec, found = _parse(
-            strategy, engine, grids.apply_overrides(base_config, overrides), initial_capital,
+            snapshot, engine, grids.apply_overrides(base_config, overrides), initial_capital,
             commission, slippage,
         )  # fmt: skip
         if not found:
@@ -222,6 +223,7 @@ def research_sweep_create(
         task = Task.objects.create(kind=Task.Kind.RESEARCH_SWEEP, owner=owner, total=len(plan))
         sweep = ResearchSweep.objects.create(
             strategy=strategy,
+            strategy_snapshot=snapshot,
             engine=engine,
             base_config=dict(base_config),
             grid=dict(grid) if grid is not None else None,
@@ -267,8 +269,11 @@ def research_entry_backtest(*, sweep: ResearchSweep, number: int, owner=None) ->
         raise Conflict(f"Entry {number} of sweep {sweep.pk} has not run yet.")
     if entry.status != ResearchSweepEntry.Status.COMPLETED:
         raise Conflict(f"Entry {number} of sweep {sweep.pk} failed: {entry.error}")
-    backtest = backtest_services.backtest_create(
+    # The entry's config was validated against this snapshot when the sweep was created; the
+    # backtest keeps the same snapshot, so it runs exactly what the entry ran.
+    backtest = Backtest.objects.create(
         strategy=sweep.strategy,
+        strategy_snapshot=sweep.strategy_snapshot,
         engine=sweep.engine,
         config=grids.apply_overrides(sweep.base_config, overrides),
         initial_capital=sweep.initial_capital,

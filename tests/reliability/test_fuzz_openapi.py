@@ -32,7 +32,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from backtests.api.results.auth import token_pair
-from backtests.models import Backtest, Task
+from backtests.models import Backtest, ResearchSweep, ResearchSweepChunk, Task
+from backtests.research import jobs as research_jobs
 from strategies.models import Strategy
 
 APPLICATION = get_wsgi_application()
@@ -128,6 +129,21 @@ def fuzz_records(django_db_setup, django_db_blocker):
             backtest_id=backtest_id,
             result={"backtest_id": backtest_id, "status": "completed"},
         )
+        sweep = client.post(
+            "/api/v1/research/sweeps",
+            {
+                "strategy_id": strategy_id,
+                "base_config": SIGNAL_CONFIG,
+                "grid": {"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [40]},
+                "rank_metric": "perf_sharpe_ratio",
+                "spa_reps": 50,
+                "partitions": 4,
+            },
+            format="json",
+        )
+        assert sweep.status_code == 202, sweep.content
+        for chunk_id in ResearchSweepChunk.objects.values_list("id", flat=True):
+            research_jobs.run_chunk(chunk_id)  # completes the sweep here, without a worker
         portfolio = client.post("/api/v1/backtest", PORTFOLIO_REQUEST, format="json")
         assert portfolio.status_code == 200, portfolio.content
         portfolio_run = Backtest.objects.exclude(pk=backtest_id).latest("created_at")
@@ -139,12 +155,14 @@ def fuzz_records(django_db_setup, django_db_blocker):
                 "strategy_id": strategy_id,
                 "backtest_id": backtest_id,
                 "task_id": str(task.pk),
+                "sweep_id": sweep.json()["id"],
             },
             "portfolio_run_id": str(portfolio_run.pk),
             "authorization": f"Bearer {token_pair(user)['accessToken']}",
         }
     yield records
     with django_db_blocker.unblock():
+        ResearchSweep.objects.all().delete()
         Task.objects.all().delete()
         Backtest.objects.all().delete()
         Strategy.objects.all().delete()
