@@ -10,7 +10,7 @@ WEB_THREADS ?= 4
 export NUMBA_CACHE_DIR := $(CURDIR)/var/numba-cache
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: install run serve setup test test-fast lint format check bench loadtest worker clean
+.PHONY: install run serve setup test test-fast lint format check bench loadtest worker clean parity
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -55,6 +55,13 @@ format: install
 check: install
 	DJANGO_SETTINGS_MODULE=backfolio.settings.test $(BIN)/python manage.py check
 	DJANGO_SETTINGS_MODULE=backfolio.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+# A long property-based search for backtests on which the two engines disagree; the smallest
+# counterexample found is saved to tests/properties/parity_regressions.json (a regular test).
+PARITY_EXAMPLES ?= 500
+parity: install
+	PARITY_EXAMPLES=$(PARITY_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
+		tests/properties/test_engine_parity.py -k parity_search --hypothesis-show-statistics
 
 bench: install
 	$(BIN)/python -m benchmarks.run
