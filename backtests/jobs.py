@@ -599,7 +599,7 @@ def _run_sweep_chunk(children: list[Backtest], task_id: str, sweep_id) -> None:
     specs = []
     for backtest, run_number in claimed:
         try:
-            specs.append((backtest, run_number, _run_spec(backtest)))
+            specs.append((backtest, run_number, run_spec(backtest)))
         except RunError as error:
             outcomes[backtest.pk] = _failed_fields(str(error))
     beating = _Heartbeats([(backtest.pk, run_number) for backtest, run_number in claimed])
@@ -635,11 +635,13 @@ def _claim_runs(children: list[Backtest]) -> list[tuple[Backtest, int]]:
     return claimed
 
 
-def _run_spec(backtest: Backtest):
+def run_spec(backtest: Backtest, *, engine: str | None = None):
+    """The validated ``RunSpec`` of a stored v1 backtest, on its own engine or on ``engine``;
+    raises ``RunError`` when the stored configuration no longer validates."""
     spec, problems = parse_run_config(
         backtest.config,
         **strategy_inputs(backtest),
-        engine=backtest.engine,
+        engine=engine or backtest.engine,
         initial_capital=backtest.initial_capital,
         commission=backtest.commission,
         slippage=backtest.slippage,

@@ -14,9 +14,13 @@ import pandas as pd
 from django.db.models import QuerySet
 
 from backfolio.common.ownership import visible_to
+from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts, jobs
+from backtests.engines import available_engines
+from backtests.engines.parity import PARITY_TOLERANCE, equity_parity
 from backtests.filters import BacktestFilter
 from backtests.models import Backtest, Task
+from backtests.pipeline import RunError, run_backtest
 from backtests.services import Conflict, InvalidInput
 from metrics.jsonsafe import json_safe
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
@@ -238,3 +242,67 @@ def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
             "higher_is_better": bool(direction),
         }
     return {"runs": runs, "metric_diff": metric_diff}
+
+
+# --- parity ------------------------------------------------------------------------------------
+
+
+def other_engine(engine: str) -> str:
+    """The engine a parity check runs against: the first registered one that is not ``engine``."""
+    others = [name for name in available_engines() if name != engine]
+    if not others:
+        raise Conflict(f"No engine other than {engine} is registered.")
+    return others[0]
+
+
+def backtest_parity(*, backtest: Backtest) -> dict[str, Any]:
+    """Run a completed backtest again on the other engine and compare it with the stored run
+    (SPEC §6): the largest relative difference of equity, each run's trade count and the first
+    date the curves part on (None when they agree within ``PARITY_TOLERANCE``).
+
+    ``Conflict`` when the backtest is not completed, its artifacts are missing, or the other
+    engine cannot run it (the reason is given).
+    """
+    if backtest.status != Backtest.Status.COMPLETED:
+        raise Conflict(
+            f"Backtest {backtest.pk} is not completed (status: {backtest.status}); "
+            "a parity check needs a completed run."
+        )
+    reference_equity = backtest_equity_curve(backtest=backtest)
+    reference_trades = backtest_trades(backtest=backtest)
+    engine = other_engine(backtest.engine)
+    try:
+        equity, trades = _rerun(backtest, engine)
+    except (RunError, ValueError, RunTimeLimitExceeded) as error:
+        raise Conflict(f"The {engine} engine cannot run backtest {backtest.pk}: {error}") from error
+    parity = equity_parity(reference_equity, equity)
+    first = parity.first_difference
+    return {
+        "backtest_id": str(backtest.pk),
+        "engine": backtest.engine,
+        "other_engine": engine,
+        "max_relative_difference": parity.max_relative_difference,
+        "first_difference_date": first.date().isoformat() if first is not None else None,
+        "agree": parity.agree,
+        "tolerance": PARITY_TOLERANCE,
+        "engine_trades": len(reference_trades),
+        "other_engine_trades": len(trades),
+    }
+
+
+def _rerun(backtest: Backtest, engine: str) -> tuple[pd.Series, pd.DataFrame]:
+    if backtest.source == Backtest.Source.V2:
+        from backtests.portfolio.requests import parse_portfolio_request
+        from backtests.portfolio.services import portfolio_run
+
+        # The saved request, every default filled in; InvalidPortfolioRequest is a ValueError.
+        saved = backtest.config
+        request = parse_portfolio_request(
+            {**saved, "config": {**saved["config"], "engine": engine}}
+        )
+        run = portfolio_run(request, engine=engine)
+        return run.equity, run.trades
+    spec = jobs.run_spec(backtest, engine=engine)
+    with run_time_limit(jobs.run_time_limit_seconds()):
+        result = run_backtest(spec)
+    return result.equity, result.trades

@@ -15,6 +15,7 @@ urlpatterns = [
         views.backtest_chart_data,
         name="backtest-chart-data",
     ),
+    path("backtests/<uuid:backtest_id>/parity", views.backtest_parity, name="backtest-parity"),
     path("backtests/<uuid:backtest_id>/status", views.backtest_status, name="backtest-status"),
     path(
         "backtests/<uuid:backtest_id>/equity.csv",

@@ -95,9 +95,7 @@ def backtest_list(request):
     )
 
 
-@staff_required
-@require_GET
-def backtest_detail(request, backtest_id: uuid.UUID):
+def _backtest_page(request, backtest_id: uuid.UUID, *, status: int = 200, **extra):
     backtest = get_object_or_404(
         Backtest.objects.select_related("strategy", "owner", "sweep"), pk=backtest_id
     )
@@ -118,8 +116,30 @@ def backtest_detail(request, backtest_id: uuid.UUID):
             "metric_groups": selectors.metric_groups(backtest.metrics) if completed else [],
             "trades_page": trades_page,
             "config_json": _pretty(backtest.config),
+            **extra,
         },
+        status=status,
     )
+
+
+@staff_required
+@require_GET
+def backtest_detail(request, backtest_id: uuid.UUID):
+    return _backtest_page(request, backtest_id)
+
+
+@staff_required
+@require_POST
+def backtest_parity(request, backtest_id: uuid.UUID):
+    """Run the backtest again on the other engine and show how far the two runs are apart."""
+    from backtests import selectors as backtest_selectors
+
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    try:
+        parity = backtest_selectors.backtest_parity(backtest=backtest)
+    except services.Conflict as conflict:
+        return _backtest_page(request, backtest_id, parity_error=str(conflict), status=409)
+    return _backtest_page(request, backtest_id, parity=parity)
 
 
 @staff_required

@@ -84,7 +84,7 @@ def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> Portfol
     warnings: list[str] = []
     try:
         with run_time_limit(float(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS)):
-            run = _load_and_run(request, store, benchmark_problems, warnings)
+            run = _load_and_run(request, store, benchmark_problems, warnings, request.engine)
     except (MarketDataError, EngineError, RunTimeLimitExceeded) as error:
         raise InvalidPortfolioRequest([str(error)]) from error
     run.result["execution_time"] = time.perf_counter() - clock
@@ -95,8 +95,29 @@ def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> Portfol
     return PortfolioOutcome(backtest=backtest, result=run.result)
 
 
+def portfolio_run(request: PortfolioRequest, *, engine: str) -> PortfolioRun:
+    """Run a parsed request on ``engine`` and save nothing (a parity check runs a saved request
+    on the other engine). Raises ``InvalidPortfolioRequest`` as ``portfolio_backtest_run``."""
+    store = get_store()
+    problems = data_problems(store, request.symbols, request.start_date, request.end_date)
+    if problems:
+        raise InvalidPortfolioRequest(problems)
+    benchmark_problems = data_problems(
+        store, [request.benchmark], request.start_date, request.end_date
+    )
+    try:
+        with run_time_limit(float(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS)):
+            return _load_and_run(request, store, benchmark_problems, [], engine)
+    except (MarketDataError, EngineError, RunTimeLimitExceeded) as error:
+        raise InvalidPortfolioRequest([str(error)]) from error
+
+
 def _load_and_run(
-    request: PortfolioRequest, store, benchmark_problems: list[str], warnings: list[str]
+    request: PortfolioRequest,
+    store,
+    benchmark_problems: list[str],
+    warnings: list[str],
+    engine: str,
 ) -> PortfolioRun:
     prices = store.load(
         request.symbols,
@@ -121,7 +142,7 @@ def _load_and_run(
     return run_portfolio(
         request,
         prices,
-        engine=get_engine(request.engine),
+        engine=get_engine(engine),
         benchmark_close=benchmark_close,
         warnings=warnings,
     )

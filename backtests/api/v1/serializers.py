@@ -190,6 +190,24 @@ class CompareResponseSerializer(serializers.Serializer):
     metric_diff = serializers.DictField(child=MetricDiffSerializer())
 
 
+class ParitySerializer(serializers.Serializer):
+    backtest_id = serializers.UUIDField()
+    engine = serializers.CharField(help_text="The engine the backtest ran on.")
+    other_engine = serializers.CharField(help_text="The engine it was run again on.")
+    max_relative_difference = serializers.FloatField(
+        help_text="max over bars of |E_other − E| / max(|E|, |E_other|); 0 when identical."
+    )
+    first_difference_date = serializers.DateField(
+        allow_null=True,
+        help_text="The first bar the curves part on (differ by more than tolerance); null when "
+        "they agree.",
+    )
+    agree = serializers.BooleanField()
+    tolerance = serializers.FloatField(help_text="Relative tolerance of agreement per bar.")
+    engine_trades = serializers.IntegerField(help_text="Trades of the stored run.")
+    other_engine_trades = serializers.IntegerField(help_text="Trades of the run on other_engine.")
+
+
 class TaskSerializer(serializers.Serializer):
     task_id = serializers.UUIDField(source="id")
     kind = serializers.CharField()

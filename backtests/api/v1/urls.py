@@ -40,6 +40,11 @@ urlpatterns = [
         views.EquityCurveParquetView.as_view(),
         name="v1-equity-curve-parquet",
     ),
+    re_path(
+        rf"^api/v1/backtests/{ID}/parity(?:/)?$",
+        views.BacktestParityView.as_view(),
+        name="v1-parity",
+    ),
     re_path(rf"^api/v1/backtests/{ID}/trades(?:/)?$", views.TradesView.as_view(), name="v1-trades"),
     re_path(
         rf"^api/v1/backtests/{ID}/trades/parquet(?:/)?$",

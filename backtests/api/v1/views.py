@@ -327,6 +327,42 @@ class TradesParquetView(V1View):
         return _parquet_response(content, f"trades_{backtest.pk}.parquet")
 
 
+class BacktestParityView(V1View):
+    @extend_schema(
+        operation_id="backtests_parity",
+        summary="Run a completed backtest again on the other engine and compare",
+        description=(
+            "Runs the backtest's stored configuration on the other registered engine (nothing "
+            "is saved) and compares its equity curve with the stored run's, bar by bar. 409 "
+            "when the backtest is not completed or the other engine cannot run it."
+        ),
+        parameters=[BACKTEST_ID],
+        request=None,
+        responses={200: s.ParitySerializer, 404: ERROR_404, 409: ERROR_409},
+        examples=[
+            OpenApiExample(
+                "The engines agree",
+                value={
+                    "backtest_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6",
+                    "engine": "vectorbt",
+                    "other_engine": "backtrader",
+                    "max_relative_difference": 4.4e-16,
+                    "first_difference_date": None,
+                    "agree": True,
+                    "tolerance": 1e-9,
+                    "engine_trades": 12,
+                    "other_engine_trades": 12,
+                },
+                response_only=True,
+            )
+        ],
+        tags=["v1 results"],
+    )
+    def post(self, request, backtest_id):
+        backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
+        return Response(s.ParitySerializer(selectors.backtest_parity(backtest=backtest)).data)
+
+
 class EnginesView(V1View):
     @extend_schema(
         operation_id="backtests_engines_available",
