@@ -10,7 +10,7 @@ from tests.backtests.engines.conftest import load_adjusted_closes
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_vectorbt")]
 
-RELATIVE = 1e-6
+RELATIVE = 1e-9
 
 
 def run_both(data: EngineInput):
