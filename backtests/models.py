@@ -178,6 +178,76 @@ class Task(TimeStampedModel):
         return f"{self.get_kind_display()} task {self.id} ({self.status})"
 
 
+class Robustness(TimeStampedModel):
+    """The robustness of one completed run (SPEC §13.4) for one set of parameters: PSR,
+    stationary-bootstrap confidence intervals and cost sensitivity.
+
+    Computed on the first request and kept, so the same request gets the same answer without
+    recomputing; keyed by the run it was computed from (``run_number``) and the parameters, so a
+    re-executed backtest gets a fresh one. ``done``/``total`` count the steps (the bootstrap and
+    each cost re-run) while a computation queued on the workers is in progress.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    backtest = models.ForeignKey(
+        Backtest, on_delete=models.CASCADE, related_name="robustness_results"
+    )
+    run_number = models.PositiveIntegerField()
+    resamples = models.PositiveIntegerField()
+    confidence = models.FloatField()
+    # Null: arch's optimal block length for the run's returns (the SPEC §13.1 default).
+    block_length = models.PositiveIntegerField(null=True, blank=True)
+    seed = models.PositiveBigIntegerField()
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=1)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True, default="")
+    research_spec_version = models.CharField(max_length=20, blank=True, default="")
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "robustness results"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["backtest", "run_number", "resamples", "confidence", "seed"],
+                condition=models.Q(block_length__isnull=True),
+                name="robustness_one_per_parameters_auto_block",
+            ),
+            models.UniqueConstraint(
+                fields=[
+                    "backtest",
+                    "run_number",
+                    "resamples",
+                    "confidence",
+                    "block_length",
+                    "seed",
+                ],
+                condition=models.Q(block_length__isnull=False),
+                name="robustness_one_per_parameters",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(confidence__gt=0, confidence__lt=1),
+                name="robustness_confidence_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        block = "auto" if self.block_length is None else self.block_length
+        return (
+            f"Robustness of {self.backtest_id} (run {self.run_number}, {self.resamples} resamples, "
+            f"confidence {self.confidence:g}, block {block}, seed {self.seed}): {self.status}"
+        )
+
+
 # Research models live in their own package; importing them here registers them with the app.
 from backtests.research.models import (  # noqa: E402
     ResearchSweep,
@@ -191,6 +261,7 @@ __all__ = [
     "ResearchSweep",
     "ResearchSweepChunk",
     "ResearchSweepEntry",
+    "Robustness",
     "Sweep",
     "Task",
     "WalkForward",

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import connection
 from dramatiq.middleware import Middleware
 
-from backtests import jobs
+from backtests import jobs, robustness
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,15 @@ def run_sweep_entry(backtest_id: str, task_id: str) -> None:
 def run_sweep_batch(sweep_id: str, task_id: str) -> None:
     jobs.maybe_reap()
     jobs.run_sweep_batch(sweep_id, task_id)
+
+
+# A robustness computation re-runs its backtest once per step (at most).
+ROBUSTNESS_TIME_LIMIT_MS = RUN_TIME_LIMIT_MS * robustness.TOTAL_STEPS
+
+
+@dramatiq.actor(max_retries=0, time_limit=ROBUSTNESS_TIME_LIMIT_MS)
+def compute_robustness(robustness_id: str) -> None:
+    robustness.robustness_run_queued(robustness_id)
 
 
 class StaleRunReaper(Middleware):

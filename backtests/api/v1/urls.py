@@ -4,7 +4,7 @@ is not a UUID reaches the view and is a JSON 404."""
 
 from django.urls import re_path
 
-from backtests.api.v1 import views
+from backtests.api.v1 import robustness, views
 
 ID = r"(?P<backtest_id>[^/]+)"
 
@@ -44,6 +44,11 @@ urlpatterns = [
         rf"^api/v1/backtests/{ID}/parity(?:/)?$",
         views.BacktestParityView.as_view(),
         name="v1-parity",
+    ),
+    re_path(
+        rf"^api/v1/backtests/{ID}/robustness(?:/)?$",
+        robustness.BacktestRobustnessView.as_view(),
+        name="v1-robustness",
     ),
     re_path(rf"^api/v1/backtests/{ID}/trades(?:/)?$", views.TradesView.as_view(), name="v1-trades"),
     re_path(
