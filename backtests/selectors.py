@@ -100,7 +100,7 @@ def backtest_span(backtest: Backtest) -> RunSpan:
     A Backfolio run (``source`` ``v2``) keeps its request: dates in ``config.config``, symbols in
     the strategy's allocation groups. Every other run keeps a run configuration (SPEC §3): a
     signal strategy's symbols are ``symbols``/``symbol``; an allocation strategy's are the
-    groups of what drives it (``config.signal``, else the strategy's definition).
+    groups of what drives it (``config.signal``, else the strategy as the run was made with it).
     """
     config = backtest.config if isinstance(backtest.config, Mapping) else {}
     if backtest.source == Backtest.Source.V2:
@@ -118,14 +118,23 @@ def backtest_span(backtest: Backtest) -> RunSpan:
         held = [str(config["symbol"])]
     else:
         definition = config.get("signal")
-        if definition is None and backtest.strategy_id is not None:
-            definition = backtest.strategy.definition
+        if definition is None:
+            definition = _strategy_definition(backtest)
         held = allocation_symbols(definition)
     return RunSpan(
         start_date=_text(config.get("start_date")),
         end_date=_text(config.get("end_date")),
         symbols=held,
     )
+
+
+def _strategy_definition(backtest: Backtest) -> Any:
+    """The definition the run was made with (its snapshot of the strategy), not the strategy's
+    definition as it is now."""
+    snapshot = backtest.strategy_snapshot
+    if isinstance(snapshot, Mapping):
+        return snapshot.get("definition")
+    return backtest.strategy.definition if backtest.strategy_id is not None else None
 
 
 def _text(value: Any) -> str | None:

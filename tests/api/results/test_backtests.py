@@ -450,6 +450,11 @@ def test_a_v1_allocation_run_shows_its_groups_symbols(token_client, user):
         },
     )
 
+    # Editing the strategy afterwards does not change what the run held.
+    edited = from_strategy.strategy
+    edited.definition = {**rotation, "allocations": {"stocks": {"IWM": 1.0}, "bonds": {"IEF": 1.0}}}
+    edited.save()
+
     rows = {row["id"]: row for row in token_client.get("/api/backtests").json()["data"]}
 
     assert rows[str(from_strategy.id)]["symbols"] == ["SPY", "AGG", "TLT"]
