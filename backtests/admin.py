@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 
 from backtests import services
-from backtests.models import Backtest, Sweep, Task
+from backtests.models import Backtest, Robustness, Sweep, Task
 from backtests.pages import selectors
 
 OTHER_ENGINE = {"vectorbt": "backtrader", "backtrader": "vectorbt"}
@@ -452,6 +452,114 @@ class TaskAdmin(admin.ModelAdmin):
     @admin.display(description="Result")
     def result_display(self, task):
         return _pretty_json(task.result) if task.result is not None else "—"
+
+
+@admin.register(Robustness)
+class RobustnessAdmin(admin.ModelAdmin):
+    """Kept robustness results, read-only: they are computed by the API on request and the same
+    request must keep getting the same answer."""
+
+    list_display = (
+        "id",
+        "backtest_link",
+        "run_number",
+        "resamples",
+        "confidence",
+        "block_length_display",
+        "seed",
+        "status",
+        "done",
+        "total",
+        "psr",
+        "breakeven_cost_bps",
+        "created_at",
+        "completed_at",
+    )
+    list_filter = ("status", "research_spec_version")
+    search_fields = ("id", "backtest__id", "error")
+    list_select_related = ("backtest",)
+    readonly_fields = (
+        "id",
+        "backtest_link",
+        "run_number",
+        "resamples",
+        "confidence",
+        "block_length_display",
+        "seed",
+        "status",
+        "done",
+        "total",
+        "psr",
+        "breakeven_cost_bps",
+        "cost_rows",
+        "result_display",
+        "error",
+        "research_spec_version",
+        "created_at",
+        "updated_at",
+        "completed_at",
+    )
+    fields = readonly_fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Backtest")
+    def backtest_link(self, robustness):
+        return format_html(
+            '<a href="{}">{}</a>',
+            reverse("admin:backtests_backtest_change", args=[robustness.backtest_id]),
+            str(robustness.backtest_id)[:8],
+        )
+
+    @admin.display(description="Block length")
+    def block_length_display(self, robustness):
+        return "optimal" if robustness.block_length is None else robustness.block_length
+
+    @admin.display(description="PSR")
+    def psr(self, robustness):
+        value = (robustness.result or {}).get("psr")
+        return "—" if value is None else f"{value:.4f}"
+
+    @admin.display(description="Break-even (bps)")
+    def breakeven_cost_bps(self, robustness):
+        value = ((robustness.result or {}).get("cost_sensitivity") or {}).get("breakeven_cost_bps")
+        return "—" if value is None else f"{value:.2f}"
+
+    @admin.display(description="Cost sensitivity")
+    def cost_rows(self, robustness):
+        rows = ((robustness.result or {}).get("cost_sensitivity") or {}).get("rows") or []
+        if not rows:
+            return "—"
+        columns = ("multiplier", "commission", "slippage", "cagr", "sharpe", "max_drawdown")
+        return format_html(
+            "<table><tr>{}</tr>{}</table>",
+            format_html_join("", "<th>{}</th>", ((column,) for column in columns)),
+            format_html_join(
+                "",
+                "<tr>{}</tr>",
+                (
+                    (
+                        format_html_join(
+                            "",
+                            "<td>{}</td>",
+                            (("—" if row.get(c) is None else f"{row[c]:.6g}",) for c in columns),
+                        ),
+                    )
+                    for row in rows
+                ),
+            ),
+        )
+
+    @admin.display(description="Result")
+    def result_display(self, robustness):
+        return _pretty_json(robustness.result) if robustness.result is not None else "—"
 
 
 # Research models have their admin next to them; importing it here registers it.
