@@ -29,6 +29,8 @@ from typing import Any
 import pandas as pd
 
 from backfolio.deadline import check_deadline
+from backfolio.limits import MAX_SYMBOL_BARS
+from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
 from backtests.engines import (
     EngineInput,
     EngineLimitationError,
@@ -48,7 +50,9 @@ from strategies.language import (
     validate_definition,
     validate_plugin,
     warmup_bars,
+    work_problems,
 )
+from strategies.language.work import loaded_bar_count
 
 SIGNAL = "signal"
 ALLOCATION = "allocation"
@@ -85,7 +89,6 @@ SIGNAL_ONLY_KEYS = (
 )
 ALLOCATION_ONLY_KEYS = ("rebalance_frequency",)
 
-MAX_SYMBOLS = 50
 MAX_SHARES = 1e9
 MAX_HOLDING_BARS = 100_000
 MAX_SIGNAL_DELAY = 252
@@ -267,6 +270,20 @@ def parse_run_config(
             data_symbols.extend(required_symbols(definition, symbol))
         data_symbols = list(dict.fromkeys(s for s in data_symbols if s))
         problems.extend(_coverage_problems(data_symbols, symbols, start, end, driver, store))
+    if not problems:
+        problems.extend(
+            _work_problems(
+                config,
+                kind=kind,
+                definition=definition,
+                driver=driver,
+                symbols=symbols,
+                data_symbols=data_symbols,
+                period=(start, end, timeframe),
+                signal_delay=signal_settings.get("signal_delay", 0),
+                store=store,
+            )
+        )
 
     if problems:
         return None, problems
@@ -514,6 +531,55 @@ def _coverage_problems(
         else:
             path = "signal" if driver == "signal" else "definition"
         problems.append(Problem(path, str(error)))
+    return problems
+
+
+def _work_problems(
+    config: Mapping[str, Any],
+    *,
+    kind: str,
+    definition: Mapping[str, Any] | None,
+    driver: str,
+    symbols: list[str],
+    data_symbols: list[str],
+    period: tuple[date, date, str],
+    signal_delay: int,
+    store: PriceStore | None,
+) -> list[Problem]:
+    """The bounds of ``backfolio.limits`` that depend on the data: symbols × bars, distinct
+    signals, each indicator's window against its symbol's history, and the indicator work."""
+    store = store or get_store()
+    start, end, timeframe = period
+    histories = {
+        symbol: store.history_bars(symbol, end, timeframe=timeframe) for symbol in data_symbols
+    }
+    loaded_bars = loaded_bar_count(
+        store.bar_count(start, end, timeframe=timeframe),
+        warmup_bars(definition, signal_delay=signal_delay),
+        histories.values(),
+    )
+    problems = []
+    symbol_bars = len(data_symbols) * loaded_bars
+    if symbol_bars > MAX_SYMBOL_BARS:
+        problems.append(
+            Problem(
+                "symbols" if "symbols" in config else "start_date",
+                f"Too much data: {len(data_symbols)} symbols × {loaded_bars:,} bars = "
+                f"{symbol_bars:,} symbol-bars (at most {MAX_SYMBOL_BARS:,} per run); "
+                "shorten the date range or use fewer symbols.",
+            )
+        )
+    prefix = {"signal": "signal", "signal_plugin": "signal_plugin_params"}.get(driver, "definition")
+    problems.extend(
+        Problem(_under(prefix, problem.path), problem.message)
+        for problem in work_problems(
+            definition,
+            run_symbols=symbols if kind == SIGNAL else None,
+            loaded_bars=loaded_bars,
+            history_bars=lambda symbol: histories.get(symbol)
+            or store.history_bars(symbol, end, timeframe=timeframe),
+        )
+    )
     return problems
 
 

@@ -250,6 +250,22 @@ class PriceStore:
                 problems.append(error)
         return problems
 
+    def bar_count(self, start: date | str, end: date | str, *, timeframe: str = "1d") -> int:
+        """How many ``timeframe`` bars the trading calendar has from ``start`` to ``end``
+        inclusive: what a run over that window reads, measured without loading prices."""
+        start_day, end_day = pd.Timestamp(start), pd.Timestamp(end)
+        sessions = self.calendar.sessions_through(end_day, first=start_day)
+        return len(period_starts(sessions, timeframe))
+
+    def history_bars(self, symbol: str, end: date | str, *, timeframe: str = "1d") -> int:
+        """How many ``timeframe`` bars ``symbol`` has from its first date through ``end`` (the
+        longest history an indicator on it can read); 0 for a symbol without data."""
+        try:
+            first = self.coverage(symbol).first_date
+        except MarketDataError:
+            return 0
+        return self.bar_count(max(first, date(1900, 1, 1)), end, timeframe=timeframe)
+
     def _check_symbol(
         self,
         text: str,

@@ -30,10 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from backfolio.limits import MAX_ALLOCATION_GROUPS, MAX_SWITCHING_RULES, MAX_SYMBOL_BARS
+from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
 from marketdata.base import MarketDataError
 from marketdata.synthetic import parse_symbol
 from strategies.language.compiler import REBALANCE_FREQUENCIES
 from strategies.language.definitions import required_symbols, validate_definition, warmup_bars
+from strategies.language.work import loaded_bar_count, work_problems
 
 TOP_LEVEL_FIELDS = ("strategy", "config", "name", "description")
 ENGINES = ("vectorbt", "backtrader")
@@ -51,9 +54,6 @@ DEFAULT_MIN_POSITION_SIZE = 0.05
 # prices are loaded with that much history before the start so that it is known on the first bar.
 TARGET_VOLATILITY_WINDOW = 63
 # Limits that keep one request's work and response bounded (each refusal is a 400 naming it).
-MAX_ALLOCATION_GROUPS = 20
-MAX_SYMBOLS = 50
-MAX_SWITCHING_RULES = 50
 
 CONFIG_FIELDS = (
     "start_date",
@@ -497,6 +497,36 @@ def data_problems(store: Any, symbols: list[str], start: dt.date, end: dt.date) 
     if not symbols:
         return []
     return [error.message for error in store.coverage_problems(symbols, start, end)]
+
+
+def work_limit_problems(store: Any, request: PortfolioRequest) -> list[str]:
+    """The bounds of ``backfolio.limits`` that depend on the data (symbols × bars, distinct
+    signals, each indicator's window against its symbol's history, indicator work), checked
+    before anything is loaded."""
+    data_symbols = [symbol for symbol in request.symbols if not parse_symbol(symbol).is_cash]
+    histories = {symbol: store.history_bars(symbol, request.end_date) for symbol in data_symbols}
+    loaded_bars = loaded_bar_count(
+        store.bar_count(request.start_date, request.end_date),
+        request.warmup_bars,
+        histories.values(),
+    )
+    problems = []
+    symbol_bars = len(data_symbols) * loaded_bars
+    if symbol_bars > MAX_SYMBOL_BARS:
+        problems.append(
+            f"Too much data: {len(data_symbols)} symbols × {loaded_bars:,} bars = "
+            f"{symbol_bars:,} symbol-bars (at most {MAX_SYMBOL_BARS:,} per run); shorten the "
+            "date range or use fewer symbols"
+        )
+    for problem in work_problems(
+        request.strategy,
+        run_symbols=None,
+        loaded_bars=loaded_bars,
+        history_bars=lambda symbol: histories.get(symbol)
+        or store.history_bars(symbol, request.end_date),
+    ):
+        problems.append(str(problem) if problem.standalone else f"strategy.{problem}")
+    return problems
 
 
 def symbols_in_payload(payload: Any) -> list[str]:

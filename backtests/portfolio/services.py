@@ -31,6 +31,7 @@ from backtests.portfolio.requests import (
     dates_in_payload,
     parse_portfolio_request,
     symbols_in_payload,
+    work_limit_problems,
 )
 from backtests.portfolio.runner import PortfolioRun, fingerprint, run_portfolio
 from marketdata.store import MarketDataError, get_store
@@ -78,6 +79,8 @@ def portfolio_backtest_run(*, payload: Any, user, user_ref: str = "") -> Portfol
     )
     if benchmark_is_explicit:
         problems.extend(f"Benchmark: {message}" for message in benchmark_problems)
+    if not problems:
+        problems.extend(work_limit_problems(store, request))
     if problems:
         raise InvalidPortfolioRequest(problems)
 

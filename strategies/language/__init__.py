@@ -41,6 +41,7 @@ from strategies.language.signals import (
     validate_signal,
 )
 from strategies.language.symbols import symbol_format_problem
+from strategies.language.work import work_problems
 
 __all__ = [
     "COMPARISONS",
@@ -73,4 +74,5 @@ __all__ = [
     "validate_plugin",
     "validate_signal",
     "warmup_bars",
+    "work_problems",
 ]

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from backfolio.limits import MAX_CONDITION_DEPTH
 from strategies.language.problems import Problem, join_path
 from strategies.language.signals import (
     PriceFrameLike,
@@ -40,9 +41,6 @@ _COMPOSITE_KEYS = ("op", "conditions")
 
 def _is_composite(doc: Mapping[str, Any]) -> bool:
     return "op" in doc or "conditions" in doc
-
-
-MAX_CONDITION_DEPTH = 32
 
 
 def validate_condition(
@@ -109,6 +107,18 @@ def validate_condition(
         else:
             problems.extend(validate_signal(doc[side], side_path, symbol_required=symbol_required))
     return problems
+
+
+def iter_leaves(doc: Any, path: str = "condition") -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path, comparison)`` for every comparison (leaf) of a condition tree, depth first."""
+    if not isinstance(doc, Mapping):
+        return
+    if _is_composite(doc):
+        conditions = doc.get("conditions")
+        for index, child in enumerate(conditions if isinstance(conditions, list) else []):
+            yield from iter_leaves(child, join_path(join_path(path, "conditions"), index))
+        return
+    yield path, doc
 
 
 def iter_signals(doc: Any) -> Iterator[Any]:

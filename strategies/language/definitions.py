@@ -16,7 +16,8 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from strategies.language.conditions import iter_signals, validate_condition
+from backfolio.limits import MAX_CONDITIONS_PER_STRATEGY
+from strategies.language.conditions import iter_leaves, iter_signals, validate_condition
 from strategies.language.problems import Problem, join_path
 from strategies.language.signals import normalize_signal, signal_lookback, signal_symbols
 from strategies.language.symbols import symbol_format_problem
@@ -35,10 +36,21 @@ def _standalone(path: str, message: str) -> Problem:
 def validate_definition(kind: str, definition: Any) -> list[Problem]:
     """Every problem with a strategy definition of the given kind (empty list when valid)."""
     if kind == "signal":
-        return _validate_signal_definition(definition)
-    if kind == "allocation":
-        return _validate_allocation_definition(definition)
-    return [Problem("kind", f"must be one of: {', '.join(STRATEGY_KINDS)}")]
+        problems = _validate_signal_definition(definition)
+    elif kind == "allocation":
+        problems = _validate_allocation_definition(definition)
+    else:
+        return [Problem("kind", f"must be one of: {', '.join(STRATEGY_KINDS)}")]
+    comparisons = count_comparisons(definition)
+    if comparisons > MAX_CONDITIONS_PER_STRATEGY:
+        problems.append(
+            _standalone(
+                "",
+                f"Too many conditions: {comparisons} comparisons in the strategy "
+                f"(at most {MAX_CONDITIONS_PER_STRATEGY})",
+            )
+        )
+    return problems
 
 
 def _validate_signal_definition(definition: Any) -> list[Problem]:
@@ -220,6 +232,17 @@ def iter_conditions(definition: Any) -> Iterator[tuple[str, Any]]:
     for rule in SIGNAL_RULES:
         if rule in definition:
             yield rule, definition[rule]
+
+
+def iter_comparisons(definition: Any) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """``(path, comparison)`` for every comparison (leaf condition) of a definition."""
+    for path, condition in iter_conditions(definition):
+        yield from iter_leaves(condition, path)
+
+
+def count_comparisons(definition: Any) -> int:
+    """Comparisons (leaf conditions) in a definition of either kind."""
+    return sum(1 for _ in iter_comparisons(definition))
 
 
 def _canonical_signals(definition: Any, default_symbol: str | None) -> Iterator[dict[str, Any]]:
