@@ -576,8 +576,9 @@ def _work_problems(
             definition,
             run_symbols=symbols if kind == SIGNAL else None,
             loaded_bars=loaded_bars,
-            history_bars=lambda symbol: histories.get(symbol)
-            or store.history_bars(symbol, end, timeframe=timeframe),
+            history_bars=lambda symbol: (
+                histories.get(symbol) or store.history_bars(symbol, end, timeframe=timeframe)
+            ),
         )
     )
     return problems

@@ -522,8 +522,9 @@ def work_limit_problems(store: Any, request: PortfolioRequest) -> list[str]:
         request.strategy,
         run_symbols=None,
         loaded_bars=loaded_bars,
-        history_bars=lambda symbol: histories.get(symbol)
-        or store.history_bars(symbol, request.end_date),
+        history_bars=lambda symbol: (
+            histories.get(symbol) or store.history_bars(symbol, request.end_date)
+        ),
     ):
         problems.append(str(problem) if problem.standalone else f"strategy.{problem}")
     return problems
