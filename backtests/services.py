@@ -200,26 +200,17 @@ def backtest_execute_async(*, backtest: Backtest, owner=None) -> Task:
     """Queue a run of ``backtest`` on the workers and return its task (status ``PENDING``).
 
     The row goes back to ``pending`` at once; the message is sent when the transaction commits.
-    Raises ``Conflict`` when the backtest is running or a run of it is already queued (an open
-    execute task, or a sweep that has yet to run it). A freshly created backtest is ``pending``
-    too, but nothing is queued for it: it may be executed.
+    Raises ``Conflict`` when the backtest is running or a run of it is already queued. A freshly
+    created backtest is ``pending`` too, but nothing is queued for it: it may be executed.
     """
     from backtests.tasks import execute_backtest
 
     with transaction.atomic():
-        # Holding the row's lock while looking for a queued run makes two concurrent requests
-        # queue one run between them, not two.
-        row = Backtest.objects.select_for_update().filter(pk=backtest.pk)
-        current = row.values_list("status", "sweep_id").first()
-        if current is None:
-            raise Backtest.DoesNotExist(f"Backtest {backtest.pk} not found.")
-        status, sweep_id = current
-        if status == Backtest.Status.RUNNING:
-            raise Conflict(f"Backtest {backtest.pk} is already running.")
-        if _run_queued(backtest.pk, status=status, sweep_id=sweep_id):
-            raise Conflict(f"Backtest {backtest.pk} already has a run queued.")
+        _refuse_a_second_queued_run(backtest)
         now = timezone.now()
-        row.update(status=Backtest.Status.PENDING, progress=0, updated_at=now)
+        Backtest.objects.filter(pk=backtest.pk).update(
+            status=Backtest.Status.PENDING, progress=0, updated_at=now
+        )
         backtest.status, backtest.progress, backtest.updated_at = Backtest.Status.PENDING, 0, now
         task = Task.objects.create(kind=Task.Kind.EXECUTE, backtest=backtest, owner=owner, total=1)
         message = (str(backtest.pk), str(task.pk))
@@ -227,16 +218,30 @@ def backtest_execute_async(*, backtest: Backtest, owner=None) -> Task:
     return task
 
 
-def _run_queued(backtest_id, *, status: str, sweep_id) -> bool:
-    """Whether a worker will run this backtest without being asked again."""
+def _refuse_a_second_queued_run(backtest: Backtest) -> None:
+    """Lock the row until the transaction ends and raise ``Conflict`` when it is running or a
+    worker will run it without being asked again: an open execute task, or a sweep that has yet
+    to run this entry. Holding the lock while looking makes two concurrent requests queue one
+    run between them, not two."""
+    current = (
+        Backtest.objects.select_for_update()
+        .filter(pk=backtest.pk)
+        .values_list("status", "sweep_id")
+        .first()
+    )
+    if current is None:
+        raise Backtest.DoesNotExist(f"Backtest {backtest.pk} not found.")
+    status, sweep_id = current
+    if status == Backtest.Status.RUNNING:
+        raise Conflict(f"Backtest {backtest.pk} is already running.")
     open_tasks = Task.objects.filter(status__in=jobs.ACTIVE_TASK_STATUSES)
-    if open_tasks.filter(kind=Task.Kind.EXECUTE, backtest_id=backtest_id).exists():
-        return True
-    return (
+    queued = open_tasks.filter(kind=Task.Kind.EXECUTE, backtest_id=backtest.pk).exists() or (
         status == Backtest.Status.PENDING
         and sweep_id is not None
         and open_tasks.filter(kind=Task.Kind.SWEEP, sweep_id=sweep_id).exists()
     )
+    if queued:
+        raise Conflict(f"Backtest {backtest.pk} already has a run queued.")
 
 
 def sweep_check_inputs(

@@ -481,6 +481,8 @@ def test_execute_async_with_a_run_already_queued_is_409(
         assert response.status_code == 409
         assert response.json() == {"detail": f"Backtest {backtest.id} already has a run queued."}
     assert Task.objects.count() == 1
+    backtest.refresh_from_db()
+    assert (backtest.status, backtest.run_count) == ("pending", 0)
 
 
 def test_a_finished_queued_run_may_be_queued_again(client, broker):
