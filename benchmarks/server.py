@@ -30,6 +30,9 @@ def service_environment(workdir: Path) -> dict[str, str]:
     env["STATIC_ROOT"] = str(ROOT / "var" / "staticfiles")
     env.setdefault("NUMBA_CACHE_DIR", str(ROOT / "var" / "numba-cache"))
     env["LOG_LEVEL"] = "WARNING"
+    # Benchmarks and the load test measure throughput, not the write rate limits.
+    env.setdefault("BACKFOLIO_ANON_WRITE_RATE", "1000000/min")
+    env.setdefault("BACKFOLIO_USER_WRITE_RATE", "1000000/min")
     return env
 
 

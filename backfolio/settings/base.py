@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "rest_framework_simplejwt.token_blacklist",
+    "axes",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -59,6 +60,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: turns a login lockout into its 429 response.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "backfolio.urls"
@@ -102,6 +105,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Redis: broker, cache, throttling ----------------------------------------------------------
 REDIS_URL = env("REDIS_URL", default="")
 
+# Rate-limit counters live in this cache, so it must be one every process of the service shares:
+# Redis in production; in the embedded default, files in var/cache (gunicorn's worker processes
+# all see them; each entry is written to a temporary file and renamed into place).
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -111,7 +117,13 @@ if REDIS_URL:
         }
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": env("BACKFOLIO_CACHE_DIR", default=str(VAR_DIR / "cache")),
+            "OPTIONS": {"MAX_ENTRIES": 10_000},
+        }
+    }
 
 DRAMATIQ_MIDDLEWARE = [
     "dramatiq.middleware.AgeLimit",
@@ -189,6 +201,27 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+AUTHENTICATION_BACKENDS = [
+    # django-axes refuses a locked-out login before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated). Empty: the
+# connection's own address is the client's (backfolio.common.client_address).
+BACKFOLIO_TRUSTED_PROXIES = env.list("BACKFOLIO_TRUSTED_PROXIES", default=[])
+
+# Login lockout on every login path (admin, /accounts/login/, POST /api/auth/login): after this
+# many failures for one username from one client address, that pair is refused until the
+# cool-off has passed; a success clears the count. Attempts are kept in the database, so every
+# process sees them.
+AXES_FAILURE_LIMIT = env.int("BACKFOLIO_LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("BACKFOLIO_LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "backfolio.common.client_address.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # successful logins are not recorded row by row
+AXES_HTTP_RESPONSE_CODE = 429
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -207,10 +240,15 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # Every write (POST, PUT, PATCH, DELETE) of every API counts, in the shared cache.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "backfolio.common.throttles.AnonymousWriteThrottle",
+        "backfolio.common.throttles.UserWriteThrottle",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "results_create": "10/min",
-        "login": "10/min",
-        "writes": env("BACKFOLIO_WRITE_THROTTLE", default="600/min"),
+        "anon_writes": env("BACKFOLIO_ANON_WRITE_RATE", default="60/min"),
+        "user_writes": env("BACKFOLIO_USER_WRITE_RATE", default="600/min"),
     },
 }
 

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 
 from .base import *  # noqa: F403
-from .base import DATABASES, STORAGES
+from .base import CACHES, DATABASES, REST_FRAMEWORK, STORAGES, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tests start their own Dramatiq workers where they need them.
@@ -23,3 +23,17 @@ STATIC_ROOT = tempfile.mkdtemp(prefix="backfolio-test-static-")
 WHITENOISE_USE_FINDERS = True
 # Rolled-back test transactions leave no signal behind: read the uploaded series' version fresh.
 MARKETDATA_VERSION_TTL_SECONDS = 0
+# A cache folder of the test run's own; a second process joins it through BACKFOLIO_CACHE_DIR.
+if CACHES["default"]["BACKEND"].endswith("FileBasedCache"):
+    CACHES["default"]["LOCATION"] = env(
+        "BACKFOLIO_CACHE_DIR", default=tempfile.mkdtemp(prefix="backfolio-test-cache-")
+    )
+# The suite writes far faster than anyone may; the rate-limit tests set their own rates.
+REST_FRAMEWORK = {
+    **REST_FRAMEWORK,
+    "DEFAULT_THROTTLE_RATES": {
+        **REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"],
+        "anon_writes": "1000000/min",
+        "user_writes": "1000000/min",
+    },
+}

@@ -6,7 +6,8 @@ works once, and a password change ends every token issued before it (``backfolio
 Users are created by staff (admin or ``manage.py create_api_user``); there is no sign-up.
 """
 
-from django.contrib.auth import authenticate, get_user_model
+from django.conf import settings
+from django.contrib.auth import authenticate, get_user_model, user_logged_in
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
@@ -25,7 +26,6 @@ from .serializers import (
     RefreshTokenSerializer,
     TokenPairSchema,
 )
-from .throttles import FailedLoginThrottle
 
 User = get_user_model()
 
@@ -63,7 +63,9 @@ class LoginView(_AuthView):
         summary="Log in with email or username and password",
         description=(
             "Returns a Bearer access token (15 minutes) and a refresh token (7 days). "
-            "Failed attempts are limited per client address and username (`login` rate)."
+            "After `AXES_FAILURE_LIMIT` failures for one username from one client address "
+            "(10 by default), that pair is refused with 429 until the cool-off has passed "
+            "(15 minutes), even with the right password; a success clears the count."
         ),
         request=LoginSerializer,
         responses={
@@ -77,17 +79,6 @@ class LoginView(_AuthView):
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        identifier = serializer.validated_data.get("username") or serializer.validated_data.get(
-            "email"
-        )
-        throttle = FailedLoginThrottle(identifier)
-        if not throttle.allow_request(request, self):
-            raise ResultsApiError(
-                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
-                message=(
-                    f"Too many failed login attempts; try again in {int(throttle.wait() or 1)} s"
-                ),
-            )
         username = _username_for(
             username=serializer.validated_data.get("username"),
             email=serializer.validated_data.get("email"),
@@ -97,10 +88,18 @@ class LoginView(_AuthView):
         user = authenticate(
             request, username=username, password=serializer.validated_data["password"]
         )
+        if user is None and getattr(request, "axes_locked_out", False):
+            raise ResultsApiError(
+                status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+                message=(
+                    "Too many failed login attempts; try again in "
+                    f"{int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)} minutes"
+                ),
+            )
         if user is None:
-            throttle.record_failure()
             raise invalid_credentials()
-        throttle.reset()
+        # A token login is a login: last_login is updated and the lockout count cleared.
+        user_logged_in.send(sender=user.__class__, request=request, user=user)
         return Response(token_pair(user))
 
 
