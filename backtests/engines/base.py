@@ -46,6 +46,11 @@ TRADE_COLUMNS = (
 ORDER_COLUMNS = ("date", "symbol", "side", "size", "price", "fees")
 
 
+# vectorbt snaps any price within its absolute tolerance (1e-12) of 0 to 0 and then refuses to
+# value a position at it; both engines refuse such prices alike, with the reason.
+MIN_TRADABLE_PRICE = 1e-12
+
+
 class EngineError(ValueError):
     """A backtest the engine was asked to run is malformed (the message says what is wrong)."""
 
@@ -162,6 +167,15 @@ def validate_input(data: EngineInput) -> None:
         bad = close.columns[~(np.isfinite(values) & (values > 0)).all(axis=0)]
         raise EngineError(
             f"close has missing or non-positive prices for {', '.join(map(str, bad))}."
+        )
+    tiny = (values <= MIN_TRADABLE_PRICE).any(axis=0)
+    if tiny.any():
+        names = ", ".join(map(str, close.columns[tiny]))
+        first = close.index[(values <= MIN_TRADABLE_PRICE).any(axis=1)][0].date().isoformat()
+        raise EngineLimitationError(
+            f"close has prices at or below {MIN_TRADABLE_PRICE:g} for {names} (from {first}), "
+            "which the engines cannot trade (vectorbt counts such a price as 0): a leveraged "
+            "series that lost nearly everything reaches them."
         )
     if not np.isfinite(data.initial_capital) or data.initial_capital <= 0:
         raise EngineError("initial_capital must be greater than 0.")

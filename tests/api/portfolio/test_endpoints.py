@@ -154,6 +154,22 @@ def test_backtrader_engine_gives_the_same_numbers(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("engine", ["vectorbt", "backtrader"])
+def test_a_wiped_out_leveraged_series_is_refused_alike_on_both_engines(api_client, engine):
+    """10x QQQ lost all but ~1e-22 of its value in 2000–2002; vectorbt counts such a price as 0."""
+    document = simple(start_date="2007-01-01", end_date="2007-12-31", engine=engine)
+    document["strategy"]["allocations"]["growth"] = {"SPY": 0.9, "QQQ?L=10": 0.1}
+    response = post(api_client, document)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "close has prices at or below 1e-12 for QQQ?L=10 (from 2007-01-03), which the engines "
+        "cannot trade (vectorbt counts such a price as 0): a leveraged series that lost nearly "
+        "everything reaches them."
+    )
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
 def test_weights_not_summing_to_one(api_client):
     document = simple()
     document["strategy"]["allocations"]["growth"] = {"SPY": 0.75, "QQQ": 0.3}
