@@ -296,5 +296,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"numba": {"level": "WARNING"}},
+    # django-axes logs every failed login at INFO; lockouts stay visible at WARNING.
+    "loggers": {"numba": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
