@@ -480,9 +480,13 @@ def reap_stale_runs() -> dict[str, int]:
     )
     requeued = _requeue_lost_messages(cutoff, now)
     from backtests.research.jobs import reap_research_sweeps
+    from backtests.research.walk_forward.jobs import reap_walk_forwards
 
     research = reap_research_sweeps()
-    return {"failed": failed, "requeued": requeued + research["chunks"] + research["finishes"]}
+    walk_forwards = reap_walk_forwards()
+    requeued += research["chunks"] + research["finishes"]
+    requeued += walk_forwards["folds"] + walk_forwards["finishes"]
+    return {"failed": failed, "requeued": requeued}
 
 
 def _requeue_lost_messages(cutoff, now) -> int:

@@ -41,6 +41,7 @@ from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics
 from strategies.language import (
     Problem,
+    SignalCache,
     SignalPlan,
     build_plugin,
     compile_allocation_strategy,
@@ -638,12 +639,29 @@ def run_backtest_batch(
     exactly what ``run_backtest`` does for one run, so the numbers are the same. Anything else
     runs one by one through ``run_backtest``.
     """
-    store = store or get_store()
-    outcomes: list[RunResult | RunError | None] = [None] * len(specs)
+    return _run_batch(specs, store or get_store(), equity_only=False)
+
+
+def run_equity_batch(
+    specs: Sequence[RunSpec], *, store: PriceStore | None = None
+) -> list[pd.Series | RunError]:
+    """The equity curves of several validated backtests (each exactly the ``equity`` that
+    ``run_backtest`` returns for its spec), or the ``RunError`` a run failed with.
+
+    For studies that rank runs by what their equity says (Sharpe, CAGR, drawdown…): runs that
+    can share a vectorised engine call (``run_signal_batch_equity``) skip building trades,
+    orders and metrics; anything else runs through ``run_backtest``.
+    """
+    return _run_batch(specs, store or get_store(), equity_only=True)
+
+
+def _run_batch(specs: Sequence[RunSpec], store: PriceStore, *, equity_only: bool) -> list:
+    outcomes: list[Any] = [None] * len(specs)
     groups: dict[RunSpec, list[int]] = {}
+    method = "run_signal_batch_equity" if equity_only else "run_signal_batch"
     for position, spec in enumerate(specs):
         engine = get_engine(spec.engine)
-        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, "run_signal_batch"):
+        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, method):
             key = replace(spec, definition=None, config=None, driver="")
             groups.setdefault(key, []).append(position)
     for positions in groups.values():
@@ -651,7 +669,7 @@ def run_backtest_batch(
             continue
         batch = [specs[position] for position in positions]
         try:
-            results = _run_signal_batch(batch, store)
+            results = _run_signal_batch(batch, store, equity_only=equity_only)
         except EngineLimitationError:
             continue  # these run one by one below
         for position, result in zip(positions, results, strict=True):
@@ -659,26 +677,26 @@ def run_backtest_batch(
     for position, spec in enumerate(specs):
         if outcomes[position] is None:
             try:
-                outcomes[position] = run_backtest(spec, store=store)
+                run = run_backtest(spec, store=store)
+                outcomes[position] = run.equity if equity_only else run
             except RunError as error:
                 outcomes[position] = error
     return outcomes
 
 
-def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult | RunError]:
+def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: bool = False):
     """Compile each run on its own prices (warm-up depends on the definition), then one engine
     call for those that compiled; raises ``EngineLimitationError`` when they cannot share it."""
     engine = get_engine(specs[0].engine)
-    outcomes: list[RunResult | RunError | None] = [None] * len(specs)
+    outcomes: list[Any] = [None] * len(specs)
     runs = []
     loaded: dict[tuple, Any] = {}  # runs with the same symbols and warm-up read the same prices
     for position, spec in enumerate(specs):
-        check_deadline()
         try:
             warmup = warmup_bars(spec.definition, signal_delay=spec.signal_delay)
             key = (spec.data_symbols, warmup)
             if key not in loaded:
-                loaded[key] = store.load(
+                prices = store.load(
                     list(spec.data_symbols),
                     spec.start,
                     spec.end,
@@ -686,9 +704,10 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult
                     timeframe=spec.timeframe,
                     warmup_bars=warmup,
                 )
-            prices = loaded[key]
-            in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
-            run_close = prices.close.loc[in_run]
+                in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
+                close = prices.close.loc[in_run, [spec.symbols[0]]]
+                loaded[key] = (prices, close, SignalCache(prices))
+            prices, run_close, cache = loaded[key]
             symbol = spec.symbols[0]
             plan = compile_signal_strategy(
                 spec.definition,
@@ -696,22 +715,28 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore) -> list[RunResult
                 symbol,
                 direction=spec.direction,
                 signal_delay=spec.signal_delay,
+                cache=cache,
             )
         except (ValueError, MarketDataError) as error:
             outcomes[position] = RunError(str(error))
             continue
-        runs.append((position, spec, prices, _signal_input(spec, run_close[[symbol]], plan, None)))
+        runs.append((position, spec, prices, _signal_input(spec, run_close, plan, None)))
+    inputs = [run[3] for run in runs]
     try:
-        results = engine.run_signal_batch([run[3] for run in runs]) if runs else []
+        if equity_only:
+            equity = engine.run_signal_batch_equity(inputs) if runs else None
+        else:
+            results = engine.run_signal_batch(inputs) if runs else []
     except EngineLimitationError:
         raise
     except ValueError as error:
         raise EngineLimitationError(str(error)) from error
+    if equity_only:
+        for column, (position, _spec, _prices, data) in enumerate(runs):
+            outcomes[position] = pd.Series(equity[:, column], index=data.close.index, name="equity")
+        return outcomes
     for (position, spec, prices, _data), result in zip(runs, results, strict=True):
-        try:
-            outcomes[position] = _finish_run(spec, prices, [result])
-        except RunError as error:
-            outcomes[position] = error
+        outcomes[position] = _finish_run(spec, prices, [result])
     return outcomes
 
 

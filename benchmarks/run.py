@@ -276,6 +276,67 @@ def bench_sweep(session, base, process, strategy_id):
     )
 
 
+WALK_FORWARD_PAIRS = [(fast, slow) for fast in range(5, 105, 5) for slow in range(110, 310, 10)]
+
+
+def bench_walk_forward(session, base, strategy_id):
+    """A walk-forward of 10 rolling folds (60 months in sample, 18 out) × 400 SMA-crossover
+    configurations on SPY 2005–2024, POST to completed, next to raw vectorbt doing the same
+    runs in this process (``references.vectorbt_walk_forward``)."""
+    from datetime import date
+
+    from backtests.research.walk_forward.core import schedule_folds
+
+    span = (date(2005, 1, 1), date(2024, 12, 31))
+    folds = schedule_folds(*span, scheme="rolling", in_sample_months=60, out_of_sample_months=18)
+    body = {
+        "strategy_id": strategy_id,
+        "engine": "vectorbt",
+        "base_config": {**SWEEP_BASE_CONFIG, "end_date": span[1].isoformat()},
+        "grid": {
+            "signal_plugin_params.fast": sorted({fast for fast, _slow in WALK_FORWARD_PAIRS}),
+            "signal_plugin_params.slow": sorted({slow for _fast, slow in WALK_FORWARD_PAIRS}),
+        },
+        "rank_metric": "perf_sharpe_ratio",
+        "scheme": "rolling",
+        "in_sample_months": 60,
+        "out_of_sample_months": 18,
+        "commission": 0.0005,
+        "slippage": 0.0005,
+    }
+    started = time.perf_counter()
+    response = session.post(f"{base}/api/v1/research/walk-forward", json=body, timeout=120)
+    response.raise_for_status()
+    assert response.json()["n_folds"] == len(folds) == 10
+    assert response.json()["n_configs"] == len(WALK_FORWARD_PAIRS) == 400
+    url = f"{base}/api/v1/research/walk-forward/{response.json()['id']}"
+    while True:
+        detail = session.get(url, timeout=60).json()
+        if detail["status"] in {"completed", "failed"}:
+            break
+        time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    if detail["status"] != "completed":
+        raise RuntimeError(f"walk-forward failed: {detail['error']}")
+    raw, raw_value = timed(
+        lambda: references.vectorbt_walk_forward(
+            "SPY", folds, WALK_FORWARD_PAIRS, cost=0.0005, capital=100_000.0
+        ),
+        3,
+    )
+    ours_value = detail["result"]["metrics"]["final_value"]
+    record(
+        "6. walk-forward 10 folds × 400 SMA configs SPY 2005–2024, POST to done",
+        elapsed,
+        "s",
+        reference="raw vectorbt, same runs (s)",
+        reference_value=raw,
+        target="≤ 2× raw vectorbt",
+        ok=elapsed / raw <= 2,
+        note=f"ratio {elapsed / raw:.1f}; final value {ours_value:,.2f} (raw {raw_value:,.2f})",
+    )
+
+
 def load_test(url: str, *, seconds: float = 5, concurrency: int = 8) -> tuple[float, float, int]:
     latencies: list[float] = []
     errors = 0
@@ -549,6 +610,7 @@ def main() -> int:
                 lambda: bench_robustness(session, base, backtest_id),
                 lambda: bench_scaling(session, base, strategy_id),
                 lambda: bench_sweep_scaling(session, base, strategy_id),
+                lambda: bench_walk_forward(session, base, strategy_id),
             ):
                 try:
                     bench()

@@ -243,7 +243,10 @@ def signal_arrays(data: EngineInput) -> SignalArrays:
             return np.zeros(n_bars, dtype=np.bool_)
         # A fresh writable C array: pandas may hand out read-only views, and numba compiles a
         # separate (slow, uncached) specialisation for each array flavour.
-        return np.array(frame.iloc[:, 0].fillna(False).to_numpy(dtype=np.bool_), copy=True)
+        column = frame.to_numpy()[:, 0]
+        if column.dtype != np.bool_:  # object or float columns may hold NaN: not a signal
+            column = pd.Series(column).fillna(False).to_numpy(dtype=np.bool_)
+        return np.array(column, dtype=np.bool_, copy=True)
 
     long_entries, long_exits = as_array(data.entries), as_array(data.exits)
     short_entries, short_exits = as_array(data.short_entries), as_array(data.short_exits)

@@ -189,11 +189,31 @@ class VectorbtEngine:
         cannot share one call (different prices or settings, or a run that needs the callback
         path); the caller then runs them one by one.
         """
+        if not inputs:
+            return []
+        records, equity, positions = self._simulate_batch(inputs)
+        results = []
+        for column, data in enumerate(inputs):
+            fills = self._signal_fills(data, records[records["col"] == column], None)
+            results.append(
+                build_result(data, equity[:, column], positions[:, column : column + 1], fills)
+            )
+        return results
+
+    def run_signal_batch_equity(self, inputs: Sequence[EngineInput]) -> np.ndarray:
+        """The equity curves alone (bars × runs) of what ``run_signal_batch`` runs: the same
+        simulation and the same arrays, without building each run's trades and orders (a study
+        that ranks runs by their equity needs nothing else). Raises ``EngineLimitationError``
+        as ``run_signal_batch`` does."""
+        if not inputs:
+            return np.empty((0, 0))
+        _records, equity, _positions = self._simulate_batch(inputs)
+        return equity
+
+    def _simulate_batch(self, inputs: Sequence[EngineInput]):
         import vectorbt as vbt
         from vectorbt.portfolio.enums import DirectionConflictMode
 
-        if not inputs:
-            return []
         first = inputs[0]
         for data in inputs:
             validate_input(data)
@@ -233,13 +253,7 @@ class VectorbtEngine:
             np.repeat(close[:, None], n_runs, axis=1), records, float(first.initial_capital),
             grouped=False, engine=common["engine"],
         )  # fmt: skip
-        results = []
-        for column, data in enumerate(inputs):
-            fills = self._signal_fills(data, records[records["col"] == column], None)
-            results.append(
-                build_result(data, equity[:, column], positions[:, column : column + 1], fills)
-            )
-        return results
+        return records, equity, positions
 
     @staticmethod
     def _simulate_with_callbacks(vbt, data: EngineInput, signals: SignalArrays, common: dict):

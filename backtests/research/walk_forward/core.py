@@ -29,7 +29,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.pipeline import RunError, RunResult, RunSpec, run_backtest, run_backtest_batch
+from backtests.pipeline import (
+    RunError,
+    RunResult,
+    RunSpec,
+    run_backtest,
+    run_backtest_batch,
+    run_equity_batch,
+)
 from metrics.calculations import compute_metrics, returns_from_equity
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
 from metrics.research import probabilistic_sharpe_ratio
@@ -42,6 +49,25 @@ MAX_FOLDS = 500
 IN_SAMPLE_CHUNK_SIZE = 500
 # The annualised return whose ratio the walk-forward efficiency is (a v1 flat key).
 ANNUAL_RETURN_KEY = "perf_cagr"
+# v1 flat keys that ``compute_metrics`` derives from the equity curve alone (the others need the
+# trades, orders or positions): ranking by one of them needs only each run's equity.
+EQUITY_RANK_METRICS = frozenset(
+    {
+        "total_return",
+        "final_value",
+        "perf_cagr",
+        "perf_sharpe_ratio",
+        "perf_sortino_ratio",
+        "perf_calmar_ratio",
+        "risk_max_drawdown",
+        "risk_max_drawdown_duration",
+        "risk_var_95",
+        "risk_cvar_95",
+        "risk_var_99",
+        "risk_cvar_99",
+        "risk_volatility_annualised",
+    }
+)
 
 
 class SpanTooShort(ValueError):
@@ -179,13 +205,20 @@ def choose_in_sample(
     chunk_size: int = IN_SAMPLE_CHUNK_SIZE,
     on_chunk: Callable[[int], None] | None = None,
 ) -> InSampleChoice:
-    """Run every combination on the fold's in-sample window (``run_backtest_batch``: vectorised
-    where the engine allows, one by one where not) and keep the best by ``rank_metric``: the
-    highest (or lowest, by the metric's direction) score, the first combination on ties; runs
-    without a score never win. ``on_chunk(n)`` is told each time ``n`` more runs have ended."""
+    """Run every combination on the fold's in-sample window and keep the best by
+    ``rank_metric``: the highest (or lowest, by the metric's direction) score, the first
+    combination on ties; runs without a score never win. ``on_chunk(n)`` is told each time
+    ``n`` more runs have ended.
+
+    Runs go through ``run_backtest_batch`` (vectorised where the engine allows, one by one where
+    not); when the metric depends on the equity alone, through ``run_equity_batch`` with the
+    metrics computed from each equity curve, which are the same numbers without building every
+    run's trades. The chosen run's metrics are always those of its full run.
+    """
     higher = is_higher_better(rank_metric)
     if higher is None:
         raise ValueError(f"{rank_metric} has no direction.")
+    equity_only = rank_metric in EQUITY_RANK_METRICS
     best: tuple[int, float, dict[str, Any]] | None = None
     completed = failed = 0
     first_error = ""
@@ -194,13 +227,14 @@ def choose_in_sample(
             window_spec(spec, fold.in_sample_start, fold.in_sample_end)
             for spec in specs[offset : offset + chunk_size]
         ]
-        for position, outcome in enumerate(run_backtest_batch(chunk), start=offset):
+        outcomes = run_equity_batch(chunk) if equity_only else run_backtest_batch(chunk)
+        for position, (spec, outcome) in enumerate(zip(chunk, outcomes, strict=True), offset):
             if isinstance(outcome, RunError):
                 failed += 1
                 first_error = first_error or str(outcome)
                 continue
             completed += 1
-            flat = v1_flat(outcome.metrics)
+            flat = v1_flat(_equity_metrics(spec, outcome) if equity_only else outcome.metrics)
             score = rank_score(flat, rank_metric)
             if score is None:
                 continue
@@ -210,7 +244,20 @@ def choose_in_sample(
             on_chunk(len(chunk))
     if best is None:
         return InSampleChoice(None, None, {}, completed, failed, first_error)
-    return InSampleChoice(best[0], best[1], best[2], completed, failed, first_error)
+    position, score, flat = best
+    if equity_only:
+        chosen = window_spec(specs[position], fold.in_sample_start, fold.in_sample_end)
+        flat = v1_flat(run_backtest(chosen).metrics)
+    return InSampleChoice(position, score, flat, completed, failed, first_error)
+
+
+def _equity_metrics(spec: RunSpec, equity: pd.Series) -> dict[str, Any]:
+    return compute_metrics(
+        equity,
+        initial_capital=spec.initial_capital,
+        bars_per_year=spec.bars_per_year,
+        risk_free_rate=spec.risk_free_rate,
+    )
 
 
 def run_out_of_sample(spec: RunSpec, fold: Fold, capital: float) -> RunResult:

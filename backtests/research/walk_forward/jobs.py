@@ -3,21 +3,31 @@ message finishes the last in-sample batch) the out-of-sample runs in order and t
 
 Folds are claimed with a conditional UPDATE (``pending → running``), so a duplicate message does
 nothing; the out-of-sample phase is claimed the same way (``out_of_sample_started_at`` set once),
-so it runs exactly once. A fold that fails fails the whole analysis, and the other folds' messages
-then stop at their claim.
+so it runs once at a time. A fold that fails fails the whole analysis, and the other folds'
+messages then stop at their claim.
+
+While a worker runs a fold (or the out-of-sample phase) a heartbeat thread keeps the row's
+``heartbeat_at`` fresh. ``reap_walk_forwards`` (called by the runs' reaper) hands a fold whose
+heartbeat is older than ``BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS`` back to ``pending`` and re-sends
+it, re-sends folds whose message was never picked up, and re-sends the out-of-sample phase when
+its worker died or the message that should have started it was lost; nothing is counted twice,
+because a fold's runs are counted when its choice is written and the out-of-sample runs only
+when the result is.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from backtests.jobs import retry_when_locked
+from backtests.jobs import heartbeat_timeout, retry_when_locked
 from backtests.models import Task
 from backtests.pipeline import RunError, RunSpec, parse_run_config
 from backtests.research.grid import apply_overrides
@@ -139,9 +149,9 @@ def run_fold(walk_forward_id: str, index: int) -> None:
         _start(walk_forward_id)
         walk_forward = WalkForward.objects.select_related("strategy").get(pk=walk_forward_id)
         row = walk_forward.folds.get(index=index)
-        _choose(walk_forward, row)
-        if _claim_out_of_sample(walk_forward_id):
-            _run_out_of_sample(walk_forward)
+        with RowHeartbeat(walk_forward_id, row.pk):
+            _choose(walk_forward, row)
+        finish(walk_forward_id, walk_forward)
     except TimeLimitExceeded:
         limit = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS
         _fail(walk_forward_id, f"Fold {index} exceeded the time limit of {limit} s.")
@@ -152,15 +162,75 @@ def run_fold(walk_forward_id: str, index: int) -> None:
         _fail(walk_forward_id, f"Internal error: {type(error).__name__}: {error}")
 
 
+def finish(walk_forward_id: str, walk_forward: WalkForward | None = None) -> None:
+    """The out-of-sample phase, when every fold has chosen and nobody else runs it."""
+    if not _claim_out_of_sample(walk_forward_id):
+        return
+    if walk_forward is None:
+        walk_forward = WalkForward.objects.select_related("strategy").get(pk=walk_forward_id)
+    with RowHeartbeat(walk_forward_id):
+        _run_out_of_sample(walk_forward)
+
+
+def finish_walk_forward(walk_forward_id: str) -> None:
+    """Body of the ``finish_walk_forward`` actor (sent by the reaper)."""
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    try:
+        finish(walk_forward_id)
+    except TimeLimitExceeded:
+        limit = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS
+        _fail(walk_forward_id, f"The out-of-sample runs exceeded the time limit of {limit} s.")
+    except RunError as error:
+        _fail(walk_forward_id, str(error))
+    except Exception as error:  # a bug: fail the analysis, not the worker
+        logger.exception("Walk-forward %s failed unexpectedly", walk_forward_id)
+        _fail(walk_forward_id, f"Internal error: {type(error).__name__}: {error}")
+
+
+class RowHeartbeat:
+    """A thread that keeps ``heartbeat_at`` fresh while a worker is busy — on the fold it runs
+    (if any) and on the analysis, whose ``updated_at`` it also moves so that folds queued behind
+    a long one are not taken for lost messages."""
+
+    def __init__(self, walk_forward_id, fold_id=None) -> None:
+        self.walk_forward_id = walk_forward_id
+        self.fold_id = fold_id
+        self.interval = max(heartbeat_timeout() / 4, 0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="walk-forward-heartbeat")
+        self._thread.daemon = True
+
+    def __enter__(self) -> RowHeartbeat:
+        self._write()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    @retry_when_locked
+    def _write(self) -> None:
+        now = timezone.now()
+        if self.fold_id is not None:
+            WalkForwardFold.objects.filter(pk=self.fold_id).update(heartbeat_at=now)
+        WalkForward.objects.filter(pk=self.walk_forward_id).update(heartbeat_at=now, updated_at=now)
+
+    def _beat(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                self._write()
+        except Exception:  # a missed heartbeat only risks an early re-run; never stop the work
+            logger.exception("Walk-forward heartbeat failed")
+        finally:
+            connection.close()
+
+
 def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
     fold = _fold_of(row)
     specs = [combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations]
-    choice = core.choose_in_sample(
-        specs,
-        fold,
-        walk_forward.rank_metric,
-        on_chunk=lambda runs: _count_done(walk_forward.pk, runs),
-    )
+    choice = core.choose_in_sample(specs, fold, walk_forward.rank_metric)
     if choice.position is None:
         reason = (
             f"Fold {row.index} (in sample {fold.in_sample_start}..{fold.in_sample_end}): no "
@@ -173,13 +243,25 @@ def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
             status=WalkForwardFold.Status.FAILED, error=reason, in_sample_failed=choice.failed
         )
         raise RunError(reason)
-    WalkForwardFold.objects.filter(pk=row.pk).update(
-        status=WalkForwardFold.Status.CHOSEN,
-        chosen_index=choice.position,
-        in_sample_score=choice.score,
-        in_sample_metrics=json_safe(choice.metrics),
-        in_sample_failed=choice.failed,
-    )
+    _record_choice(walk_forward.pk, row.pk, choice, len(specs))
+
+
+@retry_when_locked
+def _record_choice(walk_forward_id, fold_id, choice: core.InSampleChoice, runs: int) -> None:
+    """The fold's choice and its runs' count in one transaction, once: a fold re-run after its
+    worker died is counted by whichever run writes the choice first."""
+    with transaction.atomic():
+        chosen = WalkForwardFold.objects.filter(
+            pk=fold_id, status=WalkForwardFold.Status.RUNNING
+        ).update(
+            status=WalkForwardFold.Status.CHOSEN,
+            chosen_index=choice.position,
+            in_sample_score=choice.score,
+            in_sample_metrics=json_safe(choice.metrics),
+            in_sample_failed=choice.failed,
+        )
+        if chosen:
+            _count_done.__wrapped__(walk_forward_id, runs)
 
 
 def _run_out_of_sample(walk_forward: WalkForward) -> None:
@@ -199,7 +281,6 @@ def _run_out_of_sample(walk_forward: WalkForward) -> None:
         WalkForwardFold.objects.filter(pk=row.pk).update(
             out_of_sample_metrics=json_safe(v1_flat(run.metrics))
         )
-        _count_done(walk_forward.pk, 1)
     stitched = core.stitch(
         runs,
         initial_capital=walk_forward.initial_capital,
@@ -247,3 +328,62 @@ def _complete(walk_forward_id, result: dict[str, Any]) -> None:
                 finished_at=now,
                 updated_at=now,
             )
+
+
+def reap_walk_forwards() -> dict[str, int]:
+    """Re-send folds whose worker died or whose message was lost, and the out-of-sample phase
+    when its worker died or it never started. Returns how many of each were re-sent."""
+    from backtests.research.walk_forward import tasks as actors
+
+    now = timezone.now()
+    cutoff = now - timedelta(seconds=heartbeat_timeout())
+    active = (WalkForward.Status.PENDING, WalkForward.Status.RUNNING)
+    resent = {"folds": 0, "finishes": 0}
+    sent: set[tuple[Any, int]] = set()
+    dead = WalkForwardFold.objects.filter(
+        walk_forward__status__in=active,
+        status=WalkForwardFold.Status.RUNNING,
+        heartbeat_at__lt=cutoff,
+    ).values_list("id", "walk_forward_id", "index", "heartbeat_at")
+    for fold_id, walk_forward_id, index, heartbeat in dead:
+        # Guarded by the heartbeat that was read, so that two reapers re-send a fold once.
+        if WalkForwardFold.objects.filter(
+            pk=fold_id, status=WalkForwardFold.Status.RUNNING, heartbeat_at=heartbeat
+        ).update(status=WalkForwardFold.Status.PENDING):
+            actors.run_walk_forward_fold.send(str(walk_forward_id), index)
+            sent.add((walk_forward_id, index))
+            resent["folds"] += 1
+            logger.warning("Re-sent fold %s of walk-forward %s", index, walk_forward_id)
+    unfinished = (
+        WalkForward.objects.filter(status=WalkForward.Status.RUNNING)
+        .filter(
+            Q(out_of_sample_started_at__isnull=False, heartbeat_at__lt=cutoff)
+            | Q(out_of_sample_started_at__isnull=True, updated_at__lt=cutoff)
+        )
+        .exclude(folds__status__in=(WalkForwardFold.Status.PENDING, WalkForwardFold.Status.RUNNING))
+        .values_list("id", "out_of_sample_started_at")
+    )
+    for walk_forward_id, started in unfinished:
+        if WalkForward.objects.filter(pk=walk_forward_id, out_of_sample_started_at=started).update(
+            out_of_sample_started_at=None, updated_at=now
+        ):
+            actors.finish_walk_forward.send(str(walk_forward_id))
+            resent["finishes"] += 1
+            logger.warning("Re-sent the out-of-sample runs of walk-forward %s", walk_forward_id)
+    quiet = WalkForward.objects.filter(status__in=active, updated_at__lt=cutoff).values_list(
+        "id", flat=True
+    )
+    for walk_forward_id in quiet:
+        # Nothing moved for a heartbeat timeout: the messages of its pending folds were lost.
+        # Moving updated_at first makes a concurrent reaper skip it.
+        if not WalkForward.objects.filter(pk=walk_forward_id, updated_at__lt=cutoff).update(
+            updated_at=now
+        ):
+            continue
+        for index in WalkForwardFold.objects.filter(
+            walk_forward_id=walk_forward_id, status=WalkForwardFold.Status.PENDING
+        ).values_list("index", flat=True):
+            if (walk_forward_id, index) not in sent:
+                actors.run_walk_forward_fold.send(str(walk_forward_id), index)
+                resent["folds"] += 1
+    return resent

@@ -63,6 +63,8 @@ class WalkForward(TimeStampedModel):
         related_name="walk_forwards",
     )
     out_of_sample_started_at = models.DateTimeField(null=True, blank=True)
+    # Kept fresh while a worker runs the out-of-sample phase; a stale one means it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 
@@ -99,6 +101,8 @@ class WalkForwardFold(models.Model):
     in_sample_failed = models.PositiveIntegerField(default=0)
     out_of_sample_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
+    # Kept fresh while a worker runs the fold's in-sample batch; a stale one means it died.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "backtests"

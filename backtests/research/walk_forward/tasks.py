@@ -1,5 +1,6 @@
-"""The walk-forward actor: one message per fold (its in-sample batch), idempotent by the fold's
-claim; not retried (a failed fold is a result, recorded on the analysis)."""
+"""The walk-forward actors: one message per fold (its in-sample batch), idempotent by the fold's
+claim, and the out-of-sample phase when the reaper re-sends it; not retried (a failed fold is a
+result, recorded on the analysis)."""
 
 import dramatiq
 from django.conf import settings
@@ -14,3 +15,9 @@ RUN_TIME_LIMIT_MS = int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) * 1000
 def run_walk_forward_fold(walk_forward_id: str, fold_index: int) -> None:
     run_jobs.maybe_reap()
     jobs.run_fold(walk_forward_id, fold_index)
+
+
+@dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
+def finish_walk_forward(walk_forward_id: str) -> None:
+    run_jobs.maybe_reap()
+    jobs.finish_walk_forward(walk_forward_id)

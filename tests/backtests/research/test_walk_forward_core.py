@@ -1,13 +1,16 @@
 """The walk-forward core: fold scheduling (rolling vs anchored), windows as v1 runs, choosing the
 best in sample (first on ties), positions closed at the end of a window, efficiency."""
 
+from dataclasses import replace
 from datetime import date
 
+import numpy as np
 import pytest
 
-from backtests.pipeline import parse_run_config, run_backtest
+from backtests.pipeline import RunError, parse_run_config, run_backtest, run_equity_batch
 from backtests.research.walk_forward import core
-from metrics.presenters import v1_flat
+from metrics.calculations import compute_metrics
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
 
 D = date.fromisoformat
 
@@ -179,3 +182,29 @@ def test_efficiency_and_choice_changes():
     assert core.rank_score({"x": float("nan")}, "x") is None
     assert core.rank_score({"x": True}, "x") is None
     assert core.rank_score({"x": 2}, "x") == 2.0
+
+
+def test_equity_rank_metrics_need_nothing_but_the_equity():
+    run = run_backtest(spec_for({"fast": 5, "slow": 30}, start="2018-01-01", end="2019-12-31"))
+    alone = v1_flat(compute_metrics(run.equity, initial_capital=100_000.0, bars_per_year=252))
+    full = v1_flat(run.metrics)
+    for key in core.EQUITY_RANK_METRICS:
+        assert alone[key] == full[key], key
+        assert full[key] is not None, key
+    others = set(V1_METRIC_HIGHER_IS_BETTER) - core.EQUITY_RANK_METRICS
+    assert all(alone[key] in (None, 0) for key in others)
+
+
+@pytest.mark.parametrize("engine", ["vectorbt", "backtrader"])
+def test_equity_batch_is_each_runs_own_equity(engine):
+    specs = [
+        spec_for({"fast": fast, "slow": slow}, start="2018-01-01", end="2019-12-31", engine=engine)
+        for fast, slow in ((5, 30), (10, 50), (20, 100))
+    ]
+    broken = replace(specs[0], start=D("1990-01-01"))
+    outcomes = run_equity_batch([*specs, broken])
+    for spec, equity in zip(specs, outcomes, strict=False):
+        expected = run_backtest(spec).equity
+        assert equity.index.equals(expected.index)
+        np.testing.assert_array_equal(equity.to_numpy(), expected.to_numpy())
+    assert isinstance(outcomes[-1], RunError)

@@ -3,16 +3,22 @@ independent computations written here."""
 
 import io
 import itertools
+import json
 import time
+from datetime import timedelta
 
+import dramatiq
 import numpy as np
 import pandas as pd
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 from scipy import stats
 
+from backtests.models import WalkForward
 from backtests.pipeline import parse_run_config, run_backtest
-from backtests.research.walk_forward import core
+from backtests.research.walk_forward import core, jobs
+from backtests.research.walk_forward.jobs import reap_walk_forwards
 from tests.factories import StrategyFactory
 
 URL = "/api/v1/research/walk-forward"
@@ -191,3 +197,86 @@ def test_walk_forward_on_a_worker_matches_separate_v1_runs(worker, engine, schem
     frame = pd.read_parquet(io.BytesIO(download.content))
     assert frame.index.name == "date"
     np.testing.assert_array_equal(frame["equity"].to_numpy(), equity.to_numpy())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_folds_of_a_dead_worker_and_lost_messages_are_sent_again_and_counted_once(broker):
+    client = APIClient()
+    strategy = StrategyFactory()
+    response = client.post(
+        URL,
+        {
+            "strategy_id": str(strategy.pk),
+            "base_config": BASE_CONFIG,
+            "grid": GRID,
+            "rank_metric": "perf_sharpe_ratio",
+            "scheme": "anchored",
+            "in_sample_months": 30,
+            "out_of_sample_months": 6,
+        },
+        format="json",
+    )
+    assert response.status_code == 202, response.content
+    walk_forward = WalkForward.objects.get(pk=response.json()["id"])
+    # Every message is lost, and a worker died in the middle of fold 1's in-sample batch.
+    broker.flush_all()
+    long_ago = timezone.now() - timedelta(hours=1)
+    WalkForward.objects.filter(pk=walk_forward.pk).update(
+        status="running", updated_at=long_ago, heartbeat_at=long_ago
+    )
+    walk_forward.folds.filter(index=1).update(status="running", heartbeat_at=long_ago)
+
+    assert reap_walk_forwards() == {"folds": 3, "finishes": 0}
+    assert reap_walk_forwards() == {"folds": 0, "finishes": 0}  # nothing is sent twice
+    assert walk_forward.folds.filter(status="pending").count() == 3
+
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        body, _seen = poll_walk_forward(client, walk_forward.pk)
+    finally:
+        worker.stop()
+    assert body["status"] == "completed", body["error"]
+    assert body["done"] == body["total"] == 3 * (4 + 1)
+    assert [fold["status"] for fold in body["folds"]] == ["chosen"] * 3
+    assert len(body["result"]["equity"]) > 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_out_of_sample_runs_of_a_dead_worker_are_sent_again(broker):
+    client = APIClient()
+    strategy = StrategyFactory()
+    response = client.post(
+        URL,
+        {
+            "strategy_id": str(strategy.pk),
+            "base_config": BASE_CONFIG,
+            "param_grid": [{"signal_plugin_params": {"fast": 10, "slow": 50}}],
+            "rank_metric": "total_return",
+            "scheme": "rolling",
+            "in_sample_months": 36,
+            "out_of_sample_months": 12,
+        },
+        format="json",
+    )
+    walk_forward = WalkForward.objects.get(pk=response.json()["id"])
+    broker.flush_all()
+    jobs.run_fold(str(walk_forward.pk), 0)  # in sample and out of sample, here
+    walk_forward.refresh_from_db()
+    completed = walk_forward.result
+    # As if the worker had died during the out-of-sample runs.
+    long_ago = timezone.now() - timedelta(hours=1)
+    WalkForward.objects.filter(pk=walk_forward.pk).update(
+        status="running", result=None, heartbeat_at=long_ago, updated_at=long_ago
+    )
+
+    assert reap_walk_forwards() == {"folds": 0, "finishes": 1}
+    assert reap_walk_forwards() == {"folds": 0, "finishes": 0}
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        body, _seen = poll_walk_forward(client, walk_forward.pk)
+    finally:
+        worker.stop()
+    assert body["status"] == "completed"
+    assert body["result"] == json.loads(json.dumps(completed))
