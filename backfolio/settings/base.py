@@ -238,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["backfolio.common.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["backfolio.common.parsers.FastJSONParser"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "backfolio.common.openapi.ContractAutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # Every write (POST, PUT, PATCH, DELETE) of every API counts, in the shared cache.
     "DEFAULT_THROTTLE_CLASSES": [
@@ -276,6 +276,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Documents validated by the strategy language and the run parsers, published as components.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "strategies.api.openapi.add_language_components",
+        "backtests.api.v1.openapi.add_run_config_components",
+        "backtests.api.portfolio.schema.add_portfolio_components",
+    ],
 }
 
 # CORS is closed unless origins are listed.

@@ -538,6 +538,11 @@ def known_signal_types() -> list[str]:
     return [signal_type.name for signal_type in SIGNAL_TYPES] + [TALIB_TYPE]
 
 
+def talib_function_names() -> list[str]:
+    """The TA-Lib functions a ``talib`` signal may name, sorted."""
+    return sorted(_TALIB_FUNCTIONS)
+
+
 def _is_plain_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

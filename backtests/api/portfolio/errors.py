@@ -24,6 +24,8 @@ from rest_framework.views import set_rollback
 from backfolio.common.errors import classify_failure
 from backtests.portfolio.requests import InvalidPortfolioRequest
 
+from .schema import PortfolioErrorSchema
+
 logger = logging.getLogger("backtests.portfolio")
 
 BACKTEST_FAILED = "Backtest failed"
@@ -80,3 +82,8 @@ class PortfolioApiMixin:
 
     def get_exception_handler(self):
         return portfolio_exception_handler
+
+    @staticmethod
+    def documented_error(status_code: int):
+        """The body of this contract's error responses, for the OpenAPI document."""
+        return PortfolioErrorSchema

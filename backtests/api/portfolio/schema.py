@@ -3,27 +3,119 @@ the views validate with ``backtests.portfolio.requests``, which collects every p
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample
+from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
 
+from backfolio.common.openapi import add_components, component_ref
+from backfolio.common.serializers import StrictFieldsMixin
+from backtests.portfolio import requests
 from backtests.portfolio.examples import examples, examples_response
+from strategies.language.schema import SYMBOL
 
 TAGS = ["portfolio backtest (Backfolio v2.0)"]
 
 
-class PortfolioBacktestRequestSchema(serializers.Serializer):
-    strategy = serializers.JSONField(
-        help_text="{allocations: {group: {symbol: weight}}, fallback_allocation, switching_logic}"
-    )
-    config = serializers.JSONField(
-        help_text=(
-            "start_date, end_date (YYYY-MM-DD), initial_capital (10000), rebalance_frequency "
-            "(monthly), base_commission (0.0035), risk management and position sizing keys, "
-            "engine (vectorbt|backtrader), benchmark (SPY), price_adjustment (total_return)"
-        )
-    )
-    name = serializers.CharField(required=False)
-    description = serializers.CharField(required=False)
+def _bounded(low, high=None, *, low_exclusive=False, high_exclusive=False, **extra) -> dict:
+    schema = {"type": "number", "minimum": low, "nullable": True, **extra}
+    if low_exclusive:
+        schema["exclusiveMinimum"] = True
+    if high is not None:
+        schema["maximum"] = high
+        if high_exclusive:
+            schema["exclusiveMaximum"] = True
+    return schema
+
+
+def portfolio_components() -> dict[str, dict]:
+    """This contract's request documents, from the limits and defaults the parser applies
+    (``backtests.portfolio.requests``). Rules across fields (the start before the end, the
+    minimum position not above the maximum, the data covering the range, the weights of a group
+    summing to 1) are reported as a 400 listing every problem."""
+    fraction = {"low_exclusive": True, "high_exclusive": True}
+    date = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
+    return {
+        "PortfolioStrategy": {
+            "allOf": [
+                component_ref("AllocationDefinition"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "allocations": {"maxProperties": requests.MAX_ALLOCATION_GROUPS},
+                        "switching_logic": {"maxItems": requests.MAX_SWITCHING_RULES},
+                    },
+                },
+            ],
+            "description": f"At most {requests.MAX_ALLOCATION_GROUPS} groups, "
+            f"{requests.MAX_SYMBOLS} symbols and {requests.MAX_SWITCHING_RULES} rules.",
+        },
+        "PortfolioConfig": {
+            "type": "object",
+            "properties": {
+                "start_date": date,
+                "end_date": {**date, "description": "YYYY-MM-DD, after start_date"},
+                "initial_capital": _bounded(
+                    0, low_exclusive=True, default=requests.DEFAULT_INITIAL_CAPITAL
+                ),
+                "rebalance_frequency": {
+                    "type": "string",
+                    "enum": list(requests.REBALANCE_FREQUENCIES),
+                    "nullable": True,
+                    "default": requests.DEFAULT_REBALANCE_FREQUENCY,
+                },
+                "base_commission": _bounded(
+                    0, requests.MAX_COMMISSION, default=requests.DEFAULT_COMMISSION
+                ),
+                "enable_risk_management": {"type": "boolean", "nullable": True, "default": False},
+                "stop_loss": _bounded(0, 1, **fraction),
+                "take_profit": _bounded(0, low_exclusive=True),
+                "trailing_stop": _bounded(0, 1, **fraction),
+                "max_drawdown_limit": _bounded(0, 1, **fraction),
+                "volatility_exit_threshold": _bounded(0, low_exclusive=True),
+                "target_volatility": _bounded(0, low_exclusive=True),
+                "max_position_size": _bounded(
+                    0, 1, low_exclusive=True, default=requests.DEFAULT_MAX_POSITION_SIZE
+                ),
+                "min_position_size": _bounded(0, 1, default=requests.DEFAULT_MIN_POSITION_SIZE),
+                "engine": {
+                    "type": "string",
+                    "enum": list(requests.ENGINES),
+                    "nullable": True,
+                    "default": requests.DEFAULT_ENGINE,
+                },
+                "benchmark": {**SYMBOL, "nullable": True, "default": requests.DEFAULT_BENCHMARK},
+                "price_adjustment": {
+                    "type": "string",
+                    "enum": list(requests.PRICE_ADJUSTMENTS),
+                    "nullable": True,
+                    "default": requests.DEFAULT_PRICE_ADJUSTMENT,
+                },
+            },
+            "required": ["start_date", "end_date"],
+            "additionalProperties": False,
+        },
+    }
+
+
+def add_portfolio_components(result, generator, request, public):
+    """drf-spectacular postprocessing hook: ``PortfolioStrategy`` and ``PortfolioConfig``."""
+    return add_components(result, portfolio_components())
+
+
+@extend_schema_field(component_ref("PortfolioStrategy"))
+class PortfolioStrategyField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(component_ref("PortfolioConfig"))
+class PortfolioConfigField(serializers.JSONField):
+    pass
+
+
+class PortfolioBacktestRequestSchema(StrictFieldsMixin, serializers.Serializer):
+    strategy = PortfolioStrategyField()
+    config = PortfolioConfigField()
+    name = serializers.CharField(required=False, allow_null=True, allow_blank=True)
+    description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
 
 
 class PortfolioBacktestResponseSchema(serializers.Serializer):

@@ -239,15 +239,29 @@ def _documented(version: str) -> dict[str, type[APIView]]:
         parameters=[
             OpenApiParameter(
                 USER_ID_HEADER,
-                str,
+                {"type": "string", "pattern": r"\S"},
                 OpenApiParameter.HEADER,
                 required=True,
-                description="The label the runs were saved under",
+                description="The label the runs were saved under (not blank)",
             ),
-            OpenApiParameter("page", int, description="1-based page (default 1)"),
-            OpenApiParameter("page_size", int, description=f"default {DEFAULT_PAGE_SIZE}, max 100"),
-            OpenApiParameter("limit", int, description="alternative to page: at most this many"),
-            OpenApiParameter("offset", int, description="alternative to page: skip this many"),
+            OpenApiParameter(
+                "page", {"type": "integer", "minimum": 1}, description="1-based page (default 1)"
+            ),
+            OpenApiParameter(
+                "page_size",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description=f"default {DEFAULT_PAGE_SIZE}",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+                description="alternative to page: at most this many",
+            ),
+            OpenApiParameter(
+                "offset",
+                {"type": "integer", "minimum": 0},
+                description="alternative to page: skip this many",
+            ),
         ],
         responses={200: schema.PortfolioRunListSchema, 400: schema.PortfolioErrorSchema},
     )(_copy(RunListView.get))

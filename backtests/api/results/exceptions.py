@@ -13,6 +13,8 @@ from rest_framework.views import set_rollback
 
 from backfolio.common.errors import classify_failure
 
+from .serializers import ErrorSchema
+
 AUTHENTICATION_REQUIRED = "Authentication required"
 NOT_YOUR_BACKTEST = "Access denied (not your backtest)"
 BACKTEST_NOT_FOUND = "Backtest not found"
@@ -144,3 +146,8 @@ class ResultsApiMixin:
 
     def get_exception_handler(self):
         return results_exception_handler
+
+    @staticmethod
+    def documented_error(status_code: int):
+        """The body of this contract's error responses, for the OpenAPI document."""
+        return ErrorSchema

@@ -50,6 +50,7 @@ SORT_FIELDS = {"createdAt": "created_at", "completedAt": "completed_at", "status
 
 
 class LoginSerializer(serializers.Serializer):
+    requires_one_of = ("username", "email")
     username = serializers.CharField(required=False, allow_blank=False, max_length=254)
     email = serializers.EmailField(required=False, allow_blank=False)
     password = serializers.CharField(trim_whitespace=False, max_length=4096)

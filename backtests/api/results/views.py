@@ -12,7 +12,6 @@ import uuid
 from django.db import transaction
 from django.db.models import F
 from drf_spectacular.utils import (
-    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -123,16 +122,7 @@ class BacktestListCreateView(ResultsApiView):
         tags=TAGS,
         summary="List your backtests",
         description="Only the caller's own backtests, newest first unless `sort`/`order` say.",
-        parameters=[
-            OpenApiParameter("page", int, description="1-based page number (default 1)"),
-            OpenApiParameter(
-                "limit", int, description=f"Page size, at most {wire.MAX_PAGE_SIZE} (default 20)"
-            ),
-            OpenApiParameter("algorithmId", str, description="Only this algorithm's backtests"),
-            OpenApiParameter("status", str, enum=["running", "completed", "failed", "pending"]),
-            OpenApiParameter("sort", str, enum=list(wire.SORT_FIELDS)),
-            OpenApiParameter("order", str, enum=["asc", "desc"]),
-        ],
+        parameters=[wire.BacktestListQuerySerializer],
         responses={
             200: wire.BacktestPageSchema,
             400: OpenApiResponse(wire.ErrorSchema, description="VALIDATION_ERROR"),

@@ -23,6 +23,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from backfolio.common.errors import classify_failure
+from backfolio.common.openapi import ErrorDetailSerializer
+from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA
 from backtests.services import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
@@ -70,3 +72,8 @@ class V1ErrorsMixin:
 
     def get_exception_handler(self):
         return v1_exception_handler
+
+    @staticmethod
+    def documented_error(status_code: int):
+        """The body of a v1 error response, for the OpenAPI document."""
+        return VALIDATION_ERRORS_SCHEMA if status_code == 400 else ErrorDetailSerializer

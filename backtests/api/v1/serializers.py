@@ -7,6 +7,8 @@ import math
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backfolio.common.openapi import component_ref
+from backfolio.common.serializers import StrictFieldsMixin
 from backtests.models import Backtest, Task
 from backtests.services import (
     DEFAULT_COMMISSION,
@@ -15,17 +17,6 @@ from backtests.services import (
     DEFAULT_SLIPPAGE,
 )
 from metrics.presenters import v1_structured
-
-
-class StrictFieldsMixin:
-    """Reject keys the serializer does not declare: a typo must not be silently ignored."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = [key for key in data if key not in self.fields]
-            if unknown:
-                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
-        return super().to_internal_value(data)
 
 
 class NumberField(serializers.FloatField):
@@ -222,18 +213,37 @@ class TaskSerializer(serializers.Serializer):
         return task.error or None
 
 
-class ErrorDetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
+VALIDATION_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": (
+        "400: field → list of messages; a document field (config, definition, base_config, "
+        "param_grid) → object keyed by the path (or grid index) inside it; a body that is not "
+        'JSON → {"detail": "JSON parse error - …"}.'
+    ),
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True},
+            {"type": "string"},
+        ]
+    },
+}
 
 
-class ValidationErrorSerializer(serializers.Serializer):
-    """400: field → list of messages; a document field (config, definition, base_config,
-    param_grid) → object keyed by the path (or grid index) inside it."""
-
-    field_name = serializers.ListField(child=serializers.CharField(), required=False)
-
+MIN_COMPARED, MAX_COMPARED = 2, 10
 
 # --- requests ----------------------------------------------------------------------------------
+
+
+@extend_schema_field(component_ref("RunConfig"))
+class RunConfigField(JSONObjectField):
+    """A run configuration: documented by ``RunConfig``, checked against the strategy by the
+    pipeline when the run is created."""
+
+
+@extend_schema_field({"type": "array", "items": component_ref("RunConfig"), "minItems": 1})
+class ParamGridField(serializers.JSONField):
+    """The sweep's entries: each overrides keys of ``base_config``."""
 
 
 class V1BacktestCreateSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -242,7 +252,7 @@ class V1BacktestCreateSerializer(StrictFieldsMixin, serializers.Serializer):
     initial_capital = NumberField(default=DEFAULT_INITIAL_CAPITAL)
     commission = NumberField(default=DEFAULT_COMMISSION)
     slippage = NumberField(default=DEFAULT_SLIPPAGE)
-    config = JSONObjectField(default=dict)
+    config = RunConfigField(default=dict)
 
 
 class BacktestPatchSerializer(StrictFieldsMixin, serializers.Serializer):
@@ -265,13 +275,26 @@ class BacktestListQuerySerializer(serializers.Serializer):
     source = BacktestSourceField(required=False)
 
 
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "format": "uuid"},
+        "minItems": MIN_COMPARED,
+        "maxItems": MAX_COMPARED,
+        "uniqueItems": True,
+    }
+)
+class ComparedIdsField(serializers.ListField):
+    child = serializers.UUIDField()
+
+
 class CompareSerializer(StrictFieldsMixin, serializers.Serializer):
-    backtest_ids = serializers.ListField(child=serializers.UUIDField())
+    backtest_ids = ComparedIdsField()
 
     def validate_backtest_ids(self, value):
-        if not 2 <= len(value) <= 10:
+        if not MIN_COMPARED <= len(value) <= MAX_COMPARED:
             raise serializers.ValidationError(
-                f"Give between 2 and 10 backtest ids (got {len(value)})."
+                f"Give between {MIN_COMPARED} and {MAX_COMPARED} backtest ids (got {len(value)})."
             )
         if len(set(value)) != len(value):
             raise serializers.ValidationError("Each backtest id may appear only once.")
@@ -281,8 +304,8 @@ class CompareSerializer(StrictFieldsMixin, serializers.Serializer):
 class SweepSerializer(StrictFieldsMixin, serializers.Serializer):
     strategy_id = serializers.UUIDField()
     engine = serializers.CharField()
-    base_config = JSONObjectField(default=dict)
-    param_grid = serializers.JSONField()
+    base_config = RunConfigField(default=dict)
+    param_grid = ParamGridField()
     rank_metric = serializers.CharField()
     initial_capital = NumberField(default=100_000.0)
     commission = NumberField(default=0.0)

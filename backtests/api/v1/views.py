@@ -17,6 +17,7 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
 from backfolio.common.renderers import FastJSONRenderer
 from backtests import selectors, services
@@ -29,7 +30,7 @@ from strategies.selectors import strategy_get
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
 ERRORS_400 = OpenApiResponse(
-    s.ValidationErrorSerializer,
+    s.VALIDATION_ERRORS_SCHEMA,
     description="Invalid input: field → messages; documents keyed by path inside them.",
     examples=[
         OpenApiExample(
@@ -44,8 +45,8 @@ ERRORS_400 = OpenApiResponse(
         ),
     ],
 )
-ERROR_404 = OpenApiResponse(s.ErrorDetailSerializer, description="Unknown id (or not yours).")
-ERROR_409 = OpenApiResponse(s.ErrorDetailSerializer, description="The row's state forbids it.")
+ERROR_404 = OpenApiResponse(ErrorDetailSerializer, description="Unknown id (or not yours).")
+ERROR_409 = OpenApiResponse(ErrorDetailSerializer, description="The row's state forbids it.")
 BACKTEST_ID = OpenApiParameter(
     "backtest_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Backtest UUID."
 )
