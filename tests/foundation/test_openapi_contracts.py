@@ -15,7 +15,6 @@ from backtests.portfolio import requests as portfolio_requests
 from strategies.language import PLUGINS
 from strategies.language.signals import SIGNAL_TYPES
 
-V1_PREFIXES = ("/api/v1/backtests", "/api/v1/strategies", "/api/v1/tasks", "/api/v1/market-data")
 PORTFOLIO_PREFIXES = ("/api/v1/backtest/", "/api/v2/backtest/")
 RESULTS_PREFIXES = ("/api/backtests", "/api/auth/")
 ERROR_COMPONENT = {
@@ -39,7 +38,7 @@ def _contract(path: str) -> str:
         return "portfolio"
     if path.startswith(RESULTS_PREFIXES):
         return "results"
-    assert path.startswith(V1_PREFIXES), path
+    assert path.startswith("/api/v1/"), path
     return "v1"
 
 
