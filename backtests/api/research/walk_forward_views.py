@@ -8,10 +8,10 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import status
 from rest_framework.response import Response
 
+from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
 from backfolio.common.renderers import FastJSONRenderer
 from backtests.api.research import walk_forward_serializers as s
-from backtests.api.v1.serializers import ErrorDetailSerializer
 from backtests.api.v1.views import (
     ERROR_404,
     ERROR_409,
