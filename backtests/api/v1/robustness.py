@@ -8,20 +8,20 @@ a run that is not completed. 200 with the result once it is computed; 202 with `
 
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from backtests import robustness as services
 from backtests import selectors
-from backtests.api.v1.serializers import ErrorDetailSerializer, ValidationErrorSerializer
+from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA, ErrorDetailSerializer
 from backtests.api.v1.views import BACKTEST_ID, ERROR_404, V1View, _validated
 from backtests.models import Robustness
 from metrics.research import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
     DEFAULT_SEED,
+    MAX_RESAMPLES,
     check_block_length,
     check_confidence,
     check_resamples,
@@ -135,12 +135,30 @@ class RobustnessProgressSerializer(serializers.Serializer):
 
 
 QUERY_PARAMETERS = [
-    OpenApiParameter("resamples", OpenApiTypes.INT, description="1–10,000 (default 1000)."),
-    OpenApiParameter("confidence", OpenApiTypes.DOUBLE, description="In (0, 1) (default 0.95)."),
     OpenApiParameter(
-        "block_length", OpenApiTypes.INT, description="Positive integer (default: optimal)."
+        "resamples",
+        {"type": "integer", "minimum": 1, "maximum": MAX_RESAMPLES},
+        description=f"Default {DEFAULT_RESAMPLES}.",
     ),
-    OpenApiParameter("seed", OpenApiTypes.INT, description="Non-negative integer (default 0)."),
+    OpenApiParameter(
+        "confidence",
+        {
+            "type": "number",
+            "minimum": 0,
+            "exclusiveMinimum": True,
+            "maximum": 1,
+            "exclusiveMaximum": True,
+        },
+        description=f"Default {DEFAULT_CONFIDENCE}.",
+    ),
+    OpenApiParameter(
+        "block_length", {"type": "integer", "minimum": 1}, description="Default: optimal."
+    ),
+    OpenApiParameter(
+        "seed",
+        {"type": "integer", "minimum": 0, "maximum": MAX_SEED},
+        description=f"Default {DEFAULT_SEED}.",
+    ),
 ]
 
 
@@ -160,7 +178,7 @@ class BacktestRobustnessView(V1View):
                 RobustnessProgressSerializer, description="Being computed; ask again."
             ),
             400: OpenApiResponse(
-                ValidationErrorSerializer,
+                VALIDATION_ERRORS_SCHEMA,
                 description="A bad query parameter: its name → messages.",
                 examples=[
                     OpenApiExample(

@@ -7,6 +7,8 @@ import math
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+# The v1 error body, re-exported for the v1 views that document it.
+from backfolio.common.openapi import ErrorDetailSerializer as ErrorDetailSerializer
 from backfolio.common.openapi import component_ref
 from backfolio.common.serializers import StrictFieldsMixin
 from backtests.models import Backtest, Task
