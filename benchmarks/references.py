@@ -138,3 +138,24 @@ def vectorbt_walk_forward(
         )  # fmt: skip
         value = float(out_of_sample.final_value())
     return value
+
+
+def vectorbt_sma_grid(
+    symbol: str, start: str, end: str, pairs: list[tuple[int, int]], costs: float
+) -> np.ndarray:
+    """The textbook vectorbt way to run an SMA-crossover grid: one ``MA.run`` per side over every
+    window, crossings, and one ``Portfolio.from_signals`` with a column per (fast, slow) pair;
+    returns each column's per-bar returns (what a study of the grid needs)."""
+    import vectorbt as vbt
+
+    slowest = max(slow for _fast, slow in pairs)
+    prices = get_store().load([symbol], start, end, warmup_bars=slowest)
+    close = prices.close[symbol]
+    fast_ma = vbt.MA.run(close, [fast for fast, _slow in pairs], short_name="fast")
+    slow_ma = vbt.MA.run(close, [slow for _fast, slow in pairs], short_name="slow")
+    entries = fast_ma.ma_crossed_above(slow_ma)
+    exits = fast_ma.ma_crossed_below(slow_ma)
+    portfolio = vbt.Portfolio.from_signals(
+        close, entries, exits, fees=costs, slippage=costs, init_cash=100_000.0, freq="1D"
+    )
+    return np.asarray(portfolio.returns())

@@ -581,6 +581,138 @@ def bench_overfitting_block() -> None:
     )
 
 
+RESEARCH_SWEEP_BASE_CONFIG = {
+    "symbol": "SPY",
+    "start_date": "2005-01-01",
+    "end_date": "2024-12-06",
+    "signal_plugin_key": "sma_crossover",
+}
+# fast 5..100 step 5 × slow 50..295 step 5: 1,000 combinations, of which the 934 with fast < slow
+# are valid (the others are skipped and reported).
+RESEARCH_SWEEP_GRID = {
+    "signal_plugin_params.fast": list(range(5, 101, 5)),
+    "signal_plugin_params.slow": list(range(50, 296, 5)),
+}
+RESEARCH_SWEEP_COSTS = 0.0005
+# 100 × 100 windows, every one with fast < slow: 10,000 combinations.
+LARGE_RESEARCH_GRID = {
+    "signal_plugin_params.fast": list(range(2, 102)),
+    "signal_plugin_params.slow": list(range(110, 210)),
+}
+
+
+def run_research_sweep(session, base, strategy_id, grid, *, timeout=3600) -> tuple[float, dict]:
+    """POST a research sweep and poll until it has finished; (seconds, final body)."""
+    started = time.perf_counter()
+    response = session.post(
+        f"{base}/api/v1/research/sweeps",
+        json={
+            "strategy_id": strategy_id,
+            "engine": "vectorbt",
+            "base_config": RESEARCH_SWEEP_BASE_CONFIG,
+            "grid": grid,
+            "rank_metric": "perf_sharpe_ratio",
+            "commission": RESEARCH_SWEEP_COSTS,
+            "slippage": RESEARCH_SWEEP_COSTS,
+        },
+        timeout=600,
+    )
+    response.raise_for_status()
+    sweep_id = response.json()["id"]
+    deadline = time.perf_counter() + timeout
+    while True:
+        body = session.get(
+            f"{base}/api/v1/research/sweeps/{sweep_id}", params={"limit": 1}, timeout=60
+        ).json()
+        if body["status"] in ("completed", "failed"):
+            break
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"research sweep still {body['status']} after {timeout} s")
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    if body["status"] != "completed" or body["overfitting"] is None:
+        raise RuntimeError(f"research sweep ended {body['status']}: {body['error']}")
+    return elapsed, body
+
+
+def research_strategy(session, base) -> str:
+    response = session.post(
+        f"{base}/api/v1/strategies", json={"name": "research bench", "kind": "signal"}, timeout=30
+    )
+    response.raise_for_status()
+    return response.json()["id"]
+
+
+def bench_research_sweeps() -> None:
+    """Research sweeps over HTTP, POST to complete with the overfitting block, next to raw
+    vectorbt doing the same 934 runs in this process. With Redis: one worker process against
+    two, and the peak memory of a worker during a 10,000-configuration sweep."""
+    pairs = [
+        (fast, slow)
+        for fast in RESEARCH_SWEEP_GRID["signal_plugin_params.fast"]
+        for slow in RESEARCH_SWEEP_GRID["signal_plugin_params.slow"]
+        if fast < slow
+    ]
+    raw = lambda: references.vectorbt_sma_grid(  # noqa: E731
+        "SPY", "2005-01-01", "2024-12-06", pairs, RESEARCH_SWEEP_COSTS
+    )
+    raw()
+    raw_seconds, _ = timed(raw, 3)
+    redis = bool(os.environ.get("REDIS_URL"))
+    timings = {}
+    for processes in (1, 2) if redis else (None,):
+        with server.running_service(dramatiq_processes=processes or 2, dramatiq_threads=1) as (
+            base, process, _startup,
+        ):  # fmt: skip
+            session = requests.Session()
+            strategy_id = research_strategy(session, base)
+            small = {"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [50]}
+            run_research_sweep(session, base, strategy_id, small)  # workers warm
+            samples = [
+                run_research_sweep(session, base, strategy_id, RESEARCH_SWEEP_GRID)[0]
+                for _ in range(2)
+            ]
+            timings[processes] = statistics.median(samples)
+            if processes == 2 or not redis:
+                elapsed = timings[processes]
+                record(
+                    f"7. research sweep, 934 SMA configs SPY 2005–2024, POST to complete with "
+                    f"overfitting ({processes or 'embedded'} worker processes)",
+                    elapsed,
+                    "s",
+                    reference="raw vectorbt from_signals, 934 columns (s)",
+                    reference_value=raw_seconds,
+                    target="≤ 2× raw vectorbt",
+                    ok=elapsed <= 2 * raw_seconds,
+                    note=f"ratio {elapsed / raw_seconds:.2f}",
+                )
+                # The rundramatiq tree with Redis; the web processes' in-process workers without.
+                with PeakMemory(server.current_worker_pids[0] if redis else process.pid) as memory:
+                    large, body = run_research_sweep(
+                        session, base, strategy_id, LARGE_RESEARCH_GRID
+                    )
+                record(
+                    "7. peak memory of a worker process, 10,000-config research sweep (20 y daily)",
+                    memory.peak / 2**20,
+                    "MB",
+                    target="≤ 1,536 MB",
+                    ok=memory.peak / 2**20 <= 1536,
+                    note=f"{body['total']} entries in {large:.1f} s",
+                )
+    if redis:
+        speedup = timings[1] / timings[2]
+        record(
+            "7. research sweep of 934 configs: 1 worker process / 2 worker processes",
+            speedup,
+            "×",
+            reference="1 worker process (s)",
+            reference_value=timings[1],
+            target="≥ 1.6×",
+            ok=speedup >= 1.6,
+            note=f"2 processes: {timings[2]:.1f} s",
+        )
+
+
 def main() -> int:
     print("Backfolio benchmarks — starting the service as `make run` does", flush=True)
     figures = [
@@ -628,6 +760,10 @@ def main() -> int:
         bench_first_backtest()
     except Exception as exc:
         record("4. first backtest after a fresh start", None, "", note=f"failed: {exc}")
+    try:
+        bench_research_sweeps()
+    except Exception as exc:
+        record("7. research sweeps", None, "", note=f"failed: {exc}")
 
     print_table()
     RESULTS_DIR.mkdir(exist_ok=True)

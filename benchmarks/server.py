@@ -45,6 +45,7 @@ def manage(env: dict[str, str], *args: str) -> None:
 # The environment of the service last started: the same database and media folder, for
 # commands the benchmarks run next to it (``manage.py run_sweep``).
 current_environment: dict[str, str] = {}
+current_worker_pids: list[int] = []
 
 
 def manage_output(*args: str, timeout: float = 3600) -> str:
@@ -64,8 +65,18 @@ def manage_output(*args: str, timeout: float = 3600) -> str:
 
 
 @contextlib.contextmanager
-def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int = 2):
-    """Yield ``(base_url, process, startup_seconds)`` for a gunicorn serving a fresh database."""
+def running_service(
+    *,
+    workers: int = 2,
+    threads: int = 4,
+    worker_threads: int = 2,
+    dramatiq_processes: int = 2,
+    dramatiq_threads: int = 2,
+):
+    """Yield ``(base_url, process, startup_seconds)`` for a gunicorn serving a fresh database.
+
+    With Redis, ``rundramatiq`` runs ``dramatiq_processes`` × ``dramatiq_threads`` workers; its
+    pid is in ``current_worker_pids`` while the service runs."""
     workdir = Path(tempfile.mkdtemp(prefix="backfolio-bench-"))
     env = service_environment(workdir)
     current_environment.clear()
@@ -101,12 +112,21 @@ def running_service(*, workers: int = 2, threads: int = 4, worker_threads: int =
         # Production shape: the broker is Redis, so separate worker processes consume it.
         worker_processes.append(
             subprocess.Popen(
-                [PYTHON, "manage.py", "rundramatiq", "--processes", "2", "--threads", "2"],
+                [
+                    PYTHON,
+                    "manage.py",
+                    "rundramatiq",
+                    "--processes",
+                    str(dramatiq_processes),
+                    "--threads",
+                    str(dramatiq_threads),
+                ],
                 cwd=ROOT,
                 env=env,
                 stdout=subprocess.DEVNULL,
             )
         )
+    current_worker_pids[:] = [worker.pid for worker in worker_processes]
     try:
         deadline = time.time() + 300
         while True:

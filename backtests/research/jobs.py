@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F, Q
@@ -37,7 +38,7 @@ from django.utils import timezone
 from backtests import artifacts
 from backtests.jobs import heartbeat_timeout, retry_when_locked
 from backtests.models import Task
-from backtests.pipeline import RunError, parse_run_config
+from backtests.pipeline import parse_run_config
 from backtests.research import grid as grids
 from backtests.research import runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
@@ -47,6 +48,7 @@ from marketdata.store import MarketDataError, get_store
 logger = logging.getLogger(__name__)
 
 
+DATE_COLUMN = "date"
 UNFINISHED_CHUNK = (ResearchSweepChunk.Status.PENDING, ResearchSweepChunk.Status.RUNNING)
 
 
@@ -124,12 +126,18 @@ def run_chunk(chunk_id) -> None:
     )
     plan = sweep.entries_plan[chunk.first : chunk.first + chunk.size]
     with Heartbeat(ours):
-        outcomes = _run_plan(sweep, plan)
+        outcomes = _outcomes(sweep, plan)
         frame = runner.returns_frame(outcomes, [number for number, _ in plan])
-        uri = artifacts.save_bytes(
-            f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
-            returns_to_parquet(frame),
-        )
+        try:
+            uri = artifacts.save_bytes(
+                f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
+                returns_to_parquet(frame),
+            )
+        except Exception as error:  # storage down: the entries fail with the reason
+            logger.exception("Research chunk %s: storing its returns failed", chunk.pk)
+            uri = None
+            reason = f"Could not store the entry's returns: {error}"
+            outcomes = [runner.failed_outcome(reason) for _ in plan]
     entries = [
         ResearchSweepEntry(
             sweep_id=sweep.pk,
@@ -155,6 +163,23 @@ def run_chunk(chunk_id) -> None:
         finish_sweep(sweep.pk)
 
 
+def _outcomes(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
+    """The plan's outcomes; a chunk stopped by the time limit, or by a bug, fails its entries
+    with the reason instead of leaving the chunk to be re-run forever."""
+    from dramatiq.middleware.time_limit import TimeLimitExceeded
+
+    try:
+        return _run_plan(sweep, plan)
+    except TimeLimitExceeded:
+        reason = (
+            f"The chunk exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
+        )
+    except Exception as error:
+        logger.exception("Research sweep %s: a chunk failed unexpectedly", sweep.pk)
+        reason = f"Internal error: {type(error).__name__}: {error}"
+    return [runner.failed_outcome(reason) for _ in plan]
+
+
 def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
     snapshot = sweep.strategy_snapshot
     specs, failed = [], {}
@@ -170,8 +195,8 @@ def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
             slippage=sweep.slippage,
         )
         if problems:  # the data changed since the sweep was validated
-            failed[position] = runner.outcome_of(
-                None, RunError("Invalid configuration: " + "; ".join(map(str, problems)))
+            failed[position] = runner.failed_outcome(
+                "Invalid configuration: " + "; ".join(map(str, problems))
             )
         else:
             specs.append((position, spec))
@@ -232,19 +257,28 @@ def finish_sweep(sweep_id) -> None:
         pk=sweep_id, status=ResearchSweep.Status.RUNNING, finish_token=token
     )
     with Heartbeat(ours):
-        fields = _finished_fields(ResearchSweep.objects.select_related("task").get(pk=sweep_id))
+        try:
+            fields = _finished_fields(ResearchSweep.objects.get(pk=sweep_id))
+        except Exception as error:  # a bug or storage down: fail the sweep with the reason
+            logger.exception("Research sweep %s: finishing failed", sweep_id)
+            fields = {
+                "status": ResearchSweep.Status.FAILED,
+                "error": f"Finishing the sweep failed: {type(error).__name__}: {error}",
+            }
     _settle(ours, fields)
 
 
 def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
     from backtests.research.ranking import best_entry_number
 
-    chunk_uris = list(sweep.chunks.order_by("number").values_list("returns_uri", flat=True))
-    frame = pd.concat([read_returns(uri) for uri in chunk_uris], axis=1, sort=True)
-    frame = frame.astype("float64")
-    frame.index = pd.DatetimeIndex(frame.index, name="date")
+    chunk_uris = [
+        uri
+        for uri in sweep.chunks.order_by("number").values_list("returns_uri", flat=True)
+        if uri  # a chunk whose returns could not be stored has only failed entries
+    ]
+    dates, names, matrix = assemble_returns(chunk_uris)
     uri = artifacts.save_bytes(
-        f"{sweep_folder(sweep.pk)}/returns.parquet", returns_to_parquet(frame)
+        f"{sweep_folder(sweep.pk)}/returns.parquet", matrix_to_parquet(dates, names, matrix)
     )
     completed = list(
         sweep.entries.filter(status=ResearchSweepEntry.Status.COMPLETED).values_list(
@@ -261,10 +295,56 @@ def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
     fields["status"] = ResearchSweep.Status.COMPLETED
     best = best_entry_number(completed, sweep.rank_metric)
     try:
-        fields["overfitting"] = overfitting_block(sweep, frame, best)
+        fields["overfitting"] = overfitting_block(sweep, dates, names, matrix, best)
     except (ValueError, MarketDataError) as error:
         fields["error"] = f"The overfitting block could not be computed: {error}"
     return fields
+
+
+def assemble_returns(uris: list[str]) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
+    """The chunks' returns side by side: (dates, column names, T×N float64 matrix in column-major
+    order). Built in one pass over the chunks after reading only their dates, so a worker holds
+    the matrix and one chunk at a time (a 10,000-entry sweep over 20 years is 400 MB)."""
+    chunk_dates, names = [], []
+    for uri in uris:
+        file = pq.ParquetFile(io.BytesIO(artifacts.read_bytes(uri)))
+        names.extend(name for name in file.schema_arrow.names if name != DATE_COLUMN)
+        chunk_dates.append(pd.DatetimeIndex(file.read(columns=[DATE_COLUMN]).column(0).to_numpy()))
+    dates = chunk_dates[0] if chunk_dates else pd.DatetimeIndex([])
+    for other in chunk_dates[1:]:
+        if not other.equals(dates):
+            dates = dates.union(other)
+    dates = pd.DatetimeIndex(dates, name=DATE_COLUMN)
+    matrix = np.empty((len(dates), len(names)), dtype="float64", order="F")
+    column = 0
+    for uri, own_dates in zip(uris, chunk_dates, strict=True):
+        table = pq.read_table(io.BytesIO(artifacts.read_bytes(uri)))
+        rows = None if own_dates.equals(dates) else dates.get_indexer(own_dates)
+        for name in table.schema.names:
+            if name == DATE_COLUMN:
+                continue
+            values = table.column(name).to_numpy()
+            if rows is None:
+                matrix[:, column] = values
+            else:
+                matrix[:, column] = np.nan
+                matrix[rows, column] = values
+            column += 1
+        del table
+    return dates, names, matrix
+
+
+def matrix_to_parquet(dates: pd.DatetimeIndex, names: list[str], matrix: np.ndarray) -> bytes:
+    """The returns matrix as Parquet with a ``date`` index, as pandas writes it; the columns
+    are handed to Arrow without copying them."""
+    head = pd.DataFrame(matrix[:1], index=dates[:1], columns=names)
+    schema = pa.Table.from_pandas(head, preserve_index=True).schema
+    arrays = [pa.array(matrix[:, column]) for column in range(len(names))]
+    arrays.append(pa.array(dates.to_numpy(), type=schema.field(DATE_COLUMN).type))
+    table = pa.Table.from_arrays(arrays, schema=schema)
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd")
+    return buffer.getvalue()
 
 
 def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -289,20 +369,25 @@ def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarr
     return returns
 
 
-def overfitting_block(sweep: ResearchSweep, frame: pd.DataFrame, best: int) -> dict[str, Any]:
+def overfitting_block(
+    sweep: ResearchSweep,
+    dates: pd.DatetimeIndex,
+    names: list[str],
+    matrix: np.ndarray,
+    best: int,
+) -> dict[str, Any]:
     """``metrics.research.overfitting_report`` over the completed entries' common bars."""
     from metrics.research import overfitting_report
 
-    matrix = frame.to_numpy(dtype=float)
     rows = runner.common_bars(matrix)
     if rows.sum() < 2:
         raise ValueError("the entries share fewer than two bars")
-    dates = frame.index[rows]
-    columns = [int(name) for name in frame.columns]
+    if not rows.all():
+        matrix, dates = np.asfortranarray(matrix[rows]), dates[rows]
     report = overfitting_report(
-        np.ascontiguousarray(matrix[rows]),
+        matrix,
         benchmark_returns(sweep, dates),
-        best_index=columns.index(best),
+        best_index=[int(name) for name in names].index(best),
         benchmark=sweep.benchmark,
         partitions=sweep.partitions,
         spa_reps=sweep.spa_reps,

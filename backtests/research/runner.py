@@ -38,11 +38,14 @@ class EntryOutcome:
         return not self.error
 
 
+def failed_outcome(message: str) -> EntryOutcome:
+    return EntryOutcome(None, {"error": message}, "", message)
+
+
 def outcome_of(spec: RunSpec, result: RunResult | RunError) -> EntryOutcome:
     """What a study keeps of one run's result (or of the error it failed with)."""
     if isinstance(result, Exception):
-        message = str(result) or type(result).__name__
-        return EntryOutcome(None, {"error": message}, "", message)
+        return failed_outcome(str(result) or type(result).__name__)
     returns = returns_from_equity(result.equity, spec.initial_capital).astype("float64")
     returns.name = None
     return EntryOutcome(returns, v1_flat(result.metrics), result.fingerprint)

@@ -109,7 +109,7 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
     benchmark = np.concatenate(([0.0], close.to_numpy()[1:] / close.to_numpy()[:-1] - 1.0))
     best = entries[0]["number"]
     expected = overfitting_report(
-        np.ascontiguousarray(matrix.to_numpy()),  # row-major, as the service passes it
+        np.asfortranarray(matrix.to_numpy()),  # column-major, as the service passes it
         benchmark,
         best_index=best,
         benchmark="SPY",
