@@ -208,3 +208,19 @@ def test_equity_batch_is_each_runs_own_equity(engine):
         assert equity.index.equals(expected.index)
         np.testing.assert_array_equal(equity.to_numpy(), expected.to_numpy())
     assert isinstance(outcomes[-1], RunError)
+
+
+def test_a_trade_metric_ranks_on_full_runs():
+    fold = core.Fold(0, D("2017-01-01"), D("2018-12-31"), D("2019-01-01"), D("2019-06-30"))
+    specs = [spec_for({"fast": fast, "slow": 60}) for fast in (5, 10, 20, 40)]
+    assert "trade_total_trades" not in core.EQUITY_RANK_METRICS
+
+    choice = core.choose_in_sample(specs, fold, "trade_total_trades")
+
+    counts = [
+        v1_flat(run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics)
+        for s in specs
+    ]
+    values = [metrics["trade_total_trades"] for metrics in counts]
+    assert choice.position == values.index(max(values))
+    assert choice.metrics == counts[choice.position]
