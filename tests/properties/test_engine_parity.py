@@ -84,7 +84,9 @@ def test_parity_search():
 
     try:
         search()
-    except AssertionError:
-        # hypothesis replays the smallest failing case last.
-        save_regression(failing[-1])
+    except (AssertionError, ExceptionGroup) as failure:
+        # hypothesis replays the smallest case of each distinct failure last, one per failure.
+        distinct = len(failure.exceptions) if isinstance(failure, ExceptionGroup) else 1
+        for case in failing[-distinct:]:
+            save_regression(case)
         raise
