@@ -99,6 +99,19 @@ def test_unknown_symbol_in_a_definition_is_reported():
     assert "ZZZZ" in problems[0].message
 
 
+def test_correlations_other_symbol_is_loaded_and_checked():
+    correlation = {"type": "Correlation", "other": "BND", "window": 20}
+    definition = {"entry": {"left": correlation, "comparison": "<", "right": 0}}
+
+    spec, problems = parse(BASE, definition=definition)
+    assert problems == [] and spec.data_symbols == ("SPY", "BND")
+    assert run_backtest(spec).equity.index[0] == pd.Timestamp("2019-01-02")
+
+    _spec, problems = parse({**BASE, "signal": definition, "start_date": "2006-01-03"})
+    assert paths(problems) == ["signal"]
+    assert problems[0].message.startswith("Symbol BND data not available")
+
+
 def test_allocation_strategies_take_rebalance_frequency_not_signal_keys():
     allocation = {
         "allocations": {"all": {"SPY": 0.6, "TLT": 0.4}},
