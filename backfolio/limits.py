@@ -25,6 +25,15 @@ MAX_SYMBOL_BARS = 500_000
 MAX_INDICATOR_WORK = 2_000_000_000
 # An indicator's window must also be shorter than the bars its symbol has through the end date.
 
+# --- request bodies and lists -------------------------------------------------------------------
+# JSON nesting of any body: deeper than any valid document (a condition tree 32 levels deep is
+# about 70), and far from where Python's own recursion gives out in validation and storage.
+MAX_JSON_DEPTH = 100
+# Rows skipped by a list (v1 ``skip``, Backfolio ``offset``) and page numbers: every SQL OFFSET
+# then fits 64 bits.
+MAX_LIST_OFFSET = 1_000_000_000
+MAX_LIST_PAGE = 10_000_000
+
 # --- stored text --------------------------------------------------------------------------------
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 10_000

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 
 from backfolio.common.models import TimeStampedModel
+from backfolio.limits import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 
 
 class Strategy(TimeStampedModel):
@@ -27,8 +28,9 @@ class Strategy(TimeStampedModel):
         PROMOTED = "promoted", "Promoted"
         ARCHIVED = "archived", "Archived"
 
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True, default="")
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    # Bounded so that a list of strategies stays a list, not megabytes of prose.
+    description = models.TextField(blank=True, default="", max_length=DESCRIPTION_MAX_LENGTH)
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.SIGNAL)
     universe = models.JSONField(default=list, blank=True)
     timeframe = models.CharField(max_length=4, choices=Timeframe.choices, default=Timeframe.DAILY)

@@ -30,7 +30,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backfolio.limits import MAX_ALLOCATION_GROUPS, MAX_SWITCHING_RULES, MAX_SYMBOL_BARS
+from backfolio.limits import (
+    DESCRIPTION_MAX_LENGTH,
+    MAX_ALLOCATION_GROUPS,
+    MAX_SWITCHING_RULES,
+    MAX_SYMBOL_BARS,
+    NAME_MAX_LENGTH,
+)
 from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
 from marketdata.base import MarketDataError
 from marketdata.synthetic import parse_symbol
@@ -312,9 +318,13 @@ def parse_portfolio_request(payload: Any) -> PortfolioRequest:
     for key in payload:
         if key not in TOP_LEVEL_FIELDS:
             problems.append(f"Unknown field: {key} (known: {', '.join(TOP_LEVEL_FIELDS)})")
-    for key in ("name", "description"):
+    for key, longest in (("name", NAME_MAX_LENGTH), ("description", DESCRIPTION_MAX_LENGTH)):
         if payload.get(key) is not None and not isinstance(payload[key], str):
             problems.append(f"{key} must be a string, not {_type_name(payload[key])}")
+        elif isinstance(payload.get(key), str) and len(payload[key]) > longest:
+            problems.append(
+                f"{key} is too long: {len(payload[key])} characters (at most {longest})"
+            )
 
     strategy = payload.get("strategy")
     if "strategy" not in payload:

@@ -7,6 +7,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 
 from backfolio.common.ownership import owner_for
+from backfolio.limits import MAX_LIST_OFFSET
 from backtests.api.v1.views import ERROR_404, ERROR_409, ERRORS_400, V1View, _validated
 from strategies import selectors, services
 from strategies.api.serializers import StrategyReadSerializer, StrategyWriteSerializer
@@ -32,7 +33,7 @@ EXAMPLE = {
 
 
 class StrategyListQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_LIST_OFFSET, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
 
 

@@ -17,6 +17,7 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backfolio.limits import MAX_LIST_OFFSET, MAX_LIST_PAGE
 from backtests import artifacts
 from backtests.portfolio import selectors, services
 from backtests.portfolio.examples import examples_response
@@ -134,11 +135,11 @@ def _page(params) -> tuple[int, int, dict]:
     else ``page`` (1-based) and ``page_size``."""
     if "limit" in params or "offset" in params:
         limit = _whole_number(params, "limit", minimum=1, maximum=MAX_PAGE_SIZE)
-        offset = _whole_number(params, "offset", minimum=0)
+        offset = _whole_number(params, "offset", minimum=0, maximum=MAX_LIST_OFFSET)
         limit = DEFAULT_PAGE_SIZE if limit is None else limit
         offset = offset or 0
         return limit, offset, {"limit": limit, "offset": offset}
-    page = _whole_number(params, "page", minimum=1) or 1
+    page = _whole_number(params, "page", minimum=1, maximum=MAX_LIST_PAGE) or 1
     size = _whole_number(params, "page_size", minimum=1, maximum=MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE
     return size, (page - 1) * size, {"page": page, "page_size": size}
 

@@ -17,6 +17,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backfolio.limits import MAX_LIST_PAGE
 from backtests.models import Backtest
 from backtests.selectors import backtest_span
 from metrics.jsonsafe import clean_number
@@ -28,7 +29,7 @@ from metrics.presenters import (
 
 MAX_PAGE_SIZE = 100
 DEFAULT_PAGE_SIZE = 20
-MAX_PAGE = 10_000_000
+MAX_PAGE = MAX_LIST_PAGE
 
 # What each row status looks like to this contract's clients, which know only
 # running/completed/failed: a queued run is a running run at 0 %.

@@ -11,6 +11,7 @@ from rest_framework import serializers
 from backfolio.common.openapi import ErrorDetailSerializer as ErrorDetailSerializer
 from backfolio.common.openapi import component_ref
 from backfolio.common.serializers import StrictFieldsMixin
+from backfolio.limits import MAX_LIST_OFFSET
 from backtests.models import Backtest, Task
 from backtests.services import (
     DEFAULT_COMMISSION,
@@ -269,7 +270,7 @@ class ExecuteSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 class BacktestListQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, default=0)
+    skip = serializers.IntegerField(min_value=0, max_value=MAX_LIST_OFFSET, default=0)
     limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
     strategy_id = serializers.UUIDField(required=False)
     status = BacktestStatusField(required=False)
