@@ -26,7 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from arch.bootstrap import StationaryBootstrap, optimal_block_length
-from scipy import stats
+from scipy import fft as scipy_fft
+from scipy import sparse, stats
 
 from metrics.calculations import DAYS_PER_YEAR, per_period_risk_free
 
@@ -255,8 +256,9 @@ def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
     For every combination c of S/2 blocks (`itertools.combinations` order) the in-sample rows are
     the blocks in c, the out-of-sample rows the rest; n* = argmax of the in-sample Sharpe (first
     on ties); ω = average rank of n*'s out-of-sample Sharpe among all (1 = worst) / (N + 1);
-    λ = ln(ω/(1−ω)). Combinations are evaluated `chunk_size` at a time as matrix products of a
-    membership matrix with the block sums, so memory stays at chunk_size × N.
+    λ = ln(ω/(1−ω)). Combinations are evaluated in complementary pairs, `chunk_size` pairs at a
+    time, as matrix products of a membership matrix with the block sums, so memory stays at
+    chunk_size × N; every statistic returned is over all combinations, whatever their order.
 
     Returns {"value": share of λ ≤ 0, "partitions", "combinations",
     "logit_histogram": {"edges": 21 bin edges on [−6, 6], "counts": 20 counts, λ clipped},
@@ -268,38 +270,42 @@ def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
     if n_trials < 2:
         raise ValueError(f"PBO needs at least 2 trials, got {n_trials}")
     partitions = blocks.partitions
-    membership = np.array(
-        list(itertools.combinations(range(partitions), partitions // 2)), dtype=np.intp
+    # Combinations come in complementary pairs (in sample of one = out of sample of the other):
+    # the half that holds block 0 is evaluated, and each Sharpe matrix serves both of a pair.
+    halves = np.array(
+        [c for c in itertools.combinations(range(partitions), partitions // 2) if c[0] == 0],
+        dtype=np.intp,
     )
-    in_sample_mask = np.zeros((len(membership), partitions))
-    np.put_along_axis(in_sample_mask, membership, 1.0, axis=1)
+    n_pairs = len(halves)
+    in_sample_mask = np.zeros((n_pairs, partitions))
+    np.put_along_axis(in_sample_mask, halves, 1.0, axis=1)
 
     total_sum = blocks.sums.sum(axis=0)
     total_square = blocks.sums_of_squares.sum(axis=0)
     total_count = float(blocks.counts.sum())
 
-    logits = np.empty(len(membership))
-    best_in_sample = np.empty(len(membership))
-    best_out_of_sample = np.empty(len(membership))
-    for start in range(0, len(membership), chunk_size):
+    # Positions [0, P) hold the combinations with block 0, [P, 2P) their complements.
+    logits = np.empty(2 * n_pairs)
+    best_in_sample = np.empty(2 * n_pairs)
+    best_out_of_sample = np.empty(2 * n_pairs)
+    for start in range(0, n_pairs, chunk_size):
         mask = in_sample_mask[start : start + chunk_size]
-        rows = np.arange(len(mask))
+        stop = start + len(mask)
         is_sum = mask @ blocks.sums
         is_square = mask @ blocks.sums_of_squares
         is_count = (mask @ blocks.counts.astype(float))[:, None]
-        in_sample = _sharpe_from_sums(is_sum, is_square, is_count)
-        out_of_sample = _sharpe_from_sums(
+        first = _sharpe_from_sums(is_sum, is_square, is_count)
+        second = _sharpe_from_sums(
             total_sum - is_sum, total_square - is_square, total_count - is_count
         )
-        chosen = np.argmax(in_sample, axis=1)
-        chosen_out = out_of_sample[rows, chosen]
-        # rankdata(method="average"): below + (ties including itself + 1) / 2.
-        below = (out_of_sample < chosen_out[:, None]).sum(axis=1)
-        ties = (out_of_sample == chosen_out[:, None]).sum(axis=1)
-        omega = (below + (ties + 1) / 2.0) / (n_trials + 1)
-        logits[start : start + len(mask)] = np.log(omega / (1.0 - omega))
-        best_in_sample[start : start + len(mask)] = in_sample[rows, chosen]
-        best_out_of_sample[start : start + len(mask)] = chosen_out
+        for offset, (in_sample, out_of_sample) in (
+            (0, (first, second)),
+            (n_pairs, (second, first)),
+        ):
+            logit, chosen_in, chosen_out = _cscv_choices(in_sample, out_of_sample)
+            logits[offset + start : offset + stop] = logit
+            best_in_sample[offset + start : offset + stop] = chosen_in
+            best_out_of_sample[offset + start : offset + stop] = chosen_out
 
     counts, edges = np.histogram(
         np.clip(logits, *LOGIT_HISTOGRAM_RANGE),
@@ -309,11 +315,27 @@ def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
     return {
         "value": float(np.mean(logits <= 0.0)),
         "partitions": partitions,
-        "combinations": len(membership),
+        "combinations": 2 * n_pairs,
         "logit_histogram": {"edges": np.round(edges, 10).tolist(), "counts": counts.tolist()},
         "probability_of_loss": float(np.mean(best_out_of_sample < 0.0)),
         "performance_degradation": least_squares_line(best_in_sample, best_out_of_sample),
     }
+
+
+def _cscv_choices(
+    in_sample: np.ndarray, out_of_sample: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per combination (row): λ of the in-sample best's out-of-sample rank, and its in-sample and
+    out-of-sample Sharpe ratios."""
+    n_trials = in_sample.shape[1]
+    rows = np.arange(len(in_sample))
+    chosen = np.argmax(in_sample, axis=1)
+    chosen_out = out_of_sample[rows, chosen]
+    # rankdata(method="average"): below + (ties including itself + 1) / 2.
+    below = (out_of_sample < chosen_out[:, None]).sum(axis=1)
+    ties = (out_of_sample == chosen_out[:, None]).sum(axis=1)
+    omega = (below + (ties + 1) / 2.0) / (n_trials + 1)
+    return np.log(omega / (1.0 - omega)), in_sample[rows, chosen], chosen_out
 
 
 def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
@@ -329,12 +351,17 @@ def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
 
 
 def _sharpe_from_sums(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    # In place where possible: this runs on chunk × N arrays twice per chunk of combinations.
     mean = sums / counts
-    variance = np.maximum((squares - sums * mean) / (counts - 1.0), 0.0)
-    deviation = np.sqrt(variance)
+    deviation = squares - sums * mean
+    deviation /= counts - 1.0
+    np.maximum(deviation, 0.0, out=deviation)
+    np.sqrt(deviation, out=deviation)
     flat = deviation <= FLAT_RELATIVE_DEVIATION * np.abs(mean)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(flat, 0.0, mean / np.where(flat, 1.0, deviation))
+        mean /= deviation
+    mean[flat] = 0.0
+    return mean
 
 
 # --- SPA reality check -------------------------------------------------------------------------
@@ -354,9 +381,10 @@ def spa_reality_check(
     studentize=True, nested=False, seed=seed)`: the same stationary-bootstrap indices (drawn by
     arch's `StationaryBootstrap` from the same seed), the same recentring and the same
     asymptotic variance. arch's own loop averages a T×N copy per resample and sums the variance's
-    T lags one at a time, which takes minutes for thousands of trials; here the resampled means
-    are one matrix product of the resamples' bar counts with the loss differentials and the
-    variance's autocovariances come from one FFT. Defaults: R = 1000, B = round(√T), seed 0.
+    T lags one at a time, which takes minutes for thousands of trials; here a resample's sums are
+    taken from prefix sums over its runs of consecutive bars (a sparse product, about 2T/B terms
+    per resample) and the variance's lag-weighted autocovariances from one real FFT per column.
+    Defaults: R = 1000, B = round(√T), seed 0.
     """
     matrix = _returns_matrix(returns_matrix)
     benchmark = np.asarray(benchmark_returns, dtype=float).ravel()
@@ -378,26 +406,32 @@ def spa_reality_check(
     # Losses are −returns, so benchmark loss − model loss = model return − benchmark return.
     loss_diff = matrix - benchmark[:, None]
     mean_diff = loss_diff.mean(axis=0)
-    variances = _spa_asymptotic_variance(loss_diff, mean_diff, block_size)
+    demeaned = loss_diff - mean_diff
+    del loss_diff
+    variances = _spa_asymptotic_variance(demeaned, block_size)
     threshold = -np.sqrt((variances / n_bars) * 2 * np.log(np.log(n_bars)))
-    consistent_mean = np.where(mean_diff >= threshold, mean_diff, 0.0)
-    lower_mean = np.where(mean_diff < 0, 0.0, mean_diff)
+    # arch compares max(mean* − centre) with max(mean), mean* = mean + (resampled mean of the
+    # demeaned differences): mean − centre is min(mean, 0) for the lower p-value, 0 where the
+    # column is valid (else mean) for the consistent one and 0 for the upper one.
+    shifts = (
+        np.minimum(mean_diff, 0.0),
+        np.where(mean_diff >= threshold, 0.0, mean_diff),
+        np.zeros_like(mean_diff),
+    )
+    observed_max = np.max(mean_diff)
+    prefix = np.zeros((n_bars + 1, demeaned.shape[1]))
+    np.cumsum(demeaned, axis=0, out=prefix[1:])
 
     sampler = StationaryBootstrap(block_size, np.zeros(n_bars), seed=seed)
     exceed = np.zeros(3)
-    observed_max = np.max(mean_diff)
-    chunk = max(1, min(reps, 2_000_000 // max(n_bars, 1)))
+    chunk = max(1, min(reps, 4_000_000 // n_bars))
     done = 0
     while done < reps:
         size = min(chunk, reps - done)
-        weights = np.zeros((size, n_bars))
-        for row in range(size):
-            weights[row] = np.bincount(sampler.update_indices(), minlength=n_bars)
-        resampled_means = (weights @ loss_diff) / n_bars
-        for column, centre in enumerate((lower_mean, consistent_mean, mean_diff)):
-            exceed[column] += np.count_nonzero(
-                (resampled_means - centre).max(axis=1) > observed_max
-            )
+        indices = np.vstack([sampler.update_indices() for _ in range(size)])
+        resampled_means = _resampled_sums(indices, demeaned, prefix) / n_bars
+        for column, shift in enumerate(shifts):
+            exceed[column] += np.count_nonzero((resampled_means + shift).max(axis=1) > observed_max)
         done += size
     lower, consistent, upper = (exceed / reps).tolist()
     return {
@@ -410,27 +444,65 @@ def spa_reality_check(
     }
 
 
-def _spa_asymptotic_variance(
-    loss_diff: np.ndarray, mean_diff: np.ndarray, block_size: int
-) -> np.ndarray:
+def _resampled_sums(indices: np.ndarray, values: np.ndarray, prefix: np.ndarray) -> np.ndarray:
+    """Σ_t values[indices[r, t]] for every resample r (row of `indices`).
+
+    A stationary-bootstrap resample is a few runs of consecutive bars (about T/B), so each
+    resample's sum is Σ over its runs of prefix[last + 1] − prefix[first]: a sparse product
+    with ~2T/B entries per resample instead of T·N work. With short blocks (many runs) the bar
+    counts of each resample times the values is cheaper.
+    """
+    size, n_bars = indices.shape
+    flat = indices.ravel()
+    starts = np.empty(flat.shape, dtype=bool)
+    starts[0] = True
+    np.not_equal(flat[1:], flat[:-1] + 1, out=starts[1:])
+    starts[::n_bars] = True  # every resample starts a run (wrapping from T−1 to 0 does too)
+    first = np.flatnonzero(starts)
+    if len(first) * 2 > flat.size // 4:
+        counts = np.zeros((size, n_bars))
+        for row in range(size):
+            counts[row] = np.bincount(indices[row], minlength=n_bars)
+        return counts @ values
+    last = np.append(first[1:], flat.size) - 1
+    rows = first // n_bars
+    incidence = sparse.csr_matrix(
+        (
+            np.concatenate([np.ones(len(first)), -np.ones(len(first))]),
+            (np.concatenate([rows, rows]), np.concatenate([flat[last] + 1, flat[first]])),
+        ),
+        shape=(size, n_bars + 1),
+    )
+    return np.asarray(incidence @ prefix)
+
+
+def _spa_asymptotic_variance(demeaned: np.ndarray, block_size: int) -> np.ndarray:
     # Politis & Romano's stationary-bootstrap variance of √T·mean, as arch's SPA (non-nested):
     # Σ_s d_s²/T + 2·Σ_{i≥1} κ_i·Σ_s d_s·d_{s+i}/T, κ_i = (1 − i/T)(1−p)^i + (i/T)(1−p)^(T−i).
-    n_bars = loss_diff.shape[0]
+    # The lag-weighted sum of autocovariances is taken in the frequency domain: with F the
+    # zero-padded DFT of a column (length n ≥ 2T − 1, no wrap-around) and W that of the lag
+    # weights, Σ_i w_i·acov_i = (1/n)·Σ_k |F_k|²·Re(W_k), half of it from the real transforms.
+    n_bars = demeaned.shape[0]
     p = 1.0 / block_size
     lags = np.arange(n_bars)
     kappa = (1.0 - lags / n_bars) * (1.0 - p) ** lags + (lags / n_bars) * (1.0 - p) ** (
         n_bars - lags
     )
-    weights = 2.0 * kappa
-    weights[0] = 1.0
-    size = 1 << math.ceil(math.log2(2 * n_bars))
-    variances = np.empty(loss_diff.shape[1])
+    lag_weights = 2.0 * kappa
+    lag_weights[0] = 1.0
+    size = scipy_fft.next_fast_len(2 * n_bars - 1, real=True)
+    frequency_weights = scipy_fft.rfft(lag_weights, n=size).real
+    # The half spectrum stands for both halves, except the zero (and the Nyquist) frequency.
+    frequency_weights[1:] *= 2.0
+    if size % 2 == 0:
+        frequency_weights[-1] /= 2.0
+    frequency_weights /= size * n_bars
+    variances = np.empty(demeaned.shape[1])
     step = max(1, 4_000_000 // size)
-    for start in range(0, loss_diff.shape[1], step):
-        demeaned = loss_diff[:, start : start + step] - mean_diff[start : start + step]
-        spectrum = np.fft.rfft(demeaned, n=size, axis=0)
-        autocovariance = np.fft.irfft(spectrum * np.conj(spectrum), n=size, axis=0)[:n_bars]
-        variances[start : start + step] = weights @ autocovariance / n_bars
+    for start in range(0, demeaned.shape[1], step):
+        spectrum = scipy_fft.rfft(demeaned[:, start : start + step], n=size, axis=0)
+        power = spectrum.real**2 + spectrum.imag**2
+        variances[start : start + step] = frequency_weights @ power
     return variances
 
 

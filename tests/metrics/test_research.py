@@ -248,7 +248,8 @@ def test_pbo_needs_two_trials():
 # --- SPA -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seed", "block_size"), [(0, None), (42, 5), (7, 1)])
+# B = 26 and 60 take the sparse path over runs of bars, B = 5 and 1 the dense one.
+@pytest.mark.parametrize(("seed", "block_size"), [(0, None), (3, 60), (42, 5), (7, 1)])
 def test_spa_equals_arch(seed, block_size):
     rng = np.random.default_rng(seed + 100)
     n_bars = 700
