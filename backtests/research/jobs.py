@@ -35,6 +35,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
 from backtests.jobs import heartbeat_timeout, retry_when_locked
 from backtests.models import Task
@@ -169,8 +170,10 @@ def _outcomes(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
     from dramatiq.middleware.time_limit import TimeLimitExceeded
 
     try:
-        return _run_plan(sweep, plan)
-    except TimeLimitExceeded:
+        # The core stops the chunk at the limit itself; Dramatiq's TimeLimit is the backstop.
+        with run_time_limit(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS):
+            return _run_plan(sweep, plan)
+    except (TimeLimitExceeded, RunTimeLimitExceeded):
         reason = (
             f"The chunk exceeded the time limit of {settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS} s."
         )

@@ -9,6 +9,10 @@ worker thread and in a ``rundramatiq`` process alike. Here the limit is 1 s and 
 for ten distinct TA-Lib CCI indicators of window ~5,000 on GSPC since 1950 (about 0.3 s each).
 """
 
+import socket
+import time
+from urllib.parse import urlsplit
+
 import pytest
 from dramatiq.middleware import TimeLimit
 from rest_framework.test import APIClient
@@ -92,6 +96,30 @@ def test_a_sync_v1_run_over_the_limit_fails_with_the_reason(one_second_limit):
     assert body["metrics"] == {"error": STOPPED}
     assert body["equity_curve_uri"] is None
     assert body["trades_uri"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sync_run_whose_client_went_away_still_stops_at_the_limit(one_second_limit, live_server):
+    """The run belongs to the request thread, not to the connection: a client that sends its
+    request and hangs up does not leave the run going past the limit."""
+    backtest = BacktestFactory(engine="vectorbt", config=HEAVY_V1_CONFIG)
+    address = urlsplit(live_server.url)
+    request = (
+        f"POST /api/v1/backtests/{backtest.id}/execute HTTP/1.1\r\n"
+        f"Host: {address.netloc}\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nConnection: close\r\n\r\n{}"
+    )
+    with socket.create_connection((address.hostname, address.port)) as client:
+        client.sendall(request.encode())
+    # The client is gone; the row tells how the run ended.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        backtest.refresh_from_db()
+        if backtest.status in (Backtest.Status.COMPLETED, Backtest.Status.FAILED):
+            break
+        time.sleep(0.1)
+    assert backtest.status == Backtest.Status.FAILED
+    assert backtest.error == STOPPED
 
 
 @pytest.mark.django_db

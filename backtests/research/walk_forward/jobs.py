@@ -27,6 +27,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests.jobs import heartbeat_timeout, retry_when_locked
 from backtests.models import Task
 from backtests.pipeline import RunError, RunSpec, parse_run_config
@@ -149,10 +150,12 @@ def run_fold(walk_forward_id: str, index: int) -> None:
         _start(walk_forward_id)
         walk_forward = WalkForward.objects.select_related("strategy").get(pk=walk_forward_id)
         row = walk_forward.folds.get(index=index)
-        with RowHeartbeat(walk_forward_id, row.pk):
-            _choose(walk_forward, row)
-        finish(walk_forward_id, walk_forward)
-    except TimeLimitExceeded:
+        # The core stops the fold at the limit itself; Dramatiq's TimeLimit is the backstop.
+        with run_time_limit(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS):
+            with RowHeartbeat(walk_forward_id, row.pk):
+                _choose(walk_forward, row)
+            finish(walk_forward_id, walk_forward)
+    except (TimeLimitExceeded, RunTimeLimitExceeded):
         limit = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS
         _fail(walk_forward_id, f"Fold {index} exceeded the time limit of {limit} s.")
     except RunError as error:
@@ -177,8 +180,9 @@ def finish_walk_forward(walk_forward_id: str) -> None:
     from dramatiq.middleware.time_limit import TimeLimitExceeded
 
     try:
-        finish(walk_forward_id)
-    except TimeLimitExceeded:
+        with run_time_limit(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS):
+            finish(walk_forward_id)
+    except (TimeLimitExceeded, RunTimeLimitExceeded):
         limit = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS
         _fail(walk_forward_id, f"The out-of-sample runs exceeded the time limit of {limit} s.")
     except RunError as error:

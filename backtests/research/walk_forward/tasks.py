@@ -3,12 +3,10 @@ claim, and the out-of-sample phase when the reaper re-sends it; not retried (a f
 result, recorded on the analysis)."""
 
 import dramatiq
-from django.conf import settings
 
 from backtests import jobs as run_jobs
 from backtests.research.walk_forward import jobs
-
-RUN_TIME_LIMIT_MS = int(settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS) * 1000
+from backtests.tasks import RUN_TIME_LIMIT_MS
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
