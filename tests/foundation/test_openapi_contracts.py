@@ -207,3 +207,21 @@ def test_a_bad_token_is_a_documented_401(schema, path):
     )
     assert response.status_code == 401
     jsonschema.validate(response.json(), _response_schema(schema, path, "GET", 401))
+
+
+def test_shape_comparison_reports_undocumented_and_missing_keys(schema):
+    from tests.openapi_shapes import shape_mismatches
+
+    summary = {"$ref": "#/components/schemas/PortfolioRunMetricsSchema"}
+    body = dict.fromkeys(
+        ["final_value", "total_return", "cagr", "sharpe_ratio", "sortino_ratio", "volatility"], 1.0
+    )
+    assert shape_mismatches(schema, summary, {**body, "max_drawdown": -0.1}) == []
+    assert shape_mismatches(schema, summary, {**body, "max_drawdown": None}) == []
+    assert shape_mismatches(schema, summary, body) == [
+        "$.max_drawdown: documented as required, missing"
+    ]
+    assert shape_mismatches(schema, summary, {**body, "max_drawdown": "x", "drawdown": 1}) == [
+        "$.max_drawdown: str where the document says number",
+        "$.drawdown: not in the document",
+    ]

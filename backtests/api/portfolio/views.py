@@ -84,7 +84,7 @@ class RunListView(PortfolioView):
             "previous": _link(request, paging, max(offset - limit, 0), limit)
             if offset > 0
             else None,
-            "runs": [_summary(backtest) for backtest in page],
+            "runs": schema.PortfolioRunSummarySerializer(page, many=True).data,
         }
         return Response(body)
 
@@ -151,40 +151,6 @@ def _link(request, paging: dict, offset: int, limit: int) -> str:
     else:
         params["page"], params["page_size"] = str(offset // limit + 1), str(limit)
     return request.build_absolute_uri(f"{request.path}?{urlencode(params, doseq=True)}")
-
-
-def _summary(backtest) -> dict:
-    config = backtest.config.get("config", {}) if isinstance(backtest.config, dict) else {}
-    flat = backtest.metrics or {}
-
-    def negated(key: str):
-        value = flat.get(key)
-        return None if value is None else -value + 0.0
-
-    return {
-        "backtest_id": str(backtest.id),
-        "name": backtest.config.get("name", "") if isinstance(backtest.config, dict) else "",
-        "description": (
-            backtest.config.get("description", "") if isinstance(backtest.config, dict) else ""
-        ),
-        "engine": backtest.engine,
-        "status": backtest.status,
-        "user_ref": backtest.user_ref,
-        "start_date": config.get("start_date"),
-        "end_date": config.get("end_date"),
-        "rebalance_frequency": config.get("rebalance_frequency"),
-        "created_at": backtest.created_at,
-        "completed_at": backtest.completed_at,
-        "metrics": {
-            "final_value": flat.get("final_value"),
-            "total_return": flat.get("total_return"),
-            "cagr": flat.get("perf_cagr"),
-            "sharpe_ratio": flat.get("perf_sharpe_ratio"),
-            "sortino_ratio": flat.get("perf_sortino_ratio"),
-            "volatility": flat.get("risk_volatility_annualised"),
-            "max_drawdown": negated("risk_max_drawdown"),
-        },
-    }
 
 
 # --- one documented subclass per version ---------------------------------------------------------

@@ -19,7 +19,7 @@ from backtests.services import (
     DEFAULT_INITIAL_CAPITAL,
     DEFAULT_SLIPPAGE,
 )
-from metrics.presenters import v1_structured
+from metrics.presenters import V1_FLAT_KEYS, V1_STRUCTURE, v1_structured
 
 
 class NumberField(serializers.FloatField):
@@ -70,8 +70,32 @@ BacktestSourceField = inline_choice_field(Backtest.Source.values)
 # --- responses ---------------------------------------------------------------------------------
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": (
+            "The run's flat metrics (null values where a metric is undefined); a failed run has "
+            "only `error`. Metric names added by PATCH appear next to them."
+        ),
+        "properties": {
+            **{
+                key: {"type": "number", "nullable": True}
+                for key in V1_FLAT_KEYS
+                if key != "metrics_spec_version"
+            },
+            "metrics_spec_version": {"type": "string", "nullable": True},
+            "error": {"type": "string", "description": "Why a failed run failed."},
+        },
+        "additionalProperties": {"type": "number", "nullable": True},
+    }
+)
+class V1MetricsField(serializers.JSONField):
+    """A row's stored v1 flat metrics, documented from ``V1_FLAT_KEYS``."""
+
+
 class BacktestReadSerializer(serializers.ModelSerializer):
     strategy_id = serializers.UUIDField(read_only=True, allow_null=True)
+    metrics = V1MetricsField(read_only=True)
     status = BacktestStatusField(read_only=True)
 
     class Meta:
@@ -95,12 +119,23 @@ class BacktestReadSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _structured_group(group: str, fields: dict[str, str]) -> serializers.Serializer:
+    """One group of ``structured_metrics``, documented from the presenter's own table."""
+    declared = {name: serializers.FloatField(allow_null=True) for name in fields}
+    serializer_class = type(
+        f"{group.title()}MetricsSerializer", (serializers.Serializer,), declared
+    )
+    return serializer_class()
+
+
 class StructuredMetricsSerializer(serializers.Serializer):
+    """``v1_structured``'s output; each group's fields come from ``V1_STRUCTURE``."""
+
     total_return = serializers.FloatField(allow_null=True)
     bars_in_market = serializers.IntegerField(allow_null=True)
-    performance = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    risk = serializers.DictField(child=serializers.FloatField(allow_null=True))
-    trading = serializers.DictField(child=serializers.FloatField(allow_null=True))
+    performance = _structured_group("performance", V1_STRUCTURE["performance"])
+    risk = _structured_group("risk", V1_STRUCTURE["risk"])
+    trading = _structured_group("trading", V1_STRUCTURE["trading"])
 
 
 class BacktestResultSerializer(BacktestReadSerializer):
@@ -170,7 +205,7 @@ class CompareRunSerializer(serializers.Serializer):
     strategy_id = serializers.UUIDField(allow_null=True)
     engine = serializers.CharField()
     status = serializers.CharField()
-    metrics = serializers.DictField()
+    metrics = V1MetricsField()
 
 
 class MetricDiffSerializer(serializers.Serializer):
