@@ -136,6 +136,10 @@ def robustness_get_or_start(*, backtest: Backtest, parameters: RobustnessParamet
         "seed": parameters.seed,
     }
     existing = Robustness.objects.filter(**lookup).first()
+    if existing is not None and existing.research_spec_version != RESEARCH_SPEC_VERSION:
+        # Kept under other definitions of the statistics: the same request now means new numbers.
+        existing.delete()
+        existing = None
     if existing is not None:
         if existing.status == Robustness.Status.FAILED:
             existing.delete()

@@ -16,7 +16,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from backtests.models import Backtest, Robustness
-from metrics.research import bootstrap_confidence_intervals, probabilistic_sharpe_ratio
+from metrics.research import (
+    RESEARCH_SPEC_VERSION,
+    bootstrap_confidence_intervals,
+    probabilistic_sharpe_ratio,
+)
 from tests.factories import BacktestFactory, StrategyFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,6 +148,14 @@ def test_same_request_same_answer_kept_with_the_run(client, completed):
     assert other_seed.json()["cost_sensitivity"] == first.json()["cost_sensitivity"]
 
 
+def test_a_result_kept_under_other_statistics_definitions_is_recomputed(client, completed):
+    url = f"{V1}/{completed['id']}/robustness{QUICK}"
+    first = client.get(url).json()
+    Robustness.objects.update(research_spec_version="0.9", result={"psr": -1})
+    assert client.get(url).json() == first
+    assert Robustness.objects.get().research_spec_version == RESEARCH_SPEC_VERSION
+
+
 def test_a_rerun_backtest_gets_a_fresh_result(client, completed):
     client.get(f"{V1}/{completed['id']}/robustness{QUICK}")
     client.post(f"{V1}/{completed['id']}/execute")
@@ -261,6 +273,8 @@ def test_a_backtrader_run_is_computed_on_the_workers(worker):
         ("confidence=abc", {"confidence": ["A valid number is required."]}),
         ("resamples=10001", {"resamples": ["resamples must be between 1 and 10,000, got 10001"]}),
         ("resamples=0", {"resamples": ["resamples must be between 1 and 10,000, got 0"]}),
+        ("resamples=2.5", {"resamples": ["A valid integer is required."]}),
+        ("block_length=abc", {"block_length": ["A valid integer is required."]}),
         ("block_length=0", {"block_length": ["block_length must be a positive integer, got 0"]}),
         ("block_length=-2", {"block_length": ["block_length must be a positive integer, got -2"]}),
         ("seed=1.5", {"seed": ["A valid integer is required."]}),
