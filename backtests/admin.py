@@ -13,10 +13,18 @@ from django.http import HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
+from django_dramatiq import admin as dramatiq_admin  # noqa: F401 (registers what is undone below)
+from django_dramatiq.models import Task as DramatiqTask
 
 from backtests import services
 from backtests.models import Backtest, Robustness, Sweep, Task
 from backtests.pages import selectors
+
+# django_dramatiq registers its own "Tasks" table, which this service never fills (its runs are
+# tracked in backtests.Task): importing its admin first makes the registration happen here, once,
+# so that it can be taken out and the admin shows one "Tasks" entry, the one with rows.
+if admin.site.is_registered(DramatiqTask):
+    admin.site.unregister(DramatiqTask)
 
 OTHER_ENGINE = {"vectorbt": "backtrader", "backtrader": "vectorbt"}
 MIN_COMPARED, MAX_COMPARED = 2, 10

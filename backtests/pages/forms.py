@@ -1,34 +1,53 @@
-"""Forms an analyst fills in to start a backtest or a sweep from a strategy's page.
+"""Forms an analyst fills in to start runs from a strategy's page (SPEC §11).
 
-They turn the fields into the v1 run configuration (SPEC §3) and a parameter grid; the services
-validate that configuration like any API request, and their errors come back onto the form.
+They turn typed fields into the v1 run configuration (SPEC §3) and parameter grids; the services
+validate that configuration like any API request, and their problems come back onto the field
+they name (``field_for_path``).
 """
 
 from __future__ import annotations
 
-import itertools
+import copy
+import math
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
 
 from backtests.engines import available_engines
+from backtests.research.grid import DOCUMENT_FIELDS, expand
+from backtests.research.grid import MAX_COMBINATIONS as RESEARCH_MAX_COMBINATIONS
+from backtests.research.walk_forward.core import SCHEMES
 from backtests.services import MAX_SWEEP_ENTRIES, RANK_METRICS
-from strategies.language import PLUGINS
+from strategies.language import PLUGINS, ParamSpec, required_symbols, validate_definition
+from strategies.models import Strategy
 
 MAX_SWEEP_RUNS = MAX_SWEEP_ENTRIES
+# A range written start:stop:step may list at most this many values (the grids' own limits
+# refuse larger products anyway; this keeps one line from allocating millions of numbers).
+MAX_RANGE_VALUES = 1_000
+PLUGIN_FIELD_SEPARATOR = "__"
+RULE_PATH_PREFIX = "signal."
+PLUGIN_PATH_PREFIX = "signal_plugin_params."
+DEFAULT_START = date(2015, 1, 2)
+DEFAULT_END = date(2020, 12, 31)
 
 
 def engine_choices() -> list[tuple[str, str]]:
     return [(name, name) for name in available_engines()]
 
 
-def symbol_choices() -> list[tuple[str, str]]:
+def _coverages() -> dict[str, Any]:
     from marketdata.selectors import symbol_list
 
+    return {coverage.symbol: coverage for coverage in symbol_list()}
+
+
+def symbol_choices() -> list[tuple[str, str]]:
     return [
-        (coverage.symbol, f"{coverage.symbol} ({coverage.first_date} – {coverage.last_date})")
-        for coverage in symbol_list()
+        (symbol, f"{symbol} ({coverage.first_date} – {coverage.last_date})")
+        for symbol, coverage in _coverages().items()
     ]
 
 
@@ -40,33 +59,109 @@ def rank_metric_choices() -> list[tuple[str, str]]:
     return [(key, key) for key in RANK_METRICS]
 
 
-class OptionalJSONField(forms.JSONField):
-    """Empty when there is no value (not the text ``null``)."""
+def plugin_field_name(plugin: str, param: str) -> str:
+    return f"{plugin}{PLUGIN_FIELD_SEPARATOR}{param}"
 
-    def prepare_value(self, value):
-        return "" if value is None else super().prepare_value(value)
+
+def _param_help(plugin_name: str, name: str, spec: ParamSpec) -> str:
+    bounds = []
+    if spec.min is not None:
+        bounds.append(f"at least {spec.min:g}")
+    if spec.max is not None:
+        bounds.append(f"at most {spec.max:g}")
+    kind = "Whole number" if spec.type == "int" else "Number"
+    text = f"{kind}, {' and '.join(bounds)}; default {spec.default:g}." if bounds else ""
+    return " ".join(part for part in (spec.description, text) if part)
+
+
+def _param_field(plugin_name: str, name: str, spec: ParamSpec) -> forms.Field:
+    field_class = forms.IntegerField if spec.type == "int" else forms.FloatField
+    field = field_class(
+        required=False,
+        label=f"{name}",
+        initial=spec.normalise(spec.default),
+        min_value=spec.min,
+        max_value=spec.max,
+        help_text=_param_help(plugin_name, name, spec),
+    )
+    # The page shows only the chosen signal's parameters.
+    field.plugin = plugin_name
+    return field
+
+
+def data_coverage(strategy: Strategy, symbol: str | None = None) -> tuple[date, date] | None:
+    """The dates every symbol the run reads has data for: the traded symbol (a signal strategy)
+    or the allocation's groups, and the symbols its signals read; None when unknown."""
+    coverages = _coverages()
+    wanted = [symbol] if symbol else []
+    # An invalid definition names no symbols here; the run's own validation reports it.
+    if strategy.definition is not None and not validate_definition(
+        strategy.kind, strategy.definition
+    ):
+        wanted.extend(required_symbols(strategy.definition, symbol))
+    spans = []
+    for name in dict.fromkeys(wanted):
+        base = name.partition("?")[0]
+        if base.upper() == "CASH":
+            continue
+        coverage = coverages.get(base)
+        if coverage is None:
+            return None
+        spans.append((coverage.first_date, coverage.last_date))
+    if not spans:
+        return None
+    return max(first for first, _ in spans), min(last for _, last in spans)
 
 
 class RunSettingsForm(forms.Form):
-    """What every run needs: engine, instrument, dates, capital and costs."""
+    """What every run needs: engine, dates (within the data), capital and costs; a signal
+    strategy also its symbol, an allocation strategy its rebalancing frequency."""
 
     engine = forms.ChoiceField()
-    symbol = forms.ChoiceField()
     start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     initial_capital = forms.FloatField(min_value=0.01, initial=100_000.0)
-    commission = forms.FloatField(min_value=0, max_value=0.1, initial=0.001)
-    slippage = forms.FloatField(min_value=0, max_value=0.1, initial=0.0005)
+    commission = forms.FloatField(
+        min_value=0, max_value=0.1, initial=0.001, help_text="Fraction of each trade's value."
+    )
+    slippage = forms.FloatField(
+        min_value=0, max_value=0.1, initial=0.0005, help_text="Fraction of each fill's price."
+    )
 
-    def __init__(self, *args, strategy=None, **kwargs):
+    def __init__(self, *args, strategy: Strategy, **kwargs):
         super().__init__(*args, **kwargs)
+        self.strategy = strategy
         self.fields["engine"].choices = engine_choices()
-        self.fields["symbol"].choices = symbol_choices()
         self.fields["engine"].initial = "vectorbt"
-        universe = list(getattr(strategy, "universe", None) or [])
-        self.fields["symbol"].initial = universe[0] if universe else "SPY"
-        self.fields["start_date"].initial = date(2015, 1, 2)
-        self.fields["end_date"].initial = date(2020, 12, 31)
+        universe = list(strategy.universe or [])
+        symbol = None
+        if strategy.kind == Strategy.Kind.SIGNAL:
+            symbol = universe[0] if universe else "SPY"
+            self.fields["symbol"] = forms.ChoiceField(
+                choices=symbol_choices(), initial=symbol, help_text="The instrument traded."
+            )
+            self.order_fields(["engine", "symbol"])
+        else:
+            from strategies.language import REBALANCE_FREQUENCIES
+
+            self.fields["rebalance_frequency"] = forms.ChoiceField(
+                choices=[(name, name) for name in REBALANCE_FREQUENCIES],
+                initial="monthly",
+                help_text="How often the held group's weights are restored.",
+            )
+        self.coverage = data_coverage(strategy, symbol)
+        start, end = DEFAULT_START, DEFAULT_END
+        if self.coverage is not None:
+            first, last = self.coverage
+            start, end = max(start, first), min(end, last)
+            if start >= end:
+                start, end = first, last
+            for name in ("start_date", "end_date"):
+                widget = self.fields[name].widget
+                widget.attrs.update({"min": first.isoformat(), "max": last.isoformat()})
+                self.fields[name].help_text = f"The data covers {first} to {last}."
+        self.fields["start_date"].initial = start
+        self.fields["end_date"].initial = end
 
     def clean(self):
         cleaned = super().clean()
@@ -77,35 +172,64 @@ class RunSettingsForm(forms.Form):
 
     def run_config(self) -> dict[str, Any]:
         data = self.cleaned_data
-        return {
-            "symbol": data["symbol"],
-            "start_date": data["start_date"].isoformat(),
-            "end_date": data["end_date"].isoformat(),
-        }
+        config: dict[str, Any] = {}
+        if "symbol" in self.fields:
+            config["symbol"] = data["symbol"]
+        config["start_date"] = data["start_date"].isoformat()
+        config["end_date"] = data["end_date"].isoformat()
+        if "rebalance_frequency" in self.fields:
+            config["rebalance_frequency"] = data["rebalance_frequency"]
+        return config
+
+    def field_for_path(self, path: str) -> str | None:
+        """The form field a service problem's path names (``config.start_date`` → start_date)."""
+        for prefix in ("config.", "base_config."):
+            if path.startswith(prefix):
+                path = path[len(prefix) :]
+        if path in ("symbols", "symbols.0"):
+            path = "symbol"
+        return path if path in self.fields else None
 
 
 class BacktestStartForm(RunSettingsForm):
-    signal_plugin_key = forms.ChoiceField(
-        required=False,
-        label="Built-in signal",
-        help_text="Leave empty to run the strategy's own definition (or buy and hold).",
-    )
-    signal_plugin_params = OptionalJSONField(
-        required=False,
-        label="Signal parameters (JSON)",
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": '{"fast": 20, "slow": 100}'}),
-    )
+    """One run: the strategy's own definition, or one of the built-in signals with typed
+    parameters (only the chosen signal's parameters are read)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["signal_plugin_key"].choices = plugin_choices(blank="The strategy's own")
+        if self.strategy.kind != Strategy.Kind.SIGNAL:
+            return
+        self.fields["signal_plugin_key"] = forms.ChoiceField(
+            required=False,
+            label="Built-in signal",
+            choices=plugin_choices(blank="The strategy's own definition"),
+            help_text="Leave empty to run the strategy's own definition (or buy and hold).",
+        )
+        chosen = self.data.get(self.add_prefix("signal_plugin_key")) if self.is_bound else None
+        for plugin in PLUGINS.values():
+            if self.is_bound and plugin.name != chosen:
+                continue  # a signal not chosen is not read, so its fields are not checked
+            for name, spec in plugin.params.items():
+                self.fields[plugin_field_name(plugin.name, name)] = _param_field(
+                    plugin.name, name, spec
+                )
 
-    def clean_signal_plugin_params(self):
-        params = self.cleaned_data.get("signal_plugin_params")
-        if params in (None, ""):
-            return None
-        if not isinstance(params, dict):
-            raise forms.ValidationError('Enter a JSON object such as {"window": 20}.')
+    def clean(self):
+        cleaned = super().clean()
+        plugin = cleaned.get("signal_plugin_key")
+        if plugin:
+            for relation_param, message in PLUGINS[plugin].relations(self.plugin_params()):
+                self.add_error(plugin_field_name(plugin, relation_param), message)
+        return cleaned
+
+    def plugin_params(self) -> dict[str, Any]:
+        plugin = self.cleaned_data.get("signal_plugin_key")
+        if not plugin:
+            return {}
+        params = {}
+        for name, spec in PLUGINS[plugin].params.items():
+            value = self.cleaned_data.get(plugin_field_name(plugin, name))
+            params[name] = spec.normalise(spec.default if value is None else value)
         return params
 
     def run_config(self) -> dict[str, Any]:
@@ -113,83 +237,291 @@ class BacktestStartForm(RunSettingsForm):
         plugin = self.cleaned_data.get("signal_plugin_key")
         if plugin:
             config["signal_plugin_key"] = plugin
-            if self.cleaned_data.get("signal_plugin_params"):
-                config["signal_plugin_params"] = self.cleaned_data["signal_plugin_params"]
+            if PLUGINS[plugin].params:
+                config["signal_plugin_params"] = self.plugin_params()
         return config
 
+    def field_for_path(self, path: str) -> str | None:
+        plugin = (
+            self.cleaned_data.get("signal_plugin_key") if hasattr(self, "cleaned_data") else None
+        )
+        bare = path.removeprefix("config.")
+        if plugin and bare.startswith(PLUGIN_PATH_PREFIX):
+            name = plugin_field_name(plugin, bare[len(PLUGIN_PATH_PREFIX) :])
+            return name if name in self.fields else None
+        return super().field_for_path(path)
 
-class SweepStartForm(RunSettingsForm):
-    """A grid over one built-in signal's parameters: one line per parameter, its values
-    separated by commas (``fast = 10, 20, 50``); every combination is one run."""
 
-    signal_plugin_key = forms.ChoiceField(label="Built-in signal")
-    grid = forms.CharField(
-        label="Parameter grid",
-        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "fast = 10, 20\nslow = 50, 100"}),
-        help_text="One parameter per line: name = value, value, … (at most 50 combinations).",
+# --- parameter grids ---------------------------------------------------------------------------
+
+
+def _number(text: str) -> int | float:
+    text = text.strip()
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return (
+        int(value) if value.is_integer() and "." not in text and "e" not in text.lower() else value
     )
-    rank_metric = forms.ChoiceField(initial="perf_sharpe_ratio")
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["signal_plugin_key"].choices = plugin_choices(blank="Choose a signal")
-        self.fields["rank_metric"].choices = rank_metric_choices()
 
-    def clean_grid(self) -> dict[str, list[float | int]]:
-        axes: dict[str, list[float | int]] = {}
+def _range_values(text: str) -> list[int | float]:
+    """``start:stop:step`` inclusive of stop, computed in decimals so 0.1 steps land exactly."""
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise ValueError("write a range as start:stop:step")
+    try:
+        start, stop, step = (Decimal(part.strip()) for part in parts)
+    except InvalidOperation:
+        raise ValueError("a range's start, stop and step must be numbers") from None
+    if not all(value.is_finite() for value in (start, stop, step)) or step <= 0:
+        raise ValueError("a range's step must be a number greater than 0")
+    if stop < start:
+        raise ValueError("a range's stop must not be below its start")
+    count = int((stop - start) / step) + 1
+    if count > MAX_RANGE_VALUES:
+        raise ValueError(f"the range has {count:,} values; at most {MAX_RANGE_VALUES:,}")
+    integral = all("." not in part and "e" not in part.lower() for part in parts)
+    values = [start + step * index for index in range(count)]
+    return [int(value) if integral else float(value) for value in values]
+
+
+def parse_values(text: str) -> list[int | float]:
+    """``10, 20, 50`` (a list) or ``10:50:10`` (start:stop:step, stop included)."""
+    if ":" in text:
+        return _range_values(text)
+    try:
+        values = [_number(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError("values must be numbers separated by commas") from None
+    if not values:
+        raise ValueError("no values")
+    if len(set(values)) != len(values):
+        raise ValueError("a value appears twice")
+    return values
+
+
+def rule_parameters(definition: Any, path: str = "") -> list[tuple[str, Any]]:
+    """The numbers of a definition a sweep may vary, as dotted paths with their current value
+    (``entry.right.window``): indicator settings and thresholds, not allocation weights."""
+    found: list[tuple[str, Any]] = []
+    if isinstance(definition, dict):
+        for key, value in definition.items():
+            if key == "allocations":
+                continue
+            found.extend(rule_parameters(value, f"{path}.{key}" if path else str(key)))
+    elif isinstance(definition, list):
+        for index, value in enumerate(definition):
+            found.extend(rule_parameters(value, f"{path}.{index}" if path else str(index)))
+    elif isinstance(definition, int | float) and not isinstance(definition, bool) and path:
+        found.append((path, definition))
+    return found
+
+
+def _set_path(document: Any, parts: list[str], value: Any) -> None:
+    node = document
+    for part in parts[:-1]:
+        node = node[int(part)] if isinstance(node, list) else node[part]
+    last = parts[-1]
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+class GridFieldMixin(forms.Form):
+    """A grid typed one line per parameter: ``name = values``. A name is a built-in signal's
+    parameter (``fast``) or a number inside the strategy's own rules as a dotted path
+    (``entry.right.window``); values are a list (``10, 20``) or a range (``10:50:10``)."""
+
+    grid = forms.CharField(
+        label="Parameters to vary",
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "fast = 5:20:5\nslow = 50, 100, 200"}
+        ),
+    )
+
+    max_combinations = MAX_SWEEP_RUNS
+
+    def setup_grid(self) -> None:
+        self.rule_paths = dict(rule_parameters(self.strategy.definition))
+        signal = self.strategy.kind == Strategy.Kind.SIGNAL
+        if signal:
+            self.fields["signal_plugin_key"] = forms.ChoiceField(
+                required=False,
+                label="Built-in signal",
+                choices=plugin_choices(blank="The strategy's own definition"),
+                help_text="The parameters of the chosen signal are varied by name (fast, slow…).",
+            )
+        lines = [f"Every combination of the values is one run (at most {self.max_combinations:,})."]
+        if signal:
+            lines.append(
+                "Built-in parameters: "
+                + "; ".join(
+                    f"{name}: {', '.join(plugin.params)}"
+                    for name, plugin in sorted(PLUGINS.items())
+                    if plugin.params
+                )
+                + "."
+            )
+        if self.rule_paths:
+            lines.append(
+                "This strategy's rule parameters: "
+                + ", ".join(f"{path} (now {value:g})" for path, value in self.rule_paths.items())
+                + "."
+            )
+        self.fields["grid"].help_text = " ".join(lines)
+        self.fields["grid"].widget.attrs["data-combinations"] = "grid"
+        self.order_fields([*(f for f in self.fields if f != "grid"), "grid"])
+
+    def clean_grid(self) -> dict[str, list[int | float]]:
+        axes: dict[str, list[int | float]] = {}
         for number, line in enumerate(self.cleaned_data["grid"].splitlines(), start=1):
             if not line.strip():
                 continue
             name, separator, values = line.partition("=")
             name = name.strip()
             if not separator or not name:
-                raise forms.ValidationError(f"Line {number}: write it as name = value, value.")
-            try:
-                numbers = [_number(text) for text in values.split(",") if text.strip()]
-            except ValueError:
-                raise forms.ValidationError(
-                    f"Line {number}: the values of {name} must be numbers."
-                ) from None
-            if not numbers:
-                raise forms.ValidationError(f"Line {number}: {name} has no values.")
+                raise forms.ValidationError(f"Line {number}: write it as name = values.")
             if name in axes:
                 raise forms.ValidationError(f"Line {number}: {name} appears twice.")
-            axes[name] = numbers
+            try:
+                axes[name] = parse_values(values)
+            except ValueError as error:
+                raise forms.ValidationError(f"Line {number} ({name}): {error}.") from None
         if not axes:
             raise forms.ValidationError("Give at least one parameter with its values.")
-        combinations = 1
-        for values in axes.values():
-            combinations *= len(values)
-        if combinations > MAX_SWEEP_RUNS:
+        combinations = math.prod(len(values) for values in axes.values())
+        if combinations > self.max_combinations:
             raise forms.ValidationError(
-                f"The grid has {combinations} combinations; at most {MAX_SWEEP_RUNS} are allowed."
+                f"The grid has {combinations:,} combinations; at most "
+                f"{self.max_combinations:,} are allowed."
             )
         return axes
 
     def clean(self):
         cleaned = super().clean()
-        plugin_name, axes = cleaned.get("signal_plugin_key"), cleaned.get("grid")
-        if plugin_name and axes:
-            unknown = sorted(set(axes) - set(PLUGINS[plugin_name].params))
-            if unknown:
-                known = ", ".join(PLUGINS[plugin_name].params) or "none"
-                self.add_error(
-                    "grid", f"{plugin_name} has no parameter {', '.join(unknown)} (it has {known})."
-                )
+        axes = cleaned.get("grid")
+        if not axes:
+            return cleaned
+        plugin_name = cleaned.get("signal_plugin_key")
+        plugin_params = PLUGINS[plugin_name].params if plugin_name else {}
+        unknown = [
+            name for name in axes if name not in plugin_params and name not in self.rule_paths
+        ]
+        if unknown:
+            known = [*plugin_params, *self.rule_paths]
+            subject = plugin_name or "The strategy"
+            self.add_error(
+                "grid",
+                f"{subject} has no parameter {', '.join(unknown)} "
+                f"(it has {', '.join(known) or 'none'}).",
+            )
+        elif plugin_name and any(name in self.rule_paths for name in axes):
+            self.add_error(
+                "grid",
+                "A built-in signal replaces the strategy's rules: vary either its parameters or "
+                "the rules' numbers, not both.",
+            )
         return cleaned
 
-    def base_config(self) -> dict[str, Any]:
-        return {**self.run_config(), "signal_plugin_key": self.cleaned_data["signal_plugin_key"]}
+    def config_paths(self) -> dict[str, list[int | float]]:
+        """The grid as dotted configuration paths (what the research services take)."""
+        plugin = self.cleaned_data.get("signal_plugin_key")
+        return {
+            (f"{PLUGIN_PATH_PREFIX}{name}" if plugin else f"{RULE_PATH_PREFIX}{name}"): values
+            for name, values in self.cleaned_data["grid"].items()
+        }
+
+    def grid_base_config(self) -> dict[str, Any]:
+        config = self.run_config()
+        plugin = self.cleaned_data.get("signal_plugin_key")
+        if plugin:
+            config["signal_plugin_key"] = plugin
+            config["signal_plugin_params"] = PLUGINS[plugin].defaults()
+        else:
+            config["signal"] = self.strategy.definition
+        return config
+
+    def research_grid(self) -> tuple[dict | None, list | None]:
+        """``(grid, None)`` when every path reaches through objects only (the research grid
+        merges objects key by key), else ``(None, param_grid)`` with whole documents."""
+        paths = self.config_paths()
+        if not any(part.isdigit() for path in paths for part in path.split(".")):
+            return paths, None
+        return None, self.param_grid()
 
     def param_grid(self) -> list[dict[str, Any]]:
-        axes = self.cleaned_data["grid"]
-        names = list(axes)
-        return [
-            {"signal_plugin_params": dict(zip(names, values, strict=True))}
-            for values in itertools.product(*(axes[name] for name in names))
-        ]
+        """One override object per combination, each top-level document whole (a v1 sweep
+        replaces top-level keys)."""
+        base = self.grid_base_config()
+        paths = self.config_paths()
+        combinations = expand(paths, None, config_keys=DOCUMENT_FIELDS)
+        entries = []
+        for overrides in combinations:
+            entry: dict[str, Any] = {}
+            for path in paths:
+                head, *rest = path.split(".")
+                document = entry.setdefault(head, copy.deepcopy(base[head]))
+                value = overrides
+                for part in path.split("."):
+                    value = value[part]
+                _set_path(document, rest, value)
+            entries.append(entry)
+        return entries
 
 
-def _number(text: str) -> int | float:
-    value = float(text.strip())
-    return int(value) if value.is_integer() and "." not in text else value
+class SweepStartForm(GridFieldMixin, RunSettingsForm):
+    """A v1 sweep: every combination is a full backtest, ranked by one metric."""
+
+    rank_metric = forms.ChoiceField(initial="perf_sharpe_ratio")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rank_metric"].choices = rank_metric_choices()
+        self.setup_grid()
+
+    def base_config(self) -> dict[str, Any]:
+        config = self.grid_base_config()
+        if "signal_plugin_key" in config:
+            config.pop("signal_plugin_params")
+        return config
+
+
+class ResearchSweepStartForm(GridFieldMixin, RunSettingsForm):
+    """A research sweep (SPEC §13.2): thousands of combinations, the returns matrix and the
+    overfitting statistics, against a benchmark."""
+
+    max_combinations = RESEARCH_MAX_COMBINATIONS
+
+    rank_metric = forms.ChoiceField(initial="perf_sharpe_ratio")
+    benchmark = forms.ChoiceField(
+        required=False, help_text="Bought and held for the SPA test; empty: the traded symbol."
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rank_metric"].choices = rank_metric_choices()
+        self.fields["benchmark"].choices = [("", "The traded symbol"), *symbol_choices()]
+        if self.strategy.kind != Strategy.Kind.SIGNAL:
+            self.fields["benchmark"].required = True
+            self.fields["benchmark"].initial = "SPY"
+            self.fields["benchmark"].help_text = "Bought and held for the SPA test."
+        self.setup_grid()
+
+
+class WalkForwardStartForm(GridFieldMixin, RunSettingsForm):
+    """A walk-forward (SPEC §13.3): choose the best combination in each in-sample window and
+    run it on the following out-of-sample window."""
+
+    max_combinations = RESEARCH_MAX_COMBINATIONS
+
+    rank_metric = forms.ChoiceField(initial="perf_sharpe_ratio")
+    scheme = forms.ChoiceField(choices=[(name, name) for name in SCHEMES])
+    in_sample_months = forms.IntegerField(min_value=1, initial=24)
+    out_of_sample_months = forms.IntegerField(min_value=1, initial=6)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["rank_metric"].choices = rank_metric_choices()
+        self.setup_grid()

@@ -43,4 +43,34 @@ urlpatterns = [
         views.strategy_start_sweep,
         name="strategy-start-sweep",
     ),
+    path(
+        "strategies/<uuid:strategy_id>/research-sweeps/new",
+        views.strategy_start_research_sweep,
+        name="strategy-start-research-sweep",
+    ),
+    path(
+        "strategies/<uuid:strategy_id>/walk-forwards/new",
+        views.strategy_start_walk_forward,
+        name="strategy-start-walk-forward",
+    ),
+    path(
+        "research/sweeps/<uuid:sweep_id>/",
+        views.research_sweep_detail,
+        name="research_sweep_detail",
+    ),
+    path(
+        "research/sweeps/<uuid:sweep_id>/status",
+        views.research_sweep_status,
+        name="research_sweep_status",
+    ),
+    path(
+        "research/walk-forwards/<uuid:walk_forward_id>/",
+        views.walk_forward_detail,
+        name="walk_forward_detail",
+    ),
+    path(
+        "research/walk-forwards/<uuid:walk_forward_id>/status",
+        views.walk_forward_status,
+        name="walk_forward_status",
+    ),
 ]

@@ -24,7 +24,14 @@ from backtests import services
 from backtests.models import Backtest, Sweep
 from backtests.pages import selectors
 from backtests.pages.filters import BacktestPageFilter
-from backtests.pages.forms import BacktestStartForm, SweepStartForm
+from backtests.pages.forms import (
+    BacktestStartForm,
+    ResearchSweepStartForm,
+    SweepStartForm,
+    WalkForwardStartForm,
+)
+from backtests.research.models import ResearchSweep
+from backtests.research.walk_forward.models import WalkForward
 from strategies.models import Strategy
 
 MAX_COMPARED = 10
@@ -286,7 +293,14 @@ def strategy_list(request):
     return render(request, "pages/strategy_list.html", {"strategies": selectors.strategy_list()})
 
 
-def _strategy_page(request, strategy, *, backtest_form=None, sweep_form=None, status=200):
+def _strategy_page(request, strategy, *, status=200, **forms_):
+    forms_ = {
+        "backtest_form": BacktestStartForm(prefix="run", strategy=strategy),
+        "sweep_form": SweepStartForm(prefix="sweep", strategy=strategy),
+        "research_form": ResearchSweepStartForm(prefix="research", strategy=strategy),
+        "walk_forward_form": WalkForwardStartForm(prefix="wf", strategy=strategy),
+        **forms_,
+    }
     return render(
         request,
         "pages/strategy_detail.html",
@@ -295,8 +309,9 @@ def _strategy_page(request, strategy, *, backtest_form=None, sweep_form=None, st
             "definition_json": _pretty(strategy.definition) if strategy.definition else "",
             "backtests": selectors.strategy_backtests(strategy),
             "sweeps": selectors.strategy_sweeps(strategy),
-            "backtest_form": backtest_form or BacktestStartForm(prefix="run", strategy=strategy),
-            "sweep_form": sweep_form or SweepStartForm(prefix="sweep", strategy=strategy),
+            "research_sweeps": strategy.research_sweeps.order_by("-created_at")[:10],
+            "walk_forwards": strategy.walk_forwards.order_by("-created_at")[:10],
+            **forms_,
         },
         status=status,
     )
@@ -310,17 +325,18 @@ def strategy_detail(request, strategy_id: uuid.UUID):
 
 
 def _add_service_errors(form, errors, path: str = "") -> None:
-    """A service's field-keyed problems onto the form: a problem lands on the field it names
-    (``config.start_date`` on ``start_date``), anything else above the form with its path."""
+    """A service's field-keyed problems onto the form: a problem lands on the field its path
+    names (``config.start_date`` on ``start_date``, ``config.signal_plugin_params.fast`` on the
+    signal's ``fast``), anything else above the form with its path."""
     for key, value in errors.items():
         name = f"{path}.{key}" if path else str(key)
         if isinstance(value, dict):
             _add_service_errors(form, value, name)
             continue
-        messages_ = value if isinstance(value, list) else [value]
-        field = str(key)
-        if field in form.fields and field not in form.errors:
-            form.add_error(field, [str(message) for message in messages_])
+        messages_ = [str(message) for message in (value if isinstance(value, list) else [value])]
+        field = form.field_for_path(name)
+        if field is not None and field not in form.errors:
+            form.add_error(field, messages_)
         else:
             where = "" if key == "non_field_errors" else f"{name}: "
             form.add_error(None, [f"{where}{message}" for message in messages_])
@@ -333,7 +349,6 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
     form = BacktestStartForm(request.POST, prefix="run", strategy=strategy)
     if not form.is_valid():
         return _strategy_page(request, strategy, backtest_form=form, status=400)
-
     data = form.cleaned_data
     try:
         backtest = services.backtest_create(
@@ -361,7 +376,6 @@ def strategy_start_sweep(request, strategy_id: uuid.UUID):
     form = SweepStartForm(request.POST, prefix="sweep", strategy=strategy)
     if not form.is_valid():
         return _strategy_page(request, strategy, sweep_form=form, status=400)
-
     data = form.cleaned_data
     try:
         task = services.sweep_create(
@@ -381,3 +395,129 @@ def strategy_start_sweep(request, strategy_id: uuid.UUID):
     sweep = task.sweep
     messages.success(request, f"The sweep of {len(sweep.param_grid)} runs is queued.")
     return redirect(reverse("pages:sweep-detail", args=[sweep.id]))
+
+
+# --- research: sweeps and walk-forwards -------------------------------------------------------
+
+
+@staff_required
+@require_POST
+def strategy_start_research_sweep(request, strategy_id: uuid.UUID):
+    from backtests.research import services as research_services
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id)
+    form = ResearchSweepStartForm(request.POST, prefix="research", strategy=strategy)
+    if not form.is_valid():
+        return _strategy_page(request, strategy, research_form=form, status=400)
+    data = form.cleaned_data
+    grid, param_grid = form.research_grid()
+    try:
+        sweep = research_services.research_sweep_create(
+            strategy=strategy,
+            engine=data["engine"],
+            base_config=form.grid_base_config(),
+            rank_metric=data["rank_metric"],
+            grid=grid,
+            param_grid=param_grid,
+            initial_capital=data["initial_capital"],
+            commission=data["commission"],
+            slippage=data["slippage"],
+            benchmark=data["benchmark"] or None,
+            owner=request.user,
+        )
+    except services.InvalidInput as error:
+        _add_service_errors(form, error.errors)
+        return _strategy_page(request, strategy, research_form=form, status=400)
+    messages.success(request, f"The research sweep of {sweep.total:,} combinations is queued.")
+    return redirect(reverse("pages:research_sweep_detail", args=[sweep.id]))
+
+
+@staff_required
+@require_POST
+def strategy_start_walk_forward(request, strategy_id: uuid.UUID):
+    from backtests.research.walk_forward import services as walk_forward_services
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id)
+    form = WalkForwardStartForm(request.POST, prefix="wf", strategy=strategy)
+    if not form.is_valid():
+        return _strategy_page(request, strategy, walk_forward_form=form, status=400)
+    data = form.cleaned_data
+    grid, param_grid = form.research_grid()
+    try:
+        walk_forward = walk_forward_services.walk_forward_create(
+            strategy=strategy,
+            engine=data["engine"],
+            base_config=form.grid_base_config(),
+            rank_metric=data["rank_metric"],
+            scheme=data["scheme"],
+            in_sample_months=data["in_sample_months"],
+            out_of_sample_months=data["out_of_sample_months"],
+            grid=grid,
+            param_grid=param_grid,
+            initial_capital=data["initial_capital"],
+            commission=data["commission"],
+            slippage=data["slippage"],
+            owner=request.user,
+        )
+    except services.InvalidInput as error:
+        _add_service_errors(form, error.errors)
+        return _strategy_page(request, strategy, walk_forward_form=form, status=400)
+    messages.success(request, "The walk-forward is queued.")
+    return redirect(reverse("pages:walk_forward_detail", args=[walk_forward.id]))
+
+
+def _research_status(run) -> dict:
+    finished = run.status in ("completed", "failed")
+    return {
+        "status": run.status,
+        "done": run.done,
+        "total": run.total,
+        "finished": finished,
+        "error": run.error,
+    }
+
+
+@staff_required
+@require_GET
+def research_sweep_detail(request, sweep_id: uuid.UUID):
+    sweep = get_object_or_404(ResearchSweep.objects.select_related("strategy"), pk=sweep_id)
+    return render(
+        request,
+        "pages/research_run_detail.html",
+        {
+            "run": sweep,
+            "what": "Research sweep",
+            "api_url": f"/api/v1/research/sweeps/{sweep.id}",
+            "status_url": reverse("pages:research_sweep_status", args=[sweep.id]),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def research_sweep_status(request, sweep_id: uuid.UUID):
+    return _json(_research_status(get_object_or_404(ResearchSweep, pk=sweep_id)))
+
+
+@staff_required
+@require_GET
+def walk_forward_detail(request, walk_forward_id: uuid.UUID):
+    walk_forward = get_object_or_404(
+        WalkForward.objects.select_related("strategy"), pk=walk_forward_id
+    )
+    return render(
+        request,
+        "pages/research_run_detail.html",
+        {
+            "run": walk_forward,
+            "what": "Walk-forward",
+            "api_url": f"/api/v1/research/walk-forward/{walk_forward.id}",
+            "status_url": reverse("pages:walk_forward_status", args=[walk_forward.id]),
+        },
+    )
+
+
+@staff_required
+@require_GET
+def walk_forward_status(request, walk_forward_id: uuid.UUID):
+    return _json(_research_status(get_object_or_404(WalkForward, pk=walk_forward_id)))

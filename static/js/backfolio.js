@@ -175,3 +175,92 @@
     if (sweep) { followSweep(sweep); }
   });
 })();
+
+/* Run forms: only the chosen built-in signal's parameters are shown, and a grid says how many
+ * combinations it means before anything starts. */
+(function () {
+  "use strict";
+
+  function countValues(text) {
+    text = text.trim();
+    if (text.indexOf(":") >= 0) {
+      var parts = text.split(":").map(Number);
+      if (parts.length !== 3 || parts.some(isNaN) || parts[2] <= 0 || parts[1] < parts[0]) {
+        return null;
+      }
+      return Math.floor((parts[1] - parts[0]) / parts[2] + 1e-9) + 1;
+    }
+    var values = text.split(",").filter(function (part) { return part.trim() !== ""; });
+    if (!values.length || values.some(function (part) { return isNaN(Number(part)); })) {
+      return null;
+    }
+    return values.length;
+  }
+
+  function combinations(text) {
+    var total = 1;
+    var lines = text.split("\n").filter(function (line) { return line.trim() !== ""; });
+    if (!lines.length) { return null; }
+    for (var i = 0; i < lines.length; i += 1) {
+      var at = lines[i].indexOf("=");
+      if (at < 1) { return null; }
+      var count = countValues(lines[i].slice(at + 1));
+      if (count === null) { return null; }
+      total *= count;
+    }
+    return total;
+  }
+
+  function followGrid(textarea) {
+    var output = textarea.parentNode.querySelector("output.combinations");
+    function update() {
+      var total = combinations(textarea.value);
+      output.textContent = total === null ? "" :
+        total.toLocaleString("en") + (total === 1 ? " combination" : " combinations");
+    }
+    textarea.addEventListener("input", update);
+    update();
+  }
+
+  function followPluginChoice(form) {
+    var select = form.querySelector("select[name$='signal_plugin_key']");
+    if (!select) { return; }
+    function update() {
+      form.querySelectorAll("[data-plugin]").forEach(function (field) {
+        field.hidden = field.dataset.plugin !== select.value;
+      });
+    }
+    select.addEventListener("change", update);
+    update();
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form.run-form").forEach(followPluginChoice);
+    document.querySelectorAll("textarea[data-combinations]").forEach(followGrid);
+  });
+})();
+
+/* A research sweep's or walk-forward's page follows its progress and reloads when it ends. */
+(function () {
+  "use strict";
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var container = document.getElementById("research-run");
+    if (!container || container.dataset.finished === "true") { return; }
+    function poll() {
+      fetch(container.dataset.statusUrl, { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (status) {
+          document.getElementById("research-done").textContent = status.done;
+          document.getElementById("research-total").textContent = status.total;
+          var bar = document.getElementById("research-progress");
+          bar.max = Math.max(status.total, 1);
+          bar.value = status.done;
+          document.getElementById("research-status").textContent = status.status;
+          if (status.finished) { window.location.reload(); } else { window.setTimeout(poll, 1000); }
+        })
+        .catch(function () { window.setTimeout(poll, 3000); });
+    }
+    window.setTimeout(poll, 1000);
+  });
+})();

@@ -466,7 +466,8 @@ class TestStartingRuns:
                 "run-commission": "0.001",
                 "run-slippage": "0.0005",
                 "run-signal_plugin_key": "sma_crossover",
-                "run-signal_plugin_params": '{"fast": 10, "slow": 50}',
+                "run-sma_crossover__fast": "12",
+                "run-sma_crossover__slow": "50",
             },
         )
 
@@ -488,7 +489,7 @@ class TestStartingRuns:
             "start_date": "2019-01-02",
             "end_date": "2020-12-31",
             "signal_plugin_key": "sma_crossover",
-            "signal_plugin_params": {"fast": 10, "slow": 50},
+            "signal_plugin_params": {"fast": 12, "slow": 50},
         }
         task = Task.objects.get()
         assert (task.kind, task.backtest, task.owner) == ("execute", backtest, staff_user)

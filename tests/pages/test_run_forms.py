@@ -1,0 +1,376 @@
+"""Starting runs from a strategy's page without JSON: typed parameters, allocation runs, grids
+over built-in and rule parameters, research sweeps and walk-forwards."""
+
+import pytest
+from django.contrib import admin
+from django.urls import reverse
+
+from backtests.models import Backtest, Sweep, Task
+from backtests.pages.forms import parse_values, rule_parameters
+from backtests.research.models import ResearchSweep
+from backtests.research.walk_forward.models import WalkForward
+from strategies.models import Strategy
+from tests.factories import StrategyFactory
+
+pytestmark = pytest.mark.django_db
+
+SIGNAL_RULES = {
+    "entry": {
+        "op": "and",
+        "conditions": [
+            {"left": {"type": "Close"}, "comparison": ">", "right": {"type": "SMA", "window": 50}},
+            {"left": {"type": "RSI", "window": 14}, "comparison": "<", "right": 70},
+        ],
+    },
+    "exit": {"left": {"type": "Close"}, "comparison": "<", "right": {"type": "SMA", "window": 50}},
+}
+ALLOCATION = {
+    "allocations": {"stocks": {"SPY": 1.0}, "bonds": {"TLT": 0.5, "CASH": 0.5}},
+    "fallback_allocation": "bonds",
+    "switching_logic": [
+        {
+            "name": "trend",
+            "condition": {
+                "left": {"type": "Close", "symbol": "SPY"},
+                "comparison": ">",
+                "right": {"type": "SMA", "symbol": "SPY", "window": 200},
+            },
+            "target_allocation": "stocks",
+        }
+    ],
+}
+
+
+def _run_fields(prefix: str, **extra) -> dict[str, str]:
+    fields = {
+        "engine": "vectorbt",
+        "symbol": "SPY",
+        "start_date": "2016-01-04",
+        "end_date": "2020-12-31",
+        "initial_capital": "100000",
+        "commission": "0.001",
+        "slippage": "0",
+        **extra,
+    }
+    return {f"{prefix}-{name}": value for name, value in fields.items()}
+
+
+class TestBacktestForm:
+    def test_built_in_parameters_are_typed_fields_with_help(self, staff_client):
+        strategy = StrategyFactory()
+
+        form = staff_client.get(f"/strategies/{strategy.id}/").context["backtest_form"]
+
+        fast = form.fields["sma_crossover__fast"]
+        assert (fast.initial, fast.min_value, fast.max_value) == (10, 2, 10_000)
+        assert fast.help_text == "Whole number, at least 2 and at most 10000; default 10."
+        assert form.fields["rsi_reversion__lower"].help_text.endswith("default 30.")
+
+    def test_typed_parameters_become_the_run_configuration(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            _run_fields(
+                "run",
+                signal_plugin_key="rsi_reversion",
+                rsi_reversion__window="10",
+                rsi_reversion__lower="25.5",
+                # another signal's fields are not read, whatever they hold
+                sma_crossover__fast="not a number",
+            ),
+        )
+
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert backtest.config["signal_plugin_params"] == {
+            "window": 10,
+            "lower": 25.5,
+            "upper": 70.0,
+        }
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            ({"sma_crossover__fast": "1"}, "sma_crossover__fast", "greater than or equal to 2"),
+            ({"sma_crossover__fast": "2.5"}, "sma_crossover__fast", "Enter a whole number."),
+            (
+                {"sma_crossover__fast": "60", "sma_crossover__slow": "50"},
+                "sma_crossover__fast",
+                "must be less than slow (50)",
+            ),
+        ],
+    )
+    def test_a_bad_parameter_is_named_on_its_field_and_nothing_is_saved(
+        self, staff_client, fields, field, message
+    ):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            _run_fields("run", signal_plugin_key="sma_crossover", **fields),
+        )
+
+        assert response.status_code == 400
+        errors = response.context["backtest_form"].errors[field]
+        assert any(message in error for error in errors), errors
+        assert not Backtest.objects.exists()
+
+    def test_dates_are_limited_to_the_datas_coverage_and_say_so(self, staff_client):
+        strategy = StrategyFactory(universe=["SPY"])
+
+        form = staff_client.get(f"/strategies/{strategy.id}/").context["backtest_form"]
+
+        from marketdata.selectors import symbol_list
+
+        spy = next(c for c in symbol_list() if c.symbol == "SPY")
+        attrs = form.fields["start_date"].widget.attrs
+        assert (attrs["min"], attrs["max"]) == (str(spy.first_date), str(spy.last_date))
+        assert form.fields["end_date"].help_text == (
+            f"The data covers {spy.first_date} to {spy.last_date}."
+        )
+
+    def test_an_allocation_strategy_runs_without_a_symbol(self, staff_client, staff_user):
+        strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+
+        page = staff_client.get(f"/strategies/{strategy.id}/")
+        fields = dict(_run_fields("run", rebalance_frequency="quarterly"))
+        del fields["run-symbol"]
+        response = staff_client.post(f"/strategies/{strategy.id}/backtests/new", fields)
+
+        form = page.context["backtest_form"]
+        assert "symbol" not in form.fields and "signal_plugin_key" not in form.fields
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert backtest.config == {
+            "start_date": "2016-01-04",
+            "end_date": "2020-12-31",
+            "rebalance_frequency": "quarterly",
+        }
+        assert Task.objects.get().backtest == backtest
+
+    def test_a_date_outside_the_data_is_named_on_the_date(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            _run_fields("run", start_date="1950-01-03", end_date="1951-12-29"),
+        )
+
+        assert response.status_code == 400
+        form = response.context["backtest_form"]
+        assert form.errors.keys() - {"__all__"}, form.errors
+        assert not Backtest.objects.exists()
+
+
+class TestGrids:
+    def test_values_are_lists_or_inclusive_ranges(self):
+        assert parse_values("5, 10, 20") == [5, 10, 20]
+        assert parse_values("10:30:10") == [10, 20, 30]
+        assert parse_values("0.1:0.3:0.1") == [0.1, 0.2, 0.3]
+        for bad, message in [
+            ("a, b", "values must be numbers separated by commas"),
+            ("1:5", "write a range as start:stop:step"),
+            ("5:1:1", "a range's stop must not be below its start"),
+            ("1:5:0", "a range's step must be a number greater than 0"),
+            ("1:100000:1", "the range has 100,000 values; at most 1,000"),
+            ("1, 1", "a value appears twice"),
+        ]:
+            with pytest.raises(ValueError, match=message.replace("(", r"\(")):
+                parse_values(bad)
+
+    def test_rule_parameters_are_the_definitions_numbers_as_dotted_paths(self):
+        assert rule_parameters(SIGNAL_RULES) == [
+            ("entry.conditions.0.right.window", 50),
+            ("entry.conditions.1.left.window", 14),
+            ("entry.conditions.1.right", 70),
+            ("exit.right.window", 50),
+        ]
+        assert rule_parameters(ALLOCATION) == [("switching_logic.0.condition.right.window", 200)]
+
+    def test_a_sweep_over_the_strategys_own_rule_parameters(self, staff_client):
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/sweeps/new",
+            _run_fields(
+                "sweep",
+                grid="entry.conditions.1.right = 60, 70\nexit.right.window = 20:40:20",
+                rank_metric="total_return",
+            ),
+        )
+
+        sweep = Sweep.objects.get()
+        assert response.status_code == 302
+        assert "signal_plugin_key" not in sweep.base_config
+        thresholds = [
+            (
+                entry["signal"]["entry"]["conditions"][1]["right"],
+                entry["signal"]["exit"]["right"]["window"],
+            )
+            for entry in sweep.param_grid
+        ]
+        assert thresholds == [(60, 20), (60, 40), (70, 20), (70, 40)]
+        # everything not varied is the strategy's own definition
+        assert (
+            sweep.param_grid[0]["signal"]["entry"]["conditions"][0]
+            == (SIGNAL_RULES["entry"]["conditions"][0])
+        )
+
+    def test_a_built_in_signal_and_rule_parameters_are_not_mixed(self, staff_client):
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/sweeps/new",
+            _run_fields(
+                "sweep",
+                signal_plugin_key="sma_crossover",
+                grid="fast = 5, 10\nexit.right.window = 20, 40",
+                rank_metric="total_return",
+            ),
+        )
+
+        assert response.status_code == 400
+        assert response.context["sweep_form"].errors["grid"] == [
+            "A built-in signal replaces the strategy's rules: vary either its parameters or "
+            "the rules' numbers, not both."
+        ]
+        assert not Sweep.objects.exists()
+
+    def test_an_unknown_parameter_names_the_known_ones(self, staff_client):
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/sweeps/new",
+            _run_fields("sweep", grid="entry.window = 5, 10", rank_metric="total_return"),
+        )
+
+        assert response.status_code == 400
+        assert response.context["sweep_form"].errors["grid"] == [
+            "The strategy has no parameter entry.window (it has "
+            "entry.conditions.0.right.window, entry.conditions.1.left.window, "
+            "entry.conditions.1.right, exit.right.window)."
+        ]
+
+
+class TestResearchForms:
+    def test_a_research_sweep_starts_and_lands_on_its_page(self, staff_client, staff_user):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/research-sweeps/new",
+            _run_fields(
+                "research",
+                signal_plugin_key="sma_crossover",
+                grid="fast = 5:20:5\nslow = 50, 100",
+                rank_metric="perf_sharpe_ratio",
+                benchmark="",
+            ),
+        )
+
+        sweep = ResearchSweep.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == reverse("pages:research_sweep_detail", args=[sweep.id])
+        assert sweep.grid == {
+            "signal_plugin_params.fast": [5, 10, 15, 20],
+            "signal_plugin_params.slow": [50, 100],
+        }
+        assert (sweep.total, sweep.owner, sweep.benchmark) == (8, staff_user, "SPY")
+        page = staff_client.get(response["Location"])
+        assert page.status_code == 200
+        assert 'id="research-progress"' in page.content.decode()
+        status = staff_client.get(reverse("pages:research_sweep_status", args=[sweep.id])).json()
+        assert status == {
+            "status": "pending",
+            "done": 0,
+            "total": 8,
+            "finished": False,
+            "error": "",
+        }
+
+    def test_a_research_sweep_over_rules_inside_lists_sends_whole_documents(self, staff_client):
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/research-sweeps/new",
+            _run_fields(
+                "research",
+                grid="entry.conditions.1.left.window = 10, 14",
+                rank_metric="perf_sharpe_ratio",
+            ),
+        )
+
+        sweep = ResearchSweep.objects.get()
+        assert response.status_code == 302
+        assert sweep.grid is None
+        windows = [
+            overrides["signal"]["entry"]["conditions"][1]["left"]["window"]
+            for _number, overrides in sweep.entries_plan
+        ]
+        assert windows == [10, 14]
+
+    def test_a_walk_forward_starts_and_lands_on_its_page(self, staff_client):
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/walk-forwards/new",
+            _run_fields(
+                "wf",
+                grid="exit.right.window = 20, 50",
+                rank_metric="perf_sharpe_ratio",
+                scheme="rolling",
+                in_sample_months="24",
+                out_of_sample_months="12",
+            ),
+        )
+
+        walk_forward = WalkForward.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == reverse("pages:walk_forward_detail", args=[walk_forward.id])
+        assert walk_forward.grid == {"signal.exit.right.window": [20, 50]}
+        assert staff_client.get(response["Location"]).status_code == 200
+
+    def test_a_span_too_short_for_one_fold_is_named_on_the_end_date(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/walk-forwards/new",
+            _run_fields(
+                "wf",
+                start_date="2019-01-02",
+                end_date="2019-12-31",
+                signal_plugin_key="sma_crossover",
+                grid="fast = 5, 10",
+                rank_metric="perf_sharpe_ratio",
+                scheme="anchored",
+                in_sample_months="24",
+                out_of_sample_months="6",
+            ),
+        )
+
+        assert response.status_code == 400
+        assert response.context["walk_forward_form"].errors["end_date"]
+        assert not WalkForward.objects.exists()
+
+
+class TestAdmin:
+    def test_one_tasks_entry_the_services_own(self):
+        from django_dramatiq.models import Task as DramatiqTask
+
+        assert not admin.site.is_registered(DramatiqTask)
+        assert admin.site.is_registered(Task)
+
+    @pytest.mark.parametrize(
+        ("kind", "definition"),
+        [(Strategy.Kind.SIGNAL, SIGNAL_RULES), (Strategy.Kind.ALLOCATION, ALLOCATION)],
+    )
+    def test_the_strategys_analyst_page_link_opens_its_page(self, staff_client, kind, definition):
+        import re
+
+        strategy = StrategyFactory(kind=kind, definition=definition)
+
+        change = staff_client.get(f"/admin/strategies/strategy/{strategy.id}/change/")
+        (link,) = re.findall(r'href="([^"]+)">Open the strategy page', change.content.decode())
+
+        assert link == f"/strategies/{strategy.id}/"
+        assert staff_client.get(link).status_code == 200
