@@ -130,6 +130,15 @@ def walk_forward_create(
             )
         except core.SpanTooShort as too_short:
             raise InvalidInput({"base_config": {"end_date": [str(too_short)]}}) from None
+        if len(folds) > core.MAX_FOLDS:
+            raise InvalidInput(
+                {
+                    "out_of_sample_months": [
+                        f"The span holds {len(folds)} folds; at most {core.MAX_FOLDS} are "
+                        "allowed (lengthen out_of_sample_months or shorten the span)."
+                    ]
+                }
+            )
 
     valid: list[dict[str, Any]] = []
     skipped: list[tuple[int, Mapping[str, Any], dict[str, list[str]]]] = []

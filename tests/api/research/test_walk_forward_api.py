@@ -192,6 +192,19 @@ def test_param_grid_and_invalid_combinations_are_skipped_and_listed(client, body
             },
         ),
         (
+            {
+                "base_config": {**BASE_CONFIG, "start_date": "1995-01-01"},
+                "in_sample_months": 1,
+                "out_of_sample_months": 1,
+            },
+            {
+                "out_of_sample_months": [
+                    "The span holds 299 folds; at most 240 are allowed (lengthen "
+                    "out_of_sample_months or shorten the span)."
+                ]
+            },
+        ),
+        (
             {"engine": "zipline"},
             {"engine": ["Unknown engine 'zipline'; available engines: backtrader, vectorbt."]},
         ),
