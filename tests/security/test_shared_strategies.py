@@ -162,3 +162,32 @@ def test_the_migration_pins_existing_backtests_to_their_strategy():
         "version": 3,
     }
     assert Backtest.objects.get(pk=portfolio_run.pk).strategy_snapshot is None
+
+
+def test_an_edit_of_a_shared_strategy_does_not_change_a_walk_forward_under_way(owner_client):
+    from backtests.research.walk_forward.jobs import combination_spec
+    from backtests.research.walk_forward.models import WalkForward
+
+    shared = StrategyFactory(owner=None, definition=TREND)
+    created = owner_client.post(
+        "/api/v1/research/walk-forward",
+        {
+            "strategy_id": str(shared.id),
+            "base_config": {"symbol": "SPY", "start_date": "2016-01-01", "end_date": "2019-12-31"},
+            "grid": {"stop_loss": [0.05, 0.1]},
+            "rank_metric": "perf_sharpe_ratio",
+            "scheme": "rolling",
+            "in_sample_months": 24,
+            "out_of_sample_months": 6,
+        },
+        format="json",
+    )
+    assert created.status_code == 202, created.content
+
+    edited = APIClient().patch(f"{STRATEGIES}/{shared.id}", {"definition": None}, format="json")
+    assert edited.status_code == 200
+
+    walk_forward = WalkForward.objects.get()
+    spec = combination_spec(walk_forward, {"stop_loss": 0.05})
+    assert spec.definition == TREND
+    assert walk_forward.strategy_snapshot["definition"] == TREND

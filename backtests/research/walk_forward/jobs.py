@@ -52,12 +52,12 @@ def _fold_of(row: WalkForwardFold) -> core.Fold:
 
 def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> RunSpec:
     """One combination over the whole span (fold windows are cut from it)."""
-    strategy = walk_forward.strategy
+    snapshot = walk_forward.strategy_snapshot  # never the strategy as edited since
     spec, problems = parse_run_config(
         apply_overrides(walk_forward.base_config, overrides),
-        strategy_kind=strategy.kind,
-        strategy_definition=strategy.definition,
-        strategy_timeframe=strategy.timeframe,
+        strategy_kind=snapshot["kind"],
+        strategy_definition=snapshot["definition"],
+        strategy_timeframe=snapshot["timeframe"],
         engine=walk_forward.engine,
         initial_capital=walk_forward.initial_capital,
         commission=walk_forward.commission,

@@ -28,6 +28,9 @@ class WalkForward(TimeStampedModel):
     strategy = models.ForeignKey(
         "strategies.Strategy", on_delete=models.CASCADE, related_name="walk_forwards"
     )
+    # What every fold executes (``Strategy.run_snapshot``), copied when the walk-forward is
+    # created: an edit of a shared strategy never changes a walk-forward under way.
+    strategy_snapshot = models.JSONField(default=dict, editable=False)
     engine = models.CharField(max_length=40)
     base_config = models.JSONField(default=dict)
     grid = models.JSONField(null=True, blank=True)

@@ -179,6 +179,7 @@ def walk_forward_create(
         task = Task.objects.create(kind=Task.Kind.WALK_FORWARD, owner=owner, total=total)
         walk_forward = WalkForward.objects.create(
             strategy=strategy,
+            strategy_snapshot=strategy.run_snapshot(),
             engine=engine,
             base_config=dict(base_config),
             grid=grid,
