@@ -218,6 +218,41 @@ def backtest_execute_async(*, backtest: Backtest, owner=None) -> Task:
     return task
 
 
+def backtest_rerun(*, backtest: Backtest, owner=None) -> tuple[Backtest, Task]:
+    """A new run with exactly the inputs of ``backtest`` (its strategy as it was then, engine,
+    configuration, capital and costs), queued on the workers, recorded with source ``ui``.
+    Raises ``Conflict`` for a Backfolio portfolio run (it is run again through its own form)."""
+    if backtest.strategy_id is None:
+        raise Conflict(
+            f"Backtest {backtest.pk} is a Backfolio portfolio run: start it again from the "
+            "portfolio form."
+        )
+    with transaction.atomic():
+        copy = Backtest.objects.create(
+            strategy_id=backtest.strategy_id,
+            strategy_snapshot=backtest.strategy_snapshot,
+            engine=backtest.engine,
+            config=dict(backtest.config),
+            initial_capital=backtest.initial_capital,
+            commission=backtest.commission,
+            slippage=backtest.slippage,
+            owner=owner,
+            source=Backtest.Source.UI,
+        )
+        task = backtest_execute_async(backtest=copy, owner=owner)
+    return copy, task
+
+
+def backtest_retry(*, backtest: Backtest, owner=None) -> Task:
+    """Queue a failed run of ``backtest`` again, on the same row. Raises ``Conflict`` unless it
+    failed."""
+    if backtest.status != Backtest.Status.FAILED:
+        raise Conflict(
+            f"Backtest {backtest.pk} is {backtest.status}: only a failed run can be retried."
+        )
+    return backtest_execute_async(backtest=backtest, owner=owner)
+
+
 def _refuse_a_second_queued_run(backtest: Backtest) -> None:
     """Lock the row until the transaction ends and raise ``Conflict`` when it is running or a
     worker will run it without being asked again: an open execute task, or a sweep that has yet

@@ -222,6 +222,29 @@ class BacktestStartForm(RunSettingsForm):
                 self.add_error(plugin_field_name(plugin, relation_param), message)
         return cleaned
 
+    @staticmethod
+    def initial_from(backtest) -> dict[str, Any]:
+        """The form's values for running ``backtest``'s settings again."""
+        config = backtest.config or {}
+        symbols = config.get("symbols") or ([config["symbol"]] if "symbol" in config else [])
+        initial: dict[str, Any] = {
+            "engine": backtest.engine,
+            "initial_capital": backtest.initial_capital,
+            "commission": backtest.commission,
+            "slippage": backtest.slippage,
+            "start_date": config.get("start_date"),
+            "end_date": config.get("end_date"),
+            "rebalance_frequency": config.get("rebalance_frequency", "monthly"),
+        }
+        if symbols:
+            initial["symbol"] = symbols[0]
+        plugin = config.get("signal_plugin_key")
+        if plugin in PLUGINS:
+            initial["signal_plugin_key"] = plugin
+            for name, value in (config.get("signal_plugin_params") or {}).items():
+                initial[plugin_field_name(plugin, name)] = value
+        return {key: value for key, value in initial.items() if value is not None}
+
     def plugin_params(self) -> dict[str, Any]:
         plugin = self.cleaned_data.get("signal_plugin_key")
         if not plugin:

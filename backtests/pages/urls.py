@@ -16,6 +16,8 @@ urlpatterns = [
         name="backtest-chart-data",
     ),
     path("backtests/<uuid:backtest_id>/parity", views.backtest_parity, name="backtest-parity"),
+    path("backtests/<uuid:backtest_id>/rerun", views.backtest_rerun, name="backtest-rerun"),
+    path("backtests/<uuid:backtest_id>/retry", views.backtest_retry, name="backtest-retry"),
     path("backtests/<uuid:backtest_id>/status", views.backtest_status, name="backtest-status"),
     path(
         "backtests/<uuid:backtest_id>/equity.csv",

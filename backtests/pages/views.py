@@ -150,6 +150,33 @@ def backtest_parity(request, backtest_id: uuid.UUID):
 
 
 @staff_required
+@require_POST
+def backtest_rerun(request, backtest_id: uuid.UUID):
+    """Run the same inputs again as a new run (the strategy as it was, not as it is now)."""
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    try:
+        copy, _task = services.backtest_rerun(backtest=backtest, owner=request.user)
+    except services.Conflict as conflict:
+        messages.error(request, str(conflict))
+        return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
+    messages.success(request, "The same run is queued again; this page follows it.")
+    return redirect(reverse("pages:backtest-detail", args=[copy.id]))
+
+
+@staff_required
+@require_POST
+def backtest_retry(request, backtest_id: uuid.UUID):
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    try:
+        services.backtest_retry(backtest=backtest, owner=request.user)
+    except services.Conflict as conflict:
+        messages.error(request, str(conflict))
+    else:
+        messages.success(request, "The run is queued again; this page follows it.")
+    return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
+
+
+@staff_required
 @require_GET
 def backtest_chart_data(request, backtest_id: uuid.UUID):
     backtest = get_object_or_404(Backtest.objects.select_related("strategy"), pk=backtest_id)
@@ -321,6 +348,19 @@ def _strategy_page(request, strategy, *, status=200, **forms_):
 @require_GET
 def strategy_detail(request, strategy_id: uuid.UUID):
     strategy = get_object_or_404(Strategy.objects.select_related("owner"), pk=strategy_id)
+    source = request.GET.get("from")
+    if source:
+        # "Clone": the backtest form filled in with an earlier run's settings, to edit and run.
+        try:
+            backtest = Backtest.objects.filter(strategy=strategy, pk=uuid.UUID(source)).first()
+        except ValueError:
+            backtest = None
+        if backtest is None:
+            raise Http404("No run of this strategy has that id.")
+        form = BacktestStartForm(
+            prefix="run", strategy=strategy, initial=BacktestStartForm.initial_from(backtest)
+        )
+        return _strategy_page(request, strategy, backtest_form=form)
     return _strategy_page(request, strategy)
 
 

@@ -374,3 +374,103 @@ class TestAdmin:
 
         assert link == f"/strategies/{strategy.id}/"
         assert staff_client.get(link).status_code == 200
+
+
+class TestRunAgain:
+    def test_rerun_is_a_new_queued_run_of_the_same_inputs(self, staff_client, staff_user):
+        from tests.pages.runs import completed_backtest
+
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+        original = completed_backtest(strategy=strategy)
+        strategy.definition = None  # later edits of the strategy do not change the re-run
+        strategy.save()
+
+        response = staff_client.post(reverse("pages:backtest-rerun", args=[original.id]))
+
+        copy = Backtest.objects.exclude(pk=original.pk).get()
+        assert response.status_code == 302
+        assert response["Location"] == f"/backtests/{copy.id}/"
+        assert (copy.status, copy.source, copy.owner) == ("pending", "ui", staff_user)
+        assert copy.strategy_snapshot == original.strategy_snapshot
+        assert copy.strategy_snapshot["definition"] == SIGNAL_RULES
+        assert (copy.engine, copy.config, copy.initial_capital, copy.commission) == (
+            original.engine,
+            original.config,
+            original.initial_capital,
+            original.commission,
+        )
+        assert Task.objects.get().backtest == copy
+
+    def test_a_portfolio_run_is_not_rerun_here(self, staff_client):
+        from tests.factories import BacktestFactory
+
+        portfolio = BacktestFactory(strategy=None, source=Backtest.Source.V2)
+
+        response = staff_client.post(
+            reverse("pages:backtest-rerun", args=[portfolio.id]), follow=True
+        )
+
+        assert f"Backtest {portfolio.id} is a Backfolio portfolio run" in (
+            response.content.decode()
+        )
+        assert Backtest.objects.count() == 1
+        assert not Task.objects.exists()
+
+    def test_retry_queues_a_failed_run_again_on_the_same_row(self, staff_client):
+        from tests.factories import BacktestFactory
+
+        failed = BacktestFactory(status=Backtest.Status.FAILED, error="Worker lost")
+
+        page = staff_client.get(f"/backtests/{failed.id}/").content.decode()
+        response = staff_client.post(reverse("pages:backtest-retry", args=[failed.id]))
+
+        failed.refresh_from_db()
+        assert 'id="retry-button"' in page
+        assert response["Location"] == f"/backtests/{failed.id}/"
+        assert failed.status == "pending"
+        assert Task.objects.get().backtest == failed
+
+    def test_only_a_failed_run_is_retried(self, staff_client):
+        from tests.pages.runs import completed_backtest
+
+        completed = completed_backtest()
+
+        page = staff_client.get(f"/backtests/{completed.id}/").content.decode()
+        response = staff_client.post(
+            reverse("pages:backtest-retry", args=[completed.id]), follow=True
+        )
+
+        assert 'id="retry-button"' not in page
+        assert (
+            f"Backtest {completed.id} is completed: only a failed run can be retried."
+            in response.content.decode()
+        )
+        assert not Task.objects.exists()
+
+    def test_clone_fills_the_form_with_the_runs_settings(self, staff_client):
+        strategy = StrategyFactory()
+        staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new",
+            _run_fields(
+                "run",
+                engine="backtrader",
+                signal_plugin_key="sma_crossover",
+                sma_crossover__fast="7",
+                sma_crossover__slow="70",
+                initial_capital="25000",
+            ),
+        )
+        original = Backtest.objects.get()
+
+        detail = staff_client.get(f"/backtests/{original.id}/").content.decode()
+        page = staff_client.get(f"/strategies/{strategy.id}/", {"from": str(original.id)})
+
+        assert f"/strategies/{strategy.id}/?from={original.id}" in detail
+        form = page.context["backtest_form"]
+        assert form["engine"].value() == "backtrader"
+        assert form["sma_crossover__fast"].value() == 7
+        assert form["sma_crossover__slow"].value() == 70
+        assert form["initial_capital"].value() == 25000.0
+        assert form["start_date"].value() == "2016-01-04"
+        other = staff_client.get(f"/strategies/{strategy.id}/", {"from": "not-a-run"})
+        assert other.status_code == 404
