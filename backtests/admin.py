@@ -455,6 +455,14 @@ class TaskAdmin(admin.ModelAdmin):
                 reverse("admin:backtests_backtest_change", args=[task.backtest_id]),
                 str(task.backtest_id)[:8],
             )
+        if task.kind == Task.Kind.WALK_FORWARD:
+            walk_forward = getattr(task, "walk_forward", None)
+            if walk_forward is not None:
+                return format_html(
+                    '<a href="{}">walk-forward {}</a>',
+                    reverse("admin:backtests_walkforward_change", args=[walk_forward.pk]),
+                    str(walk_forward.pk)[:8],
+                )
         return "—"
 
     @admin.display(description="Result")

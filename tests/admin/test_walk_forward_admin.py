@@ -95,3 +95,12 @@ def test_change_page_shows_folds_and_result_and_nothing_is_added_by_hand(staff_c
     assert "12.50%" in page  # the fold's out-of-sample return
     assert "walk_forward_efficiency" in page
     assert staff_client.get(reverse("admin:backtests_walkforward_add")).status_code == 403
+
+
+def test_the_task_links_to_its_walk_forward(staff_client):
+    walk_forward = completed_walk_forward()
+
+    page = staff_client.get(reverse("admin:backtests_task_changelist")).content.decode()
+
+    assert reverse("admin:backtests_walkforward_change", args=[walk_forward.pk]) in page
+    assert f"walk-forward {str(walk_forward.pk)[:8]}" in page
