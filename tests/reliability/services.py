@@ -84,8 +84,16 @@ class PrivateRedis:
 
 
 @contextlib.contextmanager
-def rundramatiq(*, redis_url: str, database_name: str, heartbeat_timeout: int, threads: int = 1):
-    """A ``manage.py rundramatiq`` worker tree on ``redis_url`` and the test database."""
+def rundramatiq(
+    *,
+    redis_url: str,
+    database_name: str,
+    heartbeat_timeout: int,
+    threads: int = 1,
+    extra_env: dict[str, str] | None = None,
+):
+    """A ``manage.py rundramatiq`` worker tree on ``redis_url`` and the test database
+    (``extra_env``: more settings for the worker, e.g. a shorter run time limit)."""
     from django.conf import settings
 
     database = settings.DATABASES["default"]
@@ -98,6 +106,7 @@ def rundramatiq(*, redis_url: str, database_name: str, heartbeat_timeout: int, t
         DATABASE_URL=f"postgres://{credentials}@{host}:{database['PORT'] or 5432}/{database_name}",
         BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS=str(heartbeat_timeout),
         LOG_LEVEL="WARNING",
+        **(extra_env or {}),
     )
     with tempfile.NamedTemporaryFile(
         prefix="backfolio-worker-", suffix=".log", delete=False

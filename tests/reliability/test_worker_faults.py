@@ -104,6 +104,38 @@ def test_worker_killed_mid_run_leaves_a_failed_row_with_a_reason(private_broker,
     assert task.status == Task.Status.FAILURE and "stopped responding" in task.error
 
 
+def test_a_run_past_the_time_limit_fails_in_a_rundramatiq_worker(private_broker):
+    """The third mode of the run time limit (after sync and in-process workers: see
+    ``tests/security/test_run_time_limit.py``): a separate worker process stops the run at
+    ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS`` and fails it with the reason."""
+    from tests.security.test_run_time_limit import HEAVY_V1_CONFIG, STOPPED
+
+    server, _broker = private_broker
+    backtest = Backtest.objects.create(
+        strategy=_strategy(), engine="vectorbt", initial_capital=10000, config=HEAVY_V1_CONFIG
+    )
+    task = services.backtest_execute_async(backtest=backtest)
+
+    with rundramatiq(
+        redis_url=server.url,
+        database_name=connection.settings_dict["NAME"],
+        heartbeat_timeout=HEARTBEAT_TIMEOUT,
+        extra_env={"BACKFOLIO_RUN_TIME_LIMIT_SECONDS": "1"},
+    ) as worker:
+        wait_until(
+            lambda: _row(backtest.pk).status == Backtest.Status.FAILED,
+            timeout=WORKER_BOOT_SECONDS,
+            what=f"the worker to stop the run (log: {worker.log_path})",
+        )
+
+    row = _row(backtest.pk)
+    assert row.error == STOPPED
+    assert row.equity_curve_uri is None
+    task.refresh_from_db()
+    assert task.status == Task.Status.FAILURE
+    assert task.error == STOPPED
+
+
 def test_broker_lost_mid_sweep_still_finishes_the_sweep(private_broker):
     server, _broker = private_broker
     grid = [{"signal_plugin_params": {"fast": fast, "slow": 60}} for fast in (5, 10, 15, 20)]
