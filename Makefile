@@ -20,13 +20,15 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt constraints.txt
 
 install: $(BIN)/.installed
 
-# Migrate, verify and index the bundled market data, collect static files, warm the engines.
+# Migrate, verify and index the bundled market data, collect static files, warm the engines;
+# on an empty SQLite database, a staff user (one-time password printed) and demo content.
 setup: install
 	@mkdir -p var
 	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/python manage.py migrate --noinput
 	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/python manage.py load_market_data
 	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/python manage.py collectstatic --noinput -v 0
 	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/python manage.py warm_engines
+	DJANGO_SETTINGS_MODULE=backfolio.settings.base $(BIN)/python manage.py first_start
 
 # The embedded default: SQLite, local artifacts, in-process Dramatiq workers. Ctrl-C stops it.
 run: setup serve

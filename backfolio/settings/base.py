@@ -153,6 +153,11 @@ BACKFOLIO_EMBEDDED_WORKERS = env.bool("BACKFOLIO_EMBEDDED_WORKERS", default=not 
 BACKFOLIO_EMBEDDED_WORKER_THREADS = env.int("BACKFOLIO_EMBEDDED_WORKER_THREADS", default=2)
 # A run that takes longer than this is stopped and marked failed.
 BACKFOLIO_RUN_TIME_LIMIT_SECONDS = env.int("BACKFOLIO_RUN_TIME_LIMIT_SECONDS", default=600)
+# The first start of the embedded default (SQLite, nothing in it) loads demo content owned by a
+# demo user; and when there is no user at all it creates a staff user whose one-time password it
+# prints. Production settings turn both off; BACKFOLIO_DEMO=0 turns the demo content off.
+BACKFOLIO_DEMO = env.bool("BACKFOLIO_DEMO", default=True)
+BACKFOLIO_FIRST_START_STAFF_USER = True
 # A running row whose heartbeat is older than this belongs to a dead worker.
 BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS = env.int("BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS", default=120)
 # Reads of tasks and backtests look for dead workers' rows at most this often.

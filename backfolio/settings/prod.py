@@ -15,6 +15,9 @@ from .base import *  # noqa: F403
 from .base import env
 
 DEBUG = False
+# Never demo content or a generated staff password in production.
+BACKFOLIO_DEMO = False
+BACKFOLIO_FIRST_START_STAFF_USER = False
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS")
 
