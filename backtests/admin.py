@@ -263,6 +263,7 @@ class BacktestAdmin(admin.ModelAdmin):
             try:
                 twin = services.backtest_create(
                     strategy=backtest.strategy,
+                    strategy_snapshot=backtest.strategy_snapshot,  # what the original ran
                     engine=other,
                     config=backtest.config,
                     initial_capital=backtest.initial_capital,

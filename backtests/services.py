@@ -65,9 +65,12 @@ def backtest_validate(
     initial_capital: float = DEFAULT_INITIAL_CAPITAL,
     commission: float = 0.0,
     slippage: float = 0.0,
+    strategy_snapshot: Mapping[str, Any] | None = None,
 ) -> RunSpec:
     """The run a backtest with these inputs would execute, or ``InvalidInput`` with every
-    problem: settings keyed by field, config problems under ``config`` keyed by config path."""
+    problem: settings keyed by field, config problems under ``config`` keyed by config path.
+    The strategy is ``strategy_snapshot`` when given (``Strategy.run_snapshot``), else as it is."""
+    snapshot = strategy_snapshot or strategy.run_snapshot()
     errors: dict[str, Any] = _problems_by_path(
         validate_run_settings(
             engine=engine,
@@ -78,9 +81,9 @@ def backtest_validate(
     )
     spec, problems = parse_run_config(
         config,
-        strategy_kind=strategy.kind,
-        strategy_definition=strategy.definition,
-        strategy_timeframe=strategy.timeframe,
+        strategy_kind=snapshot["kind"],
+        strategy_definition=snapshot["definition"],
+        strategy_timeframe=snapshot["timeframe"],
         engine=engine,
         initial_capital=initial_capital,
         commission=commission,
@@ -104,8 +107,12 @@ def backtest_create(
     owner=None,
     source: str = Backtest.Source.V1,
     user_ref: str = "",
+    strategy_snapshot: Mapping[str, Any] | None = None,
 ) -> Backtest:
-    """Validate and create a ``pending`` backtest; raises ``InvalidInput`` naming every field."""
+    """Validate and create a ``pending`` backtest; raises ``InvalidInput`` naming every field.
+
+    It runs ``strategy`` as it is now, or ``strategy_snapshot`` when given (a twin of an earlier
+    run executes what that run executed)."""
     backtest_validate(
         strategy=strategy,
         engine=engine,
@@ -113,9 +120,11 @@ def backtest_create(
         initial_capital=initial_capital,
         commission=commission,
         slippage=slippage,
+        strategy_snapshot=strategy_snapshot,
     )
     return Backtest.objects.create(
         strategy=strategy,
+        strategy_snapshot=dict(strategy_snapshot) if strategy_snapshot else None,
         engine=engine,
         config=dict(config),
         initial_capital=float(initial_capital),

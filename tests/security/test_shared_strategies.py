@@ -191,3 +191,23 @@ def test_an_edit_of_a_shared_strategy_does_not_change_a_walk_forward_under_way(o
     spec = combination_spec(walk_forward, {"stop_loss": 0.05})
     assert spec.definition == TREND
     assert walk_forward.strategy_snapshot["definition"] == TREND
+
+
+def test_a_rerun_on_the_other_engine_runs_what_the_original_ran(staff_user):
+    from django.test import Client
+
+    shared = StrategyFactory(owner=None, definition=TREND)
+    original = BacktestFactory(strategy=shared, engine="vectorbt", config=CONFIG)
+    APIClient().patch(f"{STRATEGIES}/{shared.id}", {"definition": None}, format="json")
+
+    staff = Client()
+    staff.force_login(staff_user)
+    staff.post(
+        "/admin/backtests/backtest/",
+        {"action": "rerun_on_other_engine", "_selected_action": [original.id]},
+    )
+
+    twin = Backtest.objects.exclude(pk=original.pk).get()
+    assert twin.engine == "backtrader"
+    assert twin.strategy_snapshot == original.strategy_snapshot
+    assert twin.strategy_snapshot["definition"] == TREND
