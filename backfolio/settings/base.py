@@ -196,7 +196,9 @@ else:
     }
 STORAGES = {
     "default": _artifact_storage,
-    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+    # Hashed names (a changed file gets a new URL) let WhiteNoise send far-future cache headers;
+    # gzip and Brotli copies are made once at collectstatic.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # --- Auth --------------------------------------------------------------------------------------
