@@ -34,7 +34,11 @@ urlpatterns = [
     path("sweeps/<uuid:sweep_id>/", views.sweep_detail, name="sweep-detail"),
     path("sweeps/<uuid:sweep_id>/status", views.sweep_status, name="sweep-status"),
     path("strategies/", views.strategy_list, name="strategy-list"),
+    path("strategies/new", views.strategy_new, name="strategy-new"),
+    path("strategies/validate", views.strategy_validate, name="strategy-validate"),
+    path("strategies/builtin", views.strategy_builtin, name="strategy-builtin"),
     path("strategies/<uuid:strategy_id>/", views.strategy_detail, name="strategy-detail"),
+    path("strategies/<uuid:strategy_id>/edit", views.strategy_edit, name="strategy-edit"),
     path(
         "strategies/<uuid:strategy_id>/backtests/new",
         views.strategy_start_backtest,

@@ -561,3 +561,138 @@ def walk_forward_detail(request, walk_forward_id: uuid.UUID):
 @require_GET
 def walk_forward_status(request, walk_forward_id: uuid.UUID):
     return _json(_research_status(get_object_or_404(WalkForward, pk=walk_forward_id)))
+
+
+# --- strategy builder -------------------------------------------------------------------------
+
+
+def _builder_page(request, form, *, strategy=None, problems=None, status=200):
+    from backtests.pages.builder import STARTERS, catalogue
+
+    return render(
+        request,
+        "pages/strategy_builder.html",
+        {
+            "form": form,
+            "definition_text": form.definition_text(),
+            "strategy": strategy,
+            "catalogue": catalogue(),
+            "starters": STARTERS,
+            "problems": problems or [],
+        },
+        status=status,
+    )
+
+
+def _save_strategy(request, form, strategy=None):
+    """Validate everything first (the definition by its paths), then write once: an invalid
+    strategy is never saved, not even in part."""
+    from backtests.pages.builder import definition_problems
+    from strategies import services as strategy_services
+
+    if not form.is_valid():
+        return _builder_page(request, form, strategy=strategy, status=400)
+    fields = form.service_fields()
+    errors = strategy_services.strategy_problems(
+        kind=fields["kind"], definition=fields["definition"], universe=fields["universe"]
+    )
+    if errors:
+        if "universe" in errors:
+            universe = errors["universe"]
+            listed = universe.values() if isinstance(universe, dict) else [universe]
+            form.add_error("universe", [message for group in listed for message in group])
+        problems = definition_problems(errors)
+        if problems:
+            form.add_error(
+                "definition",
+                f"The definition has {len(problems)} problem{'s' if len(problems) > 1 else ''}; "
+                "each is shown next to its field.",
+            )
+        return _builder_page(request, form, strategy=strategy, problems=problems, status=400)
+    try:
+        if strategy is None:
+            strategy = strategy_services.strategy_create(owner=request.user, **fields)
+            messages.success(request, f"Strategy “{strategy.name}” created.")
+        else:
+            strategy_services.strategy_update(strategy=strategy, data=fields)
+            messages.success(request, f"Strategy “{strategy.name}” saved.")
+    except services.InvalidInput as error:
+        _add_service_errors(form, error.errors)
+        return _builder_page(request, form, strategy=strategy, status=400)
+    return redirect(reverse("pages:strategy-detail", args=[strategy.id]))
+
+
+@staff_required
+def strategy_new(request):
+    from backtests.pages.builder import STARTERS, StrategyForm
+
+    if request.method == "POST":
+        return _save_strategy(request, StrategyForm(request.POST))
+    kind = request.GET.get("kind")
+    kind = kind if kind in Strategy.Kind.values else Strategy.Kind.SIGNAL
+    form = StrategyForm(initial={"kind": kind, "definition": STARTERS[kind]})
+    return _builder_page(request, form)
+
+
+@staff_required
+def strategy_edit(request, strategy_id: uuid.UUID):
+    from backtests.pages.builder import StrategyForm
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id)
+    if request.method == "POST":
+        return _save_strategy(request, StrategyForm(request.POST), strategy)
+    form = StrategyForm(initial=StrategyForm.initial_for(strategy))
+    return _builder_page(request, form, strategy=strategy)
+
+
+def _json_body(request) -> dict | None:
+    try:
+        body = json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return body if isinstance(body, dict) else None
+
+
+@staff_required
+@require_POST
+def strategy_validate(request):
+    """The problems of a definition, each with the path of the field it names; nothing saved."""
+    from backtests.pages.builder import definition_problems
+    from strategies import services as strategy_services
+
+    body = _json_body(request)
+    if body is None:
+        return _json({"detail": "Send a JSON object: {kind, definition, universe}."}, status=400)
+    kind = body.get("kind")
+    if kind not in Strategy.Kind.values:
+        return _json(
+            {"detail": f"kind must be one of: {', '.join(Strategy.Kind.values)}."}, status=400
+        )
+    universe = body.get("universe", [])
+    errors = strategy_services.strategy_problems(
+        kind=kind, definition=body.get("definition"), universe=universe
+    )
+    return _json(
+        {
+            "valid": not errors,
+            "problems": definition_problems(errors),
+            "universe": errors.get("universe"),
+        }
+    )
+
+
+@staff_required
+@require_POST
+def strategy_builtin(request):
+    """The definition a built-in strategy builds with these parameters, or its problems."""
+    from strategies.language import build_plugin, validate_plugin
+
+    body = _json_body(request)
+    if body is None:
+        return _json({"detail": "Send a JSON object: {key, params}."}, status=400)
+    problems = validate_plugin(body.get("key"), body.get("params") or {})
+    if problems:
+        return _json(
+            {"problems": [{"path": p.path, "message": p.message} for p in problems]}, status=400
+        )
+    return _json({"definition": build_plugin(body["key"], body.get("params") or {})})
