@@ -7,6 +7,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.service_tests"]
+
 os.environ.setdefault(
     "NUMBA_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", "var", "numba-cache")
 )

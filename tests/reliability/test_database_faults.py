@@ -10,6 +10,7 @@ from django.db import close_old_connections, connection
 from django.test import Client
 
 pytestmark = [
+    pytest.mark.services,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not os.environ.get("DATABASE_URL", "").startswith("postgres"),

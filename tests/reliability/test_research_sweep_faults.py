@@ -21,6 +21,7 @@ from tests.reliability.conftest import wait_until
 from tests.reliability.services import PrivateRedis, rundramatiq
 
 pytestmark = [
+    pytest.mark.services,
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
         not (
