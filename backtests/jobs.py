@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
+from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
@@ -564,11 +565,11 @@ BATCH_CHUNK_SIZE = 100  # runs per engine call: bounds a worker's memory on larg
 
 
 def sweep_runs_as_batch(engine: str, strategy_kind: str, param_grid) -> bool:
-    """Whether a sweep's entries can share vectorised engine calls: vectorbt, a signal strategy,
-    and entries that differ only in their plugin parameters. Other sweeps send one message per
-    entry, so their entries run in parallel across workers."""
+    """Whether a sweep's entries can share vectorised engine calls: an engine that batches, a
+    signal strategy, and entries that differ only in their plugin parameters. Other sweeps send
+    one message per entry, so their entries run in parallel across workers."""
     return (
-        engine == "vectorbt"
+        runs_signal_batches(engine)
         and strategy_kind == "signal"
         and all(set(entry) <= {"signal_plugin_params"} for entry in param_grid)
     )

@@ -22,3 +22,9 @@ def get_engine(name: str) -> Engine:
 
 def available_engines() -> list[str]:
     return sorted(_ENGINES)
+
+
+def runs_signal_batches(name: str) -> bool:
+    """Whether the engine runs many signal inputs as one vectorised call (``run_signal_batch``);
+    callers ask this instead of knowing which engines can."""
+    return callable(getattr(_ENGINES.get(name), "run_signal_batch", None))

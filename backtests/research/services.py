@@ -13,6 +13,7 @@ from typing import Any
 from django.db import transaction
 
 from backtests import services as backtest_services
+from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Task
 from backtests.pipeline import (
     SIGNAL,
@@ -34,7 +35,6 @@ PLUGIN_KEY, PLUGIN_PARAMS_KEY = "signal_plugin_key", "signal_plugin_params"
 # entry, smaller spreads a sweep over more workers); one-at-a-time engines take a few each.
 VECTORISED_CHUNK_SIZE = 120
 SINGLE_RUN_CHUNK_SIZE = 8
-VECTORISED_ENGINES = ("vectorbt",)
 
 
 def _problems_by_path(problems) -> dict[str, list[str]]:
@@ -50,7 +50,7 @@ def _sentence(error: Exception) -> str:
 
 
 def chunk_size_for(engine: str, kind: str) -> int:
-    if engine in VECTORISED_ENGINES and kind == SIGNAL:
+    if runs_signal_batches(engine) and kind == SIGNAL:
         return VECTORISED_CHUNK_SIZE
     return SINGLE_RUN_CHUNK_SIZE
 

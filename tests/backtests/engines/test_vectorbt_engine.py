@@ -9,6 +9,7 @@ from backtests.engines import (
     available_engines,
     get_engine,
 )
+from backtests.engines.registry import runs_signal_batches
 
 ENGINE = "vectorbt"
 pytestmark = pytest.mark.usefixtures("warm_vectorbt")
@@ -35,6 +36,12 @@ def test_registry_lists_both_engines_and_rejects_unknown_names():
     assert available_engines() == ["backtrader", "vectorbt"]
     with pytest.raises(EngineError, match="Unknown engine 'zipline'"):
         get_engine("zipline")
+
+
+def test_the_registry_says_which_engines_batch_signal_runs():
+    assert runs_signal_batches("vectorbt")
+    assert not runs_signal_batches("backtrader")
+    assert not runs_signal_batches("no-such-engine")
 
 
 def test_fills_at_close_with_slippage_and_commission_by_hand():
