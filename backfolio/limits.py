@@ -14,6 +14,7 @@ MAX_SWITCHING_RULES = 50
 
 # --- one run ----------------------------------------------------------------------------------
 MAX_SYMBOLS_PER_RUN = 50  # v1 ``symbols``; Backfolio: every symbol the strategy names
+MAX_SWEEP_ENTRIES = 50  # v1 sweep grid entries over the API (``manage.py run_sweep`` has none)
 # Distinct signals a run computes (constants excluded); a v1 signal without a symbol is computed
 # once per traded symbol and counts once for each.
 MAX_SIGNALS_PER_RUN = 100

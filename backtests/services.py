@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from backfolio.limits import MAX_SWEEP_ENTRIES
 from backtests import artifacts, jobs
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
@@ -25,7 +26,6 @@ DEFAULT_ENGINE = "vectorbt"
 DEFAULT_INITIAL_CAPITAL = 100_000.0
 DEFAULT_COMMISSION = 0.0005
 DEFAULT_SLIPPAGE = 0.0005
-MAX_SWEEP_ENTRIES = 50
 RANK_METRICS = tuple(sorted(V1_METRIC_HIGHER_IS_BETTER))
 PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")
 ARTIFACT_URI_FIELDS = ("trades_uri", "equity_curve_uri")
