@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 
 from backtests.engines import available_engines
+from backtests.portfolio import requests as portfolio_contract
 from backtests.research.grid import DOCUMENT_FIELDS, expand
 from backtests.research.grid import MAX_COMBINATIONS as RESEARCH_MAX_COMBINATIONS
 from backtests.research.walk_forward.core import SCHEMES
@@ -548,3 +549,110 @@ class WalkForwardStartForm(GridFieldMixin, RunSettingsForm):
         super().__init__(*args, **kwargs)
         self.fields["rank_metric"].choices = rank_metric_choices()
         self.setup_grid()
+
+
+# --- Backfolio portfolio runs -------------------------------------------------------------------
+
+
+def _fraction_field(help_text: str, **kwargs) -> forms.FloatField:
+    return forms.FloatField(required=False, help_text=help_text, **kwargs)
+
+
+class PortfolioRunForm(forms.Form):
+    """An allocation strategy run as a Backfolio portfolio (contract v2.0): every config field of
+    the contract, each optional one empty for its default; the contract's own validation decides
+    (its messages land on the field they name)."""
+
+    engine = forms.ChoiceField(choices=[(name, name) for name in portfolio_contract.ENGINES])
+    start_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    end_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    initial_capital = forms.FloatField(initial=portfolio_contract.DEFAULT_INITIAL_CAPITAL)
+    rebalance_frequency = forms.ChoiceField(initial=portfolio_contract.DEFAULT_REBALANCE_FREQUENCY)
+    base_commission = forms.FloatField(
+        initial=portfolio_contract.DEFAULT_COMMISSION, help_text="Fraction of each trade's value."
+    )
+    benchmark = forms.CharField(initial=portfolio_contract.DEFAULT_BENCHMARK, help_text="A symbol.")
+    price_adjustment = forms.ChoiceField(
+        choices=[(name, name) for name in portfolio_contract.PRICE_ADJUSTMENTS]
+    )
+    enable_risk_management = forms.BooleanField(
+        required=False, help_text="The exit rules below act only when this is on."
+    )
+    stop_loss = _fraction_field("Exit a position this fraction below its entry (0–1).")
+    take_profit = _fraction_field("Exit a position this fraction above its entry.")
+    trailing_stop = _fraction_field("Exit this fraction below a position's peak (0–1).")
+    max_drawdown_limit = _fraction_field("Go to cash past this drawdown of the portfolio (0–1).")
+    volatility_exit_threshold = _fraction_field("Exit when annualised volatility passes this.")
+    target_volatility = _fraction_field("Scale exposure towards this annualised volatility.")
+    max_position_size = _fraction_field(
+        "Largest weight of one position "
+        f"(default {portfolio_contract.DEFAULT_MAX_POSITION_SIZE:g}).",
+    )
+    min_position_size = _fraction_field(
+        f"Smallest weight kept (default {portfolio_contract.DEFAULT_MIN_POSITION_SIZE:g}).",
+    )
+    OPTIONAL = (
+        "stop_loss",
+        "take_profit",
+        "trailing_stop",
+        "max_drawdown_limit",
+        "volatility_exit_threshold",
+        "target_volatility",
+        "max_position_size",
+        "min_position_size",
+    )
+
+    def __init__(self, *args, strategy: Strategy, **kwargs):
+        super().__init__(*args, **kwargs)
+        from strategies.language import REBALANCE_FREQUENCIES
+
+        self.strategy = strategy
+        self.fields["rebalance_frequency"].choices = [(n, n) for n in REBALANCE_FREQUENCIES]
+        coverage = data_coverage(strategy)
+        start, end = DEFAULT_START, DEFAULT_END
+        if coverage is not None:
+            first, last = coverage
+            start, end = max(start, first), min(end, last)
+            for name in ("start_date", "end_date"):
+                self.fields[name].widget.attrs.update(
+                    {"min": first.isoformat(), "max": last.isoformat()}
+                )
+                self.fields[name].help_text = f"The data covers {first} to {last}."
+        self.fields["start_date"].initial = start
+        self.fields["end_date"].initial = end
+
+    def payload(self) -> dict[str, Any]:
+        """The contract's request body for this strategy and these settings."""
+        data = self.cleaned_data
+        config: dict[str, Any] = {
+            "start_date": data["start_date"].isoformat(),
+            "end_date": data["end_date"].isoformat(),
+            "initial_capital": data["initial_capital"],
+            "rebalance_frequency": data["rebalance_frequency"],
+            "base_commission": data["base_commission"],
+            "engine": data["engine"],
+            "benchmark": data["benchmark"].strip(),
+            "price_adjustment": data["price_adjustment"],
+            "enable_risk_management": data["enable_risk_management"],
+        }
+        config.update({name: data[name] for name in self.OPTIONAL if data[name] is not None})
+        return {
+            "name": self.strategy.name,
+            "description": self.strategy.description,
+            "strategy": self.strategy.definition,
+            "config": config,
+        }
+
+    def add_contract_problems(self, messages: list[str]) -> None:
+        """Each of the contract's messages on the field it starts with (``stop_loss must…``),
+        any other above the form."""
+        for message in messages:
+            field = next(
+                (
+                    name
+                    for name in sorted(self.fields, key=len, reverse=True)
+                    if message.lower().startswith((name, f"invalid {name}"))
+                ),
+                None,
+            )
+            self.add_error(field, message)

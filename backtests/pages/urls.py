@@ -50,6 +50,11 @@ urlpatterns = [
         name="strategy-start-sweep",
     ),
     path(
+        "strategies/<uuid:strategy_id>/portfolio-runs/new",
+        views.strategy_start_portfolio_run,
+        name="strategy-start-portfolio-run",
+    ),
+    path(
         "strategies/<uuid:strategy_id>/research-sweeps/new",
         views.strategy_start_research_sweep,
         name="strategy-start-research-sweep",

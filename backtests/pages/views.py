@@ -26,6 +26,7 @@ from backtests.pages import selectors
 from backtests.pages.filters import BacktestPageFilter
 from backtests.pages.forms import (
     BacktestStartForm,
+    PortfolioRunForm,
     ResearchSweepStartForm,
     SweepStartForm,
     WalkForwardStartForm,
@@ -328,6 +329,8 @@ def _strategy_page(request, strategy, *, status=200, **forms_):
         "walk_forward_form": WalkForwardStartForm(prefix="wf", strategy=strategy),
         **forms_,
     }
+    if strategy.kind == Strategy.Kind.ALLOCATION:
+        forms_.setdefault("portfolio_form", PortfolioRunForm(prefix="portfolio", strategy=strategy))
     return render(
         request,
         "pages/strategy_detail.html",
@@ -696,3 +699,23 @@ def strategy_builtin(request):
             {"problems": [{"path": p.path, "message": p.message} for p in problems]}, status=400
         )
     return _json({"definition": build_plugin(body["key"], body.get("params") or {})})
+
+
+@staff_required
+@require_POST
+def strategy_start_portfolio_run(request, strategy_id: uuid.UUID):
+    """An allocation strategy run through the Backfolio contract (synchronous, as its API)."""
+    from backtests.portfolio.requests import InvalidPortfolioRequest
+    from backtests.portfolio.services import portfolio_backtest_run
+
+    strategy = get_object_or_404(Strategy, pk=strategy_id, kind=Strategy.Kind.ALLOCATION)
+    form = PortfolioRunForm(request.POST, prefix="portfolio", strategy=strategy)
+    if not form.is_valid():
+        return _strategy_page(request, strategy, portfolio_form=form, status=400)
+    try:
+        outcome = portfolio_backtest_run(payload=form.payload(), user=request.user)
+    except InvalidPortfolioRequest as invalid:
+        form.add_contract_problems(invalid.messages)
+        return _strategy_page(request, strategy, portfolio_form=form, status=400)
+    messages.success(request, "The Backfolio portfolio run is complete.")
+    return redirect(reverse("pages:backtest-detail", args=[outcome.backtest.id]))

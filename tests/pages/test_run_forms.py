@@ -474,3 +474,77 @@ class TestRunAgain:
         assert form["start_date"].value() == "2016-01-04"
         other = staff_client.get(f"/strategies/{strategy.id}/", {"from": "not-a-run"})
         assert other.status_code == 404
+
+
+class TestPortfolioForm:
+    def _fields(self, **extra):
+        fields = {
+            "engine": "vectorbt",
+            "start_date": "2020-01-02",
+            "end_date": "2023-12-29",
+            "initial_capital": "10000",
+            "rebalance_frequency": "monthly",
+            "base_commission": "0.0035",
+            "benchmark": "SPY",
+            "price_adjustment": "total_return",
+            **extra,
+        }
+        return {f"portfolio-{name}": value for name, value in fields.items()}
+
+    def test_only_allocation_strategies_have_it(self, staff_client):
+        signal = StrategyFactory()
+        allocation = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+
+        assert "portfolio_form" not in staff_client.get(f"/strategies/{signal.id}/").context
+        page = staff_client.get(f"/strategies/{allocation.id}/")
+        from backtests.portfolio.requests import CONFIG_FIELDS
+
+        assert set(page.context["portfolio_form"].fields) == set(CONFIG_FIELDS)
+        response = staff_client.post(f"/strategies/{signal.id}/portfolio-runs/new", self._fields())
+        assert response.status_code == 404
+
+    def test_a_portfolio_run_with_risk_management_completes(self, staff_client, staff_user):
+        strategy = StrategyFactory(
+            kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION, name="Trend"
+        )
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/portfolio-runs/new",
+            self._fields(enable_risk_management="on", stop_loss="0.1", target_volatility="0.12"),
+        )
+
+        run = Backtest.objects.get()
+        assert response.status_code == 302
+        assert response["Location"] == f"/backtests/{run.id}/"
+        assert (run.status, run.source, run.owner) == ("completed", "v2", staff_user)
+        saved = run.config
+        assert saved["strategy"] == ALLOCATION
+        assert saved["config"]["stop_loss"] == 0.1
+        assert saved["config"]["target_volatility"] == 0.12
+        assert saved["config"]["enable_risk_management"] is True
+
+    @pytest.mark.parametrize(
+        ("fields", "field", "message"),
+        [
+            (
+                {"stop_loss": "1.5", "enable_risk_management": "on"},
+                "stop_loss",
+                "stop_loss must be a fraction between 0 and 1 (exclusive)",
+            ),
+            ({"benchmark": "CASH"}, "benchmark", "CASH has no returns to compare against"),
+            ({"start_date": "2024-01-02", "end_date": "2023-01-03"}, "start_date", "before"),
+        ],
+    )
+    def test_the_contracts_problems_land_on_their_fields(
+        self, staff_client, fields, field, message
+    ):
+        strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/portfolio-runs/new", self._fields(**fields)
+        )
+
+        assert response.status_code == 400
+        errors = response.context["portfolio_form"].errors[field]
+        assert any(message in error for error in errors), errors
+        assert not Backtest.objects.exists()
