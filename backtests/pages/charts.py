@@ -140,3 +140,113 @@ def _sorted_values(values: Iterable[Any]) -> list[Any]:
         return sorted(unique)
     except TypeError:  # mixed types: keep the grid's own order
         return unique
+
+
+# --- display downsampling ---------------------------------------------------------------------
+
+# A chart is at most ~1,000 pixels wide: two points (the bucket's low and high) per pixel column
+# draw the same line as every bar would. Downloads stay whole.
+MAX_CHART_POINTS = 2000
+
+
+def display_positions(values: np.ndarray, max_points: int = MAX_CHART_POINTS) -> np.ndarray:
+    """Positions of the points to draw: all of them when they fit, else the first and last
+    point and, in each of ``max_points // 2 - 1`` equal buckets between them, the lowest and
+    the highest in their order of time, so that no peak or trough disappears.
+
+    NaNs never win a bucket (a bucket of only NaNs keeps its first position)."""
+    count = len(values)
+    if count <= max_points:
+        return np.arange(count)
+    buckets = max(max_points // 2 - 1, 1)
+    inner = values[1:-1].astype("float64")
+    edges = np.linspace(0, len(inner), buckets + 1).astype(int)
+    low = np.where(np.isnan(inner), np.inf, inner)
+    high = np.where(np.isnan(inner), -np.inf, inner)
+    starts = edges[:-1]
+    lows = np.empty(buckets, dtype=int)
+    highs = np.empty(buckets, dtype=int)
+    for bucket, (start, stop) in enumerate(zip(starts, edges[1:], strict=True)):
+        lows[bucket] = start + int(np.argmin(low[start:stop]))
+        highs[bucket] = start + int(np.argmax(high[start:stop]))
+    chosen = np.unique(np.concatenate([lows, highs])) + 1
+    return np.concatenate([[0], chosen, [count - 1]])
+
+
+def display_series(series: pd.Series, max_points: int = MAX_CHART_POINTS) -> dict[str, list]:
+    """``series_payload`` of the points worth drawing (``display_positions``)."""
+    positions = display_positions(series.to_numpy(dtype="float64"), max_points)
+    return series_payload(series.iloc[positions])
+
+
+# --- tear sheet -------------------------------------------------------------------------------
+
+ROLLING_WINDOW_BARS = 126  # six months of daily bars
+DRAWDOWN_PERIODS_SHOWN = 5
+
+
+def rolling_statistics(
+    returns: pd.Series,
+    benchmark_returns: pd.Series | None,
+    *,
+    window: int = ROLLING_WINDOW_BARS,
+    bars_per_year: float = 252,
+) -> dict[str, pd.Series]:
+    """Trailing-window annualised Sharpe (no risk-free rate), annualised volatility and beta
+    against the benchmark, one value per bar once the window is full.
+
+    Sharpe is mean / sample std × √bars_per_year, volatility sample std × √bars_per_year, as the
+    SPEC §5 metrics are; beta is cov(r, b) / var(b) with sample moments. A window of constant
+    returns has no Sharpe (and a constant benchmark no beta)."""
+    root = math.sqrt(bars_per_year)
+    rolling = returns.rolling(window, min_periods=window)
+    mean, std = rolling.mean(), rolling.std(ddof=1)
+    flat = std.abs() < 1e-15
+    result = {
+        "sharpe": (mean / std * root).mask(flat),
+        "volatility": (std * root).mask(flat, 0.0),
+    }
+    if benchmark_returns is not None:
+        aligned = benchmark_returns.reindex(returns.index)
+        variance = aligned.rolling(window, min_periods=window).var(ddof=1)
+        covariance = returns.rolling(window, min_periods=window).cov(aligned, ddof=1)
+        result["beta"] = (covariance / variance).mask(variance.abs() < 1e-15)
+    return result
+
+
+def worst_drawdowns(
+    equity: pd.Series, initial_capital: float, *, count: int = DRAWDOWN_PERIODS_SHOWN
+) -> list[dict[str, Any]]:
+    """The ``count`` deepest drawdown periods, deepest first (peak, trough, recovery, depth and
+    calendar days, as ``metrics.analytics.drawdown_analysis`` measures them)."""
+    from metrics.analytics import drawdown_analysis
+
+    periods = drawdown_analysis(equity, initial_capital, threshold=0.0)["periods"]
+    return sorted(periods, key=lambda period: period["max_drawdown"])[:count]
+
+
+def yearly_returns(equity: pd.Series, initial_capital: float) -> dict[int, float | None]:
+    """Each calendar year's return, chained from the initial capital (as ``monthly_returns``)."""
+    grid = monthly_returns(equity, initial_capital)
+    return dict(zip(grid["years"], grid["yearly"], strict=True))
+
+
+# --- compare ----------------------------------------------------------------------------------
+
+
+def common_period(curves: list[pd.Series]) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The dates every curve covers: the latest first date to the earliest last date (None when
+    they do not overlap)."""
+    if not curves:
+        return None
+    start = max(pd.Timestamp(curve.index[0]) for curve in curves)
+    end = min(pd.Timestamp(curve.index[-1]) for curve in curves)
+    return (start, end) if start <= end else None
+
+
+def rebased(equity: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series | None:
+    """The curve between ``start`` and ``end``, scaled so that its first value there is 100."""
+    window = equity.loc[(equity.index >= start) & (equity.index <= end)].astype("float64")
+    if window.empty or not window.iloc[0]:
+        return None
+    return window / window.iloc[0] * 100.0

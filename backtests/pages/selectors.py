@@ -211,45 +211,173 @@ def backtest_trades(backtest: Backtest) -> pd.DataFrame | None:
         return None
 
 
-def benchmark_close(start, end) -> pd.Series | None:
+def benchmark_close(start, end, symbol: str = BENCHMARK_SYMBOL) -> pd.Series | None:
     """The benchmark's total-return close over the run's dates, or None when not available."""
     from marketdata.store import get_store
 
     try:
-        frame = get_store().load([BENCHMARK_SYMBOL], start, end)
+        frame = get_store().load([symbol], start, end)
     except MarketDataError:
         return None
-    return frame.close[BENCHMARK_SYMBOL]
+    return frame.close[symbol]
 
 
-def backtest_chart_data(backtest: Backtest) -> dict[str, Any] | None:
-    """Equity with its benchmark, underwater drawdown and monthly returns, for the charts."""
+def bundled_symbols() -> list[str]:
+    from marketdata.selectors import symbol_list
+
+    return [coverage.symbol for coverage in symbol_list()]
+
+
+def default_benchmark(backtest: Backtest) -> str:
+    """The run's own (first) symbol when it has one, else SPY."""
+    config = backtest.config or {}
+    if backtest.source == Backtest.Source.V2:
+        chosen = (config.get("config") or {}).get("benchmark")
+        return str(chosen) if chosen else BENCHMARK_SYMBOL
+    symbols = _config_symbols(config)
+    return symbols[0] if symbols else BENCHMARK_SYMBOL
+
+
+def _config_symbols(config: dict[str, Any]) -> list[str]:
+    """A v1 config's ``symbols``, or its one ``symbol``."""
+    symbols = config.get("symbols") or ([config["symbol"]] if config.get("symbol") else [])
+    return [str(symbol) for symbol in symbols]
+
+
+class UnknownBenchmark(ValueError):
+    pass
+
+
+def backtest_chart_data(backtest: Backtest, benchmark: str | None = None) -> dict[str, Any] | None:
+    """The tear sheet's series: equity against a buy-and-hold benchmark (the run's own symbol
+    unless another bundled one is chosen), underwater drawdown, rolling Sharpe, volatility and
+    beta, monthly returns with each year's return beside the benchmark's, and the worst
+    drawdown periods. Long series are downsampled for display (``charts.MAX_CHART_POINTS``)."""
     equity = backtest_equity(backtest)
     if equity is None or equity.empty:
         return None
+    symbol = benchmark or default_benchmark(backtest)
+    if benchmark is not None and benchmark not in bundled_symbols():
+        raise UnknownBenchmark(f"{benchmark} is not a bundled symbol.")
     capital = backtest.initial_capital
     dates = pd.DatetimeIndex(equity.index)
-    benchmark = None
-    close = benchmark_close(dates[0].date(), dates[-1].date())
+    bars_per_year = float((backtest.config or {}).get("bars_per_year") or 252)
+    returns = equity.astype("float64").pct_change()
+    returns.iloc[0] = equity.iloc[0] / capital - 1.0
+    benchmark_payload = benchmark_returns = benchmark_yearly = None
+    close = benchmark_close(dates[0].date(), dates[-1].date(), symbol)
     if close is not None:
-        benchmark = {
-            "symbol": BENCHMARK_SYMBOL,
-            **charts.series_payload(charts.benchmark_curve(close, dates, capital)),
-        }
+        curve = charts.benchmark_curve(close, dates, capital)
+        benchmark_payload = {"symbol": symbol, **charts.display_series(curve)}
+        # Bought at the first bar's close: no return over the first bar.
+        benchmark_returns = curve.pct_change().fillna({curve.index[0]: 0.0})
+        benchmark_yearly = charts.yearly_returns(curve.dropna(), capital)
+    rolling = charts.rolling_statistics(
+        returns, benchmark_returns, window=charts.ROLLING_WINDOW_BARS, bars_per_year=bars_per_year
+    )
+    monthly = charts.monthly_returns(equity, capital)
+    monthly["benchmark_yearly"] = [(benchmark_yearly or {}).get(year) for year in monthly["years"]]
     return {
         "id": str(backtest.id),
         "label": backtest_label(backtest),
         "initial_capital": capital,
-        "equity": charts.series_payload(equity),
-        "benchmark": benchmark,
-        "drawdown": charts.series_payload(charts.drawdown_series(equity, capital)),
-        "monthly_returns": charts.monthly_returns(equity, capital),
+        "bars": len(equity),
+        "equity": charts.display_series(equity),
+        "benchmark": benchmark_payload,
+        "benchmark_symbol": symbol,
+        "drawdown": charts.display_series(charts.drawdown_series(equity, capital)),
+        "rolling": {
+            "window": charts.ROLLING_WINDOW_BARS,
+            **{name: charts.display_series(series.dropna()) for name, series in rolling.items()},
+        },
+        "monthly_returns": monthly,
+        "worst_drawdowns": charts.worst_drawdowns(equity, capital),
     }
 
 
 def backtest_label(backtest: Backtest) -> str:
-    name = backtest.strategy.name if backtest.strategy_id else "Portfolio"
-    return f"{name} · {backtest.engine} · {str(backtest.id)[:8]}"
+    """What the run is, in one line: name, symbol(s), parameters and period."""
+    description = run_description(backtest)
+    return " · ".join(
+        part
+        for part in (
+            description.name,
+            description.symbols,
+            description.parameters,
+            description.period,
+        )
+        if part
+    )
+
+
+@dataclass(frozen=True)
+class RunDescription:
+    name: str
+    symbols: str
+    parameters: str
+    period: str
+
+
+def _parameter_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(_parameter_text(item) for item in value)
+    return str(value)
+
+
+def readable_parameters(values: dict[str, Any] | None, prefix: str = "") -> str:
+    """``{"signal_plugin_params": {"fast": 20}, "stop_loss": 0.05}`` → ``fast 20, stop loss 0.05``:
+    nested names flattened to their last part, underscores as spaces, in the given order."""
+    parts = []
+    for key, value in (values or {}).items():
+        if isinstance(value, dict):
+            inner = readable_parameters(value)
+            if inner:
+                parts.append(inner)
+            continue
+        parts.append(f"{str(key).replace('_', ' ')} {_parameter_text(value)}")
+    return ", ".join(parts)
+
+
+def _portfolio_symbols(strategy: dict[str, Any]) -> list[str]:
+    symbols: list[str] = []
+    groups = (strategy or {}).get("allocations") or {}
+    for weights in [*groups.values(), (strategy or {}).get("fallback_allocation") or {}]:
+        for symbol in weights if isinstance(weights, dict) else []:
+            if symbol not in symbols:
+                symbols.append(str(symbol))
+    return symbols
+
+
+def run_description(backtest: Backtest) -> RunDescription:
+    """The name, symbols, parameters and period a run was made with, read from its saved
+    configuration (v1 config, or the Backfolio request for portfolio runs)."""
+    config = backtest.config or {}
+    if backtest.source == Backtest.Source.V2:
+        settings_ = config.get("config") or {}
+        symbols = _portfolio_symbols(config.get("strategy") or {})
+        name = config.get("name") or "Portfolio"
+        parameters = (
+            f"rebalance {settings_['rebalance_frequency']}"
+            if settings_.get("rebalance_frequency")
+            else ""
+        )
+    else:
+        symbols = list(
+            config.get("symbols") or ([config["symbol"]] if config.get("symbol") else [])
+        )
+        name = backtest.strategy.name if backtest.strategy_id else "Portfolio"
+        plugin = config.get("signal_plugin_key")
+        parameters = readable_parameters(config.get("signal_plugin_params"))
+        if plugin:
+            parameters = f"{plugin}({parameters})" if parameters else str(plugin)
+        settings_ = config
+    start, end = settings_.get("start_date"), settings_.get("end_date")
+    period = f"{start} → {end}" if start and end else ""
+    return RunDescription(
+        name=str(name), symbols=", ".join(symbols), parameters=parameters, period=period
+    )
 
 
 TRADE_SORT_COLUMNS = (
@@ -342,31 +470,94 @@ def compare_table(backtests: Sequence[Backtest]) -> list[CompareRow]:
     rows = []
     for key in keys:
         diff = comparison["metric_diff"][key]
+        values = [diff["values"][str(backtest.pk)] for backtest in backtests]
+        best_value = diff["values"].get(diff["best_id"]) if diff["best_id"] else None
+        # A tie has no best run: marking one of equal values would claim a difference.
+        tied = best_value is not None and sum(value == best_value for value in values) > 1
         cells = [
             (
-                metric_display(key, diff["values"][str(backtest.pk)]),
-                diff["best_id"] == str(backtest.pk),
+                metric_display(key, value),
+                not tied and diff["best_id"] == str(backtest.pk),
             )
-            for backtest in backtests
+            for backtest, value in zip(backtests, values, strict=True)
         ]
-        rows.append(CompareRow(key=key, label=key, cells=cells, direction=metric_direction(key)))
+        rows.append(
+            CompareRow(
+                key=key, label=metric_label(key), cells=cells, direction=metric_direction(key)
+            )
+        )
     return rows
 
 
+def metric_label(flat_key: str) -> str:
+    """A flat v1 metric key as a reader names it: ``perf_sharpe_ratio`` → ``Sharpe ratio``."""
+    for fields in V1_STRUCTURE.values():
+        for field, key in fields.items():
+            if key == flat_key:
+                return _label(field)
+    return _label(flat_key)
+
+
+def config_differences(backtests: Sequence[Backtest]) -> list[tuple[str, list[str]]]:
+    """The configuration settings (costs, capital, engine and every config field, flattened)
+    on which the runs differ, each as its readable name and one shown value per run."""
+    flat = []
+    for backtest in backtests:
+        settings_ = {
+            "engine": backtest.engine,
+            "initial capital": backtest.initial_capital,
+            "commission": backtest.commission,
+            "slippage": backtest.slippage,
+        }
+        settings_.update(_flat_settings(backtest.config or {}))
+        flat.append(settings_)
+    names = list(dict.fromkeys(name for settings_ in flat for name in settings_))
+    rows = []
+    for name in names:
+        shown = [_parameter_text(settings_.get(name, "—")) for settings_ in flat]
+        if len(set(shown)) > 1:
+            rows.append((name, shown))
+    return rows
+
+
+def _flat_settings(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{str(key).replace('_', ' ')}"
+        if isinstance(value, dict) and value:
+            flat.update(_flat_settings(value, prefix=f"{name} › "))
+        else:
+            flat[name] = value if not isinstance(value, dict) else "—"
+    return flat
+
+
 def compare_chart_data(backtests: Sequence[Backtest]) -> dict[str, Any]:
-    series = []
+    """Each run's equity rebased to 100 on the period all of them cover, and its drawdown
+    there (from that common start), downsampled for display."""
+    curves = {}
     for backtest in backtests:
         equity = backtest_equity(backtest)
-        if equity is None:
+        if equity is not None and not equity.empty:
+            curves[backtest] = equity
+    common = charts.common_period(list(curves.values()))
+    series = []
+    for backtest, equity in curves.items():
+        rebased = charts.rebased(equity, *common) if common else None
+        if rebased is None:
             continue
         series.append(
             {
                 "id": str(backtest.id),
                 "label": backtest_label(backtest),
-                **charts.series_payload(equity),
+                **charts.display_series(rebased),
+                "drawdown": charts.display_series(charts.drawdown_series(rebased, 100.0)),
             }
         )
-    return {"series": series}
+    return {
+        "common_start": common[0].strftime("%Y-%m-%d") if common else None,
+        "common_end": common[1].strftime("%Y-%m-%d") if common else None,
+        "series": series,
+    }
 
 
 # --- sweeps -----------------------------------------------------------------------------------

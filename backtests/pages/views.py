@@ -119,11 +119,14 @@ def _backtest_page(request, backtest_id: uuid.UUID, *, status: int = 200, **extr
         "pages/backtest_detail.html",
         {
             "backtest": backtest,
+            "about": selectors.run_description(backtest),
             "completed": completed,
             "active": backtest.status in selectors.ACTIVE_BACKTEST_STATUSES,
             "metric_groups": selectors.metric_groups(backtest.metrics) if completed else [],
             "trades_page": trades_page,
             "config_json": _pretty(backtest.config),
+            "benchmark_symbols": selectors.bundled_symbols() if completed else [],
+            "default_benchmark": selectors.default_benchmark(backtest),
             **extra,
         },
         status=status,
@@ -181,7 +184,10 @@ def backtest_retry(request, backtest_id: uuid.UUID):
 @require_GET
 def backtest_chart_data(request, backtest_id: uuid.UUID):
     backtest = get_object_or_404(Backtest.objects.select_related("strategy"), pk=backtest_id)
-    data = selectors.backtest_chart_data(backtest)
+    try:
+        data = selectors.backtest_chart_data(backtest, request.GET.get("benchmark") or None)
+    except selectors.UnknownBenchmark as error:
+        return _json({"detail": str(error)}, status=400)
     if data is None:
         return _json({"detail": "The backtest has no equity curve yet."}, status=409)
     return _json(data)
@@ -269,6 +275,7 @@ def compare(request):
         {
             "backtests": backtests,
             "rows": selectors.compare_table(backtests),
+            "differences": selectors.config_differences(backtests),
             "ids": ",".join(str(backtest.id) for backtest in backtests),
         },
     )

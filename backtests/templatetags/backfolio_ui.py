@@ -17,3 +17,19 @@ def metric(metrics, key: str) -> str:
 def shown(value, key: str) -> str:
     """A bare metric value in the unit of ``key``."""
     return metric_display(key, value)
+
+
+@register.filter
+def described(backtest):
+    """``{% with about=backtest|described %}``: the run's name, symbols, parameters, period."""
+    from backtests.pages.selectors import run_description
+
+    return run_description(backtest)
+
+
+@register.filter
+def parameters(values) -> str:
+    """Overrides or parameters as words (``fast 20, slow 100``), never as raw JSON."""
+    from backtests.pages.selectors import readable_parameters
+
+    return readable_parameters(values if isinstance(values, dict) else {}) or "—"

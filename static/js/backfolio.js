@@ -38,53 +38,145 @@
     }
   }
 
+  function percent(value, digits) {
+    return value === null || value === undefined ? "—" : (value * 100).toFixed(digits) + "%";
+  }
+
+  function drawWorstDrawdowns(periods) {
+    var body = document.querySelector("#worst-drawdowns tbody");
+    if (!body) { return; }
+    body.innerHTML = periods.length ? periods.map(function (period, index) {
+      return "<tr><td>" + (index + 1) + "</td><td>" + escapeText(period.start_date) + "</td><td>" +
+        escapeText(period.end_date) + "</td><td>" + escapeText(period.recovery_date || "not yet") +
+        "</td><td class=\"num\">" + percent(period.max_drawdown, 2) + "</td><td class=\"num\">" +
+        escapeText(period.duration_days) + "</td><td class=\"num\">" +
+        escapeText(period.recovery_days === null ? "—" : period.recovery_days) + "</td></tr>";
+    }).join("") : "<tr><td colspan=\"7\" class=\"muted\">Never below the initial capital.</td></tr>";
+  }
+
+  function drawRolling(data) {
+    var element = document.getElementById("rolling-chart");
+    if (!element || !data.rolling) { return; }
+    var rolling = data.rolling;
+    var traces = [
+      { x: rolling.sharpe.dates, y: rolling.sharpe.values, type: "scatter", mode: "lines",
+        name: "Sharpe", line: { width: 1.5 } },
+      { x: rolling.volatility.dates, y: rolling.volatility.values, type: "scatter",
+        mode: "lines", name: "Volatility", yaxis: "y2", line: { width: 1.5 } }
+    ];
+    if (rolling.beta) {
+      traces.push({ x: rolling.beta.dates, y: rolling.beta.values, type: "scatter",
+        mode: "lines", name: "Beta to " + data.benchmark_symbol, line: { width: 1.5, dash: "dot" } });
+    }
+    var label = document.getElementById("rolling-window");
+    if (label) { label.textContent = "(trailing " + rolling.window + " bars)"; }
+    Plotly.react(element, traces, layout({
+      yaxis: { title: { text: "Sharpe, beta" } },
+      yaxis2: { title: { text: "Volatility" }, overlaying: "y", side: "right", tickformat: ".0%" },
+      margin: { l: 60, r: 60, t: 10, b: 40 }
+    }), PLOT_CONFIG);
+  }
+
+  function drawMonthly(data) {
+    var monthly = data.monthly_returns;
+    var columns = monthly.months.concat(["Year"]);
+    var values = monthly.values.map(function (row, index) {
+      return row.concat([monthly.yearly[index]]);
+    });
+    var text = values.map(function (row, index) {
+      return row.map(function (value, column) {
+        if (value === null) { return ""; }
+        var shown = (value * 100).toFixed(1) + "%";
+        if (column === 12 && monthly.benchmark_yearly && monthly.benchmark_yearly[index] !== null &&
+            monthly.benchmark_yearly[index] !== undefined) {
+          shown += "<br>" + data.benchmark_symbol + " " + percent(monthly.benchmark_yearly[index], 1);
+        }
+        return shown;
+      });
+    });
+    var heatmapHeight = Math.max(220, 80 + 36 * monthly.years.length);
+    document.getElementById("monthly-chart").style.height = heatmapHeight + "px";
+    Plotly.react("monthly-chart", [{
+      z: values, x: columns, y: monthly.years.map(String), type: "heatmap",
+      text: text, texttemplate: "%{text}", hoverongaps: false, zmid: 0,
+      colorscale: [[0, "#c0392b"], [0.5, "#f7f7f7"], [1, "#1e8449"]],
+      colorbar: { tickformat: ".0%" }
+    }], layout({
+      yaxis: { autorange: "reversed", type: "category" }, hovermode: "closest",
+      xaxis: { type: "category" },
+      shapes: [{ type: "line", xref: "x", yref: "paper", x0: 11.5, x1: 11.5, y0: 0, y1: 1,
+        line: { color: "#1d2733", width: 2 } }]
+    }), PLOT_CONFIG);
+  }
+
   function drawBacktest(container) {
-    getJSON(container.dataset.chartUrl).then(function (data) {
-      var traces = [{
-        x: data.equity.dates, y: data.equity.values, type: "scatter", mode: "lines",
-        name: "Strategy", line: { width: 2 }
-      }];
-      if (data.benchmark) {
-        traces.push({
-          x: data.benchmark.dates, y: data.benchmark.values, type: "scatter", mode: "lines",
-          name: data.benchmark.symbol + " buy and hold", line: { width: 1, dash: "dot" }
-        });
-      }
-      Plotly.newPlot("equity-chart", traces, layout({ yaxis: { title: { text: "Equity" } } }),
+    var choice = document.getElementById("benchmark-choice");
+    var logScale = document.getElementById("log-scale");
+    function url() {
+      var base = container.dataset.chartUrl;
+      return choice && choice.value ? base + "?benchmark=" + encodeURIComponent(choice.value) : base;
+    }
+    function equityAxis() {
+      return { title: { text: "Equity" }, type: logScale && logScale.checked ? "log" : "linear" };
+    }
+    function draw() {
+      getJSON(url()).then(function (data) {
+        var traces = [{
+          x: data.equity.dates, y: data.equity.values, type: "scatter", mode: "lines",
+          name: "Strategy", line: { width: 2 }
+        }];
+        if (data.benchmark) {
+          traces.push({
+            x: data.benchmark.dates, y: data.benchmark.values, type: "scatter", mode: "lines",
+            name: data.benchmark.symbol + " buy and hold", line: { width: 1, dash: "dot" }
+          });
+        }
+        Plotly.react("equity-chart", traces, layout({ yaxis: equityAxis() }), PLOT_CONFIG);
+
+        Plotly.react("drawdown-chart", [{
+          x: data.drawdown.dates, y: data.drawdown.values, type: "scatter", mode: "lines",
+          fill: "tozeroy", name: "Drawdown", line: { color: "#c0392b", width: 1 }
+        }], layout({ yaxis: { tickformat: ".0%", title: { text: "Below peak" } }, showlegend: false }),
         PLOT_CONFIG);
 
-      Plotly.newPlot("drawdown-chart", [{
-        x: data.drawdown.dates, y: data.drawdown.values, type: "scatter", mode: "lines",
-        fill: "tozeroy", name: "Drawdown", line: { color: "#c0392b", width: 1 }
-      }], layout({ yaxis: { tickformat: ".0%", title: { text: "Below peak" } }, showlegend: false }),
-      PLOT_CONFIG);
-
-      var monthly = data.monthly_returns;
-      var text = monthly.values.map(function (row) {
-        return row.map(function (value) {
-          return value === null ? "" : (value * 100).toFixed(1) + "%";
-        });
+        drawRolling(data);
+        drawMonthly(data);
+        if (data.worst_drawdowns) { drawWorstDrawdowns(data.worst_drawdowns); }
+        container.dataset.drawn = data.benchmark_symbol || "";
+      }).catch(function (error) { showError(container, error); });
+    }
+    if (choice) { choice.addEventListener("change", draw); }
+    if (logScale) {
+      logScale.addEventListener("change", function () {
+        Plotly.relayout("equity-chart", { "yaxis.type": logScale.checked ? "log" : "linear" });
       });
-      var heatmapHeight = Math.max(220, 80 + 32 * monthly.years.length);
-      document.getElementById("monthly-chart").style.height = heatmapHeight + "px";
-      Plotly.newPlot("monthly-chart", [{
-        z: monthly.values, x: monthly.months, y: monthly.years.map(String), type: "heatmap",
-        text: text, texttemplate: "%{text}", hoverongaps: false, zmid: 0,
-        colorscale: [[0, "#c0392b"], [0.5, "#f7f7f7"], [1, "#1e8449"]],
-        colorbar: { tickformat: ".0%" }
-      }], layout({ yaxis: { autorange: "reversed", type: "category" }, hovermode: "closest" }),
-      PLOT_CONFIG);
-    }).catch(function (error) { showError(container, error); });
+    }
+    draw();
   }
 
   function drawComparison(container) {
     getJSON(container.dataset.chartUrl).then(function (data) {
+      var period = document.getElementById("compare-period");
+      if (period && data.common_start) {
+        period.textContent = "(common period " + data.common_start + " → " + data.common_end + ")";
+      }
       var traces = data.series.map(function (series) {
         return { x: series.dates, y: series.values, type: "scatter", mode: "lines",
-          name: series.label };
+          name: series.label, line: { width: 1.5 } };
       });
-      Plotly.newPlot("compare-chart", traces, layout({ yaxis: { title: { text: "Equity" } } }),
-        PLOT_CONFIG);
+      var compact = layout({ yaxis: { title: { text: "Rebased to 100" } },
+        legend: { orientation: "h", y: -0.2, font: { size: 11 } } });
+      Plotly.newPlot("compare-chart", traces, compact, PLOT_CONFIG);
+      var drawdowns = data.series.map(function (series) {
+        return { x: series.drawdown.dates, y: series.drawdown.values, type: "scatter",
+          mode: "lines", name: series.label, line: { width: 1 } };
+      });
+      var element = document.getElementById("compare-drawdown-chart");
+      if (element) {
+        Plotly.newPlot(element, drawdowns, layout({
+          yaxis: { tickformat: ".0%", title: { text: "Below peak" } }, showlegend: false
+        }), PLOT_CONFIG);
+      }
     }).catch(function (error) { showError(container, error); });
   }
 
