@@ -158,6 +158,8 @@ def backtest_parity(request, backtest_id: uuid.UUID):
 def backtest_rerun(request, backtest_id: uuid.UUID):
     """Run the same inputs again as a new run (the strategy as it was, not as it is now)."""
     backtest = get_object_or_404(Backtest, pk=backtest_id)
+    if backtest.strategy_id is None and backtest.source == Backtest.Source.V2:
+        return _portfolio_rerun(request, backtest)
     try:
         copy, _task = services.backtest_rerun(backtest=backtest, owner=request.user)
     except services.Conflict as conflict:
@@ -165,6 +167,21 @@ def backtest_rerun(request, backtest_id: uuid.UUID):
         return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
     messages.success(request, "The same run is queued again; this page follows it.")
     return redirect(reverse("pages:backtest-detail", args=[copy.id]))
+
+
+def _portfolio_rerun(request, backtest: Backtest):
+    """A Backfolio run is its saved request (every default filled in): posted again as it is,
+    synchronously, as the contract's endpoint runs it."""
+    from backtests.portfolio.requests import InvalidPortfolioRequest
+    from backtests.portfolio.services import portfolio_backtest_run
+
+    try:
+        outcome = portfolio_backtest_run(payload=backtest.config, user=request.user)
+    except InvalidPortfolioRequest as invalid:
+        messages.error(request, "The run cannot be repeated: " + "; ".join(invalid.messages))
+        return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
+    messages.success(request, "The same Backfolio portfolio run again.")
+    return redirect(reverse("pages:backtest-detail", args=[outcome.backtest.id]))
 
 
 @staff_required

@@ -401,20 +401,32 @@ class TestRunAgain:
         )
         assert Task.objects.get().backtest == copy
 
-    def test_a_portfolio_run_is_not_rerun_here(self, staff_client):
+    def test_a_backfolio_run_is_run_again_from_its_saved_request(self, staff_client, staff_user):
+        from backtests.portfolio.examples import examples
+        from backtests.portfolio.services import portfolio_backtest_run
+
+        original = portfolio_backtest_run(
+            payload=examples()["conservative_portfolio"], user=staff_user
+        ).backtest
+
+        page = staff_client.get(f"/backtests/{original.id}/").content.decode()
+        response = staff_client.post(reverse("pages:backtest-rerun", args=[original.id]))
+
+        again = Backtest.objects.exclude(pk=original.pk).get()
+        assert 'id="rerun-button"' in page and 'id="clone-button"' not in page
+        assert response["Location"] == f"/backtests/{again.id}/"
+        assert (again.status, again.source, again.config) == ("completed", "v2", original.config)
+        assert again.metrics["total_return"] == original.metrics["total_return"]
+
+    def test_the_rerun_service_refuses_a_backfolio_run(self):
+        from backtests import services
         from tests.factories import BacktestFactory
 
         portfolio = BacktestFactory(strategy=None, source=Backtest.Source.V2)
 
-        response = staff_client.post(
-            reverse("pages:backtest-rerun", args=[portfolio.id]), follow=True
-        )
-
-        assert f"Backtest {portfolio.id} is a Backfolio portfolio run" in (
-            response.content.decode()
-        )
+        with pytest.raises(services.Conflict, match="is a Backfolio portfolio run"):
+            services.backtest_rerun(backtest=portfolio)
         assert Backtest.objects.count() == 1
-        assert not Task.objects.exists()
 
     def test_retry_queues_a_failed_run_again_on_the_same_row(self, staff_client):
         from tests.factories import BacktestFactory
