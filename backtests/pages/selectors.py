@@ -575,8 +575,16 @@ def sweep_leaderboard(sweep: Sweep) -> list[dict[str, Any]]:
         entries = task.result["leaderboard"]
     else:
         entries = jobs.sweep_leaderboard(sweep)["leaderboard"]
+    labels = dict(Backtest.Status.choices)
     return [
-        {**entry, "score_display": metric_display(sweep.rank_metric, entry.get("score"))}
+        {
+            **entry,
+            # Only finished runs have a place; a pending or failed one is not "ranked last".
+            "rank": entry.get("rank") if entry.get("status") == Backtest.Status.COMPLETED else None,
+            "status_label": labels.get(entry.get("status"), entry.get("status")),
+            "parameters": readable_parameters(entry.get("overrides")) or "—",
+            "score_display": metric_display(sweep.rank_metric, entry.get("score")),
+        }
         for entry in entries
     ]
 
@@ -587,9 +595,11 @@ def sweep_status(sweep: Sweep) -> dict[str, Any]:
     total = task.total if task is not None else len(sweep.param_grid or [])
     done = task.done if task is not None else 0
     finished = task is not None and task.status in (Task.Status.SUCCESS, Task.Status.FAILURE)
+    status = task.status if task is not None else Task.Status.PENDING
     return {
         "id": str(sweep.id),
-        "status": task.status if task is not None else Task.Status.PENDING,
+        "status": status,
+        "status_label": Task.Status(status).label,
         "done": done,
         "total": total,
         "finished": finished,

@@ -322,6 +322,7 @@ def sweep_detail(request, sweep_id: uuid.UUID):
         {
             "sweep": sweep,
             "status": status,
+            "rank_metric_label": selectors.metric_label(sweep.rank_metric),
             "grid_json": _pretty(
                 {"base_config": sweep.base_config, "param_grid": sweep.param_grid}
             ),

@@ -213,9 +213,9 @@
       return "<tr><td>" + escapeText(entry.rank || "—") + "</td>" +
         "<td><a href=\"/backtests/" + escapeText(entry.backtest_id) + "/\">" +
         escapeText(String(entry.backtest_id).slice(0, 8)) + "</a></td>" +
-        "<td><code>" + escapeText(JSON.stringify(entry.overrides)) + "</code></td>" +
+        "<td>" + escapeText(entry.parameters) + "</td>" +
         "<td><span class=\"status status-" + escapeText(entry.status) + "\">" +
-        escapeText(entry.status) + "</span></td>" +
+        escapeText(entry.status_label) + "</span></td>" +
         "<td class=\"num\">" + escapeText(entry.score_display) + "</td></tr>";
     }).join("");
   }
@@ -237,7 +237,15 @@
   function followSweep(container) {
     var url = container.dataset.statusUrl;
     function update(status) {
-      document.getElementById("sweep-status").textContent = status.status;
+      var badge = document.getElementById("sweep-status");
+      badge.textContent = status.status_label;
+      badge.className = "status status-" + String(status.status).toLowerCase();
+      if (status.finished) {
+        // "The sweep … is queued" was true when the page opened; it no longer is.
+        document.querySelectorAll(".messages .message.success").forEach(function (message) {
+          message.remove();
+        });
+      }
       document.getElementById("sweep-done").textContent = status.done;
       document.getElementById("sweep-total").textContent = status.total;
       var bar = document.getElementById("sweep-progress");

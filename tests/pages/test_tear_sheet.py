@@ -153,3 +153,71 @@ class TestCompare:
         assert differences["commission"] == ["0.001", "0.002"]
         assert differences["engine"] == ["vectorbt", "backtrader"]
         assert "slippage" not in differences
+
+
+class TestListFilters:
+    def test_engine_is_chosen_from_a_list(self, staff_client):
+        BacktestFactory(engine="backtrader")
+        form = staff_client.get("/backtests/").context["filter"].form
+        choices = [value for value, _ in form.fields["engine"].choices if value]
+        assert {"vectorbt", "backtrader"} <= set(choices)
+        response = staff_client.get("/backtests/", {"engine": "Backtrader"})
+        assert response.context["filter"].errors["engine"] == [
+            "Select a valid choice. Backtrader is not one of the available choices."
+        ]
+
+    def test_search_finds_symbols_and_built_in_strategy_keys(self, staff_client):
+        on_qqq = BacktestFactory(config={"symbol": "QQQ", "start_date": "2020-01-02"})
+        several = BacktestFactory(config={"symbols": ["TLT", "GLD"], "start_date": "2020-01-02"})
+        plugin = BacktestFactory(
+            config={
+                "symbol": "SPY",
+                "signal_plugin_key": "rsi_reversion",
+                "start_date": "2020-01-02",
+            }
+        )
+
+        def found(text):
+            return {row.id for row in staff_client.get("/backtests/", {"q": text}).context["page"]}
+
+        assert found("qqq") == {on_qqq.id}
+        assert found("GLD") == {several.id}
+        assert found("rsi_rev") == {plugin.id}
+
+
+class TestSweepPage:
+    def test_pending_runs_are_not_ranked_and_statuses_and_parameters_are_readable(
+        self, staff_client
+    ):
+        from backtests.models import Sweep, Task
+
+        grid = [{"signal_plugin_params": {"fast": 5, "slow": 50}}, {"stop_loss": 0.05}]
+        first = BacktestFactory()
+        sweep = Sweep.objects.create(
+            strategy=first.strategy,
+            engine="vectorbt",
+            param_grid=grid,
+            rank_metric="perf_sharpe_ratio",
+        )
+        Task.objects.create(
+            kind=Task.Kind.SWEEP, sweep=sweep, status=Task.Status.PROGRESS, done=1, total=2
+        )
+        completed_backtest(strategy=sweep.strategy, sweep=sweep, sweep_index=0)
+        BacktestFactory(strategy=sweep.strategy, sweep=sweep, sweep_index=1)
+
+        status = staff_client.get(f"/sweeps/{sweep.id}/status").json()
+        page = staff_client.get(f"/sweeps/{sweep.id}/").content.decode()
+
+        assert [entry["rank"] for entry in status["leaderboard"]] == [1, None]
+        assert [entry["status_label"] for entry in status["leaderboard"]] == [
+            "Completed",
+            "Pending",
+        ]
+        assert [entry["parameters"] for entry in status["leaderboard"]] == [
+            "fast 5, slow 50",
+            "stop loss 0.05",
+        ]
+        assert status["status_label"] == "In progress"
+        assert ">In progress</span>" in page and "PROGRESS</span>" not in page
+        assert "<td>fast 5, slow 50</td>" in page and "{&#x27;" not in page
+        assert "Sharpe ratio" in page
