@@ -1,7 +1,7 @@
 """Demo content for the embedded default's first start: something to look at and build on.
 
 Everything is written through the services, exactly as an analyst's requests would be: the
-built-in strategies, the four Backfolio examples as allocation strategies, and completed runs of
+built-in strategies, the Backfolio examples as allocation strategies, and completed runs of
 each kind (a v1 signal run, an allocation run, a Backfolio portfolio run and a small sweep), all
 owned by one demo user who cannot log in.
 """

@@ -1,4 +1,5 @@
-"""The four example strategies of the contract, exactly as it lists them, and its usage line.
+"""The four example strategies of the contract, exactly as it lists them, its usage line, and a
+month-end dual-momentum example of the options beyond v2.0 (SPEC §8.1).
 
 Served by ``GET /api/v1/backtest/examples``; each one is a complete request that can be posted to
 ``POST /api/v1/backtest`` as it is (``name`` and ``description`` are accepted there).
@@ -16,6 +17,26 @@ _CONFIG_2020_2023 = {
     "end_date": "2023-12-31",
     "initial_capital": 10000,
 }
+
+
+
+def _twelve_month_return(symbol: str) -> dict[str, Any]:
+    return {"type": "RollingReturn", "symbol": symbol, "window": 252}
+
+
+def _beats_both(symbol: str, others: tuple[str, str]) -> dict[str, Any]:
+    return {
+        "op": "and",
+        "conditions": [
+            {
+                "left": _twelve_month_return(symbol),
+                "comparison": ">",
+                "right": _twelve_month_return(other),
+            }
+            for other in others
+        ],
+    }
+
 
 _EXAMPLES: dict[str, dict[str, Any]] = {
     "buy_and_hold_spy": {
@@ -57,6 +78,40 @@ _EXAMPLES: dict[str, dict[str, Any]] = {
             "switching_logic": [],
         },
         "config": {**_CONFIG_2020_2023, "rebalance_frequency": "quarterly"},
+    },
+    "dual_momentum_month_end": {
+        "name": "Dual Momentum (month-end)",
+        "description": "US or international stocks, whichever returned more over 252 days if it "
+        "also beat short-term Treasuries (SHY), else bonds; evaluated at each month's last "
+        "trading day and traded the next day",
+        "strategy": {
+            "allocations": {
+                "us_stocks": {"SPY": 1.0},
+                "international_stocks": {"EFA": 1.0},
+                "bonds": {"AGG": 1.0},
+            },
+            "fallback_allocation": "bonds",
+            "switching_logic": [
+                {
+                    "name": "US stocks lead",
+                    "condition": _beats_both("SPY", ("EFA", "SHY")),
+                    "target_allocation": "us_stocks",
+                },
+                {
+                    "name": "International stocks lead",
+                    "condition": _beats_both("EFA", ("SPY", "SHY")),
+                    "target_allocation": "international_stocks",
+                },
+            ],
+        },
+        "config": {
+            "start_date": "2005-01-01",
+            "end_date": "2023-12-31",
+            "initial_capital": 10000,
+            "rebalance_frequency": "monthly",
+            "evaluation_frequency": "monthly",
+            "signal_delay": 1,
+        },
     },
 }
 

@@ -40,7 +40,11 @@ from backfolio.limits import (
 from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
 from marketdata.base import MarketDataError
 from marketdata.synthetic import parse_symbol
-from strategies.language.compiler import REBALANCE_FREQUENCIES
+from strategies.language.compiler import (
+    EVALUATION_FREQUENCIES,
+    MAX_ALLOCATION_SIGNAL_DELAY,
+    REBALANCE_FREQUENCIES,
+)
 from strategies.language.definitions import required_symbols, validate_definition, warmup_bars
 from strategies.language.work import loaded_bar_count, work_problems
 
@@ -54,6 +58,8 @@ MAX_COMMISSION = 0.1
 DEFAULT_ENGINE = "vectorbt"
 DEFAULT_BENCHMARK = "SPY"
 DEFAULT_PRICE_ADJUSTMENT = "total_return"
+DEFAULT_EVALUATION_FREQUENCY = "daily"
+DEFAULT_SIGNAL_DELAY = 0
 DEFAULT_MAX_POSITION_SIZE = 0.25
 DEFAULT_MIN_POSITION_SIZE = 0.05
 # Volatility targeting measures the allocation's realised volatility over this many bars; the
@@ -79,6 +85,8 @@ CONFIG_FIELDS = (
     "engine",
     "benchmark",
     "price_adjustment",
+    "evaluation_frequency",
+    "signal_delay",
 )
 RENAMED_CONFIG_FIELDS = {"rebalancing_frequency": "rebalance_frequency"}
 # Exit rules act only with risk management on; position limits only with risk management on or a
@@ -154,6 +162,8 @@ class PortfolioRequest:
     benchmark: str
     price_adjustment: str
     risk: RiskSettings
+    evaluation_frequency: str = DEFAULT_EVALUATION_FREQUENCY
+    signal_delay: int = DEFAULT_SIGNAL_DELAY
     name: str = ""
     description: str = ""
     ignored_fields: tuple[str, ...] = ()
@@ -191,8 +201,9 @@ class PortfolioRequest:
         return warnings
 
     def canonical_config(self) -> dict[str, Any]:
-        """The config with every default filled in, as saved with the run."""
-        return {
+        """The config with every default filled in, as saved with the run. The options beyond
+        v2.0 (SPEC §8.1) appear only when set, so that a v2.0 request keeps its fingerprint."""
+        config = {
             "start_date": self.start_date.isoformat(),
             "end_date": self.end_date.isoformat(),
             "initial_capital": self.initial_capital,
@@ -211,6 +222,11 @@ class PortfolioRequest:
             "benchmark": self.benchmark,
             "price_adjustment": self.price_adjustment,
         }
+        if self.evaluation_frequency != DEFAULT_EVALUATION_FREQUENCY:
+            config["evaluation_frequency"] = self.evaluation_frequency
+        if self.signal_delay != DEFAULT_SIGNAL_DELAY:
+            config["signal_delay"] = self.signal_delay
+        return config
 
 
 def _is_number(value: Any) -> bool:
@@ -282,6 +298,18 @@ class _ConfigReader:
             self.problems.append(f"{key} must be {meaning}, got {value:g}")
             return default
         return float(value)
+
+    def integer(self, key: str, default: int, *, low: int, high: int) -> int:
+        value = self.config.get(key)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.problems.append(f"{key} must be an integer, not {_type_name(value)}")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{key} must be an integer from {low} to {high}, got {value}")
+            return default
+        return value
 
     def boolean(self, key: str, default: bool) -> bool:
         value = self.config.get(key)
@@ -421,6 +449,15 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         "price_adjustment", DEFAULT_PRICE_ADJUSTMENT, PRICE_ADJUSTMENTS, "price_adjustment"
     )
     benchmark = _benchmark(config.get("benchmark"), problems)
+    evaluation = read.choice(
+        "evaluation_frequency",
+        DEFAULT_EVALUATION_FREQUENCY,
+        EVALUATION_FREQUENCIES,
+        "evaluation frequency",
+    )
+    delay = read.integer(
+        "signal_delay", DEFAULT_SIGNAL_DELAY, low=0, high=MAX_ALLOCATION_SIGNAL_DELAY
+    )
 
     fraction = {
         "low": 0,
@@ -478,6 +515,8 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         "benchmark": benchmark,
         "price_adjustment": price_adjustment,
         "risk": risk,
+        "evaluation_frequency": evaluation,
+        "signal_delay": delay,
         "ignored_fields": tuple(ignored),
     }
 

@@ -84,7 +84,11 @@ def run_portfolio(
             "undefined (their conditions false) on the first bars"
         )
     plan = compile_allocation_strategy(
-        request.strategy, prices, rebalance=request.rebalance_frequency
+        request.strategy,
+        prices,
+        rebalance=request.rebalance_frequency,
+        evaluation=request.evaluation_frequency,
+        signal_delay=request.signal_delay,
     )
     check_deadline()
     run_index = plan.target_weights.index

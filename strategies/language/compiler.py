@@ -23,6 +23,8 @@ from strategies.language.signals import PriceFrameLike, SignalCache
 
 DIRECTIONS = ("long", "short", "both")
 REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly", "yearly")
+EVALUATION_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
+MAX_ALLOCATION_SIGNAL_DELAY = 2
 
 
 @dataclass(frozen=True)
@@ -40,8 +42,10 @@ class SignalPlan:
 class AllocationPlan:
     """What an allocation strategy holds on bars t_1..t_n.
 
-    - ``groups``: the selected group per bar (the first rule whose condition is true, else the
-      fallback); a rule decided on bar t acts at bar t's close.
+    - ``groups``: the group held on each bar: the first rule whose condition is true, else the
+      fallback, as decided at the latest evaluation (every bar for ``daily``; the run's first bar
+      and the last trading day of each period otherwise) at least ``signal_delay`` bars before;
+      with no delay a rule decided on bar t acts at bar t's close.
     - ``target_weights``: one column per symbol of any group (first-seen order); a row summing
       to 1 on every bar where the portfolio trades (``rebalance_mask | switch_mask``), NaN rows
       elsewhere.
@@ -185,20 +189,73 @@ def rebalance_schedule(index: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
     return scheduled
 
 
+def evaluation_schedule(index: pd.DatetimeIndex, evaluation: str, first_run_bar: int) -> np.ndarray:
+    """True on the bars where switching rules are evaluated: every bar for ``daily``; otherwise
+    the first bar of the index, the run's first bar and the last trading day of each ISO week,
+    month or quarter (a period's last bar is the one before the next period's first)."""
+    if evaluation not in EVALUATION_FREQUENCIES:
+        raise ValueError(
+            f"evaluation must be one of {', '.join(EVALUATION_FREQUENCIES)}, not {evaluation!r}"
+        )
+    if evaluation == "daily":
+        return np.ones(len(index), dtype=bool)
+    keys = _period_keys(index, evaluation)
+    evaluated = np.zeros(len(index), dtype=bool)
+    evaluated[:-1] = keys[:-1] != keys[1:]
+    # The index ends with the run's last bar, whose period may go on: it is not a period end.
+    if len(index):
+        evaluated[0] = True
+        evaluated[first_run_bar] = True
+    return evaluated
+
+
+def held_group_codes(
+    decided: np.ndarray, evaluated: np.ndarray, signal_delay: int, fallback: int
+) -> np.ndarray:
+    """The group held on each bar: the decision of the latest evaluation bar at or before
+    ``bar − signal_delay`` (the fallback before the first bar that has one)."""
+    positions = np.arange(len(decided))
+    latest = np.maximum.accumulate(np.where(evaluated, positions, -1))
+    source = positions - signal_delay
+    held = np.full(len(decided), fallback, dtype=np.int64)
+    valid = source >= 0
+    chosen = latest[np.where(valid, source, 0)]
+    valid &= chosen >= 0
+    held[valid] = decided[chosen[valid]]
+    return held
+
+
 def compile_allocation_strategy(
     definition: Mapping[str, Any],
     prices: PriceFrameLike,
     *,
     rebalance: str = "monthly",
+    evaluation: str = "daily",
+    signal_delay: int = 0,
 ) -> AllocationPlan:
     """Selected group and target weights per bar (see AllocationPlan).
 
-    Raises ValueError for an invalid definition or rebalance frequency.
+    Rules are evaluated and delayed on the prices' full index (warm-up included) and only then
+    cut to the run's bars, as signal strategies are: a decision at the last warm-up period end
+    holds on the first bars, and a delayed decision near the end falls off the run.
+
+    Raises ValueError for an invalid definition, frequency or delay.
     """
     _raise_if_invalid("allocation", definition)
+    if (
+        isinstance(signal_delay, bool)
+        or not isinstance(signal_delay, int)
+        or not 0 <= signal_delay <= MAX_ALLOCATION_SIGNAL_DELAY
+    ):
+        raise ValueError(
+            f"signal_delay must be an integer from 0 to {MAX_ALLOCATION_SIGNAL_DELAY}, "
+            f"not {signal_delay!r}"
+        )
     index, in_run = _run_window(prices)
     run_index = index[in_run]
     scheduled = rebalance_schedule(run_index, rebalance)
+    first_run_bar = int(np.argmax(in_run)) if in_run.any() else 0
+    evaluated = evaluation_schedule(index, evaluation, first_run_bar)
 
     allocations: Mapping[str, Mapping[str, float]] = definition["allocations"]
     group_names = list(allocations)
@@ -210,7 +267,7 @@ def compile_allocation_strategy(
 
     cache = SignalCache(prices)
     rule_masks = [
-        evaluate_condition(rule["condition"], prices, cache=cache).to_numpy()[in_run]
+        evaluate_condition(rule["condition"], prices, cache=cache).to_numpy()
         for rule in definition["switching_logic"]
     ]
     rule_groups = [
@@ -219,9 +276,13 @@ def compile_allocation_strategy(
     fallback = group_names.index(definition["fallback_allocation"])
     # np.select takes the first true condition, which is the rule order the contract means.
     if rule_masks:
-        group_codes = np.select(rule_masks, rule_groups, default=fallback)
+        decided = np.select(rule_masks, rule_groups, default=fallback)
     else:
-        group_codes = np.full(len(run_index), fallback)
+        decided = np.full(len(index), fallback)
+    if evaluation == "daily" and signal_delay == 0:
+        group_codes = decided[in_run]
+    else:
+        group_codes = held_group_codes(decided, evaluated, signal_delay, fallback)[in_run]
 
     switched = np.zeros(len(run_index), dtype=bool)
     switched[1:] = group_codes[1:] != group_codes[:-1]

@@ -43,7 +43,7 @@ def test_the_first_start_creates_a_staff_user_and_demo_runs_of_every_kind_once(s
     names = set(Strategy.objects.values_list("name", flat=True))
     assert {example["name"] for example in examples().values()} <= names
     assert Strategy.objects.filter(kind="signal").count() == len(PLUGINS)
-    assert Strategy.objects.filter(kind="allocation").count() == 4
+    assert Strategy.objects.filter(kind="allocation").count() == len(examples())
     assert set(Strategy.objects.values_list("owner", flat=True)) == {owner.pk}
 
     runs = Backtest.objects.all()

@@ -9,7 +9,8 @@ replayed by a regular test:
   ``run_backtest``).
 - ``{"kind": "allocation", "request": <Backfolio request>}``: 1–4 groups of 1–4 symbols
   (leveraged ``SYM?L=x`` and ``CASH`` among them), switching rules, every rebalance frequency,
-  risk management and volatility targeting on and off, through the Backfolio runner.
+  risk management and volatility targeting on and off, evaluation frequency and signal delay
+  (SPEC §8.1), through the Backfolio runner.
 
 Both engines must give the same equity curve (``EQUITY_TOLERANCE`` relative; near a wipe-out,
 relative to the capital) and the same trades, or both refuse with the same problem.
@@ -276,6 +277,12 @@ def allocation_cases(draw, max_days: int = 2 * 365) -> dict[str, Any]:
                 config[name] = round(value, 4)
     if draw(st.booleans()):
         config["target_volatility"] = round(draw(st.floats(0.03, 0.3)), 4)
+    if draw(st.booleans()):
+        config["evaluation_frequency"] = draw(
+            st.sampled_from(["daily", "weekly", "monthly", "quarterly"])
+        )
+    if draw(st.booleans()):
+        config["signal_delay"] = draw(st.integers(0, 2))
     return {
         "kind": "allocation",
         "request": {

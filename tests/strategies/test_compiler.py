@@ -237,3 +237,77 @@ def test_allocation_bad_input_raises(portfolio_prices):
         )
     with pytest.raises(ValueError, match="rebalance"):
         compile_allocation_strategy(STATIC, portfolio_prices, rebalance="hourly")
+
+
+# --- evaluation frequency and signal delay (SPEC §8.1) ----------------------------------------
+
+PERIODS = {"weekly": "W", "monthly": "M", "quarterly": "Q"}
+
+
+@pytest.mark.parametrize("evaluation", ["weekly", "monthly", "quarterly"])
+def test_switching_happens_only_at_period_ends(portfolio_prices, evaluation):
+    plan = compile_allocation_strategy(
+        SWITCHING, portfolio_prices, rebalance="monthly", evaluation=evaluation
+    )
+    index = plan.groups.index
+    full = portfolio_prices.close.index
+    above = evaluate_condition(ABOVE_SMA, portfolio_prices).to_numpy()
+    decided = pd.Series(np.where(above, "aggressive", "defensive"), index=full)
+    # Independent: the last trading day of each period of the full index, by pandas' calendar.
+    period_ends = pd.Series(full, index=full).groupby(full.to_period(PERIODS[evaluation])).max()
+    ends = set(period_ends.iloc[:-1])  # the data's last period may go on
+    switches = index[plan.switch_mask.to_numpy()]
+    assert len(switches) > 2
+    assert set(switches) <= ends
+    # Each bar holds the decision of the latest period end before it (the first bar: its own).
+    for day in index:
+        earlier = [end for end in ends if index[0] <= end <= day]
+        source = max(earlier) if earlier else index[0]
+        assert plan.groups[day] == decided[source], day
+    daily = compile_allocation_strategy(SWITCHING, portfolio_prices, rebalance="monthly")
+    assert plan.switch_mask.sum() < daily.switch_mask.sum()
+
+
+@pytest.mark.parametrize("evaluation", ["daily", "monthly"])
+@pytest.mark.parametrize("delay", [1, 2])
+def test_a_delay_shifts_the_held_group_by_exactly_that_many_bars(
+    portfolio_prices, evaluation, delay
+):
+    undelayed = compile_allocation_strategy(
+        SWITCHING, portfolio_prices, evaluation=evaluation, rebalance="monthly"
+    )
+    delayed = compile_allocation_strategy(
+        SWITCHING, portfolio_prices, evaluation=evaluation, rebalance="monthly", signal_delay=delay
+    )
+    np.testing.assert_array_equal(
+        delayed.groups.to_numpy()[delay:], undelayed.groups.to_numpy()[:-delay]
+    )
+    np.testing.assert_array_equal(
+        delayed.switch_mask.to_numpy()[delay:], undelayed.switch_mask.to_numpy()[:-delay]
+    )
+    np.testing.assert_array_equal(delayed.rebalance_mask, undelayed.rebalance_mask)
+    # The first bars hold what was decided on the warm-up bars before the run.
+    full = portfolio_prices.close.index
+    first = full.get_loc(delayed.groups.index[0])
+    above = evaluate_condition(ABOVE_SMA, portfolio_prices).to_numpy()
+    if evaluation == "daily":
+        for bar in range(delay):
+            expected = "aggressive" if above[first + bar - delay] else "defensive"
+            assert delayed.groups.iloc[bar] == expected
+
+
+def test_daily_evaluation_without_delay_is_todays_plan(portfolio_prices):
+    today = compile_allocation_strategy(SWITCHING, portfolio_prices, rebalance="weekly")
+    explicit = compile_allocation_strategy(
+        SWITCHING, portfolio_prices, rebalance="weekly", evaluation="daily", signal_delay=0
+    )
+    pd.testing.assert_series_equal(today.groups, explicit.groups)
+    pd.testing.assert_frame_equal(today.target_weights, explicit.target_weights)
+
+
+def test_evaluation_and_delay_bad_input_raises(portfolio_prices):
+    with pytest.raises(ValueError, match="evaluation must be one of daily, weekly, monthly"):
+        compile_allocation_strategy(STATIC, portfolio_prices, evaluation="yearly")
+    for delay in (-1, 3, 1.0, True):
+        with pytest.raises(ValueError, match="signal_delay must be an integer from 0 to 2"):
+            compile_allocation_strategy(STATIC, portfolio_prices, signal_delay=delay)

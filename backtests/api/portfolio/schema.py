@@ -91,6 +91,22 @@ def portfolio_components() -> dict[str, dict]:
                     "nullable": True,
                     "default": requests.DEFAULT_PRICE_ADJUSTMENT,
                 },
+                "evaluation_frequency": {
+                    "type": "string",
+                    "enum": list(requests.EVALUATION_FREQUENCIES),
+                    "nullable": True,
+                    "default": requests.DEFAULT_EVALUATION_FREQUENCY,
+                    "description": "When switching rules are evaluated: every bar, or the first "
+                    "bar and the last trading day of each period (SPEC §8.1).",
+                },
+                "signal_delay": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "maximum": requests.MAX_ALLOCATION_SIGNAL_DELAY,
+                    "nullable": True,
+                    "default": requests.DEFAULT_SIGNAL_DELAY,
+                    "description": "Bars between an evaluation's close and the trades it decides.",
+                },
             },
             "required": ["start_date", "end_date"],
             "additionalProperties": False,
@@ -545,5 +561,7 @@ SUCCESS_EXAMPLE = OpenApiExample(
 )
 
 EXAMPLES_EXAMPLE = OpenApiExample(
-    "The contract's four examples", value=examples_response(), response_only=True
+    "The contract's four examples and a month-end dual momentum",
+    value=examples_response(),
+    response_only=True,
 )

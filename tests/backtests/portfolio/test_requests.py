@@ -248,6 +248,7 @@ def test_examples_are_the_contracts_exactly():
         "leveraged_growth",
         "conservative_portfolio",
         "defensive_strategy",
+        "dual_momentum_month_end",
     ]
     assert body["examples"]["leveraged_growth"] == {
         "name": "Leveraged Growth Strategy",
@@ -311,3 +312,29 @@ def test_symbols_and_dates_of_an_invalid_payload():
     assert symbols_in_payload(payload) == ["SPY", "XYZ"]
     assert dates_in_payload(payload) == (dt.date(2020, 1, 1), dt.date(2021, 12, 31))
     assert dates_in_payload(request(start_date="2023-01-01")) is None
+
+
+def test_evaluation_frequency_and_signal_delay_are_parsed():
+    parsed = parse_portfolio_request(request(evaluation_frequency="monthly", signal_delay=2))
+    assert (parsed.evaluation_frequency, parsed.signal_delay) == ("monthly", 2)
+    assert parsed.canonical_config()["evaluation_frequency"] == "monthly"
+    assert parsed.canonical_config()["signal_delay"] == 2
+    plain = parse_portfolio_request(request(evaluation_frequency=None, signal_delay=None))
+    assert (plain.evaluation_frequency, plain.signal_delay) == ("daily", 0)
+    # A v2.0 request keeps its canonical config (and so its fingerprint).
+    assert "evaluation_frequency" not in plain.canonical_config()
+    assert "signal_delay" not in plain.canonical_config()
+
+
+def test_bad_evaluation_frequency_and_delay_are_each_named():
+    assert problems_of(request(evaluation_frequency="yearly", signal_delay=3)) == [
+        "Invalid evaluation frequency 'yearly' (must be one of: daily, weekly, monthly, quarterly)",
+        "signal_delay must be an integer from 0 to 2, got 3",
+    ]
+    assert problems_of(request(signal_delay=1.5)) == ["signal_delay must be an integer, not number"]
+    assert problems_of(request(signal_delay=True)) == [
+        "signal_delay must be an integer, not boolean"
+    ]
+    assert problems_of(request(signal_delay=-1)) == [
+        "signal_delay must be an integer from 0 to 2, got -1"
+    ]

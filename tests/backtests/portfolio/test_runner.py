@@ -45,7 +45,10 @@ def log_series(log: dict) -> pd.Series:
     return pd.Series(list(log.values()), index=pd.DatetimeIndex(list(log)))
 
 
-@pytest.mark.parametrize("name", list(examples()))
+CONTRACT_EXAMPLES = [name for name in examples() if name != "dual_momentum_month_end"]
+
+
+@pytest.mark.parametrize("name", CONTRACT_EXAMPLES)
 def test_each_contract_example_runs(name):
     result = run(examples()[name]).result
     assert set(result) == RESULT_KEYS
@@ -573,3 +576,57 @@ def test_missing_warm_up_history_is_a_warning():
     groups = log_series(outcome.result["allocation_log"])
     assert (groups.loc[: first_defined - pd.Timedelta(days=1)] == "cash").all()
     assert (groups.loc[first_defined:] == "bonds").any()
+
+
+# --- evaluation frequency and signal delay (SPEC §8.1) ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dual_momentum():
+    document = examples()["dual_momentum_month_end"]
+    return document, {engine: run(document, engine=engine) for engine in ENGINE_NAMES}
+
+
+ENGINE_NAMES = ("vectorbt", "backtrader")
+
+
+def test_the_dual_momentum_example_switches_a_day_after_month_ends_on_both_engines(dual_momentum):
+    document, runs = dual_momentum
+    vectorbt, backtrader = runs["vectorbt"], runs["backtrader"]
+    result = vectorbt.result
+    assert result["is_valid"] is True and result["errors"] == []
+    groups = log_series(result["allocation_log"])
+    assert groups.index[0] == pd.Timestamp("2005-01-03")
+    assert set(groups) == {"us_stocks", "international_stocks", "bonds"}
+    # Each switch is the bar after a month's last trading day (evaluated there, traded a day on).
+    index = groups.index
+    switches = index[1:][groups.to_numpy()[1:] != groups.to_numpy()[:-1]]
+    assert 5 < len(switches) < 100
+    positions = index.get_indexer(switches)
+    previous = index[positions - 1]
+    assert all(day.month != before.month for day, before in zip(switches, previous, strict=True))
+    # Parity: the same equity curve and the same trades on both engines.
+    np.testing.assert_allclose(backtrader.equity, vectorbt.equity, rtol=1e-9, atol=0)
+    pd.testing.assert_frame_equal(
+        backtrader.trades[["symbol", "side", "entry_date", "exit_date"]],
+        vectorbt.trades[["symbol", "side", "entry_date", "exit_date"]],
+    )
+    assert backtrader.result["allocation_log"] == result["allocation_log"]
+    # Fewer switches than the same rules evaluated every day.
+    daily = {**document, "config": {**document["config"], "evaluation_frequency": "daily"}}
+    daily_groups = run({**daily, "config": {**daily["config"], "signal_delay": 0}}).groups
+    assert (daily_groups != daily_groups.shift()).sum() > len(switches) + 1
+
+
+def test_allocation_log_shows_the_group_held_a_delay_later(dual_momentum):
+    document, runs = dual_momentum
+    undelayed = run({**document, "config": {**document["config"], "signal_delay": 0}})
+    delayed = log_series(runs["vectorbt"].result["allocation_log"])
+    held = log_series(undelayed.result["allocation_log"])
+    np.testing.assert_array_equal(delayed.to_numpy()[1:], held.to_numpy()[:-1])
+    # The trades follow the log: every buy of a group's symbol is on a bar that holds its group.
+    orders = runs["vectorbt"].orders
+    buys = orders[orders["side"] == "buy"]
+    group_of = {"SPY": "us_stocks", "EFA": "international_stocks", "AGG": "bonds"}
+    for _, order in buys.iterrows():
+        assert delayed[order["date"]] == group_of[order["symbol"]]
