@@ -19,7 +19,6 @@ _CONFIG_2020_2023 = {
 }
 
 
-
 def _twelve_month_return(symbol: str) -> dict[str, Any]:
     return {"type": "RollingReturn", "symbol": symbol, "window": 252}
 
