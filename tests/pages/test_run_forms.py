@@ -560,3 +560,25 @@ class TestPortfolioForm:
         errors = response.context["portfolio_form"].errors[field]
         assert any(message in error for error in errors), errors
         assert not Backtest.objects.exists()
+
+
+def test_an_allocation_strategys_rule_parameters_are_swept(staff_client):
+    strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+    fields = _run_fields(
+        "sweep",
+        grid="switching_logic.0.condition.right.window = 100, 200",
+        rank_metric="total_return",
+        rebalance_frequency="monthly",
+    )
+    del fields["sweep-symbol"]
+
+    response = staff_client.post(f"/strategies/{strategy.id}/sweeps/new", fields)
+
+    sweep = Sweep.objects.get()
+    assert response.status_code == 302
+    windows = [
+        entry["signal"]["switching_logic"][0]["condition"]["right"]["window"]
+        for entry in sweep.param_grid
+    ]
+    assert windows == [100, 200]
+    assert sweep.param_grid[0]["signal"]["allocations"] == ALLOCATION["allocations"]
