@@ -20,6 +20,16 @@ urlpatterns = [
     path("backtests/<uuid:backtest_id>/retry", views.backtest_retry, name="backtest-retry"),
     path("backtests/<uuid:backtest_id>/status", views.backtest_status, name="backtest-status"),
     path(
+        "backtests/<uuid:backtest_id>/robustness",
+        views.backtest_robustness,
+        name="backtest-robustness",
+    ),
+    path(
+        "backtests/<uuid:backtest_id>/robustness/start",
+        views.backtest_robustness_start,
+        name="backtest-robustness-start",
+    ),
+    path(
         "backtests/<uuid:backtest_id>/equity.csv",
         views.backtest_equity_csv,
         name="backtest-equity-csv",

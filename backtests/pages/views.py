@@ -210,6 +210,53 @@ def backtest_chart_data(request, backtest_id: uuid.UUID):
     return _json(data)
 
 
+def _robustness_payload(robustness) -> dict:
+    return {
+        "status": robustness.status,
+        "done": robustness.done,
+        "total": robustness.total,
+        "finished": robustness.status in ("completed", "failed"),
+        "result": robustness.result if robustness.status == "completed" else None,
+        "error": robustness.error or None,
+    }
+
+
+@staff_required
+@require_POST
+def backtest_robustness_start(request, backtest_id: uuid.UUID):
+    """Bootstrap intervals, PSR and cost sensitivity with SPEC §13.1's defaults, through the
+    same service as ``GET /api/v1/backtests/{id}/robustness``: computed at once when quick,
+    else queued (the page then polls the GET below)."""
+    from backtests.robustness import RobustnessParameters, robustness_get_or_start
+
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    try:
+        robustness = robustness_get_or_start(backtest=backtest, parameters=RobustnessParameters())
+    except services.Conflict as conflict:
+        return _json({"detail": str(conflict)}, status=409)
+    return _json(_robustness_payload(robustness))
+
+
+@staff_required
+@require_GET
+def backtest_robustness(request, backtest_id: uuid.UUID):
+    """The robustness kept for this run's latest result with the default parameters."""
+    from backtests.robustness import RobustnessParameters
+
+    backtest = get_object_or_404(Backtest, pk=backtest_id)
+    defaults = RobustnessParameters()
+    robustness = backtest.robustness_results.filter(
+        run_number=backtest.run_count,
+        resamples=defaults.resamples,
+        confidence=defaults.confidence,
+        block_length=defaults.block_length,
+        seed=defaults.seed,
+    ).first()
+    if robustness is None:
+        return _json({"detail": "Robustness has not been requested for this run."}, status=404)
+    return _json(_robustness_payload(robustness))
+
+
 @staff_required
 @require_GET
 def backtest_status(request, backtest_id: uuid.UUID):

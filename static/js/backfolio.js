@@ -364,3 +364,122 @@
     window.setTimeout(poll, 1000);
   });
 })();
+
+/* The robustness panel: computed when asked (the button), followed until done, then shown. */
+(function () {
+  "use strict";
+
+  var NAMES = { cagr: "CAGR", sharpe: "Sharpe ratio", sortino: "Sortino ratio",
+    volatility: "Volatility (annualised)", max_drawdown: "Max drawdown" };
+  var PERCENT = { cagr: true, volatility: true, max_drawdown: true };
+
+  function csrfToken(panel) {
+    var field = panel.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function shown(name, value) {
+    if (value === null || value === undefined) { return "—"; }
+    return PERCENT[name] ? (value * 100).toFixed(2) + "%" : value.toFixed(3);
+  }
+
+  function psrSentence(psr, positive) {
+    if (psr === null || psr === undefined) {
+      return "The probabilistic Sharpe ratio is undefined for this run (its returns do not vary).";
+    }
+    var verdict = psr >= 0.95 ? "a true Sharpe above zero is likely" :
+      psr >= 0.5 ? "a true Sharpe above zero is more likely than not, but far from sure" :
+        "the Sharpe ratio is more likely luck than skill";
+    var text = "Probabilistic Sharpe ratio " + (psr * 100).toFixed(1) + "%: " + verdict + ".";
+    if (positive !== null && positive !== undefined) {
+      text += " " + (positive * 100).toFixed(1) + "% of resampled histories have a positive Sharpe.";
+    }
+    return text;
+  }
+
+  function render(panel, result) {
+    var bootstrap = result.bootstrap;
+    document.getElementById("robustness-psr").textContent =
+      psrSentence(result.psr, bootstrap.probability_positive);
+    var body = document.querySelector("#robustness-intervals tbody");
+    body.innerHTML = Object.keys(bootstrap.metrics).map(function (name) {
+      var row = bootstrap.metrics[name];
+      return "<tr><th scope=\"row\">" + (NAMES[name] || name) + "</th><td class=\"num\">" +
+        shown(name, row.point) + "</td><td class=\"num\">" + shown(name, row.lower) +
+        "</td><td class=\"num\">" + shown(name, row.upper) + "</td></tr>";
+    }).join("");
+    body.parentNode.querySelector("thead th:nth-child(3)").textContent =
+      "Lower " + Math.round(bootstrap.confidence * 100) + "%";
+    var costs = result.cost_sensitivity;
+    var breakeven = costs.breakeven_cost_bps;
+    document.getElementById("robustness-breakeven").textContent = breakeven === null ?
+      "No break-even cost: the CAGR is not positive even without costs, or stays positive up to 500 bps." :
+      "Break-even: at " + breakeven.toFixed(2) + " bps commission plus " + breakeven.toFixed(2) +
+      " bps slippage per trade side the CAGR falls to zero.";
+    var x = costs.rows.map(function (row) { return (row.commission + row.slippage) * 10000; });
+    var traces = [{
+      x: x, y: costs.rows.map(function (row) { return row.cagr; }), type: "scatter",
+      mode: "lines+markers", name: "CAGR",
+      text: costs.rows.map(function (row) {
+        return row.multiplier === null ? "" : row.multiplier + "× the run's costs";
+      })
+    }];
+    var shapes = [];
+    if (breakeven !== null) {
+      shapes.push({ type: "line", x0: 2 * breakeven, x1: 2 * breakeven, yref: "paper", y0: 0, y1: 1,
+        line: { color: "#c0392b", dash: "dash" } });
+    }
+    Plotly.react("cost-chart", traces, {
+      margin: { l: 60, r: 20, t: 10, b: 50 }, showlegend: false, shapes: shapes,
+      xaxis: { title: { text: "Commission + slippage per trade side (bps)" } },
+      yaxis: { title: { text: "CAGR" }, tickformat: ".1%" },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)"
+    }, { responsive: true, displaylogo: false });
+    document.getElementById("robustness-result").hidden = false;
+    panel.dataset.state = "shown";
+  }
+
+  function follow(panel, response) {
+    var progress = document.getElementById("robustness-progress");
+    var error = document.getElementById("robustness-error");
+    return response.json().then(function (body) {
+      if (!response.ok) { throw new Error(body.detail || response.statusText); }
+      progress.hidden = false;
+      progress.max = Math.max(body.total, 1);
+      progress.value = body.done;
+      if (body.status === "completed") {
+        progress.hidden = true;
+        render(panel, body.result);
+      } else if (body.status === "failed") {
+        throw new Error(body.error || "The computation failed.");
+      } else {
+        window.setTimeout(function () {
+          fetch(panel.dataset.statusUrl, { credentials: "same-origin" })
+            .then(function (next) { return follow(panel, next); })
+            .catch(function (problem) { error.textContent = problem.message; error.hidden = false; });
+        }, 1000);
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var panel = document.getElementById("robustness");
+    if (!panel) { return; }
+    var button = document.getElementById("robustness-button");
+    var error = document.getElementById("robustness-error");
+    button.addEventListener("click", function () {
+      button.disabled = true;
+      error.hidden = true;
+      panel.dataset.state = "computing";
+      fetch(panel.dataset.startUrl, {
+        method: "POST", credentials: "same-origin",
+        headers: { "X-CSRFToken": csrfToken(panel), Accept: "application/json" }
+      }).then(function (response) { return follow(panel, response); })
+        .catch(function (problem) {
+          error.textContent = problem.message;
+          error.hidden = false;
+          button.disabled = false;
+        });
+    });
+  });
+})();

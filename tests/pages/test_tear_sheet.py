@@ -221,3 +221,24 @@ class TestSweepPage:
         assert ">In progress</span>" in page and "PROGRESS</span>" not in page
         assert "<td>fast 5, slow 50</td>" in page and "{&#x27;" not in page
         assert "Sharpe ratio" in page
+
+
+class TestRobustnessPanel:
+    def test_nothing_is_computed_until_asked(self, staff_client):
+        backtest = completed_backtest()
+        response = staff_client.get(f"/backtests/{backtest.id}/robustness")
+        assert response.status_code == 404
+        assert response.json() == {"detail": "Robustness has not been requested for this run."}
+        assert (
+            'id="robustness-button"'
+            in staff_client.get(f"/backtests/{backtest.id}/").content.decode()
+        )
+
+    def test_a_run_that_is_not_completed_is_409(self, staff_client):
+        backtest = BacktestFactory()
+        response = staff_client.post(f"/backtests/{backtest.id}/robustness/start")
+        assert response.status_code == 409
+        assert response.json()["detail"] == (
+            f"Backtest {backtest.id} is not completed (status: pending); "
+            "its robustness cannot be computed."
+        )
