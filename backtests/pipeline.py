@@ -551,9 +551,7 @@ def _work_problems(
     signals, each indicator's window against its symbol's history, and the indicator work."""
     store = store or get_store()
     start, end, timeframe = period
-    histories = {
-        symbol: store.history_bars(symbol, end, timeframe=timeframe) for symbol in data_symbols
-    }
+    histories = store.history_bars(data_symbols, end, timeframe=timeframe)
     loaded_bars = loaded_bar_count(
         store.bar_count(start, end, timeframe=timeframe),
         warmup_bars(definition, signal_delay=signal_delay),
@@ -577,9 +575,7 @@ def _work_problems(
             definition,
             run_symbols=symbols if kind == SIGNAL else None,
             loaded_bars=loaded_bars,
-            history_bars=lambda symbol: (
-                histories.get(symbol) or store.history_bars(symbol, end, timeframe=timeframe)
-            ),
+            history_bars=lambda symbol: histories.get(symbol, 0),
         )
     )
     return problems

@@ -255,16 +255,30 @@ class PriceStore:
         inclusive: what a run over that window reads, measured without loading prices."""
         start_day, end_day = pd.Timestamp(start), pd.Timestamp(end)
         sessions = self.calendar.sessions_through(end_day, first=start_day)
-        return len(period_starts(sessions, timeframe))
+        return len(sessions) if timeframe == "1d" else len(period_starts(sessions, timeframe))
 
-    def history_bars(self, symbol: str, end: date | str, *, timeframe: str = "1d") -> int:
-        """How many ``timeframe`` bars ``symbol`` has from its first date through ``end`` (the
-        longest history an indicator on it can read); 0 for a symbol without data."""
-        try:
-            first = self.coverage(symbol).first_date
-        except MarketDataError:
-            return 0
-        return self.bar_count(max(first, date(1900, 1, 1)), end, timeframe=timeframe)
+    def history_bars(
+        self, symbols: Iterable[str], end: date | str, *, timeframe: str = "1d"
+    ) -> dict[str, int]:
+        """How many ``timeframe`` bars each symbol has from its first date through ``end`` (the
+        longest history an indicator on it can read); 0 for a symbol without data. CASH and
+        leveraged symbols have their underlying's dates (CASH: every calendar session)."""
+        coverage, _ = self._coverage_map(self._versions())
+        first_session = pd.Timestamp(self.calendar.sessions[0]).date()
+        bars: dict[str, int] = {}
+        for symbol in dict.fromkeys(symbols):
+            try:
+                spec = parse_symbol(symbol)
+                first = (
+                    first_session
+                    if spec.is_cash
+                    else self._base_coverage(symbol, spec, coverage).first_date
+                )
+            except MarketDataError:
+                bars[symbol] = 0
+                continue
+            bars[symbol] = self.bar_count(max(first, first_session), end, timeframe=timeframe)
+        return bars
 
     def _check_symbol(
         self,

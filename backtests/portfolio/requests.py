@@ -553,11 +553,11 @@ def work_limit_problems(store: Any, request: PortfolioRequest) -> list[str]:
     signals, each indicator's window against its symbol's history, indicator work), checked
     before anything is loaded."""
     data_symbols = [symbol for symbol in request.symbols if not parse_symbol(symbol).is_cash]
-    histories = {symbol: store.history_bars(symbol, request.end_date) for symbol in data_symbols}
+    histories = store.history_bars(request.symbols, request.end_date)
     loaded_bars = loaded_bar_count(
         store.bar_count(request.start_date, request.end_date),
         request.warmup_bars,
-        histories.values(),
+        [histories[symbol] for symbol in data_symbols],
     )
     problems = []
     symbol_bars = len(data_symbols) * loaded_bars
@@ -571,9 +571,7 @@ def work_limit_problems(store: Any, request: PortfolioRequest) -> list[str]:
         request.strategy,
         run_symbols=None,
         loaded_bars=loaded_bars,
-        history_bars=lambda symbol: (
-            histories.get(symbol) or store.history_bars(symbol, request.end_date)
-        ),
+        history_bars=lambda symbol: histories.get(symbol, 0),
     ):
         problems.append(str(problem) if problem.standalone else f"strategy.{problem}")
     return problems
