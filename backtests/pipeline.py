@@ -53,6 +53,7 @@ from strategies.language import (
     warmup_bars,
     work_problems,
 )
+from strategies.language.compiler import EVALUATION_FREQUENCIES, MAX_ALLOCATION_SIGNAL_DELAY
 from strategies.language.work import loaded_bar_count
 
 SIGNAL = "signal"
@@ -88,7 +89,9 @@ SIGNAL_ONLY_KEYS = (
     "max_holding_bars",
     "signal_delay",
 )
-ALLOCATION_ONLY_KEYS = ("rebalance_frequency",)
+# signal_delay is both kinds' (an allocation's rules act that many bars after their evaluation,
+# SPEC §8.1); it is listed with each kind so that the accepted keys read as before.
+ALLOCATION_ONLY_KEYS = ("rebalance_frequency", "evaluation_frequency", "signal_delay")
 
 MAX_SHARES = 1e9
 MAX_HOLDING_BARS = 100_000
@@ -139,6 +142,7 @@ class RunSpec:
     max_holding_bars: int | None = None
     signal_delay: int = 0
     rebalance_frequency: str = "monthly"
+    evaluation_frequency: str = "daily"
     # Sell everything at the last bar's close, with its costs (a walk-forward's out-of-sample
     # window ends flat, so the next window starts from cash); v1 runs keep their positions.
     close_at_end: bool = False
@@ -256,11 +260,24 @@ def parse_run_config(
 
     signal_settings: dict[str, Any] = {}
     rebalance_frequency = "monthly"
+    evaluation_frequency = "daily"
     if kind == SIGNAL:
         signal_settings = _parse_signal_settings(config, problems)
     else:
         rebalance_frequency = _choice(
             config, "rebalance_frequency", "monthly", REBALANCE_FREQUENCIES, problems
+        )
+        evaluation_frequency = _choice(
+            config, "evaluation_frequency", "daily", EVALUATION_FREQUENCIES, problems
+        )
+        signal_settings["signal_delay"] = _number(
+            config,
+            "signal_delay",
+            0,
+            problems,
+            low=0,
+            high=MAX_ALLOCATION_SIGNAL_DELAY,
+            integer=True,
         )
 
     definition, driver = _resolve_definition(config, kind, strategy_definition, problems)
@@ -305,6 +322,12 @@ def parse_run_config(
                 canonical[key] = config[key]
     else:
         canonical["rebalance_frequency"] = rebalance_frequency
+        # Set only when given otherwise than the default, so that earlier runs keep their
+        # fingerprints.
+        if evaluation_frequency != "daily":
+            canonical["evaluation_frequency"] = evaluation_frequency
+        if signal_settings["signal_delay"]:
+            canonical["signal_delay"] = signal_settings["signal_delay"]
     if "signal" in config:
         canonical["signal"] = config["signal"]
 
@@ -325,6 +348,7 @@ def parse_run_config(
         driver=driver,
         config=canonical,
         rebalance_frequency=rebalance_frequency,
+        evaluation_frequency=evaluation_frequency,
         **signal_settings,
     )
     return spec, []
@@ -843,7 +867,13 @@ def _flat_at_end(plan: SignalPlan) -> SignalPlan:
 
 
 def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
-    plan = compile_allocation_strategy(spec.definition, prices, rebalance=spec.rebalance_frequency)
+    plan = compile_allocation_strategy(
+        spec.definition,
+        prices,
+        rebalance=spec.rebalance_frequency,
+        evaluation=spec.evaluation_frequency,
+        signal_delay=spec.signal_delay,
+    )
     weights = plan.target_weights
     if spec.close_at_end and not weights.empty:
         weights = weights.copy()

@@ -169,3 +169,61 @@ def test_several_symbols_split_the_capital():
     result = run_backtest(spec)
     assert set(result.trades["symbol"]) == {"SPY", "TLT"}
     assert result.equity.iloc[0] == pytest.approx(100_000, rel=0.01)
+
+
+SWITCHING_ALLOCATION = {
+    "allocations": {"stocks": {"SPY": 1.0}, "bonds": {"TLT": 1.0}},
+    "fallback_allocation": "bonds",
+    "switching_logic": [
+        {
+            "condition": {
+                "left": {"type": "Close", "symbol": "SPY"},
+                "comparison": ">",
+                "right": {"type": "SMA", "symbol": "SPY", "window": 50},
+            },
+            "target_allocation": "stocks",
+        }
+    ],
+}
+ALLOCATION_DATES = {"start_date": "2019-01-01", "end_date": "2020-12-31"}
+
+
+def test_allocation_runs_take_evaluation_frequency_and_signal_delay():
+    spec, problems = parse(
+        {**ALLOCATION_DATES, "evaluation_frequency": "monthly", "signal_delay": 1},
+        kind="allocation",
+        definition=SWITCHING_ALLOCATION,
+    )
+    assert problems == []
+    assert (spec.evaluation_frequency, spec.signal_delay) == ("monthly", 1)
+    assert spec.config["evaluation_frequency"] == "monthly" and spec.config["signal_delay"] == 1
+    plain, _ = parse(ALLOCATION_DATES, kind="allocation", definition=SWITCHING_ALLOCATION)
+    assert "evaluation_frequency" not in plain.config and "signal_delay" not in plain.config
+    result = run_backtest(spec)
+    buys = result.orders[result.orders["side"] == "buy"]
+    index = result.equity.index
+    # Switch buys come the bar after a month's last trading day (the first bar aside).
+    for day in buys["date"]:
+        position = index.get_loc(day)
+        if position == 0:
+            continue
+        assert index[position - 1].month != day.month, day
+
+
+@pytest.mark.parametrize(
+    ("changes", "messages"),
+    [
+        (
+            {"evaluation_frequency": "yearly"},
+            {"evaluation_frequency": "Must be one of: daily, weekly, monthly, quarterly."},
+        ),
+        ({"signal_delay": 3}, {"signal_delay": "Must be at most 2."}),
+        ({"signal_delay": -1}, {"signal_delay": "Must be at least 0."}),
+        ({"signal_delay": 0.5}, {"signal_delay": "Must be an integer."}),
+    ],
+)
+def test_bad_evaluation_frequency_and_delay_of_an_allocation(changes, messages):
+    _spec, problems = parse(
+        {**ALLOCATION_DATES, **changes}, kind="allocation", definition=SWITCHING_ALLOCATION
+    )
+    assert {problem.path: problem.message for problem in problems} == messages

@@ -659,3 +659,40 @@ def test_unknown_task_is_404(client):
     response = client.get("/api/v1/tasks/123/")
     assert response.status_code == 404
     assert response.json() == {"detail": "Task 123 not found."}
+
+
+@pytest.mark.django_db
+def test_allocation_evaluation_frequency_and_delay_are_validated_by_field(client):
+    allocation = StrategyFactory(
+        kind="allocation",
+        universe=["SPY", "TLT"],
+        definition={
+            "allocations": {"stocks": {"SPY": 1.0}, "bonds": {"TLT": 1.0}},
+            "fallback_allocation": "bonds",
+            "switching_logic": [],
+        },
+    )
+    body = {
+        "strategy_id": str(allocation.id),
+        "engine": "vectorbt",
+        "config": {
+            "start_date": "2020-01-01",
+            "end_date": "2020-12-31",
+            "evaluation_frequency": "hourly",
+            "signal_delay": 5,
+        },
+    }
+    response = post(client, V1, body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "config": {
+            "evaluation_frequency": ["Must be one of: daily, weekly, monthly, quarterly."],
+            "signal_delay": ["Must be at most 2."],
+        }
+    }
+    assert not Backtest.objects.exists()
+    body["config"].update(evaluation_frequency="quarterly", signal_delay=2)
+    response = post(client, V1, body)
+    assert response.status_code in (201, 202), response.json()
+    assert response.json()["config"]["evaluation_frequency"] == "quarterly"
+    assert response.json()["config"]["signal_delay"] == 2

@@ -100,3 +100,15 @@ def test_overrides_merge_into_documents_key_by_key():
         "stop_loss": 0.1,
     }
     assert base["signal_plugin_params"] == {"fast": 10, "slow": 50}
+
+
+def test_evaluation_frequency_and_signal_delay_are_grid_paths_of_allocations():
+    grid = {"evaluation_frequency": ["daily", "monthly"], "signal_delay": [0, 1, 2]}
+    entries = expand(grid, None, config_keys=accepted_keys("allocation"))
+    assert entries == [
+        {"evaluation_frequency": frequency, "signal_delay": delay}
+        for frequency, delay in itertools.product(["daily", "monthly"], [0, 1, 2])
+    ]
+    with pytest.raises(GridProblems) as raised:
+        expand({"evaluation_frequency": ["monthly"]}, None, config_keys=KEYS)
+    assert list(raised.value.errors["grid"]) == ["evaluation_frequency"]
