@@ -179,6 +179,7 @@ class PriceStore:
         self._lock = threading.RLock()
         self._frames = _Lru(frame_cache_size)
         self._histories = _Lru(history_cache_size)
+        self._bar_counts = _Lru(1024)  # the calendar never changes: counts are kept
         self._coverage_versions: tuple | None = None
         self._coverage: dict[str, SymbolCoverage] = {}
         self._coverage_sources: dict[str, str] = {}
@@ -253,9 +254,16 @@ class PriceStore:
     def bar_count(self, start: date | str, end: date | str, *, timeframe: str = "1d") -> int:
         """How many ``timeframe`` bars the trading calendar has from ``start`` to ``end``
         inclusive: what a run over that window reads, measured without loading prices."""
-        start_day, end_day = pd.Timestamp(start), pd.Timestamp(end)
-        sessions = self.calendar.sessions_through(end_day, first=start_day)
-        return len(sessions) if timeframe == "1d" else len(period_starts(sessions, timeframe))
+        key = (str(start), str(end), timeframe)
+        with self._lock:
+            count = self._bar_counts.get(key)
+        if count is None:
+            start_day, end_day = pd.Timestamp(start), pd.Timestamp(end)
+            sessions = self.calendar.sessions_through(end_day, first=start_day)
+            count = len(sessions) if timeframe == "1d" else len(period_starts(sessions, timeframe))
+            with self._lock:
+                self._bar_counts.put(key, count)
+        return count
 
     def history_bars(
         self, symbols: Iterable[str], end: date | str, *, timeframe: str = "1d"

@@ -43,13 +43,19 @@ def work_problems(
     """
     problems: list[Problem] = []
     seen: set[str] = set()
+    written: set[tuple[str, str | None]] = set()  # signals as written: rules repeat them
     work = 0
     for path, comparison in iter_comparisons(definition):
         for side in ("left", "right"):
             if side not in comparison:
                 continue
+            spec = comparison[side]
             for default_symbol in run_symbols or [None]:
-                canonical = normalize_signal(comparison[side], default_symbol)
+                as_written = (json.dumps(spec, sort_keys=True), default_symbol)
+                if as_written in written:
+                    continue
+                written.add(as_written)
+                canonical = normalize_signal(spec, default_symbol)
                 symbol = canonical.get("symbol")
                 key = json.dumps(canonical, sort_keys=True)
                 if symbol is None or key in seen:
