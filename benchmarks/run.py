@@ -618,17 +618,18 @@ def run_research_sweep(session, base, strategy_id, grid, *, timeout=3600) -> tup
         timeout=600,
     )
     response.raise_for_status()
-    sweep_id = response.json()["id"]
+    answer = response.json()
     deadline = time.perf_counter() + timeout
-    while True:
-        body = session.get(
-            f"{base}/api/v1/research/sweeps/{sweep_id}", params={"limit": 1}, timeout=60
-        ).json()
-        if body["status"] in ("completed", "failed"):
+    while True:  # the task row is the cheap thing to poll; the sweep is read once at the end
+        task = session.get(f"{base}/api/v1/tasks/{answer['task_id']}", timeout=60).json()
+        if task["status"] in ("SUCCESS", "FAILURE"):
             break
         if time.perf_counter() > deadline:
-            raise RuntimeError(f"research sweep still {body['status']} after {timeout} s")
+            raise RuntimeError(f"research sweep still {task['status']} after {timeout} s")
         time.sleep(0.05)
+    body = session.get(
+        f"{base}/api/v1/research/sweeps/{answer['id']}", params={"limit": 1}, timeout=60
+    ).json()
     elapsed = time.perf_counter() - started
     if body["status"] != "completed" or body["overfitting"] is None:
         raise RuntimeError(f"research sweep ended {body['status']}: {body['error']}")
