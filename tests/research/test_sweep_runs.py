@@ -234,3 +234,34 @@ def test_a_chunk_whose_worker_died_is_rerun_once_and_nothing_counts_twice(settin
     assert sweep.status == "completed"
     assert sweep.done == 9 and sweep.entries.count() == 9
     assert ResearchSweepChunk.objects.get(pk=dead.pk).attempts == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failed_entries_rank_last_and_a_sweep_of_only_failures_fails(worker):
+    """vectorbt cannot reverse a position sized below 100% of equity: such an entry validates
+    but fails in the engine, with the engine's reason."""
+    client = APIClient()
+    strategy = StrategyFactory(kind="signal", definition=None)
+    base = {**BASE_CONFIG, "direction": "both", "signal_plugin_params": {"fast": 10, "slow": 50}}
+    mixed = post_sweep(client, strategy, base_config=base, grid={"size": [0.5, 1.0]}).json()
+    body, _ = wait_for_sweep(client, mixed["id"])
+    assert body["status"] == "completed", body["error"]
+    first, last = body["leaderboard"]["entries"]
+    assert (first["number"], first["status"], last["number"], last["status"]) == (
+        1, "completed", 0, "failed",
+    )  # fmt: skip
+    assert last["score"] is None and last["metrics"] == {} and last["fingerprint"] is None
+    assert "vectorbt cannot reverse a position" in last["error"]
+    assert body["overfitting"]["n_trials"] == 1 and body["overfitting"]["pbo"] is None
+
+    failed = post_sweep(client, strategy, base_config=base, grid={"size": [0.5, 0.25]}).json()
+    body, _ = wait_for_sweep(client, failed["id"])
+    assert body["status"] == "failed"
+    assert body["error"] == "Every entry failed; see the leaderboard for why."
+    assert body["overfitting"] is None
+    task = client.get(f"/api/v1/tasks/{failed['task_id']}").json()
+    assert task["status"] == "FAILURE" and task["error"] == body["error"]
+    assert client.get(f"/api/v1/research/sweeps/{failed['id']}/results.csv").status_code == 200
+    response = client.post(f"/api/v1/research/sweeps/{failed['id']}/entries/0/backtest")
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith(f"Entry 0 of sweep {failed['id']} failed: ")
