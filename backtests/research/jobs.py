@@ -88,8 +88,9 @@ def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
 class Heartbeat:
     """A thread that keeps a claim's ``heartbeat_at`` fresh while the work runs."""
 
-    def __init__(self, rows) -> None:
+    def __init__(self, rows, field: str = "heartbeat_at") -> None:
         self.rows = rows  # a queryset that matches only while the claim is ours
+        self.field = field
         self.interval = max(heartbeat_timeout() / 4, 0.5)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="research-heartbeat", daemon=True)
@@ -105,7 +106,7 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                retry_when_locked(self.rows.update)(heartbeat_at=timezone.now())
+                retry_when_locked(self.rows.update)(**{self.field: timezone.now()})
         except Exception:  # a missed heartbeat only risks an early re-run; never kill the work
             logger.exception("Research heartbeat failed")
         finally:
@@ -259,7 +260,7 @@ def finish_sweep(sweep_id) -> None:
     ours = ResearchSweep.objects.filter(
         pk=sweep_id, status=ResearchSweep.Status.RUNNING, finish_token=token
     )
-    with Heartbeat(ours):
+    with Heartbeat(ours, "finish_heartbeat_at"):
         try:
             fields = _finished_fields(ResearchSweep.objects.get(pk=sweep_id))
         except Exception as error:  # a bug or storage down: fail the sweep with the reason
@@ -429,35 +430,52 @@ def reap_research_sweeps() -> dict[str, int]:
     cutoff = now - timedelta(seconds=heartbeat_timeout())
     requeued = {"chunks": 0, "finishes": 0}
     stale = ResearchSweepChunk.objects.filter(
-        Q(status=ResearchSweepChunk.Status.RUNNING, heartbeat_at__lt=cutoff)
-        | Q(status=ResearchSweepChunk.Status.PENDING, updated_at__lt=cutoff)
-    ).values_list("id", "status", "attempts")
-    for chunk_id, status, attempts in stale:
-        # Guarded by the state that was read, so two reapers re-send a chunk once.
-        if status == ResearchSweepChunk.Status.RUNNING:
-            released = ResearchSweepChunk.objects.filter(
-                pk=chunk_id, status=status, attempts=attempts, heartbeat_at__lt=cutoff
-            )
-        else:
-            released = ResearchSweepChunk.objects.filter(
-                pk=chunk_id, status=status, updated_at__lt=cutoff
-            )
-        if released.update(status=ResearchSweepChunk.Status.PENDING, updated_at=now):
+        status=ResearchSweepChunk.Status.RUNNING, heartbeat_at__lt=cutoff
+    ).values_list("id", "attempts")
+    for chunk_id, attempts in stale:
+        # Guarded by the claim that was read, so two reapers re-send a chunk once.
+        if ResearchSweepChunk.objects.filter(
+            pk=chunk_id, status=ResearchSweepChunk.Status.RUNNING, attempts=attempts,
+            heartbeat_at__lt=cutoff,
+        ).update(status=ResearchSweepChunk.Status.PENDING, updated_at=now):  # fmt: skip
             actors.run_research_chunk.send(str(chunk_id))
             requeued["chunks"] += 1
-            logger.warning("Re-queued research chunk %s (attempt %s)", chunk_id, attempts)
+            logger.warning("Re-queued research chunk %s: attempt %s went stale", chunk_id, attempts)
+    # A pending chunk may simply wait behind others in the queue; its message counts as lost
+    # only when its sweep made no progress for a whole timeout (no chunk finished or beating).
+    idle = (
+        ResearchSweep.objects.filter(
+            status__in=(ResearchSweep.Status.PENDING, ResearchSweep.Status.RUNNING),
+            updated_at__lt=cutoff,
+            chunks__status=ResearchSweepChunk.Status.PENDING,
+        )
+        .exclude(
+            pk__in=ResearchSweepChunk.objects.filter(
+                status=ResearchSweepChunk.Status.RUNNING, heartbeat_at__gte=cutoff
+            ).values("sweep_id")
+        )
+        .values_list("id", flat=True)
+        .distinct()
+    )
+    for sweep_id in idle:
+        if not ResearchSweep.objects.filter(pk=sweep_id, updated_at__lt=cutoff).update(
+            updated_at=now
+        ):
+            continue  # another reaper took it
+        pending = ResearchSweepChunk.objects.filter(
+            sweep_id=sweep_id, status=ResearchSweepChunk.Status.PENDING
+        ).values_list("id", flat=True)
+        for chunk_id in pending:
+            actors.run_research_chunk.send(str(chunk_id))
+            requeued["chunks"] += 1
+        logger.warning("Re-sent the pending chunks of idle research sweep %s", sweep_id)
     unfinished = (
         ResearchSweep.objects.filter(status=ResearchSweep.Status.RUNNING)
         .filter(
             Q(finish_token__isnull=False, finish_heartbeat_at__lt=cutoff)
             | Q(finish_token__isnull=True, updated_at__lt=cutoff)
         )
-        .exclude(
-            chunks__status__in=(
-                ResearchSweepChunk.Status.PENDING,
-                ResearchSweepChunk.Status.RUNNING,
-            )
-        )
+        .exclude(chunks__status__in=UNFINISHED_CHUNK)
         .values_list("id", "finish_token")
     )
     for sweep_id, token in unfinished:

@@ -265,3 +265,80 @@ def test_failed_entries_rank_last_and_a_sweep_of_only_failures_fails(worker):
     response = client.post(f"/api/v1/research/sweeps/{failed['id']}/entries/0/backtest")
     assert response.status_code == 409
     assert response.json()["detail"].startswith(f"Entry 0 of sweep {failed['id']} failed: ")
+
+
+def _age(queryset, field: str, seconds: float) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    queryset.update(**{field: timezone.now() - timedelta(seconds=seconds)})
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pending_chunks_are_resent_only_when_their_sweep_is_idle(settings, broker, small_chunks):
+    from tests.backtests.test_services import queued_messages
+
+    timeout = settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS
+    sweep = services.research_sweep_create(
+        strategy=StrategyFactory(kind="signal", definition=None),
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid=GRID,
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    broker.flush_all()
+    first = sweep.chunks.order_by("number").first()
+    jobs.run_chunk(first.pk)  # progress: the sweep was updated just now
+    _age(ResearchSweepChunk.objects.filter(sweep=sweep), "updated_at", timeout + 5)
+    assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}  # waiting, not lost
+
+    _age(ResearchSweep.objects.filter(pk=sweep.pk), "updated_at", timeout + 5)
+    assert jobs.reap_research_sweeps() == {"chunks": 2, "finishes": 0}  # idle: re-sent once
+    assert queued_messages(broker) == 2
+    assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings, small_chunks):
+    timeout = settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS
+    sweep = services.research_sweep_create(
+        strategy=StrategyFactory(kind="signal", definition=None),
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid={"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [50]},
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    chunk = sweep.chunks.get()
+    claimed = jobs.claim_chunk(chunk.pk)
+    ours = ResearchSweepChunk.objects.filter(pk=chunk.pk, attempts=claimed.attempts)
+    # The chunk completes but its worker dies before finishing the sweep: a claimed finish
+    # whose heartbeat went stale.
+    outcomes = jobs._outcomes(sweep, sweep.entries_plan)
+    frame = jobs.runner.returns_frame(outcomes, [0, 1])
+    uri = jobs.artifacts.save_bytes("research/test/chunk.parquet", jobs.returns_to_parquet(frame))
+    entries = [
+        ResearchSweepEntry(sweep=sweep, chunk=chunk, number=n, overrides=o, status="completed",
+                           metrics=out.metrics, fingerprint=out.fingerprint)
+        for (n, o), out in zip(sweep.entries_plan, outcomes, strict=True)
+    ]  # fmt: skip
+    assert jobs._complete_chunk(ours, uri, entries, sweep)
+    stale_token = jobs._claim_finish(sweep.pk)
+    _age(ResearchSweep.objects.filter(pk=sweep.pk), "finish_heartbeat_at", timeout + 5)
+
+    assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 1}
+    jobs.finish_sweep(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == "completed" and sweep.overfitting["n_trials"] == 2
+    assert sweep.finish_token not in (None, stale_token)
+    # The dead claim's late settle matches no row.
+    jobs._settle(
+        ResearchSweep.objects.filter(pk=sweep.pk, status="running", finish_token=stale_token),
+        {"status": "failed", "error": "late"},
+    )
+    sweep.refresh_from_db()
+    assert sweep.status == "completed" and sweep.error == ""
