@@ -22,6 +22,7 @@ from backtests.research.grid import MAX_COMBINATIONS as RESEARCH_MAX_COMBINATION
 from backtests.research.walk_forward.core import SCHEMES
 from backtests.services import MAX_SWEEP_ENTRIES, RANK_METRICS
 from strategies.language import PLUGINS, ParamSpec, required_symbols, validate_definition
+from strategies.language.compiler import EVALUATION_FREQUENCIES, MAX_ALLOCATION_SIGNAL_DELAY
 from strategies.models import Strategy
 
 MAX_SWEEP_RUNS = MAX_SWEEP_ENTRIES
@@ -114,6 +115,25 @@ def data_coverage(strategy: Strategy, symbol: str | None = None) -> tuple[date, 
     return max(first for first, _ in spans), min(last for _, last in spans)
 
 
+def _tactical_fields() -> dict[str, forms.Field]:
+    """When an allocation strategy's rules are evaluated, and how many bars later it acts."""
+    return {
+        "evaluation_frequency": forms.ChoiceField(
+            required=False,
+            choices=[(name, name) for name in EVALUATION_FREQUENCIES],
+            initial=portfolio_contract.DEFAULT_EVALUATION_FREQUENCY,
+            help_text="How often the switching rules are evaluated.",
+        ),
+        "signal_delay": forms.IntegerField(
+            required=False,
+            min_value=0,
+            max_value=MAX_ALLOCATION_SIGNAL_DELAY,
+            initial=portfolio_contract.DEFAULT_SIGNAL_DELAY,
+            help_text="Bars between a rule's decision and the trade.",
+        ),
+    }
+
+
 class RunSettingsForm(forms.Form):
     """What every run needs: engine, dates (within the data), capital and costs; a signal
     strategy also its symbol, an allocation strategy its rebalancing frequency."""
@@ -150,6 +170,7 @@ class RunSettingsForm(forms.Form):
                 initial="monthly",
                 help_text="How often the held group's weights are restored.",
             )
+            self.fields.update(_tactical_fields())
         self.coverage = data_coverage(strategy, symbol)
         start, end = DEFAULT_START, DEFAULT_END
         if self.coverage is not None:
@@ -180,6 +201,13 @@ class RunSettingsForm(forms.Form):
         config["end_date"] = data["end_date"].isoformat()
         if "rebalance_frequency" in self.fields:
             config["rebalance_frequency"] = data["rebalance_frequency"]
+            # Only when not the default, so a run's fingerprint is the one it had before these
+            # settings existed.
+            evaluation = data["evaluation_frequency"]
+            if evaluation and evaluation != portfolio_contract.DEFAULT_EVALUATION_FREQUENCY:
+                config["evaluation_frequency"] = evaluation
+            if data["signal_delay"]:
+                config["signal_delay"] = data["signal_delay"]
         return config
 
     def field_for_path(self, path: str) -> str | None:
@@ -608,6 +636,7 @@ class PortfolioRunForm(forms.Form):
 
         self.strategy = strategy
         self.fields["rebalance_frequency"].choices = [(n, n) for n in REBALANCE_FREQUENCIES]
+        self.fields.update(_tactical_fields())
         coverage = data_coverage(strategy)
         start, end = DEFAULT_START, DEFAULT_END
         if coverage is not None:
@@ -635,7 +664,8 @@ class PortfolioRunForm(forms.Form):
             "price_adjustment": data["price_adjustment"],
             "enable_risk_management": data["enable_risk_management"],
         }
-        config.update({name: data[name] for name in self.OPTIONAL if data[name] is not None})
+        optional = (*self.OPTIONAL, "evaluation_frequency", "signal_delay")
+        config.update({name: data[name] for name in optional if data[name] not in (None, "")})
         return {
             "name": self.strategy.name,
             "description": self.strategy.description,

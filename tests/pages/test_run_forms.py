@@ -134,7 +134,14 @@ class TestBacktestForm:
         strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
 
         page = staff_client.get(f"/strategies/{strategy.id}/")
-        fields = dict(_run_fields("run", rebalance_frequency="quarterly"))
+        fields = dict(
+            _run_fields(
+                "run",
+                rebalance_frequency="quarterly",
+                evaluation_frequency="daily",
+                signal_delay="0",
+            )
+        )
         del fields["run-symbol"]
         response = staff_client.post(f"/strategies/{strategy.id}/backtests/new", fields)
 
@@ -148,6 +155,32 @@ class TestBacktestForm:
             "rebalance_frequency": "quarterly",
         }
         assert Task.objects.get().backtest == backtest
+
+    def test_an_allocation_run_evaluated_weekly_and_acting_a_bar_later(self, staff_client):
+        strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+        fields = _run_fields(
+            "run",
+            rebalance_frequency="monthly",
+            evaluation_frequency="weekly",
+            signal_delay="1",
+        )
+        del fields["run-symbol"]
+
+        response = staff_client.post(f"/strategies/{strategy.id}/backtests/new", fields)
+        refused = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new", {**fields, "run-signal_delay": "3"}
+        )
+
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert (backtest.config["evaluation_frequency"], backtest.config["signal_delay"]) == (
+            "weekly",
+            1,
+        )
+        assert refused.status_code == 400
+        assert refused.context["backtest_form"].errors["signal_delay"] == [
+            "Ensure this value is less than or equal to 2."
+        ]
 
     def test_a_date_outside_the_data_is_named_on_the_date(self, staff_client):
         strategy = StrategyFactory()
@@ -499,6 +532,8 @@ class TestPortfolioForm:
             "base_commission": "0.0035",
             "benchmark": "SPY",
             "price_adjustment": "total_return",
+            "evaluation_frequency": "daily",
+            "signal_delay": "0",
             **extra,
         }
         return {f"portfolio-{name}": value for name, value in fields.items()}
