@@ -250,3 +250,64 @@ def rebased(equity: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Ser
     if window.empty or not window.iloc[0]:
         return None
     return window / window.iloc[0] * 100.0
+
+
+# --- research sweeps --------------------------------------------------------------------------
+
+
+def parameter_heatmap(
+    entries: Iterable[Mapping[str, Any]], x_name: str, y_name: str, *, higher_is_better: bool
+) -> dict[str, Any]:
+    """The rank metric over two chosen parameters: one cell per (x, y) pair, holding the best
+    score of the entries with those two values (whatever their other parameters).
+
+    ``entries`` are ``{"parameters": {dotted name: value}, "score": float | None}``."""
+    cells: dict[tuple[Any, Any], float] = {}
+    xs: list[Any] = []
+    ys: list[Any] = []
+    for entry in entries:
+        parameters = entry["parameters"]
+        if x_name not in parameters or y_name not in parameters:
+            continue
+        x, y = _hashable(parameters[x_name]), _hashable(parameters[y_name])
+        xs.append(x)
+        ys.append(y)
+        score = _number(entry.get("score"))
+        if score is None:
+            continue
+        kept = cells.get((x, y))
+        if kept is None or (score > kept if higher_is_better else score < kept):
+            cells[(x, y)] = score
+    x_values, y_values = _sorted_values(xs), _sorted_values(ys)
+    grid = [[cells.get((x, y)) for x in x_values] for y in y_values]
+    return {"x_name": x_name, "y_name": y_name, "x": x_values, "y": y_values, "z": grid}
+
+
+def half_split_sharpes(
+    matrix: np.ndarray, bars_per_year: float = 252, max_points: int = MAX_CHART_POINTS
+) -> dict[str, Any]:
+    """Each configuration's annualised Sharpe over the first half of the common bars (in
+    sample) against the second half (out of sample); at most ``max_points`` configurations,
+    taken evenly. Columns are the configurations; rows with a gap in any column are left out."""
+    rows = matrix[~np.isnan(matrix).any(axis=1)] if matrix.size else matrix
+    columns = np.arange(matrix.shape[1]) if matrix.ndim == 2 else np.arange(0)
+    if len(columns) > max_points:
+        columns = np.unique(np.linspace(0, len(columns) - 1, max_points).astype(int))
+    half = len(rows) // 2
+    if half < 2 or len(columns) == 0:
+        return {"columns": [], "in_sample": [], "out_of_sample": [], "bars": [half, half]}
+
+    def sharpe(block: np.ndarray) -> np.ndarray:
+        mean = block.mean(axis=0)
+        std = block.std(axis=0, ddof=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(std > 0, mean / std * math.sqrt(bars_per_year), np.nan)
+
+    chosen = rows[:, columns]
+    first, second = sharpe(chosen[:half]), sharpe(chosen[half:])
+    return {
+        "columns": columns.tolist(),
+        "in_sample": [_number(value) for value in first],
+        "out_of_sample": [_number(value) for value in second],
+        "bars": [half, len(rows) - half],
+    }

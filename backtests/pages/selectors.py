@@ -607,3 +607,119 @@ def sweep_status(sweep: Sweep) -> dict[str, Any]:
         "leaderboard": leaderboard,
         "heatmap": charts.sweep_heatmap(leaderboard),
     }
+
+
+# --- research sweeps --------------------------------------------------------------------------
+
+RESEARCH_LEADERBOARD_ROWS = 25
+
+
+def research_sweep_page(sweep) -> dict[str, Any]:
+    """The research sweep's leaderboard (best first; only finished entries ranked), its
+    parameter names for the heatmap, and the overfitting block in plain words."""
+    from backtests.research.selectors import flat_parameters, research_sweep_leaderboard
+
+    board = research_sweep_leaderboard(sweep=sweep, limit=RESEARCH_LEADERBOARD_ROWS)
+    rows = [
+        {
+            **entry,
+            "rank": entry["rank"] if entry["status"] == "completed" else None,
+            "parameters": readable_parameters(entry["overrides"]) or "—",
+            "score_display": metric_display(sweep.rank_metric, entry["score"]),
+        }
+        for entry in board["entries"]
+    ]
+    plans = [
+        flat_parameters(overrides)
+        for overrides in sweep.entries.values_list("overrides", flat=True)
+    ]
+    names = list(dict.fromkeys(name for plan in plans for name in plan))
+    varying = [name for name in names if len({repr(plan.get(name)) for plan in plans}) > 1]
+    return {
+        "leaderboard": rows,
+        "count": board["count"],
+        "parameters": varying or names,
+        "rank_metric_label": metric_label(sweep.rank_metric),
+        "overfitting": overfitting_sentences(sweep.overfitting, n_trials=sweep.total),
+    }
+
+
+def overfitting_sentences(block: dict[str, Any] | None, *, n_trials: int) -> dict[str, str]:
+    """One plain sentence per statistic of the §13.2 overfitting block, for this sweep."""
+    if not block:
+        return {}
+    sentences = {}
+    pbo = block.get("pbo")
+    if pbo and pbo.get("value") is not None:
+        value = pbo["value"]
+        verdict = (
+            "the best in-sample choice usually holds up out of sample"
+            if value < 0.2
+            else "the choice of the best configuration is close to a coin toss"
+            if value < 0.5
+            else "the best in-sample configuration is more often than not below the median "
+            "out of sample: the sweep is likely overfitted"
+        )
+        sentences["pbo"] = (
+            f"In {value:.0%} of the {pbo['combinations']:,} ways of splitting the history in two, "
+            f"the configuration that was best in one half ranked below the median in the other: "
+            f"{verdict}."
+        )
+    dsr = block.get("dsr")
+    if dsr is not None:
+        sentences["dsr"] = (
+            f"After allowing for the {block.get('n_trials', n_trials):,} configurations tried, "
+            f"the chance that the best one's Sharpe ratio is above zero is {dsr:.0%}"
+            + (" — convincing." if dsr >= 0.95 else " — not convincing on its own.")
+        )
+    spa = block.get("spa") or {}
+    if spa.get("pvalue_consistent") is not None:
+        p_value = spa["pvalue_consistent"]
+        sentences["spa"] = (
+            f"Hansen's test gives p = {p_value:.3f} that no configuration beats "
+            f"{spa.get('benchmark') or 'the benchmark'}: "
+            + (
+                "at least one does, beyond data snooping."
+                if p_value < 0.05
+                else "the best one's edge over it can be explained by luck across the grid."
+            )
+        )
+    return sentences
+
+
+def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> dict[str, Any]:
+    """The heatmap over two parameters, the λ histogram, and the in-sample vs out-of-sample
+    scatter (each configuration's Sharpe in the first and second half of the common bars)."""
+    from backtests.research.jobs import read_returns
+    from backtests.research.ranking import higher_is_better
+    from backtests.research.selectors import flat_parameters
+
+    entries = [
+        {"parameters": flat_parameters(entry.overrides), "score": entry.score}
+        for entry in sweep.entries.only("overrides", "score")
+    ]
+    heatmap = None
+    if x_name and y_name and x_name != y_name:
+        heatmap = charts.parameter_heatmap(
+            entries, x_name, y_name, higher_is_better=higher_is_better(sweep.rank_metric)
+        )
+    scatter = None
+    if sweep.returns_uri:
+        try:
+            matrix = read_returns(sweep.returns_uri).to_numpy(dtype="float64")
+        except artifacts.ArtifactMissing:
+            matrix = None
+        if matrix is not None:
+            bars_per_year = float((sweep.base_config or {}).get("bars_per_year") or 252)
+            scatter = charts.half_split_sharpes(matrix, bars_per_year)
+    pbo = (sweep.overfitting or {}).get("pbo")
+    return {
+        "status": sweep.status,
+        "done": sweep.done,
+        "total": sweep.total,
+        "rank_metric": metric_label(sweep.rank_metric),
+        "heatmap": heatmap,
+        "logit_histogram": pbo.get("logit_histogram") if pbo else None,
+        "degradation": pbo.get("performance_degradation") if pbo else None,
+        "scatter": scatter,
+    }

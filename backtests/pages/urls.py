@@ -80,6 +80,11 @@ urlpatterns = [
         name="research_sweep_detail",
     ),
     path(
+        "research/sweeps/<uuid:sweep_id>/chart-data",
+        views.research_sweep_chart_data,
+        name="research_sweep_chart_data",
+    ),
+    path(
         "research/sweeps/<uuid:sweep_id>/status",
         views.research_sweep_status,
         name="research_sweep_status",

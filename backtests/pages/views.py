@@ -598,13 +598,24 @@ def research_sweep_detail(request, sweep_id: uuid.UUID):
     sweep = get_object_or_404(ResearchSweep.objects.select_related("strategy"), pk=sweep_id)
     return render(
         request,
-        "pages/research_run_detail.html",
+        "pages/research_sweep_detail.html",
         {
             "run": sweep,
             "what": "Research sweep",
             "api_url": f"/api/v1/research/sweeps/{sweep.id}",
             "status_url": reverse("pages:research_sweep_status", args=[sweep.id]),
+            "chart_url": reverse("pages:research_sweep_chart_data", args=[sweep.id]),
+            **selectors.research_sweep_page(sweep),
         },
+    )
+
+
+@staff_required
+@require_GET
+def research_sweep_chart_data(request, sweep_id: uuid.UUID):
+    sweep = get_object_or_404(ResearchSweep, pk=sweep_id)
+    return _json(
+        selectors.research_sweep_chart_data(sweep, request.GET.get("x"), request.GET.get("y"))
     )
 
 

@@ -483,3 +483,81 @@
     });
   });
 })();
+
+/* A research sweep's charts: the rank metric over two chosen parameters, the λ histogram and
+ * the in-sample vs out-of-sample scatter. */
+(function () {
+  "use strict";
+
+  var CONFIG = { responsive: true, displaylogo: false };
+  function frame(extra) {
+    return Object.assign({ margin: { l: 70, r: 20, t: 10, b: 50 }, hovermode: "closest",
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", showlegend: false },
+    extra || {});
+  }
+
+  function draw(container) {
+    var xChoice = document.getElementById("heatmap-x");
+    var yChoice = document.getElementById("heatmap-y");
+    var url = container.dataset.chartUrl;
+    if (xChoice && yChoice && xChoice.value && yChoice.value) {
+      url += "?x=" + encodeURIComponent(xChoice.value) + "&y=" + encodeURIComponent(yChoice.value);
+    }
+    fetch(url, { credentials: "same-origin" }).then(function (response) {
+      return response.json();
+    }).then(function (data) {
+      var heatmap = data.heatmap;
+      var element = document.getElementById("research-heatmap");
+      if (heatmap) {
+        element.hidden = false;
+        Plotly.react(element, [{
+          z: heatmap.z, x: heatmap.x.map(String), y: heatmap.y.map(String), type: "heatmap",
+          hoverongaps: false, colorscale: "Viridis", colorbar: { title: { text: data.rank_metric } }
+        }], frame({ xaxis: { title: { text: heatmap.x_name }, type: "category" },
+          yaxis: { title: { text: heatmap.y_name }, type: "category" } }), CONFIG);
+      } else {
+        element.hidden = true;
+      }
+      var histogram = data.logit_histogram;
+      if (histogram && document.getElementById("lambda-chart")) {
+        var centres = histogram.counts.map(function (count, index) {
+          return (histogram.edges[index] + histogram.edges[index + 1]) / 2;
+        });
+        Plotly.react("lambda-chart", [{
+          x: centres, y: histogram.counts, type: "bar",
+          marker: { color: centres.map(function (x) { return x <= 0 ? "#c0392b" : "#1f5fa8"; }) }
+        }], frame({ xaxis: { title: { text: "λ" } }, yaxis: { title: { text: "Splits" } },
+          bargap: 0.05 }), CONFIG);
+      }
+      var scatter = data.scatter;
+      if (scatter && document.getElementById("is-oos-chart")) {
+        var traces = [{ x: scatter.in_sample, y: scatter.out_of_sample, type: "scatter",
+          mode: "markers", marker: { size: 5, opacity: 0.6 }, name: "Configurations" }];
+        var known = scatter.in_sample.filter(function (value) { return value !== null; });
+        if (known.length) {
+          var low = Math.min.apply(null, known);
+          var high = Math.max.apply(null, known);
+          traces.push({ x: [low, high], y: [low, high], type: "scatter", mode: "lines",
+            name: "Same in and out of sample", line: { dash: "dot", color: "#66727f" } });
+        }
+        Plotly.react("is-oos-chart", traces, frame({
+          xaxis: { title: { text: "Sharpe, first half" } },
+          yaxis: { title: { text: "Sharpe, second half" } } }), CONFIG);
+      }
+      container.dataset.drawn = "true";
+    }).catch(function (error) {
+      var slot = container.querySelector(".chart-error");
+      if (slot) { slot.textContent = "The charts cannot be drawn: " + error.message; slot.hidden = false; }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var container = document.getElementById("research-charts");
+    if (!container) { return; }
+    ["heatmap-x", "heatmap-y"].forEach(function (id) {
+      var select = document.getElementById(id);
+      if (select) { select.addEventListener("change", function () { draw(container); }); }
+    });
+    draw(container);
+  });
+})();
