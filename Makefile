@@ -62,8 +62,8 @@ check: install
 # counterexample found is saved to tests/properties/parity_regressions.json (a regular test).
 PARITY_EXAMPLES ?= 500
 parity: install
-	PARITY_EXAMPLES=$(PARITY_EXAMPLES) $(BIN)/pytest -q -p no:cacheprovider \
-		tests/properties/test_engine_parity.py -k parity_search --hypothesis-show-statistics
+	PARITY_EXAMPLES=$(PARITY_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider \
+		tests/properties/test_engine_parity.py -k parity_search
 
 bench: install
 	$(BIN)/python -m benchmarks.run

@@ -11,11 +11,14 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from hypothesis import HealthCheck, Phase, event, given, settings
 
 from tests.properties.parity_cases import (
+    FIRST_DAY,
+    LAST_DAY,
     assert_parity,
     cases,
     regression_cases,
@@ -27,6 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_vectorbt")]
 CI_EXAMPLES = 24
 CI_MAX_DAYS = 400
 SEARCH_EXAMPLES = int(os.environ.get("PARITY_EXAMPLES", "0"))
+SEARCH_MAX_DAYS = (LAST_DAY - FIRST_DAY).days  # any length the bundled data allows
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +71,8 @@ def test_engines_agree_on_saved_counterexamples(case):
 @pytest.mark.skipif(not SEARCH_EXAMPLES, reason="the long search runs with `make parity`")
 def test_parity_search():
     failing = []
+    examples = []
+    started = time.perf_counter()
 
     @settings(
         max_examples=SEARCH_EXAMPLES,
@@ -74,8 +80,9 @@ def test_parity_search():
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=cases())
+    @given(case=cases(max_days=SEARCH_MAX_DAYS))
     def search(case):
+        examples.append(case["kind"])
         try:
             describe(case, assert_parity(case)[0])
         except AssertionError:
@@ -90,3 +97,8 @@ def test_parity_search():
         for case in failing[-distinct:]:
             save_regression(case)
         raise
+    finally:
+        print(
+            f"\nparity search: {len(examples)} examples ({examples.count('signal')} signal, "
+            f"{examples.count('allocation')} allocation) in {time.perf_counter() - started:.0f} s"
+        )
