@@ -311,3 +311,32 @@ def half_split_sharpes(
         "out_of_sample": [_number(value) for value in second],
         "bars": [half, len(rows) - half],
     }
+
+
+# --- walk-forward -----------------------------------------------------------------------------
+
+
+def in_sample_promise(equity: pd.Series, folds: Iterable[Mapping[str, Any]]) -> dict[str, list]:
+    """What each fold's in-sample result promised for its out-of-sample window: from the
+    stitched equity at the window's start, growing at the chosen entry's in-sample CAGR
+    (``(1 + cagr) ** (days / 365.25)``, the §5 CAGR's own calendar), one segment per fold with a
+    gap (``None``) between folds. ``folds`` are ``{"start", "end", "cagr"}`` with ISO dates."""
+    dates: list[str] = []
+    values: list[float | None] = []
+    index = pd.DatetimeIndex(equity.index)
+    for fold in folds:
+        cagr = _number(fold.get("cagr"))
+        start, end = pd.Timestamp(fold["start"]), pd.Timestamp(fold["end"])
+        window = equity[(index >= start) & (index <= end)]
+        if cagr is None or window.empty or cagr <= -1:
+            continue
+        before = equity[index < start]
+        base = float(before.iloc[-1]) if not before.empty else float(window.iloc[0])
+        origin = before.index[-1] if not before.empty else window.index[0]
+        days = (pd.DatetimeIndex(window.index) - origin).days.to_numpy(dtype="float64")
+        grown = base * (1.0 + cagr) ** (days / 365.25)
+        dates.extend(stamp.strftime("%Y-%m-%d") for stamp in window.index)
+        values.extend(_number(value) for value in grown)
+        dates.append(window.index[-1].strftime("%Y-%m-%d"))
+        values.append(None)
+    return {"dates": dates, "values": values}

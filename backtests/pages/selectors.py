@@ -723,3 +723,108 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
         "degradation": pbo.get("performance_degradation") if pbo else None,
         "scatter": scatter,
     }
+
+
+# --- walk-forward -----------------------------------------------------------------------------
+
+
+def walk_forward_page(walk_forward) -> dict[str, Any]:
+    """Each fold's windows, choice in words, in-sample score and out-of-sample return, and the
+    walk-forward efficiency in a sentence."""
+    from backtests.research.selectors import flat_parameters
+
+    combinations = walk_forward.combinations or []
+    folds = []
+    for fold in walk_forward.folds.order_by("index"):
+        chosen = combinations[fold.chosen_index] if fold.chosen_index is not None else None
+        outcome = fold.out_of_sample_metrics or {}
+        folds.append(
+            {
+                "index": fold.index,
+                "in_sample": f"{fold.in_sample_start} → {fold.in_sample_end}",
+                "out_of_sample": f"{fold.out_of_sample_start} → {fold.out_of_sample_end}",
+                "status": fold.get_status_display(),
+                "chosen": readable_parameters(chosen) if chosen else "—",
+                "in_sample_score": metric_display(walk_forward.rank_metric, fold.in_sample_score),
+                "in_sample_cagr": metric_display(
+                    "perf_cagr", (fold.in_sample_metrics or {}).get("perf_cagr")
+                ),
+                "out_of_sample_return": metric_display("total_return", outcome.get("total_return")),
+                "out_of_sample_cagr": metric_display("perf_cagr", outcome.get("perf_cagr")),
+            }
+        )
+    result = walk_forward.result or {}
+    efficiency = result.get("walk_forward_efficiency")
+    if efficiency is None:
+        sentence = (
+            "Walk-forward efficiency is unknown until the analysis completes, or when an "
+            "in-sample return is missing or averages zero."
+        )
+    else:
+        sentence = (
+            f"Walk-forward efficiency {efficiency:.2f}: out of sample the strategy earned "
+            f"{efficiency:.0%} of the annual return its in-sample choices promised"
+            + (
+                " — the choices carry over well."
+                if efficiency >= 0.5
+                else " — much of the in-sample result did not survive."
+            )
+        )
+    names = [
+        name
+        for name in dict.fromkeys(
+            name for combination in combinations for name in flat_parameters(combination)
+        )
+    ]
+    return {
+        "folds": folds,
+        "efficiency": efficiency,
+        "efficiency_sentence": sentence,
+        "choice_changes": result.get("choice_changes"),
+        "parameter_names": names,
+        "rank_metric_label": metric_label(walk_forward.rank_metric),
+    }
+
+
+def walk_forward_chart_data(walk_forward) -> dict[str, Any]:
+    """The stitched out-of-sample equity (downsampled for display), fold boundaries, the
+    in-sample promise of each fold, and the chosen parameters at each fold's start."""
+    from backtests.research.selectors import flat_parameters
+
+    result = walk_forward.result or {}
+    points = result.get("equity") or []
+    equity = pd.Series(
+        [point["equity"] for point in points],
+        index=pd.DatetimeIndex([point["date"] for point in points]),
+        dtype="float64",
+    )
+    folds = list(walk_forward.folds.order_by("index"))
+    combinations = walk_forward.combinations or []
+    chosen = {}
+    for fold in folds:
+        if fold.chosen_index is None:
+            continue
+        for name, value in flat_parameters(combinations[fold.chosen_index]).items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                chosen.setdefault(name, {"dates": [], "values": []})
+                chosen[name]["dates"].append(fold.out_of_sample_start.isoformat())
+                chosen[name]["values"].append(value)
+    return {
+        "status": walk_forward.status,
+        "equity": charts.display_series(equity) if len(equity) else None,
+        "boundaries": [fold.out_of_sample_start.isoformat() for fold in folds],
+        "in_sample": charts.in_sample_promise(
+            equity,
+            [
+                {
+                    "start": fold.out_of_sample_start.isoformat(),
+                    "end": fold.out_of_sample_end.isoformat(),
+                    "cagr": (fold.in_sample_metrics or {}).get("perf_cagr"),
+                }
+                for fold in folds
+            ],
+        )
+        if len(equity)
+        else None,
+        "chosen": chosen,
+    }

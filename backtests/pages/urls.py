@@ -95,6 +95,11 @@ urlpatterns = [
         name="walk_forward_detail",
     ),
     path(
+        "research/walk-forwards/<uuid:walk_forward_id>/chart-data",
+        views.walk_forward_chart_data,
+        name="walk_forward_chart_data",
+    ),
+    path(
         "research/walk-forwards/<uuid:walk_forward_id>/status",
         views.walk_forward_status,
         name="walk_forward_status",

@@ -633,13 +633,23 @@ def walk_forward_detail(request, walk_forward_id: uuid.UUID):
     )
     return render(
         request,
-        "pages/research_run_detail.html",
+        "pages/walk_forward_detail.html",
         {
             "run": walk_forward,
             "what": "Walk-forward",
             "api_url": f"/api/v1/research/walk-forward/{walk_forward.id}",
             "status_url": reverse("pages:walk_forward_status", args=[walk_forward.id]),
+            "chart_url": reverse("pages:walk_forward_chart_data", args=[walk_forward.id]),
+            **selectors.walk_forward_page(walk_forward),
         },
+    )
+
+
+@staff_required
+@require_GET
+def walk_forward_chart_data(request, walk_forward_id: uuid.UUID):
+    return _json(
+        selectors.walk_forward_chart_data(get_object_or_404(WalkForward, pk=walk_forward_id))
     )
 
 

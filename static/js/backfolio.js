@@ -561,3 +561,47 @@
     draw(container);
   });
 })();
+
+/* A walk-forward's charts: stitched out-of-sample equity with fold boundaries and the
+ * in-sample promise, and the chosen parameters fold by fold. */
+(function () {
+  "use strict";
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var container = document.getElementById("walk-forward-charts");
+    if (!container) { return; }
+    var config = { responsive: true, displaylogo: false };
+    var base = { margin: { l: 70, r: 20, t: 10, b: 40 }, hovermode: "x unified",
+      legend: { orientation: "h", y: -0.15 },
+      paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)" };
+    fetch(container.dataset.chartUrl, { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (!data.equity) { return; }
+        var traces = [{ x: data.equity.dates, y: data.equity.values, type: "scatter",
+          mode: "lines", name: "Out of sample (stitched)", line: { width: 2 } }];
+        if (data.in_sample && data.in_sample.dates.length) {
+          traces.push({ x: data.in_sample.dates, y: data.in_sample.values, type: "scatter",
+            mode: "lines", name: "In-sample promise", connectgaps: false,
+            line: { width: 1.5, dash: "dash" } });
+        }
+        var shapes = data.boundaries.map(function (day) {
+          return { type: "line", x0: day, x1: day, yref: "paper", y0: 0, y1: 1,
+            line: { color: "#66727f", width: 1, dash: "dot" } };
+        });
+        Plotly.newPlot("walk-forward-equity", traces,
+          Object.assign({}, base, { shapes: shapes, yaxis: { title: { text: "Equity" } } }), config);
+        var chosen = Object.keys(data.chosen).map(function (name) {
+          return { x: data.chosen[name].dates, y: data.chosen[name].values, type: "scatter",
+            mode: "lines+markers", line: { shape: "hv" }, name: name };
+        });
+        Plotly.newPlot("walk-forward-chosen", chosen,
+          Object.assign({}, base, { yaxis: { title: { text: "Value" } } }), config);
+        container.dataset.drawn = "true";
+      })
+      .catch(function (error) {
+        var slot = container.querySelector(".chart-error");
+        if (slot) { slot.textContent = "The charts cannot be drawn: " + error.message; slot.hidden = false; }
+      });
+  });
+})();
