@@ -37,9 +37,13 @@ from backtests.engines import (
     available_engines,
     get_engine,
 )
+from backtests.engines.base import DIRECTIONS, SIZE_TYPES
+from marketdata.resample import TIMEFRAMES
+from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics
 from strategies.language import (
+    REBALANCE_FREQUENCIES,
     Problem,
     SignalCache,
     SignalPlan,
@@ -59,12 +63,7 @@ from strategies.language.work import loaded_bar_count
 SIGNAL = "signal"
 ALLOCATION = "allocation"
 
-TIMEFRAMES = ("1d", "1wk", "1mo")
 BARS_PER_YEAR = {"1d": 252, "1wk": 52, "1mo": 12}
-SIZE_TYPES = ("percent", "shares", "signal_weight")
-DIRECTIONS = ("long", "short", "both")
-PRICE_ADJUSTMENTS = ("total_return", "split_only")
-REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly", "yearly")
 
 COMMON_KEYS = (
     "symbol",

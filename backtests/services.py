@@ -16,13 +16,13 @@ from django.utils import timezone
 
 from backfolio.limits import MAX_SWEEP_ENTRIES
 from backtests import artifacts, jobs
+from backtests.engines.registry import DEFAULT_ENGINE as DEFAULT_ENGINE  # a v1 create default
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 from strategies.models import Strategy
 
 # The v1 contract's origin service's defaults (SPEC §2).
-DEFAULT_ENGINE = "vectorbt"
 DEFAULT_INITIAL_CAPITAL = 100_000.0
 DEFAULT_COMMISSION = 0.0005
 DEFAULT_SLIPPAGE = 0.0005

@@ -14,10 +14,10 @@ import numpy as np
 import pandas as pd
 
 from backfolio.deadline import check_deadline
+from strategies.language.compiler import DIRECTIONS
 
 SIGNAL_KIND = "signal"
 ALLOCATION_KIND = "allocation"
-DIRECTIONS = ("long", "short", "both")
 SIZE_TYPES = ("percent", "shares", "signal_weight")
 
 EXIT_REASONS = (

@@ -6,6 +6,9 @@ from backtests.engines.base import Engine, EngineError
 
 _ENGINES: dict[str, Engine] = {}
 
+# The engine a run uses when its request names none (the v1 origin service's default).
+DEFAULT_ENGINE = "vectorbt"
+
 
 def register(engine: Engine) -> Engine:
     _ENGINES[engine.name] = engine

@@ -29,7 +29,6 @@ BENCHMARK_SYMBOL = "SPY"
 TRADES_PER_PAGE = 25
 BACKTESTS_PER_PAGE = 25
 ACTIVE_BACKTEST_STATUSES = (Backtest.Status.PENDING, Backtest.Status.RUNNING)
-ACTIVE_TASK_STATUSES = (Task.Status.PENDING, Task.Status.STARTED, Task.Status.PROGRESS)
 
 # Units for showing each flat metric; anything not listed is a plain number.
 PERCENT_METRICS = frozenset(
@@ -59,7 +58,7 @@ def recent_backtests(*, limit: int = 10) -> QuerySet[Backtest]:
 
 def active_tasks(*, limit: int = 20) -> QuerySet[Task]:
     return (
-        Task.objects.filter(status__in=ACTIVE_TASK_STATUSES)
+        Task.objects.filter(status__in=jobs.ACTIVE_TASK_STATUSES)
         .select_related("backtest__strategy", "sweep__strategy")
         .order_by("-created_at")[:limit]
     )

@@ -38,7 +38,9 @@ from backfolio.limits import (
     NAME_MAX_LENGTH,
 )
 from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
+from backtests.engines.registry import DEFAULT_ENGINE
 from marketdata.base import MarketDataError
+from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.synthetic import parse_symbol
 from strategies.language.compiler import (
     EVALUATION_FREQUENCIES,
@@ -50,12 +52,10 @@ from strategies.language.work import loaded_bar_count, work_problems
 
 TOP_LEVEL_FIELDS = ("strategy", "config", "name", "description")
 ENGINES = ("vectorbt", "backtrader")
-PRICE_ADJUSTMENTS = ("total_return", "split_only")
 DEFAULT_INITIAL_CAPITAL = 10_000.0
 DEFAULT_REBALANCE_FREQUENCY = "monthly"
 DEFAULT_COMMISSION = 0.0035
 MAX_COMMISSION = 0.1
-DEFAULT_ENGINE = "vectorbt"
 DEFAULT_BENCHMARK = "SPY"
 DEFAULT_PRICE_ADJUSTMENT = "total_return"
 DEFAULT_EVALUATION_FREQUENCY = "daily"

@@ -29,14 +29,13 @@ from backfolio.deadline import check_deadline
 from backtests.engines.base import ALLOCATION_KIND, Engine, EngineInput
 from backtests.pipeline import library_versions
 from backtests.portfolio.requests import PortfolioRequest
-from backtests.portfolio.risk import RISK_EXIT_LABEL, plan_exits, size_positions
+from backtests.portfolio.risk import BARS_PER_YEAR, RISK_EXIT_LABEL, plan_exits, size_positions
 from marketdata.synthetic import CASH_SYMBOL
 from metrics import analytics
 from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics, returns_from_equity
 from metrics.presenters import backfolio_metrics
 from strategies.language.compiler import compile_allocation_strategy
 
-BARS_PER_YEAR = 252
 ROLLING_WINDOW = 63
 
 

@@ -24,11 +24,14 @@ from backtests.research.grid import (
 )
 from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
-from backtests.services import RANK_METRICS, InvalidInput
+from backtests.services import (
+    DEFAULT_ENGINE,
+    DEFAULT_INITIAL_CAPITAL,
+    RANK_METRICS,
+    InvalidInput,
+)
 from strategies.models import Strategy
 
-DEFAULT_ENGINE = "vectorbt"
-DEFAULT_INITIAL_CAPITAL = 100_000.0
 DEFAULT_COST = 0.0005
 MAX_WINDOW_MONTHS = 1200
 
