@@ -14,6 +14,7 @@ from typing import Any
 from backfolio.common.openapi import add_components, component_ref
 from backtests import pipeline
 from strategies.language import PLUGINS
+from strategies.language.compiler import EVALUATION_FREQUENCIES, MAX_ALLOCATION_SIGNAL_DELAY
 from strategies.language.schema import SYMBOL
 
 
@@ -40,13 +41,15 @@ def _fraction_below_one(**extra) -> dict[str, Any]:
 
 def run_config_schema() -> dict[str, Any]:
     date = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
-    signal_only = ", ".join(pipeline.SIGNAL_ONLY_KEYS)
+    allocation_keys = set(pipeline.ALLOCATION_ONLY_KEYS)
+    signal_only = ", ".join(k for k in pipeline.SIGNAL_ONLY_KEYS if k not in allocation_keys)
+    allocation_only = ", ".join(k for k in pipeline.ALLOCATION_ONLY_KEYS)
     return {
         "type": "object",
         "description": (
             "A run's configuration. Signal strategies trade `symbol` (or `symbols`); allocation "
-            "strategies trade the symbols of their groups and accept `rebalance_frequency` but "
-            f"not the signal-only keys ({signal_only}). `signal` (an inline definition) or "
+            f"strategies trade the symbols of their groups and accept {allocation_only} but not "
+            f"the signal-only keys ({signal_only}). `signal` (an inline definition) or "
             "`signal_plugin_key` (a built-in strategy) replace the strategy's own definition."
         ),
         "properties": {
@@ -106,11 +109,20 @@ def run_config_schema() -> dict[str, Any]:
                 "minimum": 0,
                 "maximum": pipeline.MAX_SIGNAL_DELAY,
                 "default": 0,
+                "description": "Bars between a signal and its trade: at most "
+                f"{pipeline.MAX_SIGNAL_DELAY} for a signal strategy, "
+                f"{MAX_ALLOCATION_SIGNAL_DELAY} for an allocation strategy.",
             },
             "rebalance_frequency": {
                 "type": "string",
                 "enum": list(pipeline.REBALANCE_FREQUENCIES),
                 "default": "monthly",
+            },
+            "evaluation_frequency": {
+                "type": "string",
+                "enum": list(EVALUATION_FREQUENCIES),
+                "default": "daily",
+                "description": "How often an allocation strategy's rules are evaluated.",
             },
         },
         "additionalProperties": False,
