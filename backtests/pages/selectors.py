@@ -827,3 +827,32 @@ def walk_forward_chart_data(walk_forward) -> dict[str, Any]:
         else None,
         "chosen": chosen,
     }
+
+
+# --- sweeps index -----------------------------------------------------------------------------
+
+SWEEPS_LISTED = 50
+COMPARE_TOP = 5
+
+
+def sweeps_index() -> dict[str, Any]:
+    """The latest v1 sweeps, research sweeps and walk-forwards, newest first."""
+    from backtests.research.models import ResearchSweep
+    from backtests.research.walk_forward.models import WalkForward
+
+    return {
+        "sweeps": Sweep.objects.select_related("strategy", "task", "owner").order_by("-created_at")[
+            :SWEEPS_LISTED
+        ],
+        "research_sweeps": ResearchSweep.objects.select_related("strategy", "owner").order_by(
+            "-created_at"
+        )[:SWEEPS_LISTED],
+        "walk_forwards": WalkForward.objects.select_related("strategy", "owner").order_by(
+            "-created_at"
+        )[:SWEEPS_LISTED],
+    }
+
+
+def sweep_top_ids(leaderboard: list[dict[str, Any]], count: int = COMPARE_TOP) -> list[str]:
+    """The best ``count`` finished runs of a sweep's leaderboard (ranked entries only)."""
+    return [entry["backtest_id"] for entry in leaderboard if entry.get("rank")][:count]

@@ -41,6 +41,7 @@ urlpatterns = [
     ),
     path("compare/", views.compare, name="compare"),
     path("compare/chart-data", views.compare_chart_data, name="compare-chart-data"),
+    path("sweeps/", views.sweep_list, name="sweep-list"),
     path("sweeps/<uuid:sweep_id>/", views.sweep_detail, name="sweep-detail"),
     path("sweeps/<uuid:sweep_id>/status", views.sweep_status, name="sweep-status"),
     path("strategies/", views.strategy_list, name="strategy-list"),

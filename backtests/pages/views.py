@@ -360,9 +360,16 @@ def compare_chart_data(request):
 
 @staff_required
 @require_GET
+def sweep_list(request):
+    return render(request, "pages/sweep_list.html", selectors.sweeps_index())
+
+
+@staff_required
+@require_GET
 def sweep_detail(request, sweep_id: uuid.UUID):
     sweep = get_object_or_404(Sweep.objects.select_related("strategy", "owner"), pk=sweep_id)
     status = selectors.sweep_status(sweep)
+    top = selectors.sweep_top_ids(status["leaderboard"])
     return render(
         request,
         "pages/sweep_detail.html",
@@ -370,6 +377,8 @@ def sweep_detail(request, sweep_id: uuid.UUID):
             "sweep": sweep,
             "status": status,
             "rank_metric_label": selectors.metric_label(sweep.rank_metric),
+            "top_ids": ",".join(top),
+            "top_count": len(top),
             "grid_json": _pretty(
                 {"base_config": sweep.base_config, "param_grid": sweep.param_grid}
             ),

@@ -242,3 +242,32 @@ class TestRobustnessPanel:
             f"Backtest {backtest.id} is not completed (status: pending); "
             "its robustness cannot be computed."
         )
+
+
+class TestSweepsIndex:
+    def test_lists_every_kind_of_sweep_and_compares_a_sweeps_best_runs(self, staff_client):
+        from backtests.models import Sweep, Task
+
+        first = BacktestFactory()
+        grid = [{"signal_plugin_params": {"fast": fast}} for fast in (5, 10, 20)]
+        sweep = Sweep.objects.create(
+            strategy=first.strategy, engine="vectorbt", param_grid=grid, rank_metric="total_return"
+        )
+        Task.objects.create(
+            kind=Task.Kind.SWEEP, sweep=sweep, status=Task.Status.PROGRESS, done=2, total=3
+        )
+        runs = [
+            completed_backtest(seed=seed, strategy=sweep.strategy, sweep=sweep, sweep_index=index)
+            for index, seed in enumerate((1, 2))
+        ]
+        BacktestFactory(strategy=sweep.strategy, sweep=sweep, sweep_index=2)
+
+        index = staff_client.get("/sweeps/")
+        page = staff_client.get(f"/sweeps/{sweep.id}/")
+
+        assert index.status_code == 200
+        assert f'href="/sweeps/{sweep.id}/"' in index.content.decode()
+        assert {"research_sweeps", "walk_forwards"} <= set(index.context.keys())
+        best_first = sorted(runs, key=lambda run: -run.metrics["total_return"])
+        assert page.context["top_ids"] == ",".join(str(run.id) for run in best_first)
+        assert "Compare the best 2 runs" in page.content.decode()
