@@ -68,6 +68,56 @@ def returns_from_equity(equity: pd.Series, initial_capital: float) -> pd.Series:
     return pd.Series(returns, index=equity.index, name="returns")
 
 
+def time_weighted_returns(
+    equity: pd.Series, initial_capital: float, flows: np.ndarray
+) -> pd.Series:
+    """Returns that ignore cash flows (SPEC §8.1): r_1 = E_1/C − 1, then
+    r_t = (E_t − F_t)/E_{t−1} − 1, F_t the flow added at bar t's close (negative: withdrawn).
+    A bar after the portfolio was emptied (E_{t−1} = 0) has nothing invested: r_t = 0."""
+    _check_capital(initial_capital)
+    values = equity.to_numpy(dtype=float)
+    previous = np.concatenate(([float(initial_capital)], values[:-1]))
+    flows = np.asarray(flows, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = np.where(previous > 0, (values - flows) / previous - 1.0, 0.0)
+    return pd.Series(returns, index=equity.index, name="returns")
+
+
+def time_weighted_equity(equity: pd.Series, initial_capital: float, flows: np.ndarray) -> pd.Series:
+    """C·Π(1 + r_s) over the time-weighted returns: the curve the capital alone would have made,
+    from which every return-based metric of a run with flows is computed."""
+    returns = time_weighted_returns(equity, initial_capital, flows)
+    growth = np.cumprod(1.0 + returns.to_numpy())
+    return pd.Series(float(initial_capital) * growth, index=equity.index, name="equity")
+
+
+def money_weighted_return(
+    dates: pd.DatetimeIndex, initial_capital: float, flows: np.ndarray, final_value: float
+) -> float | None:
+    """The annualised internal rate of return r of the investor's cash flows: −C on the first
+    bar, −F_t on each flow bar (a contribution is money in), +E_n on the last bar, discounted by
+    (1 + r)^(days/365.25): the r where their present value is 0 (``scipy.optimize.brentq``).
+    None when the run spans less than a day or no rate in (−100 %, 10⁶ %) balances them."""
+    from scipy.optimize import brentq  # imported on use: most runs have no flows
+
+    days = (dates - dates[0]).days.to_numpy(dtype=float)
+    if len(days) == 0 or days[-1] < 1:
+        return None
+    amounts = -np.asarray(flows, dtype=float)
+    amounts[0] -= float(initial_capital)
+    amounts[-1] += float(final_value)
+    moving = amounts != 0
+    years, amounts = days[moving] / 365.25, amounts[moving]
+
+    def present_value(rate: float) -> float:
+        return float(np.sum(amounts * np.exp(-years * np.log1p(rate))))
+
+    low, high = -1.0 + 1e-9, 1e4
+    if present_value(low) * present_value(high) > 0:
+        return None
+    return float(brentq(present_value, low, high, xtol=1e-14, rtol=1e-12, maxiter=500))
+
+
 def per_period_risk_free(risk_free_rate: float, bars_per_year: float) -> float:
     """rf_p = (1 + rf)^(1/P) − 1: the annual rate compounded down to one bar."""
     return (1.0 + risk_free_rate) ** (1.0 / bars_per_year) - 1.0

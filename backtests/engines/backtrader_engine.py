@@ -23,6 +23,7 @@ from backtests.engines.base import (
     RefusedOrder,
     allocation_weights,
     build_result,
+    flow_trade,
     report_progress,
     signal_arrays,
     stop_exit_reason,
@@ -122,7 +123,11 @@ class BacktraderEngine:
             raise RuntimeError("backtrader did not report every bar.")
         report_progress(data, 1.0)
         result = build_result(data, recorder.equity, recorder.positions, recorder.fills)
-        return replace(result, refused_orders=tuple(recorder.refused))
+        return replace(
+            result,
+            refused_orders=tuple(recorder.refused),
+            cash_flows=recorder.flows if data.cash_flows is not None else None,
+        )
 
 
 def _tolerant_broker_class(bt):
@@ -162,6 +167,7 @@ class _Recorder:
         self.positions = np.zeros((n_bars, n_columns))
         self.fills: list[Fill] = []
         self.refused: list[RefusedOrder] = []
+        self.flows = np.zeros(n_bars)
         self.recorded_bars = 0
         self.progress_step = max(n_bars // 10, 1)
 
@@ -340,7 +346,10 @@ def _allocation_strategy(bt):
     class AllocationStrategy(_base_strategy(bt)):
         def __init__(self) -> None:
             super().__init__()
-            self.weights = allocation_weights(self.recorder.data)
+            data = self.recorder.data
+            self.weights = allocation_weights(data)
+            self.flows = None if data.cash_flows is None else np.asarray(data.cash_flows, float)
+            self.withdrawals_stopped = False
 
         def decide(self, bar: int) -> None:
             weights = self.weights[bar]
@@ -351,6 +360,18 @@ def _allocation_strategy(bt):
             shares = np.array([self.getposition(d).size for d in self.datas], dtype=float)
             cash = self.broker.getcash()
             value = cash + float(np.sum(np.where(shares != 0, shares * closes, 0.0)))
+            flow = 0.0 if self.flows is None else float(self.flows[bar])
+            if flow < 0 and self.withdrawals_stopped:
+                flow = 0.0
+            if flow != 0:
+                trade = flow_trade(cash, shares * closes, weights, flow, data.commission)
+                self.withdrawals_stopped |= trade.emptied
+                self.recorder.flows[bar] = trade.flow
+                # The broker's cash changes now, before this bar's orders fill at its close
+                # (BackBroker.add_cash would apply it only after them).
+                self.broker.cash += trade.flow
+                cash += trade.flow
+                value = trade.target_value
             traded = np.flatnonzero(~np.isnan(weights))
             # vectorbt's call_seq="auto": ascending approximate order value, sells first.
             order_values = weights[traded] * value - shares[traded] * closes[traded]

@@ -87,8 +87,15 @@ class EngineInput:
       1e-9 (relative) of the cash counts as paid (vectorbt's tolerance), so the buy that spends
       all the cash at zero cost fills whole whatever the float rounding of the cash. A NaN weight
       in a traded row holds that symbol.
-    * E_t = cash + Σ shares·close_t after bar t's fills. A position still open at the end is a
-      trade with exit_reason ``end_of_data`` at the last close, without exit costs.
+    * Cash flows (allocation kind, ``cash_flows``: one amount per bar, 0 on most; never on the
+      first bar): on a bar with a flow F the row of ``target_weights`` must be complete. The
+      bar trades to w·V′ where V′ is the value the portfolio keeps after the flow and this
+      bar's own commission: V′ + commission·Σ|w·V′ − shares·close| = cash + Σ shares·close + F
+      (``flow_trade``), so the cash ends at (1 − Σw)·V′ and no buy is cut. A withdrawal the
+      portfolio cannot pay (V′ ≤ 0) sells everything and withdraws all the cash left; later
+      withdrawals are then skipped (``EngineResult.cash_flows`` holds what actually flowed).
+    * E_t = cash + Σ shares·close_t after bar t's fills (and flow). A position still open at
+      the end is a trade with exit_reason ``end_of_data`` at the last close, without exit costs.
     """
 
     close: pd.DataFrame
@@ -108,6 +115,7 @@ class EngineInput:
     trailing_stop: float | None = None
     max_holding_bars: int | None = None
     target_weights: pd.DataFrame | None = None
+    cash_flows: np.ndarray | None = None
     progress: Callable[[float], None] | None = None
 
 
@@ -137,6 +145,43 @@ class EngineResult:
     # Orders the broker refused. The trading rules size every order so that it fills, so any
     # entry here means this run is not the one the rules describe; callers must surface it.
     refused_orders: tuple[RefusedOrder, ...] = ()
+    # The flows that actually happened, one per bar (None without flows): a withdrawal larger
+    # than the portfolio is cut to what it holds, and the ones after it are skipped.
+    cash_flows: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class FlowTrade:
+    """How a bar with a cash flow trades (see ``EngineInput``)."""
+
+    target_value: float  # V′: the portfolio value the target weights apply to
+    flow: float  # what actually flows (negative: withdrawn)
+    emptied: bool  # a withdrawal the portfolio could not pay: everything sold, all cash out
+
+
+def flow_trade(
+    cash: float, holdings: np.ndarray, weights: np.ndarray, flow: float, commission: float
+) -> FlowTrade:
+    """Solve V′ + c·Σ|w·V′ − h| = cash + Σh + F (``holdings`` h: value of each position at the
+    close). The left side is convex and increasing in V′ (slope ≥ 1 − c), so Newton's method
+    from V′ = cash + Σh + F (at or above the root) steps down onto it exactly: it is piecewise
+    linear, and each step lands on the root of one linear piece."""
+    total = cash + float(holdings.sum()) + flow
+
+    def excess(value: float) -> float:
+        return value + commission * float(np.abs(weights * value - holdings).sum()) - total
+
+    if flow < 0 and excess(0.0) >= 0:
+        left = cash + float((holdings - holdings * commission).sum())
+        return FlowTrade(0.0, -max(left, 0.0), True)
+    value = total
+    for _ in range(2 * len(weights) + 8):
+        slope = 1.0 + commission * float(np.sum(weights * np.sign(weights * value - holdings)))
+        step = excess(value) / slope
+        value -= step
+        if abs(step) <= 1e-15 * max(abs(value), 1.0):
+            break
+    return FlowTrade(value, flow, False)
 
 
 class Engine(Protocol):
@@ -196,7 +241,18 @@ def validate_input(data: EngineInput) -> None:
         finite = weights.to_numpy(dtype=float)
         if np.isinf(finite).any():
             raise EngineError("target_weights must be finite or NaN.")
-    else:
+        flows = data.cash_flows
+        if flows is not None:
+            flows = np.asarray(flows, dtype=float)
+            if flows.shape != (len(close),) or not np.isfinite(flows).all():
+                raise EngineError("cash_flows must hold one finite amount per bar.")
+            if len(flows) and flows[0] != 0:
+                raise EngineError("cash_flows cannot flow on the first bar.")
+            if np.isnan(finite[flows != 0]).any():
+                raise EngineError("a bar with a cash flow needs a complete target_weights row.")
+    elif data.cash_flows is not None:
+        raise EngineError("cash_flows apply to allocation backtests only.")
+    if data.kind not in (SIGNAL_KIND, ALLOCATION_KIND):
         raise EngineError(f"Unknown kind {data.kind!r}: expected 'signal' or 'allocation'.")
 
 

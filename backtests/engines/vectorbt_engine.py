@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -32,6 +33,7 @@ from backtests.engines.base import (
     SignalArrays,
     allocation_weights,
     build_result,
+    flow_trade,
     report_progress,
     signal_arrays,
     stop_exit_reason,
@@ -338,6 +340,8 @@ class VectorbtEngine:
     def _run_allocation(self, data: EngineInput) -> EngineResult:
         from vectorbt.portfolio.enums import SizeType
 
+        if data.cash_flows is not None:
+            return self._run_allocation_with_flows(data)
         weights = allocation_weights(data)
         traded_rows = ~np.isnan(weights).all(axis=1)
         # A NaN weight in a traded row holds the symbol: an order of 0 shares keeps vectorbt's
@@ -373,13 +377,117 @@ class VectorbtEngine:
         )
         return build_result(data, equity.reshape(-1), positions, fills)
 
+    def _run_allocation_with_flows(self, data: EngineInput) -> EngineResult:
+        """vectorbt cannot add or remove cash during a simulation, so the run is simulated in
+        pieces: the bars between flows, and each flow bar on its own. A piece after the first
+        starts from the book the previous one left: its cash plus the positions' value is the
+        initial cash, and a first extra row buys the positions back at the piece's first close
+        without commission (its orders are not part of the run). A flow bar's piece adds a
+        contribution to that initial cash, trades to w·V′ (``flow_trade``) with TargetValue
+        orders, and takes a withdrawal out of the cash it ends with."""
+        from vectorbt.portfolio.enums import SizeType
+
+        engine = self._vectorbt_engine()
+        close = data.close.to_numpy(dtype=float)
+        weights = allocation_weights(data)
+        flows = np.asarray(data.cash_flows, dtype=float)
+        commission = float(data.commission)
+        n_bars, n_columns = close.shape
+        equity = np.empty(n_bars)
+        positions = np.empty((n_bars, n_columns))
+        actual = np.zeros(n_bars)
+        fills: list[Fill] = []
+        shares = np.zeros(n_columns)
+        cash = float(data.initial_capital)
+        withdrawals_stopped = False
+
+        def simulate(first: int, sizes, size_types, extra_cash: float) -> tuple[float, np.ndarray]:
+            """Run bars first … first+len(sizes)−1 from the current book; returns the cash and
+            shares after the last one, and fills in equity, positions and fills."""
+            rows = len(sizes)
+            restore = bool(np.any(shares != 0))
+            piece_close = close[first : first + rows]
+            fees = np.full((rows, n_columns), commission)
+            init_cash = cash + extra_cash
+            if restore:
+                piece_close = np.vstack([close[first], piece_close])
+                sizes = np.vstack([shares, sizes])
+                size_types = np.vstack([np.full(n_columns, SizeType.Amount), size_types])
+                fees = np.vstack([np.zeros(n_columns), fees])
+                init_cash += float(np.sum(shares * close[first]))
+            records = simulate_allocation(
+                piece_close,
+                sizes,
+                size_types,
+                fees=fees,
+                slippage=float(data.slippage),
+                init_cash=init_cash,
+                engine=engine,
+            )
+            values, assets = portfolio_arrays(
+                piece_close, records, init_cash, grouped=True, engine=engine
+            )
+            offset = 1 if restore else 0
+            values, assets = values.reshape(-1)[offset:], assets[offset:]
+            equity[first : first + rows] = values
+            positions[first : first + rows] = assets
+            signs = np.where(records["side"] == 0, 1.0, -1.0)
+            for record, sign in zip(records, signs, strict=True):
+                if int(record["idx"]) < offset:
+                    continue
+                fills.append(
+                    Fill(
+                        first + int(record["idx"]) - offset,
+                        int(record["col"]),
+                        float(record["size"]) * sign,
+                        float(record["price"]),
+                        float(record["fees"]),
+                    )
+                )
+            last_shares = assets[-1].copy()
+            return float(values[-1] - np.sum(last_shares * close[first + rows - 1])), last_shares
+
+        traded_rows = ~np.isnan(weights).all(axis=1)
+        holds = np.isnan(weights) & traded_rows[:, None]
+        all_sizes = np.where(holds, 0.0, weights)
+        all_types = np.where(holds, SizeType.Amount, SizeType.TargetPercent)
+        start = 0
+        for bar in [*np.flatnonzero(flows != 0).tolist(), n_bars]:
+            if bar > start:
+                cash, shares = simulate(start, all_sizes[start:bar], all_types[start:bar], 0.0)
+            if bar == n_bars:
+                break
+            flow = float(flows[bar])
+            if flow < 0 and withdrawals_stopped:
+                flow = 0.0
+            if flow == 0:
+                row = slice(bar, bar + 1)
+                cash, shares = simulate(bar, all_sizes[row], all_types[row], 0.0)
+            else:
+                trade = flow_trade(cash, shares * close[bar], weights[bar], flow, commission)
+                withdrawals_stopped |= trade.emptied
+                actual[bar] = trade.flow
+                contribution = max(trade.flow, 0.0)
+                cash, shares = simulate(
+                    bar,
+                    (weights[bar] * trade.target_value)[None, :],
+                    np.full((1, n_columns), SizeType.TargetValue),
+                    contribution,
+                )
+                withdrawn = contribution - trade.flow  # 0 for a contribution
+                cash -= withdrawn
+                equity[bar] -= withdrawn
+            start = bar + 1
+        result = build_result(data, equity, positions, fills)
+        return replace(result, cash_flows=actual)
+
 
 def simulate_allocation(
     close: np.ndarray,
     sizes: np.ndarray,
     size_types: np.ndarray,
     *,
-    fees: float,
+    fees: float | np.ndarray,
     slippage: float,
     init_cash: float,
     engine: str,
@@ -406,7 +514,7 @@ def simulate_allocation(
         np.inf,  # price: the close
         np.ascontiguousarray(size_types, dtype=np.int64),
         Direction.Both,
-        fees,
+        np.asarray(fees, dtype=float),
         defaults["fixed_fees"],
         slippage,
         defaults["min_size"],

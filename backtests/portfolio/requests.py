@@ -43,6 +43,7 @@ from marketdata.base import MarketDataError
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.synthetic import parse_symbol
 from strategies.language.compiler import (
+    CASHFLOW_FREQUENCIES,
     EVALUATION_FREQUENCIES,
     MAX_ALLOCATION_SIGNAL_DELAY,
     REBALANCE_FREQUENCIES,
@@ -87,6 +88,8 @@ CONFIG_FIELDS = (
     "price_adjustment",
     "evaluation_frequency",
     "signal_delay",
+    "cashflow_amount",
+    "cashflow_frequency",
 )
 RENAMED_CONFIG_FIELDS = {"rebalancing_frequency": "rebalance_frequency"}
 # Exit rules act only with risk management on; position limits only with risk management on or a
@@ -164,6 +167,8 @@ class PortfolioRequest:
     risk: RiskSettings
     evaluation_frequency: str = DEFAULT_EVALUATION_FREQUENCY
     signal_delay: int = DEFAULT_SIGNAL_DELAY
+    cashflow_amount: float | None = None
+    cashflow_frequency: str | None = None
     name: str = ""
     description: str = ""
     ignored_fields: tuple[str, ...] = ()
@@ -226,6 +231,9 @@ class PortfolioRequest:
             config["evaluation_frequency"] = self.evaluation_frequency
         if self.signal_delay != DEFAULT_SIGNAL_DELAY:
             config["signal_delay"] = self.signal_delay
+        if self.cashflow_amount is not None:
+            config["cashflow_amount"] = self.cashflow_amount
+            config["cashflow_frequency"] = self.cashflow_frequency
         return config
 
 
@@ -458,6 +466,17 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
     delay = read.integer(
         "signal_delay", DEFAULT_SIGNAL_DELAY, low=0, high=MAX_ALLOCATION_SIGNAL_DELAY
     )
+    cashflow_amount = _cashflow_amount(config.get("cashflow_amount"), problems)
+    cashflow_frequency = read.choice(
+        "cashflow_frequency", None, CASHFLOW_FREQUENCIES, "cashflow frequency"
+    )
+    if read.present("cashflow_amount") != read.present("cashflow_frequency"):
+        given, missing = (
+            ("cashflow_amount", "cashflow_frequency")
+            if read.present("cashflow_amount")
+            else ("cashflow_frequency", "cashflow_amount")
+        )
+        problems.append(f"{given} needs {missing} (give both or neither)")
 
     fraction = {
         "low": 0,
@@ -500,6 +519,12 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         max_position_size=max_position,
         min_position_size=min_position,
     )
+    if cashflow_amount is not None and risk.exits_active:
+        problems.append(
+            "cashflow_amount cannot be combined with risk exits (enable_risk_management with "
+            "stop_loss, take_profit, trailing_stop, max_drawdown_limit or "
+            "volatility_exit_threshold)"
+        )
     if len(problems) > before:
         return None
     ignored = [key for key in RISK_EXIT_FIELDS if not risk.enabled and read.present(key)]
@@ -517,8 +542,28 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         "risk": risk,
         "evaluation_frequency": evaluation,
         "signal_delay": delay,
+        "cashflow_amount": cashflow_amount,
+        "cashflow_frequency": cashflow_frequency,
         "ignored_fields": tuple(ignored),
     }
+
+
+def _cashflow_amount(value: Any, problems: list[str]) -> float | None:
+    """A contribution (positive) or withdrawal (negative) per period; finite and not 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.append(f"cashflow_amount must be a number, not {_type_name(value)}")
+        return None
+    if not math.isfinite(value):
+        problems.append(f"cashflow_amount must be a finite number, got {value}")
+        return None
+    if value == 0:
+        problems.append(
+            "cashflow_amount must not be 0 (positive: a contribution, negative: a withdrawal)"
+        )
+        return None
+    return float(value)
 
 
 def _benchmark(value: Any, problems: list[str]) -> str:

@@ -32,9 +32,17 @@ from backtests.portfolio.requests import PortfolioRequest
 from backtests.portfolio.risk import BARS_PER_YEAR, RISK_EXIT_LABEL, plan_exits, size_positions
 from marketdata.synthetic import CASH_SYMBOL
 from metrics import analytics
-from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics, returns_from_equity
+from metrics.calculations import (
+    METRICS_SPEC_VERSION,
+    compute_metrics,
+    money_weighted_return,
+    returns_from_equity,
+    time_weighted_equity,
+    time_weighted_returns,
+)
+from metrics.jsonsafe import clean_number, iso_date
 from metrics.presenters import backfolio_metrics
-from strategies.language.compiler import compile_allocation_strategy
+from strategies.language.compiler import cashflow_schedule, compile_allocation_strategy
 
 ROLLING_WINDOW = 63
 
@@ -113,6 +121,18 @@ def run_portfolio(
             columns=[CASH_SYMBOL],
         )
 
+    flows = None
+    if request.cashflow_amount is not None:
+        flows = np.where(
+            cashflow_schedule(run_index, request.cashflow_frequency),
+            request.cashflow_amount,
+            0.0,
+        )
+        # A flow bar trades into the current target weights: the last ones the plan traded to.
+        flow_rows = flows != 0
+        weights = weights.copy()
+        weights[flow_rows] = weights.ffill().to_numpy()[flow_rows]
+
     if risk.exits_active:
         exits = plan_exits(
             close,
@@ -134,6 +154,7 @@ def run_portfolio(
             slippage=0.0,
             kind=ALLOCATION_KIND,
             target_weights=weights,
+            cash_flows=flows,
         )
     )
     # The contract carries warnings: a run with an order the broker refused completes, and says
@@ -142,24 +163,39 @@ def run_portfolio(
     check_deadline()
     equity = outcome.equity
     capital = request.initial_capital
-    returns = returns_from_equity(equity, capital)
+    if outcome.cash_flows is None:
+        returns = returns_from_equity(equity, capital)
+        performance = equity
+    else:
+        # Returns that ignore the flows: every return-based metric (and the drawdowns) comes
+        # from the curve the capital alone made; final_value stays E_n.
+        returns = time_weighted_returns(equity, capital, outcome.cash_flows)
+        performance = time_weighted_equity(equity, capital, outcome.cash_flows)
+        warnings.extend(_withdrawal_warnings(flows, outcome.cash_flows, run_index))
     metrics = compute_metrics(
-        equity,
+        performance,
         initial_capital=capital,
         trades=outcome.trades,
         positions=outcome.positions,
         orders=outcome.orders,
         bars_per_year=BARS_PER_YEAR,
     )
+    metrics["final_value"] = clean_number(float(equity.iloc[-1]))
+    metrics_block = backfolio_metrics(metrics, returns)
+    if outcome.cash_flows is not None:
+        metrics_block.update(_flow_metrics(run_index, capital, outcome.cash_flows, equity))
 
     data_symbols = [symbol for symbol in request.symbols if not is_cash(symbol)]
     completeness = {symbol: float(prices.completeness.get(symbol, 1.0)) for symbol in data_symbols}
     asset_returns = _asset_returns(prices.close, risky, run_index)
+    # A withdrawal can empty the portfolio: nothing is held on a bar worth 0.
+    worth = equity.to_numpy(dtype=float)
+    worth = np.where(worth > 0, worth, np.nan)
     held_weights = (
         pd.DataFrame(
             outcome.positions[risky].to_numpy(dtype=float)
             * close[risky].to_numpy(dtype=float)
-            / equity.to_numpy(dtype=float)[:, None],
+            / worth[:, None],
             index=run_index,
             columns=risky,
         )
@@ -187,7 +223,7 @@ def run_portfolio(
     result = {
         "is_valid": True,
         "validation_score": validation_score(completeness, warnings),
-        "metrics": backfolio_metrics(metrics, returns),
+        "metrics": metrics_block,
         "portfolio_log": dict(zip(dates, equity_values, strict=True)),
         "allocation_log": dict(zip(dates, groups.astype(str).tolist(), strict=True)),
         "returns_log": dict(zip(dates, _json_numbers(returns), strict=True)),
@@ -195,7 +231,7 @@ def run_portfolio(
         "risk_metrics": analytics.risk_metrics(returns),
         "benchmark_comparison": benchmark_block,
         "transaction_analysis": analytics.transaction_analysis(outcome.orders, equity, capital),
-        "drawdown_analysis": analytics.drawdown_analysis(equity, capital),
+        "drawdown_analysis": analytics.drawdown_analysis(performance, capital),
         "allocation_efficiency": analytics.allocation_efficiency(
             groups, returns, bars_per_year=BARS_PER_YEAR
         ),
@@ -224,6 +260,36 @@ def run_portfolio(
         warnings=warnings,
         data_hash=str(prices.data_hash),
     )
+
+
+def _flow_metrics(
+    run_index: pd.DatetimeIndex, capital: float, flows: np.ndarray, equity: pd.Series
+) -> dict[str, Any]:
+    """total_contributions, total_withdrawals (a positive amount) and money_weighted_return."""
+    final_value = float(equity.iloc[-1])
+    return {
+        "total_contributions": float(flows[flows > 0].sum()),
+        "total_withdrawals": float(-flows[flows < 0].sum()) + 0.0,  # never -0.0
+        "money_weighted_return": clean_number(
+            money_weighted_return(run_index, capital, flows, final_value)
+        ),
+    }
+
+
+def _withdrawal_warnings(
+    planned: np.ndarray, actual: np.ndarray, run_index: pd.DatetimeIndex
+) -> list[str]:
+    """One warning when a withdrawal emptied the portfolio and the later ones were skipped."""
+    short = np.flatnonzero((planned < 0) & (actual > planned))
+    if not len(short):
+        return []
+    first = short[0]
+    skipped = int(len(short) - 1)
+    return [
+        f"The withdrawal of {-planned[first]:,.2f} on {iso_date(run_index[first])} exceeded the "
+        f"portfolio's value: it was emptied ({-actual[first]:,.2f} withdrawn) and the "
+        f"{skipped} later withdrawal(s) were skipped"
+    ]
 
 
 def _asset_returns(close: pd.DataFrame, risky: list[str], run_index: pd.Index) -> pd.DataFrame:

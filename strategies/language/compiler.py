@@ -24,6 +24,7 @@ from strategies.language.signals import PriceFrameLike, SignalCache
 DIRECTIONS = ("long", "short", "both")
 REBALANCE_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly", "yearly")
 EVALUATION_FREQUENCIES = ("daily", "weekly", "monthly", "quarterly")
+CASHFLOW_FREQUENCIES = ("weekly", "monthly", "quarterly", "semi-annually", "annually")
 MAX_ALLOCATION_SIGNAL_DELAY = 2
 
 
@@ -173,6 +174,8 @@ def _period_keys(index: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
         return years * 12 + months
     if rebalance == "quarterly":
         return years * 4 + (months - 1) // 3
+    if rebalance == "semi-annually":
+        return years * 2 + (months - 1) // 6
     return years
 
 
@@ -187,6 +190,19 @@ def rebalance_schedule(index: pd.DatetimeIndex, rebalance: str) -> np.ndarray:
     scheduled = np.ones(len(index), dtype=bool)
     scheduled[1:] = keys[1:] != keys[:-1]
     return scheduled
+
+
+def cashflow_schedule(index: pd.DatetimeIndex, frequency: str) -> np.ndarray:
+    """True on the first trading day of each ISO week, month, quarter, half-year or year after
+    the first bar (a flow never lands on the first bar: the initial capital is its flow)."""
+    if frequency not in CASHFLOW_FREQUENCIES:
+        raise ValueError(
+            f"frequency must be one of {', '.join(CASHFLOW_FREQUENCIES)}, not {frequency!r}"
+        )
+    keys = _period_keys(index, "yearly" if frequency == "annually" else frequency)
+    flows = np.zeros(len(index), dtype=bool)
+    flows[1:] = keys[1:] != keys[:-1]
+    return flows
 
 
 def evaluation_schedule(index: pd.DatetimeIndex, evaluation: str, first_run_bar: int) -> np.ndarray:

@@ -9,8 +9,8 @@ replayed by a regular test:
   ``run_backtest``).
 - ``{"kind": "allocation", "request": <Backfolio request>}``: 1–4 groups of 1–4 symbols
   (leveraged ``SYM?L=x`` and ``CASH`` among them), switching rules, every rebalance frequency,
-  risk management and volatility targeting on and off, evaluation frequency and signal delay
-  (SPEC §8.1), through the Backfolio runner.
+  risk management and volatility targeting on and off, evaluation frequency, signal delay and
+  periodic contributions or withdrawals (SPEC §8.1), through the Backfolio runner.
 
 Both engines must give the same equity curve (``EQUITY_TOLERANCE`` relative; near a wipe-out,
 relative to the capital) and the same trades, or both refuse with the same problem.
@@ -291,6 +291,23 @@ def allocation_cases(draw, max_days: int = 2 * 365) -> dict[str, Any]:
         )
     if draw(st.booleans()):
         config["signal_delay"] = draw(st.integers(0, 2))
+    exits = config.get("enable_risk_management") and any(
+        name in config
+        for name in (
+            "stop_loss",
+            "take_profit",
+            "trailing_stop",
+            "max_drawdown_limit",
+            "volatility_exit_threshold",
+        )
+    )
+    if not exits and draw(st.booleans()):
+        # Contributions and withdrawals up to a third of the capital: some empty the portfolio.
+        fraction = draw(st.sampled_from([-0.3, -0.05, -0.01, 0.01, 0.1, 0.5]))
+        config["cashflow_amount"] = round(fraction * config["initial_capital"], 2)
+        config["cashflow_frequency"] = draw(
+            st.sampled_from(["weekly", "monthly", "quarterly", "semi-annually", "annually"])
+        )
     return {
         "kind": "allocation",
         "request": {

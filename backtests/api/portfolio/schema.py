@@ -107,6 +107,19 @@ def portfolio_components() -> dict[str, dict]:
                     "default": requests.DEFAULT_SIGNAL_DELAY,
                     "description": "Bars between an evaluation's close and the trades it decides.",
                 },
+                "cashflow_amount": {
+                    "type": "number",
+                    "nullable": True,
+                    "description": "Per period: positive a contribution, negative a withdrawal "
+                    "(not 0); needs cashflow_frequency.",
+                },
+                "cashflow_frequency": {
+                    "type": "string",
+                    "enum": list(requests.CASHFLOW_FREQUENCIES),
+                    "nullable": True,
+                    "description": "Flows at the first trading day of each period after the "
+                    "first bar; needs cashflow_amount.",
+                },
             },
             "required": ["start_date", "end_date"],
             "additionalProperties": False,
@@ -150,11 +163,19 @@ def _block(name: str, fields: dict[str, serializers.Field], doc: str = "") -> ty
 
 PortfolioMetricsSchema = _block(
     "PortfolioMetricsSchema",
-    _numbers(
-        "final_value cagr cumulative_return annualized_return volatility sharpe_ratio "
-        "max_drawdown sortino_ratio calmar_ratio win_rate total_return"
-    ),
-    "Fractions; `max_drawdown` is negative; `win_rate` is the fraction of positive days.",
+    {
+        **_numbers(
+            "final_value cagr cumulative_return annualized_return volatility sharpe_ratio "
+            "max_drawdown sortino_ratio calmar_ratio win_rate total_return"
+        ),
+        **{
+            name: _number(required=False)
+            for name in ("total_contributions", "total_withdrawals", "money_weighted_return")
+        },
+    },
+    "Fractions; `max_drawdown` is negative; `win_rate` is the fraction of positive days. With "
+    "cash flows the returns are time-weighted (flows ignored) and `total_contributions`, "
+    "`total_withdrawals` (positive) and `money_weighted_return` (annualised IRR) are added.",
 )
 AllocationSummarySchema = _block(
     "AllocationSummarySchema",

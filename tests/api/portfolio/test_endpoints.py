@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import uuid
 
 import pytest
@@ -268,6 +269,53 @@ def test_bad_evaluation_frequency_and_delay_are_each_listed(api_client, path):
         "signal_delay must be an integer from 0 to 2, got 3",
     )
     assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/backtest", "/api/v2/backtest"])
+def test_bad_cash_flows_are_each_listed(api_client, path):
+    document = simple(cashflow_amount=-1, cashflow_frequency="fortnightly", signal_delay=-1)
+    response = post(api_client, document, path=path)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "signal_delay must be an integer from 0 to 2, got -1",
+        "Invalid cashflow frequency 'fortnightly' (must be one of: weekly, monthly, quarterly, "
+        "semi-annually, annually)",
+    )
+    # A non-finite amount cannot pass the JSON parser: 1e400 parses as infinity.
+    body = json.dumps(simple(cashflow_amount=12345, cashflow_frequency="monthly"))
+    at = body.index("12345")
+    response = api_client.post(
+        path, body.replace("12345", "1e400"), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Malformed JSON: JSON parse error - number is infinity when parsed as double: "
+        f"line 1 column {at + 1} (char {at})"
+    )
+    response = post(api_client, simple(cashflow_frequency="monthly"), path=path)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "cashflow_frequency needs cashflow_amount (give both or neither)"
+    )
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_run_with_contributions_is_saved_with_its_flow_metrics(api_client):
+    document = simple(cashflow_amount=250, cashflow_frequency="quarterly")
+    body = post(api_client, document, user_id="analyst-9").json()
+    metrics = body["result"]["metrics"]
+    assert metrics["total_contributions"] == 250 * 7
+    assert metrics["total_withdrawals"] == 0
+    assert -1 < metrics["money_weighted_return"] < 1
+    backtest = Backtest.objects.get(pk=body["backtest_id"])
+    assert backtest.config["config"]["cashflow_amount"] == 250
+    assert backtest.config["config"]["cashflow_frequency"] == "quarterly"
+    saved = api_client.get(
+        f"/api/v1/backtest/runs/{backtest.id}", HTTP_X_USER_ID="analyst-9"
+    ).json()
+    assert saved["result"]["metrics"] == metrics
 
 
 @pytest.mark.django_db
