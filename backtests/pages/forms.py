@@ -619,6 +619,15 @@ class PortfolioRunForm(forms.Form):
     min_position_size = _fraction_field(
         f"Smallest weight kept (default {portfolio_contract.DEFAULT_MIN_POSITION_SIZE:g}).",
     )
+    cashflow_amount = forms.FloatField(
+        required=False,
+        help_text="Each period: positive adds money, negative withdraws it (needs a frequency).",
+    )
+    cashflow_frequency = forms.ChoiceField(
+        required=False,
+        choices=[("", "no cash flows"), *((n, n) for n in portfolio_contract.CASHFLOW_FREQUENCIES)],
+        help_text="On the first trading day of each period after the start.",
+    )
     OPTIONAL = (
         "stop_loss",
         "take_profit",
@@ -628,6 +637,8 @@ class PortfolioRunForm(forms.Form):
         "target_volatility",
         "max_position_size",
         "min_position_size",
+        "cashflow_amount",
+        "cashflow_frequency",
     )
 
     def __init__(self, *args, strategy: Strategy, **kwargs):

@@ -570,6 +570,19 @@ class TestPortfolioForm:
         assert saved["config"]["target_volatility"] == 0.12
         assert saved["config"]["enable_risk_management"] is True
 
+    def test_a_portfolio_run_with_monthly_contributions_completes(self, staff_client):
+        strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/portfolio-runs/new",
+            self._fields(cashflow_amount="250", cashflow_frequency="monthly"),
+        )
+
+        run = Backtest.objects.get()
+        assert response.status_code == 302 and run.status == "completed"
+        assert run.config["config"]["cashflow_amount"] == 250
+        assert run.config["config"]["cashflow_frequency"] == "monthly"
+
     @pytest.mark.parametrize(
         ("fields", "field", "message"),
         [
@@ -580,6 +593,16 @@ class TestPortfolioForm:
             ),
             ({"benchmark": "CASH"}, "benchmark", "CASH has no returns to compare against"),
             ({"start_date": "2024-01-02", "end_date": "2023-01-03"}, "start_date", "before"),
+            (
+                {"cashflow_amount": "100"},
+                "cashflow_amount",
+                "cashflow_amount needs cashflow_frequency (give both or neither)",
+            ),
+            (
+                {"cashflow_frequency": "monthly"},
+                "cashflow_frequency",
+                "cashflow_frequency needs cashflow_amount (give both or neither)",
+            ),
         ],
     )
     def test_the_contracts_problems_land_on_their_fields(
