@@ -70,7 +70,7 @@ def test_a_sweep_started_from_the_form_runs_to_the_end(logged_in_page, live_serv
 
     page.wait_for_url("**/sweeps/*/")
     page.wait_for_function(
-        "document.getElementById('sweep-status').textContent === 'SUCCESS'", timeout=45_000
+        "document.getElementById('sweep-status').textContent === 'Success'", timeout=45_000
     )
     assert page.locator("#sweep-done").inner_text() == "4"
     ranks = page.locator("#leaderboard tbody tr td:first-child").all_inner_texts()
