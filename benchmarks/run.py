@@ -381,6 +381,64 @@ def bench_reads(base, backtest_id):
         record(f"5. {label}: p99 latency", p99 * 1000, "ms")
 
 
+PAGE_TARGET_MS = 300
+
+
+def staff_session(base) -> requests.Session:
+    """A logged-in staff session on the running service (the pages are staff only)."""
+    password = "bench-pages-password-1"
+    server.current_environment["DJANGO_SUPERUSER_PASSWORD"] = password
+    try:
+        server.manage_output(
+            "createsuperuser", "--noinput", "--username", "bench-staff", "--email", "b@example.com"
+        )
+    finally:
+        server.current_environment.pop("DJANGO_SUPERUSER_PASSWORD", None)
+    session = requests.Session()
+    login = f"{base}/accounts/login/"
+    session.get(login, timeout=30)
+    response = session.post(
+        login,
+        data={
+            "username": "bench-staff",
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": login},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return session
+
+
+def bench_pages(base, backtest_id):
+    """A backtest's page and its charts' JSON (equity, benchmark, drawdown, rolling Sharpe,
+    volatility and beta, monthly and yearly returns, worst drawdowns; each series downsampled
+    to at most 2,000 points) for 20 years of daily bars, warm, over loopback."""
+    session = staff_session(base)
+    for label, path in (
+        ("backtest page (HTML)", f"/backtests/{backtest_id}/"),
+        ("backtest charts (JSON)", f"/backtests/{backtest_id}/chart-data"),
+    ):
+        url = base + path
+
+        def fetch(url=url):
+            response = session.get(url, timeout=60)
+            response.raise_for_status()
+            return response
+
+        fetch()
+        seconds, response = timed(fetch, 15)
+        record(
+            f"8. {label}, SPY 2005–2024 daily",
+            seconds * 1000,
+            "ms",
+            target=f"≤ {PAGE_TARGET_MS} ms",
+            ok=seconds * 1000 <= PAGE_TARGET_MS,
+            note=f"median of 15, {len(response.content) / 1024:,.0f} KiB",
+        )
+
+
 def bench_first_backtest():
     with server.running_service() as (base, _process, startup):
         session = requests.Session()
@@ -742,6 +800,7 @@ def main() -> int:
             for bench in (
                 lambda: bench_sweep(session, base, process, strategy_id),
                 lambda: bench_reads(base, backtest_id),
+                lambda: bench_pages(base, backtest_id),
                 lambda: bench_robustness(session, base, backtest_id),
                 lambda: bench_scaling(session, base, strategy_id),
                 lambda: bench_sweep_scaling(session, base, strategy_id),

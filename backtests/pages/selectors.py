@@ -291,6 +291,7 @@ def backtest_chart_data(backtest: Backtest, benchmark: str | None = None) -> dic
         },
         "monthly_returns": monthly,
         "worst_drawdowns": charts.worst_drawdowns(equity, capital),
+        "portfolio": portfolio_analytics(backtest),
     }
 
 
@@ -856,3 +857,45 @@ def sweeps_index() -> dict[str, Any]:
 def sweep_top_ids(leaderboard: list[dict[str, Any]], count: int = COMPARE_TOP) -> list[str]:
     """The best ``count`` finished runs of a sweep's leaderboard (ranked entries only)."""
     return [entry["backtest_id"] for entry in leaderboard if entry.get("rank")][:count]
+
+
+# --- Backfolio portfolio runs -----------------------------------------------------------------
+
+
+def portfolio_analytics(backtest: Backtest) -> dict[str, Any] | None:
+    """A Backfolio run's analytics blocks as its saved result holds them (computed by
+    ``metrics.analytics`` when it ran), with the held group over time as segments
+    (``{"start", "end", "group"}``: a 20-year daily log is a few hundred switches, not 5,000
+    points). None for other runs, or when the saved result cannot be read."""
+    if backtest.source != Backtest.Source.V2 or not backtest.report_uri:
+        return None
+    from backtests.portfolio.services import saved_result
+
+    try:
+        result = saved_result(backtest)
+    except artifacts.ArtifactMissing:
+        logger.warning("Saved result of portfolio run %s cannot be read", backtest.id)
+        return None
+    segments: list[dict[str, str]] = []
+    for day, group in (result.get("allocation_log") or {}).items():
+        if segments and segments[-1]["group"] == group:
+            segments[-1]["end"] = day
+        else:
+            segments.append({"start": day, "end": day, "group": group})
+    rolling = result.get("rolling_metrics") or {}
+    return {
+        "allocation": segments,
+        "rolling": {
+            "dates": list(rolling),
+            **{
+                name: [values.get(name) for values in rolling.values()]
+                for name in ("rolling_sharpe", "rolling_sortino", "rolling_volatility")
+            },
+        },
+        "correlation": result.get("correlation_matrix") or {},
+        "risk_contribution": result.get("risk_contribution") or {},
+        "benchmark_comparison": result.get("benchmark_comparison") or {},
+        "transaction_analysis": result.get("transaction_analysis") or {},
+        "drawdown_periods": (result.get("drawdown_analysis") or {}).get("periods") or [],
+        "allocation_summary": result.get("allocation_summary") or [],
+    }

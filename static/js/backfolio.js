@@ -605,3 +605,78 @@
       });
   });
 })();
+
+/* A Backfolio portfolio run's analytics: the held group over time on the equity chart's dates,
+ * rolling metrics, correlations, risk contribution, benchmark comparison and transactions. */
+(function () {
+  "use strict";
+
+  var CONFIG = { responsive: true, displaylogo: false };
+  var FRAME = { margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)",
+    plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.2 } };
+
+  function frame(extra) { return Object.assign({}, FRAME, extra || {}); }
+
+  function facts(id, block) {
+    var list = document.getElementById(id);
+    if (!list) { return; }
+    var span = document.createElement("span");
+    list.innerHTML = Object.keys(block).map(function (key) {
+      var value = block[key];
+      span.textContent = value === null || value === undefined ? "—" :
+        typeof value === "number" ? (Math.abs(value) >= 1000 ? value.toLocaleString("en", { maximumFractionDigits: 0 }) : value.toFixed(4)) :
+          String(value);
+      var shown = span.innerHTML;
+      span.textContent = key.replace(/_/g, " ");
+      return "<dt>" + span.innerHTML + "</dt><dd class=\"num\">" + shown + "</dd>";
+    }).join("");
+  }
+
+  function draw(data) {
+    var portfolio = data.portfolio;
+    if (!portfolio || !document.getElementById("allocation-chart")) { return; }
+    var x = [], y = [];
+    portfolio.allocation.forEach(function (segment) {
+      x.push(segment.start, segment.end, null);
+      y.push(segment.group, segment.group, null);
+    });
+    // Same x range as the equity chart above, so a switch lines up with its date there.
+    var range = [data.equity.dates[0], data.equity.dates[data.equity.dates.length - 1]];
+    Plotly.react("allocation-chart", [{ x: x, y: y, type: "scatter", mode: "lines",
+      line: { width: 10 }, connectgaps: false, name: "Held group" }],
+    frame({ showlegend: false, xaxis: { range: range, type: "date" },
+      yaxis: { type: "category" } }), CONFIG);
+    var rolling = portfolio.rolling;
+    Plotly.react("portfolio-rolling-chart", [
+      { x: rolling.dates, y: rolling.rolling_sharpe, type: "scatter", mode: "lines", name: "Sharpe" },
+      { x: rolling.dates, y: rolling.rolling_sortino, type: "scatter", mode: "lines", name: "Sortino" },
+      { x: rolling.dates, y: rolling.rolling_volatility, type: "scatter", mode: "lines",
+        name: "Volatility", yaxis: "y2" }
+    ], frame({ xaxis: { range: range, type: "date" },
+      yaxis2: { overlaying: "y", side: "right", tickformat: ".0%" } }), CONFIG);
+    var names = Object.keys(portfolio.correlation);
+    Plotly.react("correlation-chart", [{ type: "heatmap", x: names, y: names,
+      z: names.map(function (row) { return names.map(function (column) { return portfolio.correlation[row][column]; }); }),
+      zmin: -1, zmax: 1, colorscale: "RdBu", reversescale: true, texttemplate: "%{z:.2f}" }],
+    frame({ yaxis: { autorange: "reversed" } }), CONFIG);
+    var assets = Object.keys(portfolio.risk_contribution);
+    Plotly.react("risk-contribution-chart", [{ type: "bar", x: assets,
+      y: assets.map(function (name) { return portfolio.risk_contribution[name]; }) }],
+    frame({ showlegend: false, yaxis: { tickformat: ".0%", title: { text: "Share of risk" } } }), CONFIG);
+    facts("benchmark-comparison", portfolio.benchmark_comparison);
+    facts("transaction-analysis", portfolio.transaction_analysis);
+    document.getElementById("portfolio-analytics").dataset.drawn = "true";
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var container = document.getElementById("backtest-charts");
+    if (!container || !document.getElementById("portfolio-analytics")) { return; }
+    fetch(container.dataset.chartUrl, { credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(draw)
+      .catch(function (error) {
+        var slot = container.querySelector(".chart-error");
+        if (slot) { slot.textContent = "The charts cannot be drawn: " + error.message; slot.hidden = false; }
+      });
+  });
+})();
