@@ -21,11 +21,12 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from importlib import metadata
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from backfolio.deadline import check_deadline
@@ -37,7 +38,7 @@ from backtests.engines import (
     available_engines,
     get_engine,
 )
-from backtests.engines.base import DIRECTIONS, SIZE_TYPES
+from backtests.engines.base import DIRECTIONS, SIZE_TYPES, directed_signals
 from marketdata.resample import TIMEFRAMES
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import MarketDataError, PriceStore, get_store
@@ -46,9 +47,11 @@ from strategies.language import (
     REBALANCE_FREQUENCIES,
     Problem,
     SignalCache,
+    SignalMasks,
     SignalPlan,
     build_plugin,
     compile_allocation_strategy,
+    compile_signal_masks,
     compile_signal_strategy,
     required_symbols,
     symbol_format_problem,
@@ -671,6 +674,29 @@ def run_equity_batch(
     can share a vectorised engine call (``run_signal_batch_equity``) skip building trades,
     orders and metrics; anything else runs through ``run_backtest``.
     """
+    return [
+        outcome.series(column) if isinstance(outcome, EquityColumns) else outcome
+        for outcome, column in run_equity_columns(specs, store=store)
+    ]
+
+
+@dataclass(frozen=True)
+class EquityColumns:
+    """The equity curves of runs simulated together: ``values`` is bars × runs on ``dates``."""
+
+    dates: pd.DatetimeIndex
+    values: np.ndarray
+
+    def series(self, column: int) -> pd.Series:
+        return pd.Series(self.values[:, column], index=self.dates, name="equity")
+
+
+def run_equity_columns(
+    specs: Sequence[RunSpec], *, store: PriceStore | None = None
+) -> list[tuple[EquityColumns | pd.Series | RunError, int]]:
+    """``run_equity_batch`` without a Series per run: for each spec, ``(columns, column)`` when
+    it ran in a vectorised call (its curve is ``columns.values[:, column]``), else its equity
+    Series or ``RunError`` and -1. A study of thousands of runs reads them as matrices."""
     return _run_batch(specs, store or get_store(), equity_only=True)
 
 
@@ -681,7 +707,7 @@ def _run_batch(specs: Sequence[RunSpec], store: PriceStore, *, equity_only: bool
     for position, spec in enumerate(specs):
         engine = get_engine(spec.engine)
         if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, method):
-            key = replace(spec, definition=None, config=None, driver="")
+            key = tuple(getattr(spec, name) for name in _BATCH_SHARED_FIELDS)
             groups.setdefault(key, []).append(position)
     for positions in groups.values():
         if len(positions) < 2:
@@ -697,37 +723,85 @@ def _run_batch(specs: Sequence[RunSpec], store: PriceStore, *, equity_only: bool
         if outcomes[position] is None:
             try:
                 run = run_backtest(spec, store=store)
-                outcomes[position] = run.equity if equity_only else run
+                outcomes[position] = (run.equity, -1) if equity_only else run
             except RunError as error:
-                outcomes[position] = error
+                outcomes[position] = (error, -1) if equity_only else error
     return outcomes
+
+
+# What runs that share one vectorised engine call have in common: everything but what drives
+# their signals.
+_BATCH_SHARED_FIELDS = tuple(
+    field.name for field in fields(RunSpec) if field.name not in ("definition", "config", "driver")
+)
+# (definition, data symbols, warm-up) by the definition's identity and what else they depend on:
+# the runs of a study are run again on other windows (walk-forward folds) with the same
+# definitions. The definition is kept, so its id cannot be reused while it is here.
+_DATA_NEEDS: dict[tuple, tuple] = {}
+_DATA_NEEDS_SIZE = 8192
+
+
+def _data_needs(spec: RunSpec) -> tuple[tuple[str, ...], int]:
+    """The symbols ``spec`` reads and the warm-up bars it loads before its start."""
+    key = (id(spec.definition), spec.kind, spec.symbols, spec.signal_delay)
+    known = _DATA_NEEDS.get(key)
+    if known is not None and known[0] is spec.definition:
+        return known[1], known[2]
+    symbols = spec.data_symbols
+    warmup = warmup_bars(spec.definition, signal_delay=spec.signal_delay)
+    if len(_DATA_NEEDS) >= _DATA_NEEDS_SIZE:
+        _DATA_NEEDS.clear()
+    _DATA_NEEDS[key] = (spec.definition, symbols, warmup)
+    return symbols, warmup
+
+
+class _SharedPrices:
+    """The prices, run bars and signal cache that the runs of a batch with the same symbols and
+    warm-up read (loaded once)."""
+
+    def __init__(self, store: PriceStore) -> None:
+        self.store = store
+        self.loaded: dict[tuple, tuple] = {}
+        self._closes: dict[tuple[int, str], pd.DataFrame] = {}
+
+    def of(self, spec: RunSpec) -> tuple[Any, SignalCache]:
+        symbols, warmup = _data_needs(spec)
+        key = (symbols, warmup)
+        if key not in self.loaded:
+            prices = self.store.load(
+                list(symbols),
+                spec.start,
+                spec.end,
+                adjustment=spec.price_adjustment,
+                timeframe=spec.timeframe,
+                warmup_bars=warmup,
+            )
+            self.loaded[key] = (prices, SignalCache(prices))
+        return self.loaded[key]
+
+    def run_close(self, prices, symbol: str) -> pd.DataFrame:
+        """The traded symbol's closes on the run's bars (no warm-up), once per prices."""
+        key = (id(prices), symbol)  # prices loaded here stay in ``loaded``: ids stay theirs
+        if key not in self._closes:
+            in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
+            self._closes[key] = prices.close.loc[in_run, [symbol]]
+        return self._closes[key]
 
 
 def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: bool = False):
     """Compile each run on its own prices (warm-up depends on the definition), then one engine
     call for those that compiled; raises ``EngineLimitationError`` when they cannot share it."""
     engine = get_engine(specs[0].engine)
+    if equity_only and hasattr(engine, "run_signal_matrix_equity"):
+        return _run_signal_matrix(engine, specs, store)
     outcomes: list[Any] = [None] * len(specs)
     runs = []
-    loaded: dict[tuple, Any] = {}  # runs with the same symbols and warm-up read the same prices
+    shared = _SharedPrices(store)
     for position, spec in enumerate(specs):
         try:
-            warmup = warmup_bars(spec.definition, signal_delay=spec.signal_delay)
-            key = (spec.data_symbols, warmup)
-            if key not in loaded:
-                prices = store.load(
-                    list(spec.data_symbols),
-                    spec.start,
-                    spec.end,
-                    adjustment=spec.price_adjustment,
-                    timeframe=spec.timeframe,
-                    warmup_bars=warmup,
-                )
-                in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
-                close = prices.close.loc[in_run, [spec.symbols[0]]]
-                loaded[key] = (prices, close, SignalCache(prices))
-            prices, run_close, cache = loaded[key]
+            prices, cache = shared.of(spec)
             symbol = spec.symbols[0]
+            run_close = shared.run_close(prices, symbol)
             plan = compile_signal_strategy(
                 spec.definition,
                 prices,
@@ -752,10 +826,77 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: b
         raise EngineLimitationError(str(error)) from error
     if equity_only:
         for column, (position, _spec, _prices, data) in enumerate(runs):
-            outcomes[position] = pd.Series(equity[:, column], index=data.close.index, name="equity")
+            series = pd.Series(equity[:, column], index=data.close.index, name="equity")
+            outcomes[position] = (series, -1)
+        for position, outcome in enumerate(outcomes):
+            if isinstance(outcome, RunError):
+                outcomes[position] = (outcome, -1)
         return outcomes
     for (position, spec, prices, _data), result in zip(runs, results, strict=True):
         outcomes[position] = _finish_run(spec, prices, [result])
+    return outcomes
+
+
+def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
+    """The equity-only batch as matrices: each definition compiled to bool arrays on its prices
+    (no frames, no engine input per run), one bars × runs matrix per rule, one engine call.
+    The same signals, settings and simulation as one run each, so the same equity curves."""
+    outcomes: list[Any] = [None] * len(specs)
+    shared = _SharedPrices(store)
+    compiled = []
+    for position, spec in enumerate(specs):
+        try:
+            prices, cache = shared.of(spec)
+            masks = compile_signal_masks(
+                spec.definition,
+                prices,
+                spec.symbols[0],
+                direction=spec.direction,
+                signal_delay=spec.signal_delay,
+                cache=cache,
+            )
+        except (ValueError, MarketDataError) as error:
+            outcomes[position] = (RunError(str(error)), -1)
+            continue
+        if spec.close_at_end:
+            masks = _masks_flat_at_end(masks)
+        compiled.append((position, masks))
+    if not compiled:
+        return outcomes
+    symbol = specs[compiled[0][0]].symbols[0]
+    loaded = [prices for prices, _cache in shared.loaded.values()]
+    close = shared.run_close(loaded[0], symbol)
+    dates, values = close.index, close.to_numpy()
+    for prices in loaded[1:]:
+        in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
+        if not (
+            prices.close.index[in_run].equals(dates)
+            and np.array_equal(
+                prices.close[symbol].to_numpy()[in_run], values[:, 0], equal_nan=True
+            )
+        ):
+            raise EngineLimitationError("these runs differ in more than their signals.")
+
+    def matrix(rule: str) -> np.ndarray:
+        return np.column_stack([getattr(masks, rule) for _position, masks in compiled])
+
+    first = specs[compiled[0][0]]
+    signals = directed_signals(
+        first.direction,
+        matrix("entries"),
+        matrix("exits"),
+        matrix("short_entries"),
+        matrix("short_exits"),
+    )
+    try:
+        equity = engine.run_signal_matrix_equity(_signal_settings(first, close, None), signals)
+    except EngineLimitationError:
+        raise
+    except ValueError as error:
+        raise EngineLimitationError(str(error)) from error
+    columns = EquityColumns(close.index, equity)
+    for column, (position, _masks) in enumerate(compiled):
+        outcomes[position] = (columns, column)
     return outcomes
 
 
@@ -825,16 +966,23 @@ def _run_signal(spec: RunSpec, engine, prices, run_close: pd.DataFrame, report):
 def _signal_input(spec: RunSpec, close, plan, progress, *, capital=None) -> EngineInput:
     if spec.close_at_end:
         plan = _flat_at_end(plan)
+    return replace(
+        _signal_settings(spec, close, progress, capital=capital),
+        entries=plan.entries,
+        exits=plan.exits,
+        short_entries=plan.short_entries,
+        short_exits=plan.short_exits,
+    )
+
+
+def _signal_settings(spec: RunSpec, close, progress, *, capital=None) -> EngineInput:
+    """The engine input of a signal run without its signals."""
     return EngineInput(
         close=close,
         initial_capital=spec.initial_capital if capital is None else capital,
         commission=spec.commission,
         slippage=spec.slippage,
         kind=SIGNAL,
-        entries=plan.entries,
-        exits=plan.exits,
-        short_entries=plan.short_entries,
-        short_exits=plan.short_exits,
         direction=spec.direction,
         size_type=spec.size_type,
         size=spec.size,
@@ -862,6 +1010,24 @@ def _flat_at_end(plan: SignalPlan) -> SignalPlan:
         exits=on_last_bar(plan.exits, True),
         short_entries=on_last_bar(plan.short_entries, False),
         short_exits=on_last_bar(plan.short_exits, True),
+    )
+
+
+def _masks_flat_at_end(masks: SignalMasks) -> SignalMasks:
+    """``_flat_at_end`` for compiled arrays."""
+
+    def on_last_bar(values: np.ndarray, value: bool) -> np.ndarray:
+        if len(values) == 0:
+            return values
+        values = values.copy()
+        values[-1] = value
+        return values
+
+    return SignalMasks(
+        entries=on_last_bar(masks.entries, False),
+        exits=on_last_bar(masks.exits, True),
+        short_entries=on_last_bar(masks.short_entries, False),
+        short_exits=on_last_bar(masks.short_exits, True),
     )
 
 

@@ -123,6 +123,12 @@ def v1_flat(metrics: Metrics) -> dict[str, Any]:
     return flat
 
 
+def v1_flat_source(flat_key: str) -> tuple[str, float] | None:
+    """The ``compute_metrics`` key a numeric v1 flat key shows and the factor it is shown with
+    (−1 for losses shown positive); None for a key that is not one."""
+    return _V1_FLAT_SOURCES.get(flat_key)
+
+
 def v1_structured(flat: Metrics) -> dict[str, Any]:
     """`structured_metrics` from a flat v1 dict; keys the dict lacks are null."""
     return {

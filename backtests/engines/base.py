@@ -192,7 +192,8 @@ class Engine(Protocol):
 
 @dataclass(frozen=True)
 class SignalArrays:
-    """Signals as numpy arrays (one column), already resolved for the run's direction."""
+    """Signals as numpy arrays (one column, or a bars × runs matrix for a batch), already
+    resolved for the run's direction."""
 
     long_entries: np.ndarray
     long_exits: np.ndarray
@@ -304,13 +305,32 @@ def signal_arrays(data: EngineInput) -> SignalArrays:
             column = pd.Series(column).fillna(False).to_numpy(dtype=np.bool_)
         return np.array(column, dtype=np.bool_, copy=True)
 
-    long_entries, long_exits = as_array(data.entries), as_array(data.exits)
-    short_entries, short_exits = as_array(data.short_entries), as_array(data.short_exits)
-    no_signal = np.zeros(n_bars, dtype=np.bool_)
-    if data.direction == "long":
+    return directed_signals(
+        data.direction,
+        as_array(data.entries),
+        as_array(data.exits),
+        as_array(data.short_entries),
+        as_array(data.short_exits),
+        short_given=data.short_entries is not None,
+    )
+
+
+def directed_signals(
+    direction: str,
+    long_entries: np.ndarray,
+    long_exits: np.ndarray,
+    short_entries: np.ndarray,
+    short_exits: np.ndarray,
+    *,
+    short_given: bool = True,
+) -> SignalArrays:
+    """The signals a run in ``direction`` trades: one column each, or a bars × runs matrix each
+    for runs that share their settings (a batch)."""
+    no_signal = np.zeros(long_entries.shape, dtype=np.bool_)
+    if direction == "long":
         return SignalArrays(long_entries, long_exits, no_signal, no_signal.copy())
-    if data.direction == "short":
-        if data.short_entries is None:
+    if direction == "short":
+        if not short_given:
             # A one-sided definition (entry/exit) run short trades the same rules on the short side.
             short_entries, short_exits = long_entries, long_exits
         return SignalArrays(no_signal, no_signal.copy(), short_entries, short_exits)

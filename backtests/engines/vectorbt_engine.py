@@ -26,6 +26,7 @@ import pandas as pd
 
 from backtests.engines.base import (
     ALLOCATION_KIND,
+    EngineError,
     EngineInput,
     EngineLimitationError,
     EngineResult,
@@ -212,29 +213,55 @@ class VectorbtEngine:
         _records, equity, _positions = self._simulate_batch(inputs)
         return equity
 
-    def _simulate_batch(self, inputs: Sequence[EngineInput]):
-        import vectorbt as vbt
-        from vectorbt.portfolio.enums import DirectionConflictMode
+    def run_signal_matrix_equity(self, data: EngineInput, signals: SignalArrays) -> np.ndarray:
+        """The equity curves (bars × runs) of runs that share ``data``'s prices and settings and
+        differ only in their signals, given as one bars × runs matrix per rule (already resolved
+        for the direction; ``data``'s own signals are ignored): what ``run_signal_batch_equity``
+        gives for one input per column, without an input per run. Raises
+        ``EngineLimitationError`` as ``run_signal_batch`` does."""
+        validate_input(replace(data, entries=None, exits=None, short_entries=None,
+                               short_exits=None))  # fmt: skip
+        if data.kind == ALLOCATION_KIND:
+            raise EngineLimitationError("these runs differ in more than their signals.")
+        if signals.long_entries.ndim != 2 or signals.long_entries.shape[0] != len(data.close):
+            raise EngineError("each signal matrix needs one row per bar of close.")
+        _records, equity, _positions = self._simulate_signal_matrix(data, signals)
+        return equity
 
+    def _simulate_batch(self, inputs: Sequence[EngineInput]):
         first = inputs[0]
         for data in inputs:
             validate_input(data)
             if data.kind == ALLOCATION_KIND or not _same_run_settings(first, data):
                 raise EngineLimitationError("these runs differ in more than their signals.")
-        if self.always_use_callbacks:
-            raise EngineLimitationError("the callback path runs one backtest at a time.")
         signals = [signal_arrays(data) for data in inputs]
-        if any(
-            signal_callback_reasons(data, arrays)
-            for data, arrays in zip(inputs, signals, strict=True)
-        ):
-            raise EngineLimitationError("a run in the batch needs the per-bar callbacks.")
-        common = self._signal_arguments(first)
 
         def stacked(field: str) -> np.ndarray:
             return np.column_stack([getattr(arrays, field) for arrays in signals])
 
-        n_runs = len(inputs)
+        return self._simulate_signal_matrix(
+            first,
+            SignalArrays(
+                stacked("long_entries"),
+                stacked("long_exits"),
+                stacked("short_entries"),
+                stacked("short_exits"),
+            ),
+        )
+
+    def _simulate_signal_matrix(self, first: EngineInput, signals: SignalArrays):
+        """One ``from_signals`` call, a column per run, every run with ``first``'s prices,
+        capital and settings: order records, equity and shares held (bars × runs)."""
+        import vectorbt as vbt
+        from vectorbt.portfolio.enums import DirectionConflictMode
+
+        if self.always_use_callbacks:
+            raise EngineLimitationError("the callback path runs one backtest at a time.")
+        # Whether any column needs the callbacks: the reasons hold for a matrix as for a column.
+        if signal_callback_reasons(first, signals):
+            raise EngineLimitationError("a run in the batch needs the per-bar callbacks.")
+        common = self._signal_arguments(first)
+        n_runs = signals.long_entries.shape[1]
         close = first.close.iloc[:, 0].to_numpy(dtype=float)
         portfolio = vbt.Portfolio.from_signals(
             pd.DataFrame(
@@ -242,10 +269,10 @@ class VectorbtEngine:
                 index=first.close.index,
                 columns=pd.RangeIndex(n_runs),
             ),
-            entries=stacked("long_entries"),
-            exits=stacked("long_exits"),
-            short_entries=stacked("short_entries"),
-            short_exits=stacked("short_exits"),
+            entries=signals.long_entries,
+            exits=signals.long_exits,
+            short_entries=signals.short_entries,
+            short_exits=signals.short_exits,
             upon_dir_conflict=DirectionConflictMode.Opposite,
             cash_sharing=False,
             **common,

@@ -23,7 +23,7 @@ from strategies.language.problems import Problem, join_path
 from strategies.language.signals import (
     PriceFrameLike,
     SignalCache,
-    compute_signal,
+    signal_values,
     validate_signal,
 )
 
@@ -144,8 +144,22 @@ def evaluate_condition(
     """A valid condition as a bool Series on ``prices``' full index; NaN comparisons are False."""
     if cache is None or cache.prices is not prices:
         cache = SignalCache(prices)
-    values = _evaluate(doc, prices, default_symbol, cache)
+    values = condition_values(doc, prices, default_symbol, cache=cache)
     return pd.Series(values, index=cache.index, dtype=bool)
+
+
+def condition_values(
+    doc: Mapping[str, Any],
+    prices: PriceFrameLike,
+    default_symbol: str | None = None,
+    *,
+    cache: SignalCache,
+) -> np.ndarray:
+    """``evaluate_condition``'s values as a bool array (no Series), for compiling many
+    definitions on the same prices and ``cache``."""
+    if cache.prices is not prices:
+        raise ValueError("a shared SignalCache must belong to the prices being evaluated")
+    return _evaluate(doc, prices, default_symbol, cache)
 
 
 def _evaluate(
@@ -155,7 +169,7 @@ def _evaluate(
         children = [_evaluate(child, prices, default_symbol, cache) for child in doc["conditions"]]
         combine = np.logical_and if doc["op"].lower() == "and" else np.logical_or
         return combine.reduce(children)
-    left = compute_signal(doc["left"], prices, default_symbol, cache=cache).to_numpy()
-    right = compute_signal(doc["right"], prices, default_symbol, cache=cache).to_numpy()
+    left = signal_values(doc["left"], prices, default_symbol, cache=cache)
+    right = signal_values(doc["right"], prices, default_symbol, cache=cache)
     # numpy comparisons with NaN are already False, which is the rule.
     return COMPARISONS[doc["comparison"]](left, right)

@@ -686,9 +686,46 @@ def validate_signal(spec: Any, path: str, *, symbol_required: bool) -> list[Prob
     return problems
 
 
+# Canonical forms already worked out, by the signal's JSON and default symbol: a sweep or a
+# walk-forward asks for the same few signals thousands of times (validating, warming up,
+# compiling), and validation is most of the cost. Cleared when full, so it stays small.
+_CANONICAL_BY_SPEC: dict[tuple[Any, str | None], dict[str, Any]] = {}
+_CANONICAL_CACHE_SIZE = 4096
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _spec_key(spec: Any) -> Any:
+    """The signal as written, as the key of its memos: each value with its type (5, 5.0 and True
+    are different signals to validation); None when it has no key (never a valid signal)."""
+    if isinstance(spec, _SCALARS):
+        return (type(spec), spec)
+    if isinstance(spec, Mapping) and all(
+        isinstance(key, str) and isinstance(value, _SCALARS) for key, value in spec.items()
+    ):
+        return tuple(sorted((key, type(value), value) for key, value in spec.items()))
+    try:
+        return json.dumps(spec, sort_keys=True)
+    except (TypeError, ValueError):
+        return None
+
+
 def normalize_signal(spec: Any, default_symbol: str | None) -> dict[str, Any]:
     """The canonical form of a valid signal: canonical type name, resolved symbol, every
     parameter with its default. Raises ValueError for an invalid signal (validate first)."""
+    spec_key = _spec_key(spec)
+    if spec_key is not None:
+        known = _CANONICAL_BY_SPEC.get((spec_key, default_symbol))
+        if known is not None:
+            return dict(known)
+    canonical = _normalize_signal(spec, default_symbol)
+    if spec_key is not None:
+        if len(_CANONICAL_BY_SPEC) >= _CANONICAL_CACHE_SIZE:
+            _CANONICAL_BY_SPEC.clear()
+        _CANONICAL_BY_SPEC[(spec_key, default_symbol)] = canonical
+    return dict(canonical)
+
+
+def _normalize_signal(spec: Any, default_symbol: str | None) -> dict[str, Any]:
     problems = validate_signal(spec, "signal", symbol_required=default_symbol is None)
     if problems:
         raise ValueError("; ".join(str(problem) for problem in problems))
@@ -762,6 +799,10 @@ class SignalCache:
     def __init__(self, prices: PriceFrameLike):
         self.prices = prices
         self._series: dict[str, pd.Series] = {}
+        # The same values by the signal as written (its JSON and default symbol), so that
+        # compiling many definitions looks a repeated signal up without normalising it again.
+        self._values: dict[tuple[Any, str | None], np.ndarray] = {}
+        self._derived: dict[str, Any] = {}
         self._columns: dict[tuple[str, str], np.ndarray] = {}
         self._start_position: int | None = None
 
@@ -782,6 +823,18 @@ class SignalCache:
                 raise KeyError(f"no {field_name} prices for symbol {symbol!r} in this frame")
             self._columns[key] = np.ascontiguousarray(frame[symbol].to_numpy(dtype=np.float64))
         return self._columns[key]
+
+    def derived(self, name: str, build: Callable[[], Any]) -> Any:
+        """``build()`` once per cache: something every compile on these prices needs alike."""
+        if name not in self._derived:
+            self._derived[name] = build()
+        return self._derived[name]
+
+    def values_of(self, spec_key: Any, default_symbol: str | None) -> np.ndarray | None:
+        return self._values.get((spec_key, default_symbol))
+
+    def keep_values(self, spec_key: Any, default_symbol: str | None, values: np.ndarray) -> None:
+        self._values[(spec_key, default_symbol)] = values
 
     def get(self, key: str) -> pd.Series | None:
         return self._series.get(key)
@@ -848,3 +901,28 @@ def compute_signal(
     series = pd.Series(_compute_values(canonical, cache), index=cache.index, dtype=np.float64)
     cache.put(key, series)
     return series
+
+
+def signal_values(
+    spec: Any, prices: PriceFrameLike, default_symbol: str | None, *, cache: SignalCache
+) -> np.ndarray:
+    """``compute_signal``'s values as an array (read only), looked up in ``cache`` by the signal
+    as written, for compiling many definitions on the same prices."""
+    if cache.prices is not prices:
+        raise ValueError("a shared SignalCache must belong to the prices being evaluated")
+    spec_key = _spec_key(spec)
+    if spec_key is not None:
+        known = cache.values_of(spec_key, default_symbol)
+        if known is not None:
+            return known
+    canonical = normalize_signal(spec, default_symbol)
+    key = json.dumps(canonical, sort_keys=True)
+    series = cache.get(key)
+    if series is not None:
+        values = series.to_numpy()
+    else:
+        check_deadline()  # as compute_signal: each indicator starts only within the time limit
+        values = _compute_values(canonical, cache)
+    if spec_key is not None:
+        cache.keep_values(spec_key, default_symbol, values)
+    return values

@@ -21,10 +21,12 @@ import pytest
 
 from backtests.engines.base import TRADE_COLUMNS  # the trades table the metrics read
 from metrics.calculations import (
+    COLUMN_METRIC_KEYS,
     METRIC_KEYS,
     METRICS_SPEC_VERSION,
     compute_metrics,
     drawdown_series,
+    equity_metrics_by_column,
     per_period_risk_free,
     returns_from_equity,
 )
@@ -362,3 +364,62 @@ def test_fast_enough_for_5000_bars(buy_and_hold_spy):
         best = min(best, (time.process_time() - started) / 10)
     # About 1 ms of CPU (CPU time, so a busy shared machine does not make this flaky).
     assert best < 0.010
+
+
+@pytest.mark.parametrize(("bars_per_year", "risk_free_rate"), [(252, 0.0), (52, 0.03)])
+def test_metrics_by_column_are_each_columns_own(spy_prices, bars_per_year, risk_free_rate):
+    # Real curves of every kind next to each other: rising, falling, flat (undefined Sharpe and
+    # Sortino), never below the capital (no drawdown), bankrupt (undefined returns), one that
+    # gains and loses the same each bar.
+    prices = spy_prices.loc["2015":"2019"]
+    index = prices.index
+    n = len(index)
+    rng = np.random.default_rng(7)
+    columns = {
+        "hold": prices.to_numpy() / prices.iloc[0] * INITIAL_CAPITAL,
+        "short": (2 - prices.to_numpy() / prices.iloc[0]) * INITIAL_CAPITAL,
+        "noise": INITIAL_CAPITAL * np.cumprod(1 + rng.normal(0.0003, 0.01, n)),
+        "flat": np.full(n, float(INITIAL_CAPITAL)),
+        "rising": np.linspace(INITIAL_CAPITAL * 1.01, INITIAL_CAPITAL * 2, n),
+        "bankrupt": np.concatenate([np.linspace(INITIAL_CAPITAL, 1.0, n - 5), np.zeros(5)]),
+        "zigzag": INITIAL_CAPITAL * np.cumprod(np.where(np.arange(n) % 2, 1.01, 1 / 1.01)),
+    }
+    matrix = np.column_stack(list(columns.values()))
+
+    together = equity_metrics_by_column(
+        matrix,
+        index,
+        initial_capital=INITIAL_CAPITAL,
+        bars_per_year=bars_per_year,
+        risk_free_rate=risk_free_rate,
+    )
+
+    assert set(together) == set(COLUMN_METRIC_KEYS)
+    for column, name in enumerate(columns):
+        alone = compute_metrics(
+            pd.Series(matrix[:, column], index=index),
+            initial_capital=INITIAL_CAPITAL,
+            bars_per_year=bars_per_year,
+            risk_free_rate=risk_free_rate,
+        )
+        for key in COLUMN_METRIC_KEYS:
+            value = together[key][column]
+            if alone[key] is None:
+                assert np.isnan(value), (name, key)
+            else:
+                assert value == pytest.approx(alone[key], rel=1e-12, abs=1e-12), (name, key)
+    assert np.isnan(together["sharpe_ratio"][list(columns).index("flat")])
+    assert together["cagr"][list(columns).index("bankrupt")] == -1.0
+
+
+def test_metrics_by_column_of_one_bar_and_of_a_day():
+    index = pd.DatetimeIndex(["2024-01-02"])
+    together = equity_metrics_by_column(
+        np.array([[10_100.0, 9_900.0]]), index, initial_capital=10_000
+    )
+    for column, value in enumerate((10_100.0, 9_900.0)):
+        alone = compute_metrics(pd.Series([value], index=index), initial_capital=10_000)
+        for key in COLUMN_METRIC_KEYS:
+            expected = alone[key]
+            assert (np.isnan(together[key][column]) if expected is None else
+                    together[key][column] == pytest.approx(expected, rel=1e-12)), key  # fmt: skip

@@ -30,15 +30,21 @@ import numpy as np
 import pandas as pd
 
 from backtests.pipeline import (
+    EquityColumns,
     RunError,
     RunResult,
     RunSpec,
     run_backtest,
     run_backtest_batch,
-    run_equity_batch,
+    run_equity_columns,
 )
-from metrics.calculations import compute_metrics, returns_from_equity
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
+from metrics.calculations import (
+    COLUMN_METRIC_KEYS,
+    compute_metrics,
+    equity_metrics_by_column,
+    returns_from_equity,
+)
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat, v1_flat_source
 from metrics.research import probabilistic_sharpe_ratio
 
 ROLLING = "rolling"
@@ -211,15 +217,16 @@ def choose_in_sample(
     ``n`` more runs have ended.
 
     Runs go through ``run_backtest_batch`` (vectorised where the engine allows, one by one where
-    not); when the metric depends on the equity alone, through ``run_equity_batch`` with the
-    metrics computed from each equity curve, which are the same numbers without building every
-    run's trades. The chosen run's metrics are always those of its full run.
+    not); when the metric depends on the equity alone, through ``run_equity_columns`` with the
+    metric computed for all runs of a vectorised call at once (``equity_metrics_by_column``),
+    and from each contender's own equity curve by ``compute_metrics`` — the same numbers
+    without building every run's trades. The chosen run's metrics are those of its full run.
     """
     higher = is_higher_better(rank_metric)
     if higher is None:
         raise ValueError(f"{rank_metric} has no direction.")
     equity_only = rank_metric in EQUITY_RANK_METRICS
-    best: tuple[int, float, dict[str, Any]] | None = None
+    best: tuple[int, float, dict[str, Any] | None] | None = None
     completed = failed = 0
     first_error = ""
     for offset in range(0, len(specs), chunk_size):
@@ -227,15 +234,25 @@ def choose_in_sample(
             window_spec(spec, fold.in_sample_start, fold.in_sample_end)
             for spec in specs[offset : offset + chunk_size]
         ]
-        outcomes = run_equity_batch(chunk) if equity_only else run_backtest_batch(chunk)
+        outcomes = run_equity_columns(chunk) if equity_only else run_backtest_batch(chunk)
+        ran = []
         for position, (spec, outcome) in enumerate(zip(chunk, outcomes, strict=True), offset):
-            if isinstance(outcome, RunError):
+            error = outcome[0] if equity_only else outcome
+            if isinstance(error, RunError):
                 failed += 1
-                first_error = first_error or str(outcome)
+                first_error = first_error or str(error)
                 continue
             completed += 1
-            flat = v1_flat(_equity_metrics(spec, outcome) if equity_only else outcome.metrics)
-            score = rank_score(flat, rank_metric)
+            ran.append((position, spec, outcome))
+        if equity_only:
+            scored = _equity_scores(_contenders(ran, rank_metric, higher), rank_metric)
+        else:
+            scored = [
+                (position, rank_score(flat, rank_metric), flat)
+                for position, _spec, outcome in ran
+                for flat in (v1_flat(outcome.metrics),)
+            ]
+        for position, score, flat in scored:
             if score is None:
                 continue
             if best is None or (score > best[1] if higher else score < best[1]):
@@ -245,10 +262,66 @@ def choose_in_sample(
     if best is None:
         return InSampleChoice(None, None, {}, completed, failed, first_error)
     position, score, flat = best
-    if equity_only:
+    if flat is None:  # ranked on the equity alone: the chosen run's metrics are its full run's
         chosen = window_spec(specs[position], fold.in_sample_start, fold.in_sample_end)
         flat = v1_flat(run_backtest(chosen).metrics)
     return InSampleChoice(position, score, flat, completed, failed, first_error)
+
+
+# Scores of equity metrics computed for many runs at once are within this relative distance of
+# each run's own ``compute_metrics`` (the same definitions; reductions may round differently).
+_COLUMN_SCORE_TOLERANCE = 1e-9
+
+
+def _contenders(ran: list, rank_metric: str, higher: bool) -> list:
+    """The runs of ``ran`` (position, spec, equity) that can be the best by ``rank_metric``, each
+    with its equity Series: where the metric is one of ``equity_metrics_by_column``'s, runs
+    simulated together are scored together and only those within rounding of the best are kept
+    (a run further away is worse by its own metrics too); every run otherwise."""
+    source = v1_flat_source(rank_metric)
+    by_column = source is not None and source[0] in COLUMN_METRIC_KEYS
+    contenders = []
+    groups: dict[tuple, list] = {}
+    for position, spec, (equity, column) in ran:
+        if not by_column or not isinstance(equity, EquityColumns):
+            series = equity if not isinstance(equity, EquityColumns) else equity.series(column)
+            contenders.append((position, spec, series))
+            continue
+        group = (id(equity), spec.initial_capital, spec.bars_per_year, spec.risk_free_rate)
+        groups.setdefault(group, []).append((position, spec, equity, column))
+    for members in groups.values():
+        _position, spec, equity, _column = members[0]
+        key, factor = source
+        scores = (
+            factor
+            * equity_metrics_by_column(
+                equity.values[:, [member[3] for member in members]],
+                equity.dates,
+                initial_capital=spec.initial_capital,
+                bars_per_year=spec.bars_per_year,
+                risk_free_rate=spec.risk_free_rate,
+            )[key]
+        )
+        finite = np.isfinite(scores)
+        if not finite.any():
+            continue  # undefined for every run: none has a score by its own metrics either
+        top = scores[finite].max() if higher else scores[finite].min()
+        margin = 2 * _COLUMN_SCORE_TOLERANCE * max(1.0, abs(float(top)))
+        near = finite & (scores >= top - margin if higher else scores <= top + margin)
+        contenders.extend(
+            (position, spec, equity.series(column))
+            for (position, spec, equity, column), keep in zip(members, near, strict=True)
+            if keep
+        )
+    return sorted(contenders, key=lambda run: run[0])
+
+
+def _equity_scores(ran: list, rank_metric: str) -> list[tuple[int, float | None, None]]:
+    """Each run's score from its own equity metrics, exactly as a full run reports it."""
+    return [
+        (position, rank_score(v1_flat(_equity_metrics(spec, equity)), rank_metric), None)
+        for position, spec, equity in ran
+    ]
 
 
 def _equity_metrics(spec: RunSpec, equity: pd.Series) -> dict[str, Any]:

@@ -231,9 +231,29 @@ class RowHeartbeat:
             connection.close()
 
 
+# The specs of the last analysis this process ran a fold of: its folds differ only in their
+# windows, which ``core`` cuts from these, and a worker usually runs several folds of one
+# analysis in a row. A spec depends only on fields fixed when the analysis was created (and on
+# the market data's coverage, checked when the specs are parsed).
+_last_specs: tuple[Any, list[RunSpec]] | None = None
+_last_specs_lock = threading.Lock()
+
+
+def combination_specs(walk_forward: WalkForward) -> list[RunSpec]:
+    """Every combination's spec over the whole span, in the order of ``combinations``."""
+    global _last_specs
+    with _last_specs_lock:
+        if _last_specs is not None and _last_specs[0] == walk_forward.pk:
+            return _last_specs[1]
+    specs = [combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations]
+    with _last_specs_lock:
+        _last_specs = (walk_forward.pk, specs)
+    return specs
+
+
 def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
     fold = _fold_of(row)
-    specs = [combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations]
+    specs = combination_specs(walk_forward)
     choice = core.choose_in_sample(specs, fold, walk_forward.rank_metric)
     if choice.position is None:
         reason = (

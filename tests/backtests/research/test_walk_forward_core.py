@@ -224,3 +224,43 @@ def test_a_trade_metric_ranks_on_full_runs():
     values = [metrics["trade_total_trades"] for metrics in counts]
     assert choice.position == values.index(max(values))
     assert choice.metrics == counts[choice.position]
+
+
+@pytest.mark.parametrize("rank_metric", ["perf_sharpe_ratio", "risk_max_drawdown", "risk_cvar_95"])
+def test_the_choice_is_the_best_of_each_runs_own_metrics(rank_metric):
+    # Scored together (a metric computed for all columns at once) or one by one, the choice is
+    # the first of the best by each run's own v1 metrics; a duplicate never beats its original.
+    fold = core.Fold(0, D("2016-01-01"), D("2017-12-31"), D("2018-01-01"), D("2018-06-30"))
+    pairs = [(fast, slow) for fast in (5, 10, 20, 40) for slow in (60, 120, 200)]
+    specs = [spec_for({"fast": fast, "slow": slow}) for fast, slow in pairs]
+    specs = [*specs, *specs[:3]]
+    chunks = []
+
+    choice = core.choose_in_sample(specs, fold, rank_metric, chunk_size=5, on_chunk=chunks.append)
+
+    flats = [
+        v1_flat(run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics)
+        for s in specs
+    ]
+    scores = [flat[rank_metric] for flat in flats]
+    best = (max if V1_METRIC_HIGHER_IS_BETTER[rank_metric] else min)(scores)
+    assert choice.position == scores.index(best)
+    assert choice.score == best
+    assert choice.metrics == flats[choice.position]
+    assert (choice.completed, choice.failed) == (len(specs), 0)
+    assert chunks == [5, 5, 5]
+
+
+def test_a_failed_combination_is_counted_with_its_error():
+    fold = core.Fold(0, D("2016-01-01"), D("2017-12-31"), D("2018-01-01"), D("2018-06-30"))
+    good = [spec_for({"fast": fast, "slow": 60}) for fast in (5, 10)]
+    broken = replace(good[0], symbols=("ZZZZ",))
+    window = core.window_spec(broken, fold.in_sample_start, fold.in_sample_end)
+    with pytest.raises(RunError) as raised:
+        run_backtest(window)
+
+    choice = core.choose_in_sample([broken, *good], fold, "perf_sharpe_ratio")
+
+    assert (choice.completed, choice.failed) == (2, 1)
+    assert choice.first_error == str(raised.value)
+    assert choice.position in (1, 2)
