@@ -242,13 +242,16 @@ _last_specs_lock = threading.Lock()
 def combination_specs(walk_forward: WalkForward) -> list[RunSpec]:
     """Every combination's spec over the whole span, in the order of ``combinations``."""
     global _last_specs
+    # Parsed under the lock: the worker threads that start folds of one analysis together wait
+    # for one parse instead of each doing the same.
     with _last_specs_lock:
         if _last_specs is not None and _last_specs[0] == walk_forward.pk:
             return _last_specs[1]
-    specs = [combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations]
-    with _last_specs_lock:
+        specs = [
+            combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations
+        ]
         _last_specs = (walk_forward.pk, specs)
-    return specs
+        return specs
 
 
 def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
