@@ -42,7 +42,8 @@ from backtests.engines.base import DIRECTIONS, SIZE_TYPES, directed_signals
 from marketdata.resample import TIMEFRAMES
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import MarketDataError, PriceStore, get_store
-from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics
+from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics, time_weighted_equity
+from metrics.jsonsafe import clean_number
 from strategies.language import (
     REBALANCE_FREQUENCIES,
     Problem,
@@ -60,7 +61,12 @@ from strategies.language import (
     warmup_bars,
     work_problems,
 )
-from strategies.language.compiler import EVALUATION_FREQUENCIES, MAX_ALLOCATION_SIGNAL_DELAY
+from strategies.language.compiler import (
+    CASHFLOW_FREQUENCIES,
+    EVALUATION_FREQUENCIES,
+    MAX_ALLOCATION_SIGNAL_DELAY,
+    cashflow_schedule,
+)
 from strategies.language.work import loaded_bar_count
 
 SIGNAL = "signal"
@@ -93,7 +99,13 @@ SIGNAL_ONLY_KEYS = (
 )
 # signal_delay is both kinds' (an allocation's rules act that many bars after their evaluation,
 # SPEC §8.1); it is listed with each kind so that the accepted keys read as before.
-ALLOCATION_ONLY_KEYS = ("rebalance_frequency", "evaluation_frequency", "signal_delay")
+ALLOCATION_ONLY_KEYS = (
+    "rebalance_frequency",
+    "evaluation_frequency",
+    "signal_delay",
+    "cashflow_amount",
+    "cashflow_frequency",
+)
 
 MAX_SHARES = 1e9
 MAX_HOLDING_BARS = 100_000
@@ -145,6 +157,8 @@ class RunSpec:
     signal_delay: int = 0
     rebalance_frequency: str = "monthly"
     evaluation_frequency: str = "daily"
+    cashflow_amount: float | None = None
+    cashflow_frequency: str | None = None
     # Sell everything at the last bar's close, with its costs (a walk-forward's out-of-sample
     # window ends flat, so the next window starts from cash); v1 runs keep their positions.
     close_at_end: bool = False
@@ -261,6 +275,7 @@ def parse_run_config(
     )
 
     signal_settings: dict[str, Any] = {}
+    cashflows: dict[str, Any] = {}
     rebalance_frequency = "monthly"
     evaluation_frequency = "daily"
     if kind == SIGNAL:
@@ -281,6 +296,7 @@ def parse_run_config(
             high=MAX_ALLOCATION_SIGNAL_DELAY,
             integer=True,
         )
+        cashflows = _parse_cashflows(config, problems)
 
     definition, driver = _resolve_definition(config, kind, strategy_definition, problems)
 
@@ -330,6 +346,7 @@ def parse_run_config(
             canonical["evaluation_frequency"] = evaluation_frequency
         if signal_settings["signal_delay"]:
             canonical["signal_delay"] = signal_settings["signal_delay"]
+        canonical.update({key: value for key, value in cashflows.items() if value is not None})
     if "signal" in config:
         canonical["signal"] = config["signal"]
 
@@ -351,6 +368,7 @@ def parse_run_config(
         config=canonical,
         rebalance_frequency=rebalance_frequency,
         evaluation_frequency=evaluation_frequency,
+        **(cashflows if kind == ALLOCATION else {}),
         **signal_settings,
     )
     return spec, []
@@ -392,6 +410,31 @@ def _number(
         problems.append(Problem(key, f"Must be at most {high:g}."))
         return default
     return int(value) if integer else float(value)
+
+
+def _parse_cashflows(config: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
+    """``cashflow_amount`` (a finite number, not 0: positive contributes, negative withdraws)
+    and ``cashflow_frequency``, both or neither (SPEC §8.1)."""
+    amount = _number(config, "cashflow_amount", None, problems)
+    if amount == 0:
+        problems.append(
+            Problem(
+                "cashflow_amount",
+                "Must not be 0 (positive: a contribution, negative: a withdrawal).",
+            )
+        )
+        amount = None
+    frequency = None
+    if config.get("cashflow_frequency") is not None:
+        frequency = _choice(config, "cashflow_frequency", None, CASHFLOW_FREQUENCIES, problems)
+    given = {key: config.get(key) is not None for key in ("cashflow_amount", "cashflow_frequency")}
+    for key, other in (
+        ("cashflow_amount", "cashflow_frequency"),
+        ("cashflow_frequency", "cashflow_amount"),
+    ):
+        if given[key] and not given[other]:
+            problems.append(Problem(key, f"Needs {other} (give both or neither)."))
+    return {"cashflow_amount": amount, "cashflow_frequency": frequency}
 
 
 def _choice(
@@ -915,8 +958,13 @@ def _finish_run(spec: RunSpec, prices, results) -> RunResult:
     positions = pd.concat([result.positions for result in results], axis=1)
     trades = _concat_sorted([result.trades for result in results], ["entry_date", "symbol"])
     orders = _concat_sorted([result.orders for result in results], ["date", "symbol"])
+    flows = results[0].cash_flows
+    # With cash flows every return-based metric is time-weighted (SPEC §8.1); final_value is E_n.
+    performance = (
+        equity if flows is None else time_weighted_equity(equity, spec.initial_capital, flows)
+    )
     metrics = compute_metrics(
-        equity,
+        performance,
         initial_capital=spec.initial_capital,
         trades=trades,
         positions=positions,
@@ -924,6 +972,8 @@ def _finish_run(spec: RunSpec, prices, results) -> RunResult:
         bars_per_year=spec.bars_per_year,
         risk_free_rate=spec.risk_free_rate,
     )
+    if flows is not None:
+        metrics["final_value"] = clean_number(float(equity.iloc[-1]))
     return RunResult(
         equity=equity,
         positions=positions,
@@ -1040,6 +1090,14 @@ def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, repo
         signal_delay=spec.signal_delay,
     )
     weights = plan.target_weights
+    flows = None
+    if spec.cashflow_amount is not None:
+        flows = np.where(
+            cashflow_schedule(weights.index, spec.cashflow_frequency), spec.cashflow_amount, 0.0
+        )
+        # A flow bar trades into the current target weights: the last ones the plan traded to.
+        weights = weights.copy()
+        weights[flows != 0] = weights.ffill().to_numpy()[flows != 0]
     if spec.close_at_end and not weights.empty:
         weights = weights.copy()
         weights.iloc[-1] = 0.0
@@ -1051,6 +1109,7 @@ def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, repo
             slippage=spec.slippage,
             kind=ALLOCATION,
             target_weights=weights,
+            cash_flows=flows,
             progress=_engine_progress(report, 0.1, 0.9),
         )
     )

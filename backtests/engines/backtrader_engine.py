@@ -364,7 +364,9 @@ def _allocation_strategy(bt):
             if flow < 0 and self.withdrawals_stopped:
                 flow = 0.0
             if flow != 0:
-                trade = flow_trade(cash, shares * closes, weights, flow, data.commission)
+                trade = flow_trade(
+                    cash, shares * closes, weights, flow, data.commission, data.slippage
+                )
                 self.withdrawals_stopped |= trade.emptied
                 self.recorder.flows[bar] = trade.flow
                 # The broker's cash changes now, before this bar's orders fill at its close

@@ -90,8 +90,8 @@ class EngineInput:
     * Cash flows (allocation kind, ``cash_flows``: one amount per bar, 0 on most; never on the
       first bar): on a bar with a flow F the row of ``target_weights`` must be complete. The
       bar trades to w·V′ where V′ is the value the portfolio keeps after the flow and this
-      bar's own commission: V′ + commission·Σ|w·V′ − shares·close| = cash + Σ shares·close + F
-      (``flow_trade``), so the cash ends at (1 − Σw)·V′ and no buy is cut. A withdrawal the
+      bar's own costs (commission and slippage on each trade, ``flow_trade``), so the cash
+      ends at (1 − Σw)·V′ and no buy is cut. A withdrawal the
       portfolio cannot pay (V′ ≤ 0) sells everything and withdraws all the cash left; later
       withdrawals are then skipped (``EngineResult.cash_flows`` holds what actually flowed).
     * E_t = cash + Σ shares·close_t after bar t's fills (and flow). A position still open at
@@ -160,24 +160,39 @@ class FlowTrade:
 
 
 def flow_trade(
-    cash: float, holdings: np.ndarray, weights: np.ndarray, flow: float, commission: float
+    cash: float,
+    holdings: np.ndarray,
+    weights: np.ndarray,
+    flow: float,
+    commission: float,
+    slippage: float = 0.0,
 ) -> FlowTrade:
-    """Solve V′ + c·Σ|w·V′ − h| = cash + Σh + F (``holdings`` h: value of each position at the
-    close). The left side is convex and increasing in V′ (slope ≥ 1 − c), so Newton's method
-    from V′ = cash + Σh + F (at or above the root) steps down onto it exactly: it is piecewise
-    linear, and each step lands on the root of one linear piece."""
+    """Solve V′ + Σ k·|w·V′ − h| = cash + Σh + F (``holdings`` h: value of each position at the
+    close; k the cost of trading one unit of value at the close: (1 + s)(1 + c) − 1 to buy,
+    1 − (1 − s)(1 − c) to sell), so that after the trades the value at the close is V′. The
+    left side is convex and increasing in V′, so Newton's method from V′ = cash + Σh + F (at or
+    above the root) steps down onto it exactly: it is piecewise linear, and each step lands on
+    the root of one linear piece."""
     total = cash + float(holdings.sum()) + flow
+    buy_cost = (1.0 + slippage) * (1.0 + commission) - 1.0
+    sell_cost = 1.0 - (1.0 - slippage) * (1.0 - commission)
+
+    def costs(value: float) -> tuple[float, float]:
+        trades = weights * value - holdings
+        rates = np.where(trades > 0, buy_cost, sell_cost)
+        return float(np.sum(rates * np.abs(trades))), float(
+            np.sum(rates * weights * np.sign(trades))
+        )
 
     def excess(value: float) -> float:
-        return value + commission * float(np.abs(weights * value - holdings).sum()) - total
+        return value + costs(value)[0] - total
 
     if flow < 0 and excess(0.0) >= 0:
-        left = cash + float((holdings - holdings * commission).sum())
+        left = cash + float(np.sum(holdings * ((1.0 - slippage) * (1.0 - commission))))
         return FlowTrade(0.0, -max(left, 0.0), True)
     value = total
     for _ in range(2 * len(weights) + 8):
-        slope = 1.0 + commission * float(np.sum(weights * np.sign(weights * value - holdings)))
-        step = excess(value) / slope
+        step = excess(value) / (1.0 + costs(value)[1])
         value -= step
         if abs(step) <= 1e-15 * max(abs(value), 1.0):
             break

@@ -409,9 +409,9 @@ class VectorbtEngine:
         pieces: the bars between flows, and each flow bar on its own. A piece after the first
         starts from the book the previous one left: its cash plus the positions' value is the
         initial cash, and a first extra row buys the positions back at the piece's first close
-        without commission (its orders are not part of the run). A flow bar's piece adds a
-        contribution to that initial cash, trades to w·V′ (``flow_trade``) with TargetValue
-        orders, and takes a withdrawal out of the cash it ends with."""
+        without commission or slippage (its orders are not part of the run). A flow bar's piece
+        adds a contribution to that initial cash, trades to w·V′ (``flow_trade``) with
+        TargetValue orders, and takes a withdrawal out of the cash it ends with."""
         from vectorbt.portfolio.enums import SizeType
 
         engine = self._vectorbt_engine()
@@ -435,19 +435,21 @@ class VectorbtEngine:
             restore = bool(np.any(shares != 0))
             piece_close = close[first : first + rows]
             fees = np.full((rows, n_columns), commission)
+            slippage = np.full((rows, n_columns), float(data.slippage))
             init_cash = cash + extra_cash
             if restore:
                 piece_close = np.vstack([close[first], piece_close])
                 sizes = np.vstack([shares, sizes])
                 size_types = np.vstack([np.full(n_columns, SizeType.Amount), size_types])
                 fees = np.vstack([np.zeros(n_columns), fees])
+                slippage = np.vstack([np.zeros(n_columns), slippage])
                 init_cash += float(np.sum(shares * close[first]))
             records = simulate_allocation(
                 piece_close,
                 sizes,
                 size_types,
                 fees=fees,
-                slippage=float(data.slippage),
+                slippage=slippage,
                 init_cash=init_cash,
                 engine=engine,
             )
@@ -491,7 +493,9 @@ class VectorbtEngine:
                 row = slice(bar, bar + 1)
                 cash, shares = simulate(bar, all_sizes[row], all_types[row], 0.0)
             else:
-                trade = flow_trade(cash, shares * close[bar], weights[bar], flow, commission)
+                trade = flow_trade(
+                    cash, shares * close[bar], weights[bar], flow, commission, data.slippage
+                )
                 withdrawals_stopped |= trade.emptied
                 actual[bar] = trade.flow
                 contribution = max(trade.flow, 0.0)
@@ -515,7 +519,7 @@ def simulate_allocation(
     size_types: np.ndarray,
     *,
     fees: float | np.ndarray,
-    slippage: float,
+    slippage: float | np.ndarray,
     init_cash: float,
     engine: str,
 ) -> np.ndarray:
@@ -543,7 +547,7 @@ def simulate_allocation(
         Direction.Both,
         np.asarray(fees, dtype=float),
         defaults["fixed_fees"],
-        slippage,
+        np.asarray(slippage, dtype=float),
         defaults["min_size"],
         defaults["max_size"],
         defaults["size_granularity"],

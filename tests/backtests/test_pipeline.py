@@ -1,5 +1,6 @@
 """The pure run pipeline: SPEC §3 config parsing and one run end to end (no database)."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -223,6 +224,77 @@ def test_allocation_runs_take_evaluation_frequency_and_signal_delay():
     ],
 )
 def test_bad_evaluation_frequency_and_delay_of_an_allocation(changes, messages):
+    _spec, problems = parse(
+        {**ALLOCATION_DATES, **changes}, kind="allocation", definition=SWITCHING_ALLOCATION
+    )
+    assert {problem.path: problem.message for problem in problems} == messages
+
+
+def test_allocation_runs_with_cash_flows_report_time_weighted_metrics():
+    allocation = {
+        "allocations": {"all": {"SPY": 0.6, "CASH": 0.4}},
+        "fallback_allocation": "all",
+        "switching_logic": [],
+    }
+    common = {**ALLOCATION_DATES, "rebalance_frequency": "monthly"}
+    flowing, problems = parse(
+        {**common, "cashflow_amount": -1_000, "cashflow_frequency": "monthly"},
+        kind="allocation",
+        definition=allocation,
+        engine="vectorbt",
+    )
+    assert problems == []
+    assert flowing.config["cashflow_amount"] == -1_000
+    plain, _ = parse(common, kind="allocation", definition=allocation, engine="vectorbt")
+    with_flows = run_backtest(flowing)
+    without = run_backtest(plain)
+    # 0.001 commission: the withdrawals' own sales cost a little, so the returns differ by
+    # little; the final value by the money withdrawn.
+    assert with_flows.metrics["total_return"] == pytest.approx(
+        without.metrics["total_return"], abs=2e-3
+    )
+    assert with_flows.metrics["final_value"] == with_flows.equity.iloc[-1]
+    assert with_flows.metrics["final_value"] < without.metrics["final_value"] - 23_000
+    backtrader, _ = parse(
+        {**common, "cashflow_amount": -1_000, "cashflow_frequency": "monthly"},
+        kind="allocation",
+        definition=allocation,
+    )
+    np.testing.assert_allclose(run_backtest(backtrader).equity, with_flows.equity, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("changes", "messages"),
+    [
+        (
+            {"cashflow_amount": 10},
+            {"cashflow_amount": "Needs cashflow_frequency (give both or neither)."},
+        ),
+        (
+            {"cashflow_frequency": "monthly"},
+            {"cashflow_frequency": "Needs cashflow_amount (give both or neither)."},
+        ),
+        (
+            {"cashflow_amount": 10, "cashflow_frequency": "daily"},
+            {
+                "cashflow_frequency": "Must be one of: weekly, monthly, quarterly, "
+                "semi-annually, annually."
+            },
+        ),
+        (
+            {"cashflow_amount": 0, "cashflow_frequency": "weekly"},
+            {
+                "cashflow_amount": "Must not be 0 (positive: a contribution, "
+                "negative: a withdrawal)."
+            },
+        ),
+        (
+            {"cashflow_amount": float("inf"), "cashflow_frequency": "weekly"},
+            {"cashflow_amount": "Must be a number."},
+        ),
+    ],
+)
+def test_bad_cash_flows_of_an_allocation(changes, messages):
     _spec, problems = parse(
         {**ALLOCATION_DATES, **changes}, kind="allocation", definition=SWITCHING_ALLOCATION
     )

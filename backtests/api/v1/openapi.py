@@ -14,7 +14,11 @@ from typing import Any
 from backfolio.common.openapi import add_components, component_ref
 from backtests import pipeline
 from strategies.language import PLUGINS
-from strategies.language.compiler import EVALUATION_FREQUENCIES, MAX_ALLOCATION_SIGNAL_DELAY
+from strategies.language.compiler import (
+    CASHFLOW_FREQUENCIES,
+    EVALUATION_FREQUENCIES,
+    MAX_ALLOCATION_SIGNAL_DELAY,
+)
 from strategies.language.schema import SYMBOL
 
 
@@ -123,6 +127,17 @@ def run_config_schema() -> dict[str, Any]:
                 "enum": list(EVALUATION_FREQUENCIES),
                 "default": "daily",
                 "description": "How often an allocation strategy's rules are evaluated.",
+            },
+            "cashflow_amount": {
+                "type": "number",
+                "description": "Allocation strategies: added (positive) or withdrawn (negative) "
+                "each period, not 0; needs cashflow_frequency.",
+            },
+            "cashflow_frequency": {
+                "type": "string",
+                "enum": list(CASHFLOW_FREQUENCIES),
+                "description": "Allocation strategies: flows on the first trading day of each "
+                "period after the first bar; needs cashflow_amount.",
             },
         },
         "additionalProperties": False,

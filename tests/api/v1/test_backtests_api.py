@@ -696,3 +696,32 @@ def test_allocation_evaluation_frequency_and_delay_are_validated_by_field(client
     assert response.status_code in (201, 202), response.json()
     assert response.json()["config"]["evaluation_frequency"] == "quarterly"
     assert response.json()["config"]["signal_delay"] == 2
+
+
+@pytest.mark.django_db
+def test_allocation_cash_flows_are_validated_by_field(client):
+    allocation = StrategyFactory(
+        kind="allocation",
+        universe=["SPY"],
+        definition={
+            "allocations": {"stocks": {"SPY": 1.0}},
+            "fallback_allocation": "stocks",
+            "switching_logic": [],
+        },
+    )
+    body = {
+        "strategy_id": str(allocation.id),
+        "engine": "vectorbt",
+        "config": {"start_date": "2020-01-01", "end_date": "2020-12-31", "cashflow_amount": 500},
+    }
+    response = post(client, V1, body)
+    assert response.status_code == 400
+    assert response.json() == {
+        "config": {"cashflow_amount": ["Needs cashflow_frequency (give both or neither)."]}
+    }
+    assert not Backtest.objects.exists()
+    body["config"]["cashflow_frequency"] = "quarterly"
+    response = post(client, V1, body)
+    assert response.status_code in (201, 202), response.json()
+    assert response.json()["config"]["cashflow_amount"] == 500
+    assert response.json()["config"]["cashflow_frequency"] == "quarterly"
