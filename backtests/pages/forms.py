@@ -134,6 +134,25 @@ def _tactical_fields() -> dict[str, forms.Field]:
     }
 
 
+def _cashflow_fields() -> dict[str, forms.Field]:
+    """Money added to or taken from an allocation strategy's portfolio every period."""
+    return {
+        "cashflow_amount": forms.FloatField(
+            required=False,
+            help_text="Each period: positive adds money, negative withdraws it (needs a "
+            "frequency).",
+        ),
+        "cashflow_frequency": forms.ChoiceField(
+            required=False,
+            choices=[
+                ("", "no cash flows"),
+                *((name, name) for name in portfolio_contract.CASHFLOW_FREQUENCIES),
+            ],
+            help_text="On the first trading day of each period after the start.",
+        ),
+    }
+
+
 class RunSettingsForm(forms.Form):
     """What every run needs: engine, dates (within the data), capital and costs; a signal
     strategy also its symbol, an allocation strategy its rebalancing frequency."""
@@ -171,6 +190,7 @@ class RunSettingsForm(forms.Form):
                 help_text="How often the held group's weights are restored.",
             )
             self.fields.update(_tactical_fields())
+            self.fields.update(_cashflow_fields())
         self.coverage = data_coverage(strategy, symbol)
         start, end = DEFAULT_START, DEFAULT_END
         if self.coverage is not None:
@@ -208,6 +228,9 @@ class RunSettingsForm(forms.Form):
                 config["evaluation_frequency"] = evaluation
             if data["signal_delay"]:
                 config["signal_delay"] = data["signal_delay"]
+            for name in ("cashflow_amount", "cashflow_frequency"):
+                if data[name] not in (None, ""):
+                    config[name] = data[name]
         return config
 
     def field_for_path(self, path: str) -> str | None:

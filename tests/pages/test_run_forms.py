@@ -182,6 +182,32 @@ class TestBacktestForm:
             "Ensure this value is less than or equal to 2."
         ]
 
+    def test_an_allocation_run_with_quarterly_withdrawals(self, staff_client):
+        strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+        fields = _run_fields(
+            "run",
+            rebalance_frequency="monthly",
+            evaluation_frequency="daily",
+            signal_delay="0",
+            cashflow_amount="-500",
+            cashflow_frequency="quarterly",
+        )
+        del fields["run-symbol"]
+
+        response = staff_client.post(f"/strategies/{strategy.id}/backtests/new", fields)
+        refused = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new", {**fields, "run-cashflow_frequency": ""}
+        )
+
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert backtest.config["cashflow_amount"] == -500
+        assert backtest.config["cashflow_frequency"] == "quarterly"
+        assert refused.status_code == 400
+        assert refused.context["backtest_form"].errors["cashflow_amount"] == [
+            "Needs cashflow_frequency (give both or neither)."
+        ]
+
     def test_a_date_outside_the_data_is_named_on_the_date(self, staff_client):
         strategy = StrategyFactory()
 
