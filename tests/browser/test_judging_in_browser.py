@@ -113,3 +113,34 @@ def test_ten_runs_compare_at_1280(logged_in_page, live_server):
     last = headers.nth(10).bounding_box()
     assert last["x"] + last["width"] <= 1280
     assert page.console_errors == []
+
+
+def test_a_portfolio_run_draws_its_allocation_timeline_and_analytics(logged_in_page, live_server):
+    from backtests.portfolio.examples import examples
+    from backtests.portfolio.services import portfolio_backtest_run
+
+    page = logged_in_page
+    switching = next(
+        document for document in examples().values() if document["strategy"].get("switching_logic")
+    )
+    backtest = portfolio_backtest_run(payload=switching, user=None).backtest
+
+    page.goto(f"{live_server.url}/backtests/{backtest.id}/")
+
+    for chart in (
+        "#equity-chart",
+        "#allocation-chart",
+        "#portfolio-rolling-chart",
+        "#correlation-chart",
+        "#risk-contribution-chart",
+    ):
+        page.wait_for_selector(f"{chart} .main-svg")
+    page.wait_for_function("document.getElementById('portfolio-analytics').dataset.drawn")
+    assert page.locator("#transaction-analysis dt").count() >= 5
+    # The timeline spans the equity chart's dates, so switches line up with it.
+    ranges = page.evaluate(
+        """() => [document.getElementById('equity-chart').layout.xaxis.range,
+                  document.getElementById('allocation-chart').layout.xaxis.range]"""
+    )
+    assert ranges[0][0][:10] == ranges[1][0][:10]
+    assert page.console_errors == []
