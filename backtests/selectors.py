@@ -100,7 +100,9 @@ def backtest_span(backtest: Backtest) -> RunSpan:
     A Backfolio run (``source`` ``v2``) keeps its request: dates in ``config.config``, symbols in
     the strategy's allocation groups. Every other run keeps a run configuration (SPEC §3): a
     signal strategy's symbols are ``symbols``/``symbol``; an allocation strategy's are the
-    groups of what drives it (``config.signal``, else the strategy as the run was made with it).
+    groups of what drives it (``config.signal``, else the strategy as the run was made with it),
+    sorted: a stored JSON object keeps no key order on PostgreSQL (jsonb), so first-seen order
+    cannot be read back the same on every database.
     """
     config = backtest.config if isinstance(backtest.config, Mapping) else {}
     if backtest.source == Backtest.Source.V2:
@@ -109,7 +111,7 @@ def backtest_span(backtest: Backtest) -> RunSpan:
         return RunSpan(
             start_date=_text(request.get("start_date")),
             end_date=_text(request.get("end_date")),
-            symbols=allocation_symbols(config.get("strategy")),
+            symbols=sorted(allocation_symbols(config.get("strategy"))),
         )
     symbols = config.get("symbols")
     if isinstance(symbols, list) and symbols:
@@ -120,7 +122,7 @@ def backtest_span(backtest: Backtest) -> RunSpan:
         definition = config.get("signal")
         if definition is None:
             definition = _strategy_definition(backtest)
-        held = allocation_symbols(definition)
+        held = sorted(allocation_symbols(definition))
     return RunSpan(
         start_date=_text(config.get("start_date")),
         end_date=_text(config.get("end_date")),

@@ -419,7 +419,8 @@ class GridFieldMixin(forms.Form):
     max_combinations = MAX_SWEEP_RUNS
 
     def setup_grid(self) -> None:
-        self.rule_paths = dict(rule_parameters(self.strategy.definition))
+        # Sorted: a stored definition's key order is the database's (jsonb keeps none).
+        self.rule_paths = dict(sorted(rule_parameters(self.strategy.definition)))
         signal = self.strategy.kind == Strategy.Kind.SIGNAL
         if signal:
             self.fields["signal_plugin_key"] = forms.ChoiceField(

@@ -347,7 +347,9 @@ def _portfolio_symbols(strategy: dict[str, Any]) -> list[str]:
         for symbol in weights if isinstance(weights, dict) else []:
             if symbol not in symbols:
                 symbols.append(str(symbol))
-    return symbols
+    # Stored JSON objects keep no key order on PostgreSQL (jsonb): name the symbols sorted, so a
+    # run reads the same whichever database holds it.
+    return sorted(symbols)
 
 
 def run_description(backtest: Backtest) -> RunDescription:

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 
 from backtests import demo
@@ -15,6 +16,10 @@ from backtests.portfolio.examples import examples
 from strategies.language import PLUGINS
 from strategies.models import Strategy
 
+embedded_only = pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="the first start acts on the embedded SQLite only"
+)
+
 
 def _first_start() -> str:
     out = io.StringIO()
@@ -22,6 +27,7 @@ def _first_start() -> str:
     return out.getvalue()
 
 
+@embedded_only
 @pytest.mark.django_db(transaction=True)
 def test_the_first_start_creates_a_staff_user_and_demo_runs_of_every_kind_once(settings, broker):
     settings.BACKFOLIO_DEMO = True
@@ -67,6 +73,7 @@ def test_the_first_start_creates_a_staff_user_and_demo_runs_of_every_kind_once(s
     assert Backtest.objects.count() == 7 and get_user_model().objects.count() == 2
 
 
+@embedded_only
 @pytest.mark.django_db
 def test_demo_is_off_with_the_setting_and_the_password_never_comes_twice(settings):
     settings.BACKFOLIO_DEMO = False
@@ -129,3 +136,16 @@ def test_never_on_postgresql(settings, monkeypatch):
 
     assert outcome == demo.FirstStart(None, False, "The database is not the embedded SQLite.")
     assert not Strategy.objects.exists() and not get_user_model().objects.exists()
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="needs a database other than SQLite")
+@pytest.mark.django_db
+def test_on_any_other_database_the_first_start_creates_nothing(settings):
+    settings.BACKFOLIO_DEMO = True
+
+    output = _first_start()
+
+    assert "One-time password" not in output
+    assert "First start: The database is not the embedded SQLite." in output
+    assert not get_user_model().objects.exists()
+    assert not Strategy.objects.exists() and not Backtest.objects.exists()

@@ -109,7 +109,7 @@ class TestRunTitles:
         )
         page = staff_client.get("/").content.decode()
         assert f'href="/backtests/{backtest.id}/" class="run-name">Tactical tilt</a>' in page
-        assert "SPY, QQQ, CASH, TLT" in page
+        assert "CASH, QQQ, SPY, TLT" in page
         assert "rebalance monthly · 2015-01-02 → 2020-12-31" in page
 
 

@@ -13,7 +13,9 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+import dramatiq
 import pytest
+from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import TimeLimit
 from rest_framework.test import APIClient
 
@@ -154,6 +156,10 @@ def test_an_async_run_on_a_worker_over_the_limit_ends_failed(one_second_limit, w
     assert backtest.error == STOPPED
 
 
+@pytest.mark.skipif(
+    not isinstance(dramatiq.get_broker(), StubBroker),
+    reason="the embedded mode runs on the in-process broker only (no REDIS_URL)",
+)
 def test_the_embedded_worker_starts_dramatiqs_time_limit_watcher(settings, broker, monkeypatch):
     """The backstop for a run stuck between two checks: ``rundramatiq`` starts the watcher at
     process boot; the in-process worker of the embedded default now starts it too."""

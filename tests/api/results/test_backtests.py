@@ -422,7 +422,7 @@ def test_a_backfolio_run_made_with_a_bearer_token_reads_whole(token_client, user
         assert shown["id"] == backtest_id
         assert shown["startDate"] == "2021-01-04T00:00:00Z"
         assert shown["endDate"] == "2021-06-30T23:59:59Z"
-        assert shown["symbols"] == ["SPY", "BND", "CASH"]
+        assert shown["symbols"] == ["BND", "CASH", "SPY"]
 
 
 def test_a_v1_allocation_run_shows_its_groups_symbols(token_client, user):
@@ -457,7 +457,7 @@ def test_a_v1_allocation_run_shows_its_groups_symbols(token_client, user):
 
     rows = {row["id"]: row for row in token_client.get("/api/backtests").json()["data"]}
 
-    assert rows[str(from_strategy.id)]["symbols"] == ["SPY", "AGG", "TLT"]
+    assert rows[str(from_strategy.id)]["symbols"] == ["AGG", "SPY", "TLT"]
     assert rows[str(from_config.id)]["symbols"] == ["QQQ"]
     detail = token_client.get(f"/api/backtests/{from_strategy.id}").json()
-    assert detail["symbols"] == ["SPY", "AGG", "TLT"]
+    assert detail["symbols"] == ["AGG", "SPY", "TLT"]

@@ -335,7 +335,7 @@ def test_an_allocation_algorithm_runs_on_its_groups_symbols(token_client, user):
     services.backtest_execute(backtest=backtest)
     assert backtest.status == Backtest.Status.COMPLETED, backtest.error
     detail = token_client.get(f"/api/backtests/{backtest.id}").json()
-    assert detail["symbols"] == ["SPY", "QQQ", "TLT"]
+    assert detail["symbols"] == ["QQQ", "SPY", "TLT"]
     assert (detail["startDate"], detail["endDate"]) == (
         "2019-01-02T00:00:00Z",
         "2021-12-31T23:59:59Z",
