@@ -38,3 +38,7 @@ MAX_LIST_PAGE = 10_000_000
 # --- stored text --------------------------------------------------------------------------------
 NAME_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 10_000
+
+# The largest contribution or withdrawal per period a run may ask (SPEC §8.1): beyond it a few
+# periods of flows overflow what a float holds to the cent.
+MAX_CASHFLOW_AMOUNT = 1e15

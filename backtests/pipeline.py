@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from backfolio.deadline import check_deadline
-from backfolio.limits import MAX_SYMBOL_BARS
+from backfolio.limits import MAX_CASHFLOW_AMOUNT, MAX_SYMBOL_BARS
 from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
 from backtests.engines import (
     EngineInput,
@@ -415,7 +415,14 @@ def _number(
 def _parse_cashflows(config: Mapping[str, Any], problems: list[Problem]) -> dict[str, Any]:
     """``cashflow_amount`` (a finite number, not 0: positive contributes, negative withdraws)
     and ``cashflow_frequency``, both or neither (SPEC §8.1)."""
-    amount = _number(config, "cashflow_amount", None, problems)
+    amount = _number(
+        config,
+        "cashflow_amount",
+        None,
+        problems,
+        low=-MAX_CASHFLOW_AMOUNT,
+        high=MAX_CASHFLOW_AMOUNT,
+    )
     if amount == 0:
         problems.append(
             Problem(

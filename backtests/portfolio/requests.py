@@ -33,6 +33,7 @@ from typing import Any
 from backfolio.limits import (
     DESCRIPTION_MAX_LENGTH,
     MAX_ALLOCATION_GROUPS,
+    MAX_CASHFLOW_AMOUNT,
     MAX_SWITCHING_RULES,
     MAX_SYMBOL_BARS,
     NAME_MAX_LENGTH,
@@ -561,6 +562,12 @@ def _cashflow_amount(value: Any, problems: list[str]) -> float | None:
     if value == 0:
         problems.append(
             "cashflow_amount must not be 0 (positive: a contribution, negative: a withdrawal)"
+        )
+        return None
+    if abs(value) > MAX_CASHFLOW_AMOUNT:
+        problems.append(
+            f"cashflow_amount must be between {-MAX_CASHFLOW_AMOUNT:g} and "
+            f"{MAX_CASHFLOW_AMOUNT:g}, got {value:g}"
         )
         return None
     return float(value)

@@ -289,6 +289,10 @@ def test_allocation_runs_with_cash_flows_report_time_weighted_metrics():
             },
         ),
         (
+            {"cashflow_amount": 2e15, "cashflow_frequency": "weekly"},
+            {"cashflow_amount": "Must be at most 1e+15."},
+        ),
+        (
             {"cashflow_amount": float("inf"), "cashflow_frequency": "weekly"},
             {"cashflow_amount": "Must be a number."},
         ),

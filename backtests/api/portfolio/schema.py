@@ -10,6 +10,7 @@ from rest_framework import serializers
 
 from backfolio.common.openapi import add_components, component_ref
 from backfolio.common.serializers import StrictFieldsMixin
+from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.portfolio import requests
 from backtests.portfolio.examples import examples, examples_response
 from strategies.language.schema import SYMBOL
@@ -109,6 +110,8 @@ def portfolio_components() -> dict[str, dict]:
                 },
                 "cashflow_amount": {
                     "type": "number",
+                    "minimum": -MAX_CASHFLOW_AMOUNT,
+                    "maximum": MAX_CASHFLOW_AMOUNT,
                     "nullable": True,
                     "description": "Per period: positive a contribution, negative a withdrawal "
                     "(not 0); needs cashflow_frequency.",

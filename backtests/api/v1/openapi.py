@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from backfolio.common.openapi import add_components, component_ref
+from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests import pipeline
 from strategies.language import PLUGINS
 from strategies.language.compiler import (
@@ -130,6 +131,8 @@ def run_config_schema() -> dict[str, Any]:
             },
             "cashflow_amount": {
                 "type": "number",
+                "minimum": -MAX_CASHFLOW_AMOUNT,
+                "maximum": MAX_CASHFLOW_AMOUNT,
                 "description": "Allocation strategies: added (positive) or withdrawn (negative) "
                 "each period, not 0; needs cashflow_frequency.",
             },

@@ -212,6 +212,9 @@ def test_bad_cash_flow_settings_are_each_named():
     assert problems_of(cashflow_amount="100", cashflow_frequency="monthly") == [
         "cashflow_amount must be a number, not string"
     ]
+    assert problems_of(cashflow_amount=-2e15, cashflow_frequency="monthly") == [
+        "cashflow_amount must be between -1e+15 and 1e+15, got -2e+15"
+    ]
     assert problems_of(cashflow_amount=0, cashflow_frequency="monthly") == [
         "cashflow_amount must not be 0 (positive: a contribution, negative: a withdrawal)"
     ]
