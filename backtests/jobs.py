@@ -20,7 +20,6 @@ import logging
 import threading
 import time
 from datetime import timedelta
-from functools import wraps
 from typing import Any
 
 from django.conf import settings
@@ -51,30 +50,6 @@ LEADERBOARD_SUMMARY_KEYS = (
 )
 
 
-def retry_when_locked(function):
-    """Retry a short, all-or-nothing database operation while SQLite reports a lock.
-
-    SQLite allows one writer at a time; in-memory shared-cache databases (the test suite's)
-    report a busy table at once instead of waiting. The operations wrapped here either commit
-    entirely or not at all, so running them again is safe.
-    """
-
-    @wraps(function)
-    def wrapper(*args, **kwargs):
-        delay = 0.02
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                return function(*args, **kwargs)
-            except OperationalError as error:
-                if "locked" not in str(error) or time.monotonic() > deadline:
-                    raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.25)
-
-    return wrapper
-
-
 def heartbeat_timeout() -> int:
     return int(settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS)
 
@@ -91,7 +66,6 @@ def _time_limit_fields() -> dict[str, Any]:
 # --- claiming and running ------------------------------------------------------------------
 
 
-@retry_when_locked
 def claim_run(backtest: Backtest, *, only_pending: bool = False) -> int | None:
     """Move ``backtest`` to ``running`` if nobody runs it; returns the new run number or None.
 
@@ -183,7 +157,7 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                retry_when_locked(self._write)()
+                self._write()
         except Exception:  # a missed heartbeat only risks an early reap; never kill the run
             logger.exception("Heartbeat for backtest %s failed", self.backtest_id)
         finally:
@@ -295,7 +269,6 @@ def _failed_fields(reason: str) -> dict[str, Any]:
     }
 
 
-@retry_when_locked
 def finish_run(
     backtest_id,
     run_number: int,
@@ -519,7 +492,6 @@ def _requeue_lost_messages(cutoff, now) -> int:
 # --- what the actors do ------------------------------------------------------------------------
 
 
-@retry_when_locked
 def _claim_task(task_id: str, *, from_status: str, to_status: str) -> bool:
     now = timezone.now()
     return bool(
@@ -529,7 +501,6 @@ def _claim_task(task_id: str, *, from_status: str, to_status: str) -> bool:
     )
 
 
-@retry_when_locked
 def _load_backtest(backtest_id: str) -> Backtest | None:
     return Backtest.objects.select_related("strategy").filter(pk=backtest_id).first()
 
@@ -628,13 +599,12 @@ def _run_sweep_chunk(children: list[Backtest], task_id: str, sweep_id) -> None:
     )
 
 
-@retry_when_locked
 def _claim_runs(children: list[Backtest]) -> list[tuple[Backtest, int]]:
     """Claim every still-pending entry in one transaction (one commit instead of one each)."""
     with transaction.atomic():
         claimed = []
         for backtest in children:
-            run_number = claim_run.__wrapped__(backtest, only_pending=True)
+            run_number = claim_run(backtest, only_pending=True)
             if run_number is not None:
                 claimed.append((backtest, run_number))
     return claimed
@@ -683,7 +653,6 @@ class _Heartbeats(Heartbeat):
             ).update(heartbeat_at=timezone.now())
 
 
-@retry_when_locked
 def _finish_runs(runs: list[tuple[Any, int, dict[str, Any]]], sweep_id) -> None:
     """Write a chunk's outcomes in one transaction; each row guarded as ``finish_run`` does and
     counted once toward the sweep's task."""
@@ -698,7 +667,6 @@ def _finish_runs(runs: list[tuple[Any, int, dict[str, Any]]], sweep_id) -> None:
             _count_sweep_entry(sweep_id, written)
 
 
-@retry_when_locked
 def _fail_task(task_id: str, reason: str) -> None:
     now = timezone.now()
     Task.objects.filter(pk=task_id).update(

@@ -37,7 +37,7 @@ from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
-from backtests.jobs import heartbeat_timeout, retry_when_locked
+from backtests.jobs import heartbeat_timeout
 from backtests.models import Task
 from backtests.pipeline import parse_run_config
 from backtests.research import grid as grids
@@ -60,7 +60,6 @@ def sweep_folder(sweep_id) -> str:
 # --- claims and heartbeats ---------------------------------------------------------------------
 
 
-@retry_when_locked
 def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
     """Move a pending chunk to ``running``; the chunk (with its new ``attempts``) or None."""
     now = timezone.now()
@@ -106,7 +105,7 @@ class Heartbeat:
     def _beat(self) -> None:
         try:
             while not self._stop.wait(self.interval):
-                retry_when_locked(self.rows.update)(**{self.field: timezone.now()})
+                self.rows.update(**{self.field: timezone.now()})
         except Exception:  # a missed heartbeat only risks an early re-run; never kill the work
             logger.exception("Research heartbeat failed")
         finally:
@@ -211,7 +210,6 @@ def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
     return [outcomes[position] for position in range(len(plan))]
 
 
-@retry_when_locked
 def _complete_chunk(ours, uri: str, entries: list[ResearchSweepEntry], sweep) -> bool:
     with transaction.atomic():
         now = timezone.now()
@@ -242,7 +240,6 @@ def read_returns(uri: str) -> pd.DataFrame:
 # --- finishing a sweep -------------------------------------------------------------------------
 
 
-@retry_when_locked
 def _claim_finish(sweep_id) -> uuid.UUID | None:
     token = uuid.uuid4()
     now = timezone.now()
@@ -400,7 +397,6 @@ def overfitting_block(
     return {**report, "best": best}
 
 
-@retry_when_locked
 def _settle(ours, fields: dict[str, Any]) -> None:
     with transaction.atomic():
         now = timezone.now()

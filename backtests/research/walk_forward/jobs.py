@@ -28,7 +28,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
-from backtests.jobs import heartbeat_timeout, retry_when_locked
+from backtests.jobs import heartbeat_timeout
 from backtests.models import Task
 from backtests.pipeline import RunError, RunSpec, parse_run_config
 from backtests.research.grid import apply_overrides
@@ -68,7 +68,6 @@ def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> Ru
     return spec
 
 
-@retry_when_locked
 def _count_done(walk_forward_id, runs: int) -> None:
     with transaction.atomic():
         now = timezone.now()
@@ -78,7 +77,6 @@ def _count_done(walk_forward_id, runs: int) -> None:
         )
 
 
-@retry_when_locked
 def _start(walk_forward_id) -> None:
     with transaction.atomic():
         now = timezone.now()
@@ -90,7 +88,6 @@ def _start(walk_forward_id) -> None:
         )
 
 
-@retry_when_locked
 def _fail(walk_forward_id, reason: str) -> None:
     with transaction.atomic():
         now = timezone.now()
@@ -104,7 +101,6 @@ def _fail(walk_forward_id, reason: str) -> None:
             )
 
 
-@retry_when_locked
 def _claim_fold(walk_forward_id, index: int) -> bool:
     active = WalkForward.objects.filter(
         pk=walk_forward_id,
@@ -120,7 +116,6 @@ def _claim_fold(walk_forward_id, index: int) -> bool:
     )
 
 
-@retry_when_locked
 def _claim_out_of_sample(walk_forward_id) -> bool:
     """True once, for the message that finds every fold chosen first."""
     with transaction.atomic():
@@ -214,7 +209,6 @@ class RowHeartbeat:
         self._stop.set()
         self._thread.join(timeout=5)
 
-    @retry_when_locked
     def _write(self) -> None:
         now = timezone.now()
         if self.fold_id is not None:
@@ -273,7 +267,6 @@ def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
     _record_choice(walk_forward.pk, row.pk, choice, len(specs))
 
 
-@retry_when_locked
 def _record_choice(walk_forward_id, fold_id, choice: core.InSampleChoice, runs: int) -> None:
     """The fold's choice and its runs' count in one transaction, once: a fold re-run after its
     worker died is counted by whichever run writes the choice first."""
@@ -288,7 +281,7 @@ def _record_choice(walk_forward_id, fold_id, choice: core.InSampleChoice, runs: 
             in_sample_failed=choice.failed,
         )
         if chosen:
-            _count_done.__wrapped__(walk_forward_id, runs)
+            _count_done(walk_forward_id, runs)
 
 
 def _run_out_of_sample(walk_forward: WalkForward) -> None:
@@ -334,7 +327,6 @@ def _run_out_of_sample(walk_forward: WalkForward) -> None:
     _complete(walk_forward.pk, json_safe(result))
 
 
-@retry_when_locked
 def _complete(walk_forward_id, result: dict[str, Any]) -> None:
     with transaction.atomic():
         now = timezone.now()
