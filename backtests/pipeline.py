@@ -42,7 +42,12 @@ from backtests.engines.base import DIRECTIONS, SIZE_TYPES, directed_signals
 from marketdata.resample import TIMEFRAMES
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import MarketDataError, PriceStore, get_store
-from metrics.calculations import METRICS_SPEC_VERSION, compute_metrics, time_weighted_equity
+from metrics.calculations import (
+    METRICS_SPEC_VERSION,
+    compute_metrics,
+    metrics_by_column,
+    time_weighted_equity,
+)
 from metrics.jsonsafe import clean_number
 from strategies.language import (
     REBALANCE_FREQUENCIES,
@@ -887,11 +892,13 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: b
     return outcomes
 
 
-def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
-    """The equity-only batch as matrices: each definition compiled to bool arrays on its prices
-    (no frames, no engine input per run), one bars × runs matrix per rule, one engine call.
-    The same signals, settings and simulation as one run each, so the same equity curves."""
-    outcomes: list[Any] = [None] * len(specs)
+def _compile_signal_matrix(specs: list[RunSpec], store: PriceStore):
+    """Each definition compiled to bool arrays on its own prices (no frames, no engine input per
+    run), and one bars × runs matrix per rule: ``(failed, compiled, shared, close, signals)``
+    with ``failed`` the ``RunError`` of each position that did not compile and ``compiled`` the
+    ``(position, masks)`` of those that did (``signals`` is None when none did). Raises
+    ``EngineLimitationError`` when the runs trade on different bars or closes."""
+    failed: dict[int, RunError] = {}
     shared = _SharedPrices(store)
     compiled = []
     for position, spec in enumerate(specs):
@@ -906,13 +913,13 @@ def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
                 cache=cache,
             )
         except (ValueError, MarketDataError) as error:
-            outcomes[position] = (RunError(str(error)), -1)
+            failed[position] = RunError(str(error))
             continue
         if spec.close_at_end:
             masks = _masks_flat_at_end(masks)
         compiled.append((position, masks))
     if not compiled:
-        return outcomes
+        return failed, compiled, shared, None, None
     symbol = specs[compiled[0][0]].symbols[0]
     loaded = [prices for prices, _cache in shared.loaded.values()]
     close = shared.run_close(loaded[0], symbol)
@@ -930,14 +937,26 @@ def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
     def matrix(rule: str) -> np.ndarray:
         return np.column_stack([getattr(masks, rule) for _position, masks in compiled])
 
-    first = specs[compiled[0][0]]
     signals = directed_signals(
-        first.direction,
+        specs[compiled[0][0]].direction,
         matrix("entries"),
         matrix("exits"),
         matrix("short_entries"),
         matrix("short_exits"),
     )
+    return failed, compiled, shared, close, signals
+
+
+def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
+    """The equity-only batch as matrices (``_compile_signal_matrix``), one engine call. The
+    same signals, settings and simulation as one run each, so the same equity curves."""
+    failed, compiled, _shared, close, signals = _compile_signal_matrix(specs, store)
+    outcomes: list[Any] = [None] * len(specs)
+    for position, error in failed.items():
+        outcomes[position] = (error, -1)
+    if not compiled:
+        return outcomes
+    first = specs[compiled[0][0]]
     try:
         equity = engine.run_signal_matrix_equity(_signal_settings(first, close, None), signals)
     except EngineLimitationError:
@@ -947,6 +966,112 @@ def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
     columns = EquityColumns(close.index, equity)
     for column, (position, _masks) in enumerate(compiled):
         outcomes[position] = (columns, column)
+    return outcomes
+
+
+@dataclass(frozen=True)
+class StudyRun:
+    """What a study keeps of one run: its equity curve (column ``column`` of ``equity``), its
+    ``compute_metrics`` metrics and its fingerprint, each exactly what ``run_backtest`` gives
+    for its spec."""
+
+    equity: EquityColumns
+    column: int
+    metrics: dict[str, Any]
+    fingerprint: str
+
+
+def run_study_batch(
+    specs: Sequence[RunSpec], *, store: PriceStore | None = None
+) -> list[StudyRun | RunError]:
+    """``run_backtest_batch``'s equity, metrics and fingerprint of each run (or the
+    ``RunError`` it failed with), without its trades, orders and positions frames.
+
+    Runs that differ only in their definition, on an engine with a matrix path
+    (``run_signal_matrix``), are compiled once per distinct price window and simulated in one
+    call; their metrics are computed for all columns at once (``metrics_by_column``) from the
+    equity matrix and the engine's order records, with the same numbers as one run each.
+    Anything else runs through ``run_backtest``.
+    """
+    store = store or get_store()
+    outcomes: list[Any] = [None] * len(specs)
+    groups: dict[tuple, list[int]] = {}
+    for position, spec in enumerate(specs):
+        engine = get_engine(spec.engine)
+        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, "run_signal_matrix"):
+            key = tuple(getattr(spec, name) for name in _BATCH_SHARED_FIELDS)
+            groups.setdefault(key, []).append(position)
+    for positions in groups.values():
+        if len(positions) < 2:
+            continue
+        batch = [specs[position] for position in positions]
+        try:
+            results = _run_study_matrix(get_engine(batch[0].engine), batch, store)
+        except EngineLimitationError:
+            continue  # these run one by one below
+        for position, result in zip(positions, results, strict=True):
+            outcomes[position] = result
+    for position, spec in enumerate(specs):
+        if outcomes[position] is None:
+            try:
+                run = run_backtest(spec, store=store)
+            except RunError as error:
+                outcomes[position] = error
+                continue
+            equity = EquityColumns(run.equity.index, run.equity.to_numpy(dtype=float)[:, None])
+            outcomes[position] = StudyRun(equity, 0, run.metrics, run.fingerprint)
+    return outcomes
+
+
+def _run_study_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
+    failed, compiled, shared, close, signals = _compile_signal_matrix(specs, store)
+    outcomes: list[Any] = [None] * len(specs)
+    for position, error in failed.items():
+        outcomes[position] = error
+    if not compiled:
+        return outcomes
+    first = specs[compiled[0][0]]
+    try:
+        run = engine.run_signal_matrix(_signal_settings(first, close, None), signals)
+    except EngineLimitationError:
+        raise
+    except ValueError as error:
+        raise EngineLimitationError(str(error)) from error
+    check_deadline()
+    equity = EquityColumns(close.index, run.equity)
+    trades = run.trade_columns()
+    held = run.bars_held()
+    read = [column for column in range(len(compiled)) if trades.pnl[column] is not None]
+    metrics: dict[int, dict[str, Any]] = {}
+    if read:
+        computed = metrics_by_column(
+            run.equity[:, read],
+            close.index,
+            initial_capital=first.initial_capital,
+            trade_pnl=[trades.pnl[column] for column in read],
+            traded_notional=trades.traded_notional[read],
+            bars_held=held[read],
+            bars_per_year=first.bars_per_year,
+            risk_free_rate=first.risk_free_rate,
+        )
+        metrics = dict(zip(read, computed, strict=True))
+    for column, (position, _masks) in enumerate(compiled):
+        spec = specs[position]
+        prices, _cache = shared.of(spec)
+        if column in metrics:
+            outcomes[position] = StudyRun(
+                equity,
+                column,
+                metrics[column],
+                run_fingerprint(spec, prices.data_hash, prices.start, prices.end),
+            )
+            continue
+        try:  # orders that are not whole round trips: the trades table, as one run builds it
+            result = _finish_run(spec, prices, [run.result(column)])
+        except RunError as error:
+            outcomes[position] = error
+            continue
+        outcomes[position] = StudyRun(equity, column, result.metrics, result.fingerprint)
     return outcomes
 
 

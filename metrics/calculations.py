@@ -18,6 +18,7 @@ tests/metrics/test_calculations.py.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -270,9 +271,133 @@ def equity_metrics_by_column(
     return {key: np.where(np.isfinite(column), column, np.nan) for key, column in columns.items()}
 
 
+def metrics_by_column(
+    equity: np.ndarray,
+    dates: pd.DatetimeIndex,
+    *,
+    initial_capital: float,
+    trade_pnl: Sequence[np.ndarray],
+    traded_notional: np.ndarray,
+    bars_held: np.ndarray,
+    bars_per_year: float = 252,
+    risk_free_rate: float = 0.0,
+) -> list[dict[str, float | int | str | None]]:
+    """``compute_metrics`` of each column of a bars × runs equity matrix (runs on the same
+    ``dates`` with the same capital), given for each run the pnl of its trades in trade order
+    (``trade_pnl``; a NaN pnl is an open trade, as in a trades table), Σ|size·price| over its
+    orders (``traded_notional``) and the bars it held a position on (``bars_held``).
+
+    The same numbers, bit for bit, as one ``compute_metrics`` call per run with its trades,
+    orders and positions: every reduction runs along a run's own contiguous bars (numpy reduces
+    each row as it reduces a 1-D array), and what numpy computes differently on arrays than on
+    scalars (``**``) is computed per run with the scalar formula.
+    """
+    _check_capital(initial_capital)
+    if bars_per_year <= 0:
+        raise ValueError(f"bars_per_year must be positive, got {bars_per_year}")
+    matrix = np.asarray(equity, dtype=float)  # bars × runs
+    n_bars, n_runs = matrix.shape
+    if n_bars == 0:
+        raise ValueError("equity curve is empty: a run has at least one bar")
+    if not len(trade_pnl) == len(traded_notional) == len(bars_held) == n_runs:
+        raise ValueError("trade_pnl, traded_notional and bars_held need one item per run")
+    index = _bar_dates(dates)
+    capital = float(initial_capital)
+    # Maxima, minima and counts are exact in any order: along the bars of the bars × runs matrix.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        drawdowns = matrix / np.maximum(np.maximum.accumulate(matrix, axis=0), capital) - 1.0
+    lowest = drawdowns.min(axis=0)
+    durations = _longest_true_runs(drawdowns < 0)
+    del drawdowns
+    # Sums depend on their order: along each run's own contiguous row, as for one run.
+    values = np.ascontiguousarray(matrix.T)  # runs × bars
+    previous = np.empty_like(values)
+    previous[:, 0] = capital
+    previous[:, 1:] = values[:, :-1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = values / previous - 1.0
+    del previous
+    excess = returns - per_period_risk_free(risk_free_rate, bars_per_year)
+    mean_equity = values.mean(axis=1)
+    finite = np.isfinite(returns).all(axis=1)
+    tails = (0.05, 0.01)
+    quantiles = np.full((len(tails), n_runs), np.nan)
+    if finite.any():
+        quantiles[:, finite] = np.percentile(
+            returns[finite], [100 * tail for tail in tails], axis=1
+        )
+    if n_bars >= 2:
+        volatility = np.std(returns, axis=1, ddof=1)
+        spread = excess.max(axis=1) - excess.min(axis=1)
+        largest = np.abs(excess).max(axis=1)
+        mean_excess = excess.mean(axis=1)
+        std_excess = np.std(excess, axis=1, ddof=1)
+        downside = np.mean(np.square(np.minimum(excess, 0.0)), axis=1)
+    root = math.sqrt(bars_per_year)
+    years = n_bars / bars_per_year
+    start_date, end_date = iso_date(index[0]), iso_date(index[-1])
+    results = []
+    for run in range(n_runs):
+        final = values[run, -1]
+        cagr = _cagr(final / capital, index[0], index[-1])
+        max_drawdown = min(float(lowest[run]), 0.0) + 0.0
+        if finite[run]:
+            row = returns[run]
+            (var_95, cvar_95), (var_99, cvar_99) = (
+                (float(var), float(row[row <= var].mean())) for var in quantiles[:, run]
+            )
+        else:
+            var_95 = cvar_95 = var_99 = cvar_99 = None
+        sharpe = sortino = volatility_annualised = None
+        if n_bars >= 2:
+            volatility_annualised = float(volatility[run]) * root
+            if not spread[run] <= 1e-12 * largest[run]:
+                sharpe = float(mean_excess[run] / std_excess[run]) * root
+            below = math.sqrt(float(downside[run]))
+            if below != 0:
+                sortino = float(mean_excess[run]) * bars_per_year / (below * root)
+        pnl = np.asarray(trade_pnl[run], dtype=float)
+        turnover = None
+        if float(mean_equity[run]) > 0:
+            turnover = float(traded_notional[run]) / float(mean_equity[run]) / years
+        metrics: dict[str, float | int | str | None] = {
+            "total_return": final / capital - 1.0,
+            "cagr": cagr,
+            "volatility_annualised": volatility_annualised,
+            "sharpe_ratio": sharpe,
+            "sortino_ratio": sortino,
+            "max_drawdown": max_drawdown,
+            "calmar_ratio": None if cagr is None or max_drawdown == 0 else cagr / abs(max_drawdown),
+            "max_drawdown_duration": int(durations[run]),
+            "var_95": var_95,
+            "var_99": var_99,
+            "cvar_95": cvar_95,
+            "cvar_99": cvar_99,
+            **pnl_statistics(pnl[np.isfinite(pnl)]),
+            "turnover_annualised": turnover,
+            "bars_in_market": int(bars_held[run]),
+            "final_value": final,
+            "start_date": start_date,
+            "end_date": end_date,
+            "n_bars": n_bars,
+            "metrics_spec_version": METRICS_SPEC_VERSION,
+        }
+        results.append(
+            {
+                key: value if isinstance(value, str) or value is None else clean_number(value)
+                for key, value in ((key, metrics[key]) for key in METRIC_KEYS)
+            }
+        )
+    return results
+
+
 def trade_statistics(trades: pd.DataFrame | None) -> dict[str, float | int | None]:
     """win_rate, profit_factor, avg_win, avg_loss (negative), expectancy, total_trades."""
-    pnl = closed_trade_pnl(trades)
+    return pnl_statistics(closed_trade_pnl(trades))
+
+
+def pnl_statistics(pnl: np.ndarray) -> dict[str, float | int | None]:
+    """``trade_statistics`` of the closed trades' pnl (finite values, in trade order)."""
     if len(pnl) == 0:
         return {
             "win_rate": None,
@@ -388,6 +513,16 @@ def _longest_true_run(mask: np.ndarray) -> int:
         return 0
     edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.astype(np.int8), [0]))))
     return int((edges[1::2] - edges[::2]).max())
+
+
+def _longest_true_runs(mask: np.ndarray) -> np.ndarray:
+    """``_longest_true_run`` of each column of a 2-D mask."""
+    n_rows, n_columns = mask.shape
+    if n_rows == 0:
+        return np.zeros(n_columns, dtype=np.int64)
+    positions = np.arange(n_rows, dtype=np.int64)[:, None]
+    last_false = np.maximum.accumulate(np.where(mask, -1, positions), axis=0)
+    return (positions - last_false).max(axis=0)
 
 
 def _turnover_annualised(

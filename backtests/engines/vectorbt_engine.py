@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -219,14 +219,20 @@ class VectorbtEngine:
         for the direction; ``data``'s own signals are ignored): what ``run_signal_batch_equity``
         gives for one input per column, without an input per run. Raises
         ``EngineLimitationError`` as ``run_signal_batch`` does."""
+        return self.run_signal_matrix(data, signals).equity
+
+    def run_signal_matrix(self, data: EngineInput, signals: SignalArrays) -> SignalMatrixRun:
+        """What ``run_signal_matrix_equity`` simulates, with the order records and the shares
+        held kept, so that each column's trades and orders can be read (``SignalMatrixRun``).
+        Raises ``EngineLimitationError`` as ``run_signal_batch`` does."""
         validate_input(replace(data, entries=None, exits=None, short_entries=None,
                                short_exits=None))  # fmt: skip
         if data.kind == ALLOCATION_KIND:
             raise EngineLimitationError("these runs differ in more than their signals.")
         if signals.long_entries.ndim != 2 or signals.long_entries.shape[0] != len(data.close):
             raise EngineError("each signal matrix needs one row per bar of close.")
-        _records, equity, _positions = self._simulate_signal_matrix(data, signals)
-        return equity
+        records, equity, positions = self._simulate_signal_matrix(data, signals)
+        return SignalMatrixRun(self, data, records, equity, positions)
 
     def _simulate_batch(self, inputs: Sequence[EngineInput]):
         first = inputs[0]
@@ -575,6 +581,110 @@ def simulate_allocation(
         engine=engine,
     )
     return order_records
+
+
+@dataclass(frozen=True)
+class TradeColumns:
+    """Each column's closed-trade pnl (in trade order; NaN for a trade valued at a missing
+    close) and Σ|size·price| over its orders, or None for a column whose trades must be read
+    the long way (``SignalMatrixRun.result``)."""
+
+    pnl: list[np.ndarray | None]
+    traded_notional: np.ndarray
+
+
+@dataclass(frozen=True)
+class SignalMatrixRun:
+    """Runs simulated together by ``VectorbtEngine.run_signal_matrix``: column ``c`` of
+    ``equity`` and ``positions`` (shares held, bars × runs) and the records whose ``col`` is
+    ``c`` are exactly what ``run`` simulates for that run alone."""
+
+    engine: VectorbtEngine
+    data: EngineInput
+    records: np.ndarray
+    equity: np.ndarray
+    positions: np.ndarray
+
+    @property
+    def n_runs(self) -> int:
+        return self.equity.shape[1]
+
+    def result(self, column: int) -> EngineResult:
+        """Column ``column`` as the ``EngineResult`` that ``run_signal_batch`` gives for it."""
+        records = self.records[self.records["col"] == column]
+        fills = self.engine._signal_fills(self.data, records, None)
+        return build_result(
+            self.data, self.equity[:, column], self.positions[:, column : column + 1], fills
+        )
+
+    def bars_held(self) -> np.ndarray:
+        """Bars on which each run held a position (``bars_in_market``)."""
+        held = (self.positions != 0) & ~np.isnan(self.positions)
+        return held.sum(axis=0)
+
+    def trade_columns(self) -> TradeColumns:
+        """Every column's trade pnl and traded notional straight from the order records, for
+        the columns whose orders are whole round trips: each order opens a position from flat
+        and the next one closes all of it (the usual case: sizing from cash, exits and stops
+        that close). The arithmetic is ``build_result``'s, operation for operation, so each
+        pnl is the one its trades table holds; a column with any other order (a reversal, a
+        partial close) is None, for ``result`` to build."""
+        records = self.records
+        n_runs = self.n_runs
+        columns = records["col"].astype(np.int64)
+        if len(columns) and (np.diff(columns) < 0).any():
+            order = np.argsort(columns, kind="stable")
+            records, columns = records[order], columns[order]
+        counts = np.bincount(columns, minlength=n_runs)
+        starts = np.concatenate(([0], np.cumsum(counts)))
+        size = records["size"].astype(float)
+        price = records["price"].astype(float)
+        fees = records["fees"].astype(float)
+        side = records["side"]
+        rank = np.arange(len(records)) - starts[columns]
+        opening = rank % 2 == 0
+        closing = ~opening
+        # A closing order must close exactly what the order before it opened.
+        closes_all = np.ones(len(records), dtype=bool)
+        after = np.flatnonzero(closing)
+        closes_all[after] = (side[after] != side[after - 1]) & (size[after] == size[after - 1])
+        whole = np.bincount(columns[~closes_all], minlength=n_runs) == 0
+        whole &= (size > 0).all() if len(size) else True
+
+        opened = np.flatnonzero(opening)
+        direction = np.where(side[opened] == 0, 1.0, -1.0)
+        amount = size[opened]
+        # Entry: the lot starts at 0.0 and adds the fill (size·price, size·(fees/size)).
+        entry_value = 0.0 + amount * price[opened]
+        entry_fees = 0.0 + amount * (fees[opened] / amount)
+        # Exit: the next order of the column, or the last close for a position still open.
+        has_exit = np.zeros(len(opened), dtype=bool)
+        if len(opened):
+            following = opened + 1
+            has_exit = following < len(records)
+            has_exit[has_exit] = columns[following[has_exit]] == columns[opened[has_exit]]
+        last_close = float(self.data.close.iloc[-1, 0])
+        exit_price = np.full(len(opened), last_close)
+        exit_fees = np.zeros(len(opened))
+        exits = opened[has_exit] + 1
+        exit_price[has_exit] = price[exits]
+        exit_fees[has_exit] = 0.0 + amount[has_exit] * (fees[exits] / size[exits])
+        exit_value = 0.0 + amount * exit_price
+        pnl = direction * (exit_value - entry_value) - (entry_fees + exit_fees)
+
+        trade_starts = np.concatenate(([0], np.cumsum(np.bincount(columns[opened],
+                                                                   minlength=n_runs))))  # fmt: skip
+        notional = np.abs(size * price)
+        traded = np.zeros(n_runs)
+        per_column: list[np.ndarray | None] = []
+        for column in range(n_runs):
+            if not whole[column]:
+                per_column.append(None)
+                traded[column] = np.nan
+                continue
+            per_column.append(pnl[trade_starts[column] : trade_starts[column + 1]])
+            traded[column] = float(np.nansum(notional[starts[column] : starts[column + 1]]))
+        return TradeColumns(per_column, traded)
 
 
 def portfolio_arrays(

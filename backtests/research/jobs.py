@@ -229,7 +229,9 @@ def _complete_chunk(ours, uri: str, entries: list[ResearchSweepEntry], sweep) ->
 def returns_to_parquet(frame: pd.DataFrame) -> bytes:
     """A date index and one float64 column per entry (named by its number)."""
     buffer = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(frame, preserve_index=True), buffer, compression="zstd")
+    # Returns rarely repeat: trying a dictionary for each column would cost half the time.
+    table = pa.Table.from_pandas(frame, preserve_index=True)
+    pq.write_table(table, buffer, compression="zstd", use_dictionary=False)
     return buffer.getvalue()
 
 

@@ -27,6 +27,7 @@ from metrics.calculations import (
     compute_metrics,
     drawdown_series,
     equity_metrics_by_column,
+    metrics_by_column,
     per_period_risk_free,
     returns_from_equity,
 )
@@ -423,3 +424,86 @@ def test_metrics_by_column_of_one_bar_and_of_a_day():
             expected = alone[key]
             assert (np.isnan(together[key][column]) if expected is None else
                     together[key][column] == pytest.approx(expected, rel=1e-12)), key  # fmt: skip
+
+
+@pytest.mark.parametrize(("bars_per_year", "risk_free_rate"), [(252, 0.0), (52, 0.03)])
+def test_all_metrics_by_column_are_bit_for_bit_each_columns_own(
+    spy_prices, bars_per_year, risk_free_rate
+):
+    # Every key of compute_metrics, with trades, orders and positions, exactly (==): curves of
+    # every kind, trades won, lost, open (NaN pnl) or none, and a run never in the market.
+    prices = spy_prices.loc["2012":"2019"]
+    index = prices.index
+    n = len(index)
+    rng = np.random.default_rng(11)
+    curves = {
+        "hold": prices.to_numpy() / prices.iloc[0] * INITIAL_CAPITAL,
+        "noise": INITIAL_CAPITAL * np.cumprod(1 + rng.normal(0.0003, 0.01, n)),
+        "flat": np.full(n, float(INITIAL_CAPITAL)),
+        "rising": np.linspace(INITIAL_CAPITAL * 1.01, INITIAL_CAPITAL * 2, n),
+        "bankrupt": np.concatenate([np.linspace(INITIAL_CAPITAL, 1.0, n - 5), np.zeros(5)]),
+        "negative": np.linspace(INITIAL_CAPITAL, -INITIAL_CAPITAL * 3, n),
+    }
+    pnls = [
+        rng.normal(50, 400, 37),
+        np.array([120.5, -30.25, np.nan]),
+        np.array([]),
+        np.array([10.0] * 9),
+        np.array([-5.0, -7.5]),
+        rng.normal(0, 100, 300),
+    ]
+    traded = rng.uniform(0, 5e6, len(curves))
+    held = rng.integers(0, n, len(curves))
+    held[2] = 0
+    matrix = np.column_stack(list(curves.values()))
+
+    together = metrics_by_column(
+        matrix,
+        index,
+        initial_capital=INITIAL_CAPITAL,
+        trade_pnl=pnls,
+        traded_notional=traded,
+        bars_held=held,
+        bars_per_year=bars_per_year,
+        risk_free_rate=risk_free_rate,
+    )
+
+    assert len(together) == len(curves)
+    for column, name in enumerate(curves):
+        positions = pd.DataFrame({"SPY": np.where(np.arange(n) < held[column], 3.0, 0.0)}, index)
+        orders = pd.DataFrame({"size": [traded[column]], "price": [1.0]})
+        alone = compute_metrics(
+            pd.Series(matrix[:, column], index=index),
+            initial_capital=INITIAL_CAPITAL,
+            trades=make_trades(list(pnls[column])),
+            positions=positions,
+            orders=orders,
+            bars_per_year=bars_per_year,
+            risk_free_rate=risk_free_rate,
+        )
+        assert list(together[column]) == list(METRIC_KEYS), name
+        assert together[column] == alone, name
+    assert together[2]["sharpe_ratio"] is None and together[2]["total_trades"] == 0
+    assert together[4]["var_95"] is None  # a return after the wipe-out is undefined
+    assert together[1]["total_trades"] == 2  # the open trade does not count
+
+
+def test_all_metrics_by_column_of_one_bar():
+    index = pd.DatetimeIndex(["2024-01-02"])
+    together = metrics_by_column(
+        np.array([[10_100.0, 9_900.0]]),
+        index,
+        initial_capital=10_000,
+        trade_pnl=[np.array([]), np.array([-100.0])],
+        traded_notional=np.array([0.0, 9_900.0]),
+        bars_held=np.array([0, 1]),
+    )
+    for column, value in enumerate((10_100.0, 9_900.0)):
+        alone = compute_metrics(
+            pd.Series([value], index=index),
+            initial_capital=10_000,
+            trades=make_trades([] if column == 0 else [-100.0]),
+            positions=pd.DataFrame({"SPY": [float(column)]}, index=index),
+            orders=pd.DataFrame({"size": [0.0 if column == 0 else 9_900.0], "price": [1.0]}),
+        )
+        assert together[column] == alone
