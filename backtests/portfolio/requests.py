@@ -520,12 +520,6 @@ def _parse_config(config: Mapping[str, Any], problems: list[str]) -> dict[str, A
         max_position_size=max_position,
         min_position_size=min_position,
     )
-    if cashflow_amount is not None and risk.exits_active:
-        problems.append(
-            "cashflow_amount cannot be combined with risk exits (enable_risk_management with "
-            "stop_loss, take_profit, trailing_stop, max_drawdown_limit or "
-            "volatility_exit_threshold)"
-        )
     if len(problems) > before:
         return None
     ignored = [key for key in RISK_EXIT_FIELDS if not risk.enabled and read.present(key)]

@@ -36,6 +36,18 @@ value it judges on each bar is the engine's E_t. On each bar:
   entry value and the trailing peak to the value after that bar's fills. A scheduled rebalance
   within the same group is not an entry. A switch bar is not checked (it is a fresh entry).
 
+**Cash flows** (SPEC §8.1) are kept in the same book as the engines keep them
+(``backtests.engines.base.flow_trade``): on a flow bar the portfolio trades to w·V′, V′ the value
+it keeps after the flow and that bar's commission, where w is the current target — the weights the
+strategy last traded to while invested, all CASH (zeros) after a risk exit. So a contribution made
+while the portfolio sits in CASH after an exit stays cash, and a withdrawal then comes out of the
+cash. A flow bar is not an entry. Every decision is taken on returns, never on money moved in or
+out: the exit checks run on the value at the close before that bar's flow, the 20-day volatility
+on the time-weighted returns r_t = (E_t − F_t)/E_{t−1} − 1, and after a flow the value at the last
+entry and both peaks are scaled by E_t/(E_t − F_t), so that a rule fires on the same returns with
+or without flows. A withdrawal that empties the portfolio stops the later withdrawals (as the
+engines do) and the checks (nothing is left to protect).
+
 The pass returns the final target weights — the exits as rows of zeros, the bars spent in CASH as
 rows of NaN (nothing traded) — which the engine then runs; the test suite proves that the pass's
 value path equals the engine's equity curve, so every decision was taken on the values the run
@@ -92,6 +104,7 @@ class ExitPlan:
     in_market: pd.Series  # False on bars ending in CASH after a risk exit
     simulated_equity: pd.Series
     warnings: list[str]
+    cash_flows: pd.Series | None = None  # the flows that actually happened (None: no flows)
 
 
 # --- position sizing ----------------------------------------------------------------------------
@@ -192,21 +205,31 @@ def plan_exits(
     *,
     initial_capital: float,
     commission: float,
+    cash_flows: np.ndarray | None = None,
 ) -> ExitPlan:
     """Decide the risk exits bar by bar on the portfolio's own value path (module docstring).
 
-    ``weights``: target weights per bar of the risky columns of ``close`` (NaN rows: no trade);
-    ``entry_mask``: bars that start a new entry even while invested (the switches of group).
+    ``weights``: target weights per bar of the risky columns of ``close`` (NaN rows: no trade,
+    flow bars included: the pass gives each flow bar its complete row);
+    ``entry_mask``: bars that start a new entry even while invested (the switches of group);
+    ``cash_flows``: the amount added at each bar's close (negative: withdrawn; 0 on most bars,
+    never on the first), as ``EngineInput.cash_flows``.
     """
     # C-contiguous inputs keep one compiled signature (numba compiles one per array layout).
     prices = np.ascontiguousarray(close.to_numpy(dtype=np.float64))
     target = np.ascontiguousarray(weights.to_numpy(dtype=np.float64))
     trade_rows = np.ascontiguousarray(~np.isnan(target).all(axis=1))
-    final, codes, in_market, equity = _simulate_exits_nb(
+    flows = (
+        np.zeros(len(prices))
+        if cash_flows is None
+        else np.ascontiguousarray(np.asarray(cash_flows, dtype=np.float64))
+    )
+    final, codes, in_market, equity, actual = _simulate_exits_nb(
         prices,
         target,
         trade_rows,
         np.ascontiguousarray(entry_mask.to_numpy(dtype=np.bool_)),
+        flows,
         float(initial_capital),
         float(commission),
         _threshold(risk.stop_loss),
@@ -230,6 +253,7 @@ def plan_exits(
         in_market=pd.Series(in_market, index=index),
         simulated_equity=pd.Series(equity, index=index),
         warnings=warnings,
+        cash_flows=None if cash_flows is None else pd.Series(actual, index=index),
     )
 
 
@@ -256,6 +280,13 @@ def _exit_detail(code: int, risk: RiskSettings) -> str:
 def _rebalance_nb(shares, cash, prices, weights, commission):
     """Trade to ``weights`` at ``prices`` exactly as the engines do; returns the new cash."""
     value = cash + np.sum(shares * prices)
+    return _trade_to_value_nb(shares, cash, prices, weights, value, commission)
+
+
+@njit(cache=True)
+def _trade_to_value_nb(shares, cash, prices, weights, value, commission):
+    """Trade each column to ``weights`` × ``value`` at ``prices``, sells first (the engines'
+    order), a buy cut to what the cash pays for; returns the new cash."""
     deltas = weights * value - shares * prices
     order = np.argsort(deltas, kind="mergesort")  # sells first; ties keep column order
     for position in range(len(order)):
@@ -277,11 +308,62 @@ def _rebalance_nb(shares, cash, prices, weights, commission):
 
 
 @njit(cache=True)
+def _flow_costs_nb(value, holdings, weights, commission):
+    """Σ k·|w·V − h| and its slope in V (``backtests.engines.base.flow_trade``, no slippage)."""
+    total = 0.0
+    slope = 0.0
+    for column in range(len(holdings)):
+        trade = weights[column] * value - holdings[column]
+        if trade > 0:
+            total += commission * trade
+            slope += commission * weights[column]
+        elif trade < 0:
+            total -= commission * trade
+            slope -= commission * weights[column]
+    return total, slope
+
+
+@njit(cache=True)
+def _flow_target_nb(cash, holdings, weights, flow, commission):
+    """``backtests.engines.base.flow_trade`` without slippage: (V′, the flow that actually
+    flows, whether a withdrawal emptied the portfolio)."""
+    total = cash + np.sum(holdings) + flow
+    if flow < 0:
+        excess_at_zero = _flow_costs_nb(0.0, holdings, weights, commission)[0] - total
+        if excess_at_zero >= 0:
+            left = cash + np.sum(holdings * (1.0 - commission))
+            return 0.0, -max(left, 0.0), True
+    value = total
+    for _ in range(2 * len(weights) + 8):
+        costs, slope = _flow_costs_nb(value, holdings, weights, commission)
+        step = (value + costs - total) / (1.0 + slope)
+        value -= step
+        if abs(step) <= 1e-15 * max(abs(value), 1.0):
+            break
+    return value, flow, False
+
+
+@njit(cache=True)
+def _trade_with_flow_nb(shares, cash, prices, weights, flow, commission):
+    """A bar's trades to ``weights`` with ``flow`` added at its close, as the engines trade it
+    (to w·V′ on a flow bar); returns (cash, the flow that flowed, emptied)."""
+    if flow == 0.0:
+        return _rebalance_nb(shares, cash, prices, weights, commission), 0.0, False
+    target_value, actual, emptied = _flow_target_nb(
+        cash, shares * prices, weights, flow, commission
+    )
+    cash += actual
+    cash = _trade_to_value_nb(shares, cash, prices, weights, target_value, commission)
+    return cash, actual, emptied
+
+
+@njit(cache=True)
 def _simulate_exits_nb(
     close,
     weights,
     trade_rows,
     entry_rows,
+    flows,
     capital,
     commission,
     stop_loss,
@@ -298,9 +380,13 @@ def _simulate_exits_nb(
     in_market = np.zeros(n_bars, dtype=np.bool_)
     equity = np.empty(n_bars)
     returns = np.empty(n_bars)
+    actual_flows = np.zeros(n_bars)
     shares = np.zeros(n_columns)
+    current = np.zeros(n_columns)  # the weights last traded to while invested
+    flat = np.zeros(n_columns)
     cash = capital
     invested = False
+    emptied = False
     entry_value = capital
     trailing_peak = capital
     drawdown_peak = capital
@@ -308,8 +394,11 @@ def _simulate_exits_nb(
     for bar in range(n_bars):
         prices = close[bar]
         value = cash + np.sum(shares * prices)
+        flow = flows[bar]
+        if flow < 0 and emptied:
+            flow = 0.0
         code = 0
-        if invested and not entry_rows[bar]:
+        if invested and not emptied and not entry_rows[bar]:
             if not np.isnan(stop_loss) and value <= entry_value * (1.0 - stop_loss):
                 code = 1
             elif not np.isnan(trailing_stop) and value <= trailing_peak * (1.0 - trailing_stop):
@@ -334,19 +423,40 @@ def _simulate_exits_nb(
                 code = 5
         entering = False
         returning = False
+        flowed = 0.0
         if code != 0:
-            flat = np.zeros(n_columns)
-            cash = _rebalance_nb(shares, cash, prices, flat, commission)
+            cash, flowed, gone = _trade_with_flow_nb(shares, cash, prices, flat, flow, commission)
+            emptied = emptied or gone
             final[bar] = flat
             codes[bar] = code
             invested = False
         elif trade_rows[bar]:
-            cash = _rebalance_nb(shares, cash, prices, weights[bar], commission)
+            for column in range(n_columns):
+                if not np.isnan(weights[bar, column]):
+                    current[column] = weights[bar, column]
+            cash, flowed, gone = _trade_with_flow_nb(
+                shares, cash, prices, weights[bar], flow, commission
+            )
+            emptied = emptied or gone
             final[bar] = weights[bar]
             entering = (not invested) or entry_rows[bar]
             returning = (not invested) and bar > 0
             invested = True
+        elif flow != 0.0:
+            # A flow between the strategy's trades goes into the current target: the weights
+            # last traded to, or all CASH after a risk exit.
+            target = current.copy() if invested else flat
+            cash, flowed, gone = _trade_with_flow_nb(shares, cash, prices, target, flow, commission)
+            emptied = emptied or gone
+            final[bar] = target
         value_after = cash + np.sum(shares * prices)
+        actual_flows[bar] = flowed
+        if flowed != 0.0 and value_after - flowed > 0:
+            # The references follow the money moved in or out: the rules judge returns.
+            scale = value_after / (value_after - flowed)
+            entry_value *= scale
+            trailing_peak *= scale
+            drawdown_peak *= scale
         if entering:
             entry_value = value_after
             trailing_peak = value_after
@@ -356,7 +466,7 @@ def _simulate_exits_nb(
             trailing_peak = max(trailing_peak, value_after)
         drawdown_peak = max(drawdown_peak, value_after)
         equity[bar] = value_after
-        returns[bar] = value_after / previous_value - 1.0
+        returns[bar] = (value_after - flowed) / previous_value - 1.0 if previous_value > 0 else 0.0
         in_market[bar] = invested
         previous_value = value_after
-    return final, codes, in_market, equity
+    return final, codes, in_market, equity, actual_flows

@@ -5,7 +5,7 @@ The steps, each owned by the pure core:
 1. ``compile_allocation_strategy`` picks the group per bar and the target weights on every
    scheduled rebalance (``rebalance_frequency``) and every switch of group.
 2. ``risk.size_positions`` applies position limits and volatility targeting, and
-   ``risk.plan_exits`` the risk exits (only when the request turns them on).
+   ``risk.plan_exits`` the risk exits (only when the request turns them on), cash flows included.
 3. The engine (``config.engine``) trades the target weights: fills at the close, commission
    ``base_commission`` × traded notional, no slippage. CASH is not traded: its weight, and any
    weight freed by risk management, stays in the engine's cash at a 0 % return.
@@ -128,10 +128,12 @@ def run_portfolio(
             request.cashflow_amount,
             0.0,
         )
-        # A flow bar trades into the current target weights: the last ones the plan traded to.
-        flow_rows = flows != 0
-        weights = weights.copy()
-        weights[flow_rows] = weights.ffill().to_numpy()[flow_rows]
+        if not risk.exits_active:
+            # A flow bar trades into the current target weights: the last ones the plan traded
+            # to. With risk exits the exit pass decides them (all CASH after an exit).
+            flow_rows = flows != 0
+            weights = weights.copy()
+            weights[flow_rows] = weights.ffill().to_numpy()[flow_rows]
 
     if risk.exits_active:
         exits = plan_exits(
@@ -141,6 +143,7 @@ def run_portfolio(
             risk,
             initial_capital=request.initial_capital,
             commission=request.base_commission,
+            cash_flows=flows,
         )
         weights = exits.weights
         groups = groups.where(exits.in_market.to_numpy(), RISK_EXIT_LABEL)

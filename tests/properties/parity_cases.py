@@ -10,7 +10,8 @@ replayed by a regular test:
 - ``{"kind": "allocation", "request": <Backfolio request>}``: 1–4 groups of 1–4 symbols
   (leveraged ``SYM?L=x`` and ``CASH`` among them), switching rules, every rebalance frequency,
   risk management and volatility targeting on and off, evaluation frequency, signal delay and
-  periodic contributions or withdrawals (SPEC §8.1), through the Backfolio runner.
+  periodic contributions or withdrawals (SPEC §8.1), with or without risk exits, through the
+  Backfolio runner.
 
 Both engines must give the same equity curve (``EQUITY_TOLERANCE`` relative; near a wipe-out,
 relative to the capital) and the same trades, or both refuse with the same problem.
@@ -291,17 +292,7 @@ def allocation_cases(draw, max_days: int = 2 * 365) -> dict[str, Any]:
         )
     if draw(st.booleans()):
         config["signal_delay"] = draw(st.integers(0, 2))
-    exits = config.get("enable_risk_management") and any(
-        name in config
-        for name in (
-            "stop_loss",
-            "take_profit",
-            "trailing_stop",
-            "max_drawdown_limit",
-            "volatility_exit_threshold",
-        )
-    )
-    if not exits and draw(st.booleans()):
+    if draw(st.booleans()):
         # Contributions and withdrawals up to a third of the capital: some empty the portfolio.
         fraction = draw(st.sampled_from([-0.3, -0.05, -0.01, 0.01, 0.1, 0.5]))
         config["cashflow_amount"] = round(fraction * config["initial_capital"], 2)
@@ -319,6 +310,98 @@ def allocation_cases(draw, max_days: int = 2 * 365) -> dict[str, Any]:
             "config": config,
         },
     }
+
+
+def _tactical_case(allocations, fallback, rules, **config) -> dict[str, Any]:
+    return {
+        "kind": "allocation",
+        "request": {
+            "strategy": {
+                "allocations": allocations,
+                "fallback_allocation": fallback,
+                "switching_logic": rules,
+            },
+            "config": config,
+        },
+    }
+
+
+_MOMENTUM_RULE = {
+    "condition": {
+        "left": {"type": "Momentum", "symbol": "SPY", "window": 126},
+        "comparison": ">",
+        "right": {"type": "Momentum", "symbol": "EFA", "window": 126},
+    },
+    "target_allocation": "us",
+}
+
+# Cases the CI set always runs, whatever the generator draws (``@example``): the options of SPEC
+# §8.1 — evaluation frequency, signal delay, contributions and withdrawals — each with risk exits,
+# so that every CI run proves both engines agree on them.
+EXPLICIT_CASES: tuple[dict[str, Any], ...] = (
+    _tactical_case(
+        {"us": {"SPY": 0.7, "CASH": 0.3}, "intl": {"EFA": 0.6, "AGG": 0.4}},
+        "intl",
+        [_MOMENTUM_RULE],
+        start_date="2018-01-01",
+        end_date="2020-12-31",
+        base_commission=0.0035,
+        evaluation_frequency="monthly",
+        signal_delay=1,
+        cashflow_amount=750.0,
+        cashflow_frequency="monthly",
+        enable_risk_management=True,
+        stop_loss=0.08,
+        trailing_stop=0.06,
+        max_position_size=1.0,
+    ),
+    _tactical_case(
+        {"us": {"SPY?L=3": 0.5, "TLT": 0.5}, "intl": {"EFA": 1.0}},
+        "us",
+        [_MOMENTUM_RULE],
+        start_date="2019-06-01",
+        end_date="2021-06-30",
+        initial_capital=100_000,
+        base_commission=0.001,
+        rebalance_frequency="daily",
+        evaluation_frequency="weekly",
+        signal_delay=2,
+        cashflow_amount=-30_000.0,
+        cashflow_frequency="quarterly",
+        enable_risk_management=True,
+        max_drawdown_limit=0.15,
+        volatility_exit_threshold=0.45,
+        max_position_size=1.0,
+    ),
+    _tactical_case(
+        {"us": {"QQQ": 0.4, "GLD": 0.3, "IEF": 0.3}, "intl": {"EEM": 0.5, "SHY": 0.5}},
+        "intl",
+        [_MOMENTUM_RULE],
+        start_date="2015-01-01",
+        end_date="2017-12-31",
+        base_commission=0.002,
+        rebalance_frequency="weekly",
+        evaluation_frequency="quarterly",
+        cashflow_amount=-120.0,
+        cashflow_frequency="semi-annually",
+        enable_risk_management=True,
+        take_profit=0.12,
+        max_position_size=0.35,
+        target_volatility=0.1,
+    ),
+    _tactical_case(
+        {"us": {"SPY": 1.0}, "intl": {"EFA": 0.5, "CASH": 0.5}},
+        "intl",
+        [_MOMENTUM_RULE],
+        start_date="2011-03-01",
+        end_date="2012-12-31",
+        rebalance_frequency="yearly",
+        evaluation_frequency="daily",
+        signal_delay=2,
+        cashflow_amount=2_000.0,
+        cashflow_frequency="annually",
+    ),
+)
 
 
 def cases(max_days: int | None = None):

@@ -1,7 +1,10 @@
 """Both engines give the same backtest for strategies drawn across the whole language (SPEC §6).
 
 - ``test_engines_agree_on_generated_strategies``: a fixed, derandomised set of generated cases
-  (the same ones on every run), kept small because backtrader is slow.
+  (the same ones on every run), kept small because backtrader is slow, plus
+  ``parity_cases.EXPLICIT_CASES`` (``@example``, run in hypothesis' explicit phase): evaluation
+  frequency, signal delay and cash flows with risk exits are in the set whatever the generator
+  draws.
 - ``test_engines_agree_on_saved_counterexamples``: every case a search ever found, replayed.
 - ``test_parity_search``: the long search ``make parity`` runs (``PARITY_EXAMPLES`` cases, random
   seeds); the smallest counterexample it finds is appended to ``parity_regressions.json`` before
@@ -14,9 +17,10 @@ import os
 import time
 
 import pytest
-from hypothesis import HealthCheck, Phase, event, given, settings
+from hypothesis import HealthCheck, Phase, event, example, given, settings
 
 from tests.properties.parity_cases import (
+    EXPLICIT_CASES,
     FIRST_DAY,
     LAST_DAY,
     assert_parity,
@@ -48,12 +52,20 @@ def describe(case, outcome) -> None:
         event(f"{case['kind']}: {'traded' if len(outcome.trades) else 'no trades'}")
 
 
+def with_explicit_cases(test):
+    """``@example`` for each of ``EXPLICIT_CASES``."""
+    for case in EXPLICIT_CASES:
+        test = example(case=case)(test)
+    return test
+
+
+@with_explicit_cases
 @settings(
     max_examples=CI_EXAMPLES,
     derandomize=True,
     database=None,
     deadline=None,
-    phases=(Phase.generate,),
+    phases=(Phase.explicit, Phase.generate),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(case=cases(max_days=CI_MAX_DAYS))

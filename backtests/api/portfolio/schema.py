@@ -114,7 +114,8 @@ def portfolio_components() -> dict[str, dict]:
                     "maximum": MAX_CASHFLOW_AMOUNT,
                     "nullable": True,
                     "description": "Per period: positive a contribution, negative a withdrawal "
-                    "(not 0); needs cashflow_frequency.",
+                    "(not 0); needs cashflow_frequency. Traded into the current target weights "
+                    "(kept in CASH after a risk exit).",
                 },
                 "cashflow_frequency": {
                     "type": "string",

@@ -319,6 +319,30 @@ def test_a_run_with_contributions_is_saved_with_its_flow_metrics(api_client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/backtest", "/api/v2/backtest"])
+def test_cash_flows_run_with_risk_exits(api_client, path):
+    document = simple(
+        cashflow_amount=-200,
+        cashflow_frequency="monthly",
+        enable_risk_management=True,
+        max_position_size=1.0,
+        stop_loss=0.05,
+        trailing_stop=0.08,
+    )
+    response = post(api_client, document, path=path)
+    assert response.status_code == 200
+    result = response.json()["result"]
+    assert any("triggered on 2022-" in warning for warning in result["warnings"])
+    assert "CASH (risk exit)" in set(result["allocation_log"].values())
+    assert result["metrics"]["total_withdrawals"] == 200 * 23
+    assert result["metrics"]["total_contributions"] == 0
+    assert -1 < result["metrics"]["money_weighted_return"] < 1
+    saved = Backtest.objects.get(pk=response.json()["backtest_id"])
+    assert saved.config["config"]["stop_loss"] == 0.05
+    assert saved.config["config"]["cashflow_amount"] == -200
+
+
+@pytest.mark.django_db
 def test_a_saved_run_keeps_its_evaluation_frequency_and_delay(api_client):
     document = simple(evaluation_frequency="monthly", signal_delay=1)
     body = post(api_client, document, user_id="analyst-8").json()

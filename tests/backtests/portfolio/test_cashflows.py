@@ -219,15 +219,26 @@ def test_bad_cash_flow_settings_are_each_named():
         "cashflow_amount must not be 0 (positive: a contribution, negative: a withdrawal)"
     ]
     assert problems_of(
-        cashflow_amount=100,
-        cashflow_frequency="monthly",
-        enable_risk_management=True,
-        stop_loss=0.1,
+        cashflow_amount=float("inf"), cashflow_frequency="fortnightly", signal_delay=3
     ) == [
-        "cashflow_amount cannot be combined with risk exits (enable_risk_management with "
-        "stop_loss, take_profit, trailing_stop, max_drawdown_limit or "
-        "volatility_exit_threshold)"
+        "signal_delay must be an integer from 0 to 2, got 3",
+        "cashflow_amount must be a finite number, got inf",
+        "Invalid cashflow frequency 'fortnightly' (must be one of: weekly, monthly, quarterly, "
+        "semi-annually, annually)",
     ]
+
+
+def test_cash_flows_combine_with_risk_exits():
+    parsed = parse_portfolio_request(
+        payload(
+            {"all": {"SPY": 1.0}},
+            cashflow_amount=100,
+            cashflow_frequency="monthly",
+            enable_risk_management=True,
+            stop_loss=0.1,
+        )
+    )
+    assert parsed.risk.exits_active and parsed.cashflow_amount == 100
 
 
 def test_cash_flows_are_saved_in_the_canonical_config():
