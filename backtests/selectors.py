@@ -18,24 +18,18 @@ from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts, jobs
 from backtests.engines import available_engines
 from backtests.engines.parity import PARITY_TOLERANCE, equity_parity
-from backtests.filters import BacktestFilter
 from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, run_backtest
-from backtests.services import Conflict, InvalidInput
+from backtests.services import Conflict
 from metrics.jsonsafe import json_safe
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
 from strategies.language import allocation_symbols
 from strategies.selectors import parse_uuid
 
 
-def backtest_list(*, user, filters: Mapping[str, Any] | None = None) -> QuerySet[Backtest]:
-    """Backtests the caller may see, filtered (``strategy_id``, ``status``, ``engine``,
-    ``source``) and ordered by ``created_at``; raises ``InvalidInput`` for a bad filter."""
-    queryset = visible_to(Backtest.objects.all(), user)
-    filterset = BacktestFilter(data=filters or {}, queryset=queryset)
-    if not filterset.is_valid():
-        raise InvalidInput({field: list(messages) for field, messages in filterset.errors.items()})
-    return filterset.qs.order_by("created_at")
+def backtest_list(*, user) -> QuerySet[Backtest]:
+    """Backtests the caller may see, oldest first (a list's FilterSet narrows them)."""
+    return visible_to(Backtest.objects.all(), user).order_by("created_at")
 
 
 def backtest_get(*, backtest_id, user) -> Backtest:

@@ -18,11 +18,9 @@ def parse_uuid(value) -> uuid.UUID | None:
         return None
 
 
-def strategy_list(*, user, skip: int = 0, limit: int | None = None) -> QuerySet[Strategy]:
-    queryset = visible_to(Strategy.objects.all(), user).order_by("created_at")
-    if limit is None:
-        return queryset[skip:]
-    return queryset[skip : skip + limit]
+def strategy_list(*, user) -> QuerySet[Strategy]:
+    """Strategies the caller may see, oldest first."""
+    return visible_to(Strategy.objects.all(), user).order_by("created_at")
 
 
 def strategy_get(*, strategy_id, user) -> Strategy:

@@ -3,6 +3,7 @@ field-keyed problems, 404 for what the caller may not see, 409 for a state that 
 
 from __future__ import annotations
 
+import django_filters
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
@@ -11,8 +12,11 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 
 from backfolio.common.ownership import owner_for
+from backfolio.common.pagination import check_query
 from backfolio.common.renderers import FastJSONRenderer
 from backtests.api.v1 import serializers as v1
+from backtests.api.v1.filters import choice_filter
+from backtests.api.v1.pagination import LeaderboardPagination
 from backtests.api.v1.views import (
     ERROR_404,
     ERROR_409,
@@ -67,11 +71,35 @@ class ResearchSweepCreateSerializer(v1.StrictFieldsMixin, serializers.Serializer
     seed = serializers.IntegerField(default=research.DEFAULT_SEED, min_value=0, max_value=2**63 - 1)
 
 
-class LeaderboardQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, max_value=2**63 - 1, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    sort = serializers.ChoiceField(choices=list(selectors.SORT_KEYS), default="rank")
-    order = serializers.ChoiceField(choices=["asc", "desc"], required=False)
+class LeaderboardFilter(django_filters.FilterSet):
+    """The leaderboard's ordering (``skip``/``limit`` are ``LeaderboardPagination``'s). The
+    entries are ranked in memory (``selectors.research_sweep_ranking``), so this FilterSet
+    reads the parameters and the selector applies them."""
+
+    sort = choice_filter([(key, key) for key in selectors.SORT_KEYS])
+    order = choice_filter([("asc", "asc"), ("desc", "desc")])
+
+    class Meta:
+        model = ResearchSweepEntry
+        fields = ["sort", "order"]
+
+
+def _leaderboard_parameters() -> list[OpenApiParameter]:
+    paging = [
+        OpenApiParameter(parameter["name"], parameter["schema"])
+        for parameter in LeaderboardPagination().get_schema_operation_parameters(None)
+    ]
+    return [
+        *paging,
+        OpenApiParameter("sort", str, enum=list(selectors.SORT_KEYS), default="rank"),
+        OpenApiParameter(
+            "order",
+            str,
+            enum=["asc", "desc"],
+            description="Default: best first for a metric with a direction, ascending for "
+            "rank and number.",
+        ),
+    ]
 
 
 # --- responses ---------------------------------------------------------------------------------
@@ -243,19 +271,22 @@ class ResearchSweepDetailView(V1View):
     @extend_schema(
         operation_id="research_sweeps_retrieve",
         summary="A research sweep: progress, leaderboard page, overfitting block when complete",
-        parameters=[SWEEP_ID, LeaderboardQuerySerializer],
+        parameters=[SWEEP_ID, *_leaderboard_parameters()],
         responses={200: ResearchSweepSerializer, 400: ERRORS_400, 404: ERROR_404},
         tags=TAGS,
     )
     def get(self, request, sweep_id):
         sweep = selectors.research_sweep_get(sweep_id=sweep_id, user=request.user)
-        query = _validated(LeaderboardQuerySerializer, request.query_params)
-        leaderboard = selectors.research_sweep_leaderboard(
-            sweep=sweep,
-            sort=query["sort"],
-            order=query.get("order"),
-            skip=query["skip"],
-            limit=query["limit"],
+        paginator = LeaderboardPagination()
+        query = LeaderboardFilter(data=request.query_params, queryset=sweep.entries.all())
+        check_query(request, paginator, query)
+        sort = query.form.cleaned_data["sort"] or "rank"
+        order, ranked = selectors.research_sweep_ranking(
+            sweep=sweep, sort=sort, order=query.form.cleaned_data["order"] or None
+        )
+        page = paginator.paginate_queryset(ranked, request, self)
+        leaderboard = paginator.leaderboard(
+            [selectors.entry_view(entry) for entry in page], sort=sort, order=order
         )
         body = {
             "id": str(sweep.pk),

@@ -61,13 +61,13 @@ def _ranked(sweep: ResearchSweep, entries: list[dict[str, Any]]) -> list[dict[st
     return ordered
 
 
-def research_sweep_leaderboard(
-    *, sweep: ResearchSweep, sort: str = "rank", order: str | None = None, skip: int = 0,
-    limit: int = 100,
-) -> dict[str, Any]:  # fmt: skip
-    """One page of the entries that have run, sorted by ``sort`` (``rank``, ``number`` or any
-    numeric v1 metric) in ``order`` (default: best first for a metric with a direction,
-    ascending for ``rank``/``number``, descending otherwise); entries without a value last."""
+def research_sweep_ranking(
+    *, sweep: ResearchSweep, sort: str = "rank", order: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """The entries that have run, sorted by ``sort`` (``rank``, ``number`` or any numeric v1
+    metric) in ``order`` (default: best first for a metric with a direction, ascending for
+    ``rank``/``number``, descending otherwise), entries without a value last; with the order
+    used. Each entry is as stored, with its ``rank``: ``entry_view`` shows it."""
     ranked = _ranked(sweep, _entries(sweep))
     if order is None:
         if sort in ("rank", "number"):
@@ -89,17 +89,27 @@ def research_sweep_leaderboard(
                 descending=descending,
             ),
         )
+    return order, rows
+
+
+def research_sweep_leaderboard(
+    *, sweep: ResearchSweep, sort: str = "rank", order: str | None = None, skip: int = 0,
+    limit: int = 100,
+) -> dict[str, Any]:  # fmt: skip
+    """One page of ``research_sweep_ranking``, with the count, the paging and the ordering."""
+    order, rows = research_sweep_ranking(sweep=sweep, sort=sort, order=order)
     return {
         "count": len(rows),
         "skip": skip,
         "limit": limit,
         "sort": sort,
         "order": order,
-        "entries": [_entry_view(entry) for entry in rows[skip : skip + limit]],
+        "entries": [entry_view(entry) for entry in rows[skip : skip + limit]],
     }
 
 
-def _entry_view(entry: dict[str, Any]) -> dict[str, Any]:
+def entry_view(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as the API shows it: metrics only when completed, empty texts as null."""
     completed = entry["status"] == ResearchSweepEntry.Status.COMPLETED
     return {
         "number": entry["number"],

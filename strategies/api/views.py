@@ -3,14 +3,21 @@ problem is returned under ``definition``, keyed by its path."""
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import status
 from rest_framework.response import Response
 
 from backfolio.common.ownership import owner_for
-from backfolio.limits import MAX_LIST_OFFSET
-from backtests.api.v1.views import ERROR_404, ERROR_409, ERRORS_400, V1View, _validated
+from backtests.api.v1.views import (
+    ERROR_404,
+    ERROR_409,
+    ERRORS_400,
+    V1ListView,
+    V1View,
+    _validated,
+)
 from strategies import selectors, services
 from strategies.api.serializers import StrategyReadSerializer, StrategyWriteSerializer
+from strategies.models import Strategy
 
 STRATEGY_ID = OpenApiParameter("strategy_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 EXAMPLE = {
@@ -32,25 +39,23 @@ EXAMPLE = {
 }
 
 
-class StrategyListQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, max_value=MAX_LIST_OFFSET, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+class StrategyListView(V1ListView):
+    queryset = Strategy.objects.none()  # the rows' model, for the schema
+    serializer_class = StrategyReadSerializer
 
+    def get_queryset(self):
+        return selectors.strategy_list(user=self.request.user)
 
-class StrategyListView(V1View):
     @extend_schema(
         operation_id="strategies_list",
         summary="List strategies",
-        parameters=[StrategyListQuerySerializer],
+        description="The strategies you may see, oldest first: `skip` of them, then at most "
+        "`limit`.",
         responses={200: StrategyReadSerializer(many=True), 400: ERRORS_400},
         tags=["v1 strategies"],
     )
-    def get(self, request):
-        query = _validated(StrategyListQuerySerializer, request.query_params)
-        strategies = selectors.strategy_list(
-            user=request.user, skip=query["skip"], limit=query["limit"]
-        )
-        return Response(StrategyReadSerializer(strategies, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="strategies_create",

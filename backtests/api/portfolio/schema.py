@@ -398,18 +398,6 @@ class PortfolioRunSummarySerializer(serializers.Serializer):
         }
 
 
-class PortfolioRunListSchema(serializers.Serializer):
-    success = serializers.BooleanField()
-    count = serializers.IntegerField()
-    page = serializers.IntegerField(required=False, help_text="When paged by page/page_size")
-    page_size = serializers.IntegerField(required=False)
-    limit = serializers.IntegerField(required=False, help_text="When paged by limit/offset")
-    offset = serializers.IntegerField(required=False)
-    next = serializers.URLField(allow_null=True)
-    previous = serializers.URLField(allow_null=True)
-    runs = PortfolioRunSummarySerializer(many=True)
-
-
 REQUEST_EXAMPLES = [
     OpenApiExample(
         "Simple buy & hold with cash",

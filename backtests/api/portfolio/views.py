@@ -9,25 +9,24 @@ may not see is a 404.
 from __future__ import annotations
 
 import functools
-from urllib.parse import urlencode
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.generics import GenericAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from backfolio.limits import MAX_LIST_OFFSET, MAX_LIST_PAGE
 from backtests import artifacts
+from backtests.models import Backtest
 from backtests.portfolio import selectors, services
 from backtests.portfolio.examples import examples_response
 
 from . import schema
 from .errors import PortfolioApiError, PortfolioApiMixin
+from .pagination import PortfolioPagination
 
 USER_ID_HEADER = "X-User-Id"
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE_SIZE = 100
 RUN_NOT_FOUND = "Backtest run not found"
 
 _USER_ID_PARAMETER = OpenApiParameter(
@@ -61,32 +60,27 @@ class ExamplesView(PortfolioView):
         return Response(examples_response())
 
 
-class RunListView(PortfolioView):
-    def get(self, request, *args, **kwargs):
-        user_ref = _user_ref(request)
+class RunListView(PortfolioApiMixin, GenericAPIView):
+    """The runs saved under the caller's ``X-User-Id`` (required), newest first, paged."""
+
+    queryset = Backtest.objects.none()  # the rows' model, for the schema
+    serializer_class = schema.PortfolioRunSummarySerializer
+    pagination_class = PortfolioPagination
+    filter_backends = []  # no query filters: the header chooses the runs
+
+    def get_queryset(self):
+        user_ref = _user_ref(self.request)
         if not user_ref:
             raise PortfolioApiError(
                 status_code=status.HTTP_400_BAD_REQUEST,
                 error="X-User-Id header required",
                 messages=["Send the X-User-Id header to list the runs saved under it"],
             )
-        limit, offset, paging = _page(request.query_params)
-        runs = selectors.portfolio_run_list(user=request.user, user_ref=user_ref)
-        count = runs.count()
-        page = list(runs[offset : offset + limit])
-        body = {
-            "success": True,
-            "count": count,
-            **paging,
-            "next": _link(request, paging, offset + limit, limit)
-            if offset + limit < count
-            else None,
-            "previous": _link(request, paging, max(offset - limit, 0), limit)
-            if offset > 0
-            else None,
-            "runs": schema.PortfolioRunSummarySerializer(page, many=True).data,
-        }
-        return Response(body)
+        return selectors.portfolio_run_list(user=self.request.user, user_ref=user_ref)
+
+    def get(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.get_queryset())
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class RunDetailView(PortfolioView):
@@ -107,50 +101,6 @@ class RunDetailView(PortfolioView):
                 messages=[f"The saved result of backtest run {backtest_id} is not available"],
             ) from missing
         return Response({"success": True, "backtest_id": str(backtest.id), "result": result})
-
-
-# --- paging and summaries ----------------------------------------------------------------------
-
-
-def _whole_number(params, name: str, *, minimum: int, maximum: int | None = None) -> int | None:
-    raw = params.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f"at least {minimum}"
-        raise PortfolioApiError(
-            status_code=status.HTTP_400_BAD_REQUEST,
-            error="Invalid pagination",
-            messages=[f"{name} must be a whole number {bound}, got '{raw}'"],
-        )
-    return value
-
-
-def _page(params) -> tuple[int, int, dict]:
-    """(limit, offset, the paging keys to echo): ``limit``/``offset`` when either is given,
-    else ``page`` (1-based) and ``page_size``."""
-    if "limit" in params or "offset" in params:
-        limit = _whole_number(params, "limit", minimum=1, maximum=MAX_PAGE_SIZE)
-        offset = _whole_number(params, "offset", minimum=0, maximum=MAX_LIST_OFFSET)
-        limit = DEFAULT_PAGE_SIZE if limit is None else limit
-        offset = offset or 0
-        return limit, offset, {"limit": limit, "offset": offset}
-    page = _whole_number(params, "page", minimum=1, maximum=MAX_LIST_PAGE) or 1
-    size = _whole_number(params, "page_size", minimum=1, maximum=MAX_PAGE_SIZE) or DEFAULT_PAGE_SIZE
-    return size, (page - 1) * size, {"page": page, "page_size": size}
-
-
-def _link(request, paging: dict, offset: int, limit: int) -> str:
-    params = request.query_params.copy()
-    if "limit" in paging:
-        params["limit"], params["offset"] = str(limit), str(offset)
-    else:
-        params["page"], params["page_size"] = str(offset // limit + 1), str(limit)
-    return request.build_absolute_uri(f"{request.path}?{urlencode(params, doseq=True)}")
 
 
 # --- one documented subclass per version ---------------------------------------------------------
@@ -211,26 +161,11 @@ def _documented(version: str) -> dict[str, type[APIView]]:
                 required=True,
                 description="The label the runs were saved under (not blank)",
             ),
-            OpenApiParameter(
-                "page", {"type": "integer", "minimum": 1}, description="1-based page (default 1)"
-            ),
-            OpenApiParameter(
-                "page_size",
-                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-                description=f"default {DEFAULT_PAGE_SIZE}",
-            ),
-            OpenApiParameter(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
-                description="alternative to page: at most this many",
-            ),
-            OpenApiParameter(
-                "offset",
-                {"type": "integer", "minimum": 0},
-                description="alternative to page: skip this many",
-            ),
         ],
-        responses={200: schema.PortfolioRunListSchema, 400: schema.PortfolioErrorSchema},
+        responses={
+            200: schema.PortfolioRunSummarySerializer(many=True),
+            400: schema.PortfolioErrorSchema,
+        },
     )(_copy(RunListView.get))
     run_detail = extend_schema(
         operation_id=f"{prefix}_backtest_runs_retrieve",

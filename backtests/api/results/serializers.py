@@ -17,7 +17,6 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from backfolio.limits import MAX_LIST_PAGE
 from backtests.models import Backtest
 from backtests.selectors import backtest_span
 from metrics.jsonsafe import clean_number
@@ -26,10 +25,6 @@ from metrics.presenters import (
     results_api_results,
     results_api_trades,
 )
-
-MAX_PAGE_SIZE = 100
-DEFAULT_PAGE_SIZE = 20
-MAX_PAGE = MAX_LIST_PAGE
 
 # What each row status looks like to this contract's clients, which know only
 # running/completed/failed: a queued run is a running run at 0 %.
@@ -43,9 +38,6 @@ _DEFAULT_MESSAGES = {
     Backtest.Status.PENDING: "Queued, waiting for a worker",
     Backtest.Status.RUNNING: "Running backtest",
 }
-
-SORT_FIELDS = {"createdAt": "created_at", "completedAt": "completed_at", "status": "status"}
-
 
 # --- inputs ------------------------------------------------------------------------------------
 
@@ -146,34 +138,11 @@ class BacktestCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class BacktestListQuerySerializer(serializers.Serializer):
-    # Bounded so that the page number (echoed back) and its offset fit 64 bits.
-    page = serializers.IntegerField(required=False, min_value=1, max_value=MAX_PAGE, default=1)
-    limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=MAX_PAGE_SIZE, default=DEFAULT_PAGE_SIZE
-    )
-    algorithmId = serializers.UUIDField(
-        required=False, error_messages={"invalid": "must be a valid algorithm id (UUID)"}
-    )
-    status = serializers.ChoiceField(
-        required=False, choices=["pending", "running", "completed", "failed"]
-    )
-    sort = serializers.ChoiceField(required=False, choices=list(SORT_FIELDS), default="createdAt")
-    order = serializers.ChoiceField(required=False, choices=["asc", "desc"], default="desc")
-
-
 # --- outputs -----------------------------------------------------------------------------------
 
 
 def presented_status(backtest: Backtest) -> str:
     return _PRESENTED_STATUS.get(backtest.status, backtest.status)
-
-
-def statuses_for_filter(status: str) -> list[str]:
-    """Row statuses behind a ``status`` filter: ``running`` covers queued runs too."""
-    if status == "running":
-        return [Backtest.Status.PENDING, Backtest.Status.RUNNING]
-    return [status]
 
 
 def iso_datetime(moment: dt.datetime | None) -> str | None:
@@ -303,18 +272,6 @@ def present_created(backtest: Backtest) -> dict[str, Any]:
     }
 
 
-def present_page(backtests: list[Backtest], *, page: int, limit: int, total: int) -> dict[str, Any]:
-    return {
-        "data": [present_summary(backtest) for backtest in backtests],
-        "pagination": {
-            "page": page,
-            "limit": limit,
-            "total": total,
-            "totalPages": (total + limit - 1) // limit,
-        },
-    }
-
-
 # --- schemas for the OpenAPI document (the shapes the present_* functions return) ------------
 
 
@@ -414,18 +371,6 @@ class BacktestSummarySchema(serializers.Serializer):
     symbols = serializers.ListField(child=serializers.CharField())
     createdAt = serializers.DateTimeField()
     completedAt = serializers.DateTimeField(allow_null=True)
-
-
-class PaginationSchema(serializers.Serializer):
-    page = serializers.IntegerField()
-    limit = serializers.IntegerField()
-    total = serializers.IntegerField()
-    totalPages = serializers.IntegerField()
-
-
-class BacktestPageSchema(serializers.Serializer):
-    data = BacktestSummarySchema(many=True)
-    pagination = PaginationSchema()
 
 
 class ErrorDetailSchema(serializers.Serializer):

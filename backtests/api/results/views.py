@@ -10,18 +10,19 @@ from __future__ import annotations
 import uuid
 
 from django.db import transaction
-from django.db.models import F
 from drf_spectacular.utils import (
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import status
+from rest_framework.generics import GenericAPIView
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backfolio.common.ownership import visible_to
+from backfolio.common.pagination import CheckedListMixin
 from backtests import jobs, selectors, services
 from backtests.models import Backtest
 from strategies.models import Strategy
@@ -34,6 +35,8 @@ from .exceptions import (
     not_found,
     validation_error,
 )
+from .filters import ResultsBacktestFilter
+from .pagination import ResultsPagination
 from .throttles import BacktestCreateThrottle
 
 TAGS = ["results API"]
@@ -111,47 +114,36 @@ class BacktestDetailView(ResultsApiView):
         return Response(wire.present_completed(backtest, equity=equity, trades=trades))
 
 
-class BacktestListCreateView(ResultsApiView):
+class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
+    permission_classes = [IsAuthenticated]
+    queryset = Backtest.objects.none()  # the rows' model, for the schema
+    filterset_class = ResultsBacktestFilter
+    pagination_class = ResultsPagination
+
     def get_throttles(self):
         if self.request.method == "POST":
             return [BacktestCreateThrottle()]
         return []
+
+    def get_queryset(self):
+        return Backtest.objects.filter(owner=self.request.user).select_related("strategy")
+
+    def present(self, rows):
+        return [wire.present_summary(backtest) for backtest in rows]
 
     @extend_schema(
         operation_id="results_backtests_list",
         tags=TAGS,
         summary="List your backtests",
         description="Only the caller's own backtests, newest first unless `sort`/`order` say.",
-        parameters=[wire.BacktestListQuerySerializer],
         responses={
-            200: wire.BacktestPageSchema,
+            200: wire.BacktestSummarySchema(many=True),
             400: OpenApiResponse(wire.ErrorSchema, description="VALIDATION_ERROR"),
             401: _ERRORS[401],
         },
     )
     def get(self, request):
-        query = wire.BacktestListQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        params = query.validated_data
-
-        backtests = Backtest.objects.filter(owner=request.user).select_related("strategy")
-        if "algorithmId" in params:
-            backtests = backtests.filter(strategy_id=params["algorithmId"])
-        if "status" in params:
-            backtests = backtests.filter(status__in=wire.statuses_for_filter(params["status"]))
-
-        column = F(wire.SORT_FIELDS[params["sort"]])
-        descending = params["order"] == "desc"
-        ordering = column.desc(nulls_last=True) if descending else column.asc(nulls_last=True)
-        tiebreak = ("-created_at", "-id") if descending else ("created_at", "id")
-        backtests = backtests.order_by(ordering, *tiebreak)
-
-        page, limit = params["page"], params["limit"]
-        total = backtests.count()
-        offset = (page - 1) * limit
-        # A page past the end is empty; never hand the database an offset it cannot hold.
-        rows = list(backtests[offset : offset + limit]) if offset < total else []
-        return Response(wire.present_page(rows, page=page, limit=limit, total=total))
+        return self.list(request)
 
     @extend_schema(
         operation_id="results_backtests_create",

@@ -11,7 +11,6 @@ from rest_framework import serializers
 from backfolio.common.openapi import ErrorDetailSerializer as ErrorDetailSerializer
 from backfolio.common.openapi import component_ref
 from backfolio.common.serializers import StrictFieldsMixin
-from backfolio.limits import MAX_LIST_OFFSET
 from backtests.models import Backtest, Task
 from backtests.services import (
     DEFAULT_COMMISSION,
@@ -302,15 +301,6 @@ class BacktestPatchSerializer(StrictFieldsMixin, serializers.Serializer):
 
 class ExecuteSerializer(StrictFieldsMixin, serializers.Serializer):
     async_mode = serializers.BooleanField(default=False)
-
-
-class BacktestListQuerySerializer(serializers.Serializer):
-    skip = serializers.IntegerField(min_value=0, max_value=MAX_LIST_OFFSET, default=0)
-    limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
-    strategy_id = serializers.UUIDField(required=False)
-    status = BacktestStatusField(required=False)
-    engine = serializers.CharField(required=False)
-    source = BacktestSourceField(required=False)
 
 
 @extend_schema_field(

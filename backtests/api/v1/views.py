@@ -13,17 +13,22 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
+from backfolio.common.pagination import CheckedListMixin
 from backfolio.common.renderers import FastJSONRenderer
 from backtests import selectors, services
 from backtests.api.v1 import serializers as s
 from backtests.api.v1.exceptions import V1ErrorsMixin
+from backtests.api.v1.filters import V1BacktestFilter
+from backtests.api.v1.pagination import V1Pagination
 from backtests.engines import available_engines
+from backtests.models import Backtest
 from strategies.models import Strategy
 from strategies.selectors import strategy_get
 
@@ -65,6 +70,17 @@ class V1View(V1ErrorsMixin, APIView):
     pass
 
 
+class V1ListView(CheckedListMixin, V1ErrorsMixin, GenericAPIView):
+    """A v1 list: ``get_queryset`` (what the caller may see, in order), ``filterset_class`` for
+    its query parameters and ``serializer_class`` for its rows; ``get`` answers the page as a
+    bare array, every bad parameter in one v1 400."""
+
+    pagination_class = V1Pagination
+
+    def get(self, request, *args, **kwargs):
+        return self.list(request, *args, **kwargs)
+
+
 def _validated(serializer_class, data, **kwargs):
     serializer = serializer_class(data=data if data is not None else {}, **kwargs)
     serializer.is_valid(raise_exception=True)
@@ -81,24 +97,24 @@ def _strategy_for(strategy_id, user) -> Strategy:
         ) from None
 
 
-class BacktestListView(V1View):
+class BacktestListView(V1ListView):
+    queryset = Backtest.objects.none()  # the rows' model, for the schema
+    serializer_class = s.BacktestReadSerializer
+    filterset_class = V1BacktestFilter
+
+    def get_queryset(self):
+        return selectors.backtest_list(user=self.request.user)
+
     @extend_schema(
         operation_id="backtests_list",
         summary="List backtests",
-        parameters=[s.BacktestListQuerySerializer],
+        description="The backtests you may see, oldest first: `skip` of them, then at most "
+        "`limit`, narrowed by the filters given.",
         responses={200: s.BacktestReadSerializer(many=True), 400: ERRORS_400},
         tags=["v1 backtests"],
     )
-    def get(self, request):
-        query = _validated(s.BacktestListQuerySerializer, request.query_params)
-        filters = {
-            key: request.query_params[key]
-            for key in ("strategy_id", "status", "engine", "source")
-            if key in request.query_params
-        }
-        queryset = selectors.backtest_list(user=request.user, filters=filters)
-        page = queryset[query["skip"] : query["skip"] + query["limit"]]
-        return Response(s.BacktestReadSerializer(page, many=True).data)
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     @extend_schema(
         operation_id="backtests_create",
