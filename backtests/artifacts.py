@@ -94,8 +94,16 @@ def read_bytes(uri: str | None) -> bytes:
 
 
 def read_equity(uri: str | None) -> pd.Series:
-    frame = pq.read_table(io.BytesIO(read_bytes(uri))).to_pandas()
-    return frame["equity"]
+    """The ``equity`` column on its ``date`` index: those two columns only, straight to numpy
+    (no pandas metadata to rebuild)."""
+    table = pq.read_table(
+        io.BytesIO(read_bytes(uri)), columns=["date", "equity"], use_pandas_metadata=False
+    )
+    return pd.Series(
+        table.column("equity").to_numpy(),
+        index=pd.DatetimeIndex(table.column("date").to_numpy(), name="date"),
+        name="equity",
+    )
 
 
 def read_trades(uri: str | None) -> pd.DataFrame:

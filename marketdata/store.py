@@ -348,6 +348,11 @@ class PriceStore:
             self._calendar = us_trading_calendar()
         return self._calendar
 
+    def versions(self) -> tuple:
+        """Every source's version token, ``((name, token), …)``: when prices may have changed,
+        this has changed (for keys of anything derived from prices)."""
+        return self._versions()
+
     def _versions(self) -> tuple:
         with self._lock:
             sources = list(self._sources.items())

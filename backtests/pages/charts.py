@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.jsonsafe import clean_number, iso_date
+
 MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -28,15 +30,10 @@ def _number(value: Any) -> float | None:
 def series_payload(series: pd.Series) -> dict[str, list]:
     """``{"dates": ["YYYY-MM-DD", ...], "values": [float | None, ...]}`` for a dated series."""
     index = pd.DatetimeIndex(series.index)
-    values = series.to_numpy(dtype="float64")
-    finite = np.isfinite(values)
     # Vectorised: a 20-year daily curve is 5,000 stamps, and this runs for every chart.
     return {
         "dates": np.datetime_as_string(index.to_numpy(dtype="datetime64[D]"), unit="D").tolist(),
-        "values": [
-            value if ok else None
-            for value, ok in zip(values.tolist(), finite.tolist(), strict=True)
-        ],
+        "values": _numbers(series.to_numpy(dtype="float64")),
     }
 
 
@@ -55,27 +52,37 @@ def monthly_returns(equity: pd.Series, initial_capital: float) -> dict[str, Any]
     """
     if equity.empty:
         return {"years": [], "months": list(MONTH_LABELS), "values": [], "yearly": []}
-    index = pd.DatetimeIndex(equity.index)
-    month_ends = (
-        pd.Series(equity.to_numpy(dtype="float64"), index=index)
-        .groupby([index.year, index.month])
-        .last()
-    )
-    previous = month_ends.shift(1)
-    previous.iloc[0] = initial_capital
-    returns = month_ends / previous - 1.0
+    # Dates are in order: a month's last bar is where the next bar's month differs.
+    months = pd.DatetimeIndex(equity.index).to_numpy(dtype="datetime64[M]").astype("int64")
+    values = equity.to_numpy(dtype="float64")
+    month_last = np.flatnonzero(np.append(months[1:] != months[:-1], True))
+    month_ends = values[month_last]
+    month_keys = months[month_last]  # months since 1970-01
+    with np.errstate(divide="ignore", invalid="ignore"):
+        returns = month_ends / np.concatenate([[initial_capital], month_ends[:-1]]) - 1.0
+    year_of = month_keys // 12 + 1970
+    years = np.unique(year_of)
+    grid = np.full((len(years), 12), np.nan)
+    grid[np.searchsorted(years, year_of), month_keys % 12] = returns
+    year_last = np.flatnonzero(np.append(year_of[1:] != year_of[:-1], True))
+    year_ends = month_ends[year_last]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        yearly = year_ends / np.concatenate([[initial_capital], year_ends[:-1]]) - 1.0
+    return {
+        "years": years.tolist(),
+        "months": list(MONTH_LABELS),
+        "values": [_numbers(row) for row in grid],
+        "yearly": _numbers(yearly),
+    }
 
-    years = sorted({year for year, _ in returns.index})
-    grid = [[None] * 12 for _ in years]
-    row_of = {year: row for row, year in enumerate(years)}
-    for (year, month), value in returns.items():
-        grid[row_of[year]][month - 1] = _number(value)
 
-    year_ends = month_ends.groupby(level=0).last()
-    year_starts = year_ends.shift(1)
-    year_starts.iloc[0] = initial_capital
-    yearly = [_number(value) for value in (year_ends / year_starts - 1.0).to_numpy()]
-    return {"years": years, "months": list(MONTH_LABELS), "values": grid, "yearly": yearly}
+def _numbers(values: np.ndarray) -> list[float | None]:
+    """Finite floats as they are, anything else (NaN, ±inf) as None."""
+    values = np.asarray(values, dtype="float64")
+    finite = np.isfinite(values)
+    return [
+        value if ok else None for value, ok in zip(values.tolist(), finite.tolist(), strict=True)
+    ]
 
 
 def benchmark_curve(close: pd.Series, dates: pd.DatetimeIndex, initial_capital: float) -> pd.Series:
@@ -167,15 +174,16 @@ def display_positions(values: np.ndarray, max_points: int = MAX_CHART_POINTS) ->
     buckets = max(max_points // 2 - 1, 1)
     inner = values[1:-1].astype("float64")
     edges = np.linspace(0, len(inner), buckets + 1).astype(int)
-    bucket_of = np.searchsorted(edges, np.arange(len(inner)), side="right") - 1
-    low = np.where(np.isnan(inner), np.inf, inner)
-    high = np.where(np.isnan(inner), -np.inf, inner)
-    # Sorted by bucket, then value (stable, so the first position wins a tie): each bucket's
-    # first row is its lowest point, and with the values negated its highest.
-    first_of_bucket = np.concatenate([[True], bucket_of[1:] != bucket_of[:-1]])
-    lows = np.lexsort((low, bucket_of))[first_of_bucket]
-    highs = np.lexsort((-high, bucket_of))[first_of_bucket]
-    chosen = np.unique(np.concatenate([lows, highs])) + 1
+    # Buckets differ in length by one at most: as rows of a matrix padded past each bucket's
+    # end with values that never win, argmin/argmax pick each bucket's first lowest and highest.
+    longest = int(np.diff(edges).max())
+    positions = edges[:-1, None] + np.arange(longest)[None, :]
+    inside = positions < edges[1:, None]
+    taken = inner[np.minimum(positions, len(inner) - 1)]
+    missing = ~inside | np.isnan(taken)
+    lows = np.argmin(np.where(missing, np.inf, taken), axis=1)
+    highs = np.argmax(np.where(missing, -np.inf, taken), axis=1)
+    chosen = np.unique(np.concatenate([lows + edges[:-1], highs + edges[:-1]])) + 1
     return np.concatenate([[0], chosen, [count - 1]])
 
 
@@ -203,32 +211,96 @@ def rolling_statistics(
 
     Sharpe is mean / sample std × √bars_per_year, volatility sample std × √bars_per_year, as the
     SPEC §5 metrics are; beta is cov(r, b) / var(b) with sample moments. A window of constant
-    returns has no Sharpe (and a constant benchmark no beta)."""
+    returns has no Sharpe (and a constant benchmark no beta); a window with a gap has nothing.
+
+    Each window's moments are taken over the window itself (a strided view of the returns, no
+    running sums), so they equal a window-by-window computation."""
     root = math.sqrt(bars_per_year)
-    rolling = returns.rolling(window, min_periods=window)
-    mean, std = rolling.mean(), rolling.std(ddof=1)
-    flat = std.abs() < 1e-15
+    values = returns.to_numpy(dtype="float64")
+    index = returns.index
+    mean, std = _window_moments(values, window)
+    flat = np.abs(std) < 1e-15
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpe = np.where(flat, np.nan, mean / std * root)
+    volatility = np.where(flat, 0.0, std * root)
     result = {
-        "sharpe": (mean / std * root).mask(flat),
-        "volatility": (std * root).mask(flat, 0.0),
+        "sharpe": pd.Series(sharpe, index=index),
+        "volatility": pd.Series(volatility, index=index),
     }
     if benchmark_returns is not None:
-        aligned = benchmark_returns.reindex(returns.index)
-        variance = aligned.rolling(window, min_periods=window).var(ddof=1)
-        covariance = returns.rolling(window, min_periods=window).cov(aligned, ddof=1)
-        result["beta"] = (covariance / variance).mask(variance.abs() < 1e-15)
+        market = benchmark_returns.reindex(index).to_numpy(dtype="float64")
+        beta = np.full(len(values), np.nan)
+        if len(values) >= window:
+            own = _windows(values, window)
+            theirs = _windows(market, window)
+            own_centred = own - own.mean(axis=1, keepdims=True)
+            theirs_centred = theirs - theirs.mean(axis=1, keepdims=True)
+            covariance = (own_centred * theirs_centred).sum(axis=1) / (window - 1)
+            variance = (theirs_centred * theirs_centred).sum(axis=1) / (window - 1)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                beta[window - 1 :] = np.where(
+                    np.abs(variance) < 1e-15, np.nan, covariance / variance
+                )
+        result["beta"] = pd.Series(beta, index=index)
     return result
+
+
+def _windows(values: np.ndarray, window: int) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(values, window)
+
+
+def _window_moments(values: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each trailing window's mean and sample standard deviation (NaN before the first full
+    window, and for any window holding a NaN)."""
+    mean = np.full(len(values), np.nan)
+    std = np.full(len(values), np.nan)
+    if window < 2 or len(values) < window:
+        return mean, std
+    windows = _windows(values, window)
+    mean[window - 1 :] = windows.mean(axis=1)
+    centred = windows - mean[window - 1 :, None]
+    std[window - 1 :] = np.sqrt((centred * centred).sum(axis=1) / (window - 1))
+    return mean, std
 
 
 def worst_drawdowns(
     equity: pd.Series, initial_capital: float, *, count: int = DRAWDOWN_PERIODS_SHOWN
 ) -> list[dict[str, Any]]:
     """The ``count`` deepest drawdown periods, deepest first (peak, trough, recovery, depth and
-    calendar days, as ``metrics.analytics.drawdown_analysis`` measures them)."""
-    from metrics.analytics import drawdown_analysis
-
-    periods = drawdown_analysis(equity, initial_capital, threshold=0.0)["periods"]
-    return sorted(periods, key=lambda period: period["max_drawdown"])[:count]
+    calendar days, as ``metrics.analytics.drawdown_analysis`` measures them; a tie keeps the
+    earlier period first). Only the periods shown are described, not every dip of the run."""
+    values = equity.to_numpy(dtype="float64")
+    if not len(values):
+        return []
+    dates = pd.DatetimeIndex(equity.index)
+    peaks = np.maximum.accumulate(np.concatenate(([float(initial_capital)], values)))[1:]
+    drawdowns = values / peaks - 1.0
+    underwater = drawdowns < 0
+    if not underwater.any():
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], underwater.astype(np.int8), [0]))))
+    starts, stops = edges[::2], edges[1::2]  # stop = first bar back at the peak (or n)
+    # Bars between two underwater stretches are at 0: each slice's minimum is its stretch's.
+    depths = np.minimum.reduceat(drawdowns, starts)
+    periods = []
+    for chosen in np.argsort(depths, kind="stable")[:count]:
+        start, stop = int(starts[chosen]), int(stops[chosen])
+        peak_date = dates[start - 1] if start > 0 else dates[0]
+        trough_date = dates[start + int(np.argmin(drawdowns[start:stop]))]
+        recovery_date = dates[stop] if stop < len(values) else None
+        periods.append(
+            {
+                "start_date": iso_date(peak_date),
+                "end_date": iso_date(trough_date),
+                "recovery_date": iso_date(recovery_date),
+                "max_drawdown": clean_number(depths[chosen]),
+                "duration_days": (trough_date - peak_date).days,
+                "recovery_days": (
+                    None if recovery_date is None else (recovery_date - trough_date).days
+                ),
+            }
+        )
+    return periods
 
 
 def yearly_returns(equity: pd.Series, initial_capital: float) -> dict[int, float | None]:

@@ -6,12 +6,16 @@ these read across all owners.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import orjson
 import pandas as pd
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
@@ -247,22 +251,66 @@ class UnknownBenchmark(ValueError):
     pass
 
 
+# Computed chart series are kept per run and artifact: a run's artifacts never change once
+# written (a re-run writes new ones), so an entry is right until the prices or this format change.
+CHART_CACHE_SECONDS = 7 * 24 * 3600
+CHART_DATA_FORMAT = 2
+
+
 def backtest_chart_data(backtest: Backtest, benchmark: str | None = None) -> dict[str, Any] | None:
     """The tear sheet's series: equity against a buy-and-hold benchmark (the run's own symbol
     unless another bundled one is chosen), underwater drawdown, rolling Sharpe, volatility and
     beta, monthly returns with each year's return beside the benchmark's, and the worst
-    drawdown periods. Long series are downsampled for display (``charts.MAX_CHART_POINTS``)."""
+    drawdown periods. Long series are downsampled for display (``charts.MAX_CHART_POINTS``).
+
+    Computed once per run, artifact and benchmark (and prices' version), then read from the
+    cache; the label is read fresh (a strategy may be renamed)."""
+    if benchmark is not None and benchmark not in bundled_symbols():
+        raise UnknownBenchmark(f"{benchmark} is not a bundled symbol.")
+    if backtest.status != Backtest.Status.COMPLETED or not backtest.equity_curve_uri:
+        return None
+    symbol = benchmark or default_benchmark(backtest)
+    key = _chart_cache_key(backtest, symbol)
+    series = cache.get(key)
+    if series is None:
+        series = _chart_series(backtest, symbol)
+        if series is None:
+            return None
+        cache.set(key, series, CHART_CACHE_SECONDS)
+    return {"id": str(backtest.id), "label": backtest_label(backtest), **series}
+
+
+def _chart_cache_key(backtest: Backtest, symbol: str) -> str:
+    from marketdata.store import get_store
+
+    identity = orjson.dumps(
+        [
+            backtest.equity_curve_uri,
+            backtest.report_uri,
+            backtest.run_count,
+            backtest.initial_capital,
+            backtest.config,
+            symbol,
+            repr(get_store().versions()),
+        ],
+        option=orjson.OPT_SORT_KEYS,
+        default=str,
+    )
+    digest = hashlib.sha256(identity).hexdigest()[:32]
+    return f"pages:chart-data:{CHART_DATA_FORMAT}:{backtest.pk}:{digest}"
+
+
+def _chart_series(backtest: Backtest, symbol: str) -> dict[str, Any] | None:
     equity = backtest_equity(backtest)
     if equity is None or equity.empty:
         return None
-    symbol = benchmark or default_benchmark(backtest)
-    if benchmark is not None and benchmark not in bundled_symbols():
-        raise UnknownBenchmark(f"{benchmark} is not a bundled symbol.")
     capital = backtest.initial_capital
     dates = pd.DatetimeIndex(equity.index)
     bars_per_year = float((backtest.config or {}).get("bars_per_year") or 252)
-    returns = equity.astype("float64").pct_change()
-    returns.iloc[0] = equity.iloc[0] / capital - 1.0
+    values = equity.to_numpy(dtype="float64")
+    returns = pd.Series(
+        np.concatenate([[values[0] / capital - 1.0], values[1:] / values[:-1] - 1.0]), index=dates
+    )
     benchmark_payload = benchmark_returns = benchmark_yearly = None
     close = benchmark_close(dates[0].date(), dates[-1].date(), symbol)
     if close is not None:
@@ -277,8 +325,6 @@ def backtest_chart_data(backtest: Backtest, benchmark: str | None = None) -> dic
     monthly = charts.monthly_returns(equity, capital)
     monthly["benchmark_yearly"] = [(benchmark_yearly or {}).get(year) for year in monthly["years"]]
     return {
-        "id": str(backtest.id),
-        "label": backtest_label(backtest),
         "initial_capital": capital,
         "bars": len(equity),
         "equity": charts.display_series(equity),

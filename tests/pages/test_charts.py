@@ -131,6 +131,22 @@ def test_rolling_sharpe_of_constant_returns_is_missing_and_volatility_zero():
     assert "beta" not in result
 
 
+def test_a_window_with_a_gap_has_no_statistics():
+    from backtests.pages.charts import rolling_statistics
+
+    rng = np.random.default_rng(3)
+    dates = pd.bdate_range("2021-01-04", periods=12)
+    strategy = pd.Series(rng.normal(0.001, 0.01, 12), index=dates)
+    market = pd.Series(rng.normal(0.0005, 0.012, 12), index=dates)
+    market.iloc[5] = np.nan  # the benchmark did not trade that day
+
+    result = rolling_statistics(strategy, market, window=4)
+
+    assert result["beta"].iloc[5:9].isna().all()
+    assert result["beta"].iloc[[4, 9]].notna().all()
+    assert result["sharpe"].iloc[3:].notna().all()
+
+
 def test_worst_drawdowns_are_the_deepest_first_with_their_dates():
     from backtests.pages.charts import worst_drawdowns
 
@@ -151,6 +167,22 @@ def test_worst_drawdowns_are_the_deepest_first_with_their_dates():
     )
     assert deepest["duration_days"] == 2
     assert worst_drawdowns(equity, 100.0, count=1) == periods[:1]
+
+
+def test_worst_drawdowns_are_the_deepest_of_every_period_as_the_full_analysis_lists_them():
+    from backtests.pages.charts import worst_drawdowns
+    from metrics.analytics import drawdown_analysis
+
+    rng = np.random.default_rng(11)
+    dates = pd.bdate_range("2010-01-04", periods=2000)
+    equity = pd.Series(100.0 * np.cumprod(1 + rng.normal(0.0003, 0.01, 2000)), index=dates)
+    every = drawdown_analysis(equity, 100.0, threshold=0.0)["periods"]
+
+    assert (
+        worst_drawdowns(equity, 100.0, count=5)
+        == sorted(every, key=lambda period: period["max_drawdown"])[:5]
+    )
+    assert worst_drawdowns(equity.iloc[:0], 100.0) == []
 
 
 def test_yearly_returns_chain_from_the_capital():

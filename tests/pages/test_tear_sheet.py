@@ -73,6 +73,35 @@ class TestTearSheetData:
         csv = staff_client.get(f"/backtests/{backtest.id}/equity.csv").content.decode()
         assert len(csv.strip().splitlines()) == 5041
 
+    def test_series_are_computed_once_per_artifact_and_the_label_is_read_fresh(self, staff_client):
+        from django.core.files.storage import default_storage
+
+        from backtests import artifacts
+        from tests.pages.runs import equity_curve
+
+        backtest = completed_backtest()
+        url = f"/backtests/{backtest.id}/chart-data"
+        first = staff_client.get(url).json()
+        # The same artifact rewritten in place (which a run never does) is not read again…
+        default_storage.delete(backtest.equity_curve_uri)
+        assert staff_client.get(url).json()["equity"] == first["equity"]
+        # …while a new run's artifact is, and a renamed strategy shows its new name at once.
+        other = equity_curve(seed=9, capital=backtest.initial_capital)
+        folder = artifacts.run_folder(backtest.id, 2)
+        backtest.equity_curve_uri = artifacts.save_bytes(
+            f"{folder}/equity.parquet", artifacts.equity_to_parquet(other)
+        )
+        backtest.run_count = 2
+        backtest.save()
+        backtest.strategy.name = "Renamed strategy"
+        backtest.strategy.save()
+
+        second = staff_client.get(url).json()
+
+        assert second["equity"]["values"][-1] == pytest.approx(other.iloc[-1])
+        assert second["equity"]["values"][-1] != first["equity"]["values"][-1]
+        assert second["label"].startswith("Renamed strategy")
+
 
 class TestRunTitles:
     def test_a_run_says_its_symbol_parameters_and_period(self, staff_client):
