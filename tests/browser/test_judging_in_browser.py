@@ -52,6 +52,22 @@ def test_the_tear_sheet_draws_every_chart_and_switches_benchmark_and_scale(
     assert page.console_errors == []
 
 
+def test_the_shipped_plotly_registers_only_the_traces_the_pages_draw(logged_in_page, live_server):
+    page = logged_in_page
+    backtest = completed_backtest()
+
+    page.goto(f"{live_server.url}/backtests/{backtest.id}/")
+    page.wait_for_selector("#monthly-chart .main-svg")
+
+    traces = page.evaluate("() => Object.keys(Plotly.PlotSchema.get().traces).sort()")
+    assert traces == ["bar", "heatmap", "scatter"]
+    assert page.evaluate("() => Plotly.version") == "4.1.1"
+    # The heatmap's cells carry their text (texttemplate), the line charts their points.
+    assert page.locator("#monthly-chart .heatmaplayer image").count() == 1
+    assert page.locator("#equity-chart .scatterlayer .trace").count() == 2
+    assert page.console_errors == []
+
+
 def test_robustness_is_computed_on_request_and_shown(logged_in_page, live_server):
     page = logged_in_page
     backtest = completed_backtest(

@@ -11,6 +11,59 @@ from django.test import RequestFactory, override_settings
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 PLOTLY_FULL_BUILD_BYTES = 4_800_000
+PLOTLY_CARTESIAN_BUILD_BYTES = 1_500_041  # plotly.js-cartesian-dist-min 4.1.1, shipped before
+# Every trace type plotly.js 4 has (its lib/ folder): what static/js draws must be in the build.
+PLOTLY_TRACE_TYPES = frozenset(
+    [
+        "bar",
+        "barpolar",
+        "box",
+        "candlestick",
+        "carpet",
+        "choropleth",
+        "choroplethmap",
+        "cone",
+        "contour",
+        "contourcarpet",
+        "densitymap",
+        "funnel",
+        "funnelarea",
+        "heatmap",
+        "histogram",
+        "histogram2d",
+        "histogram2dcontour",
+        "icicle",
+        "image",
+        "indicator",
+        "isosurface",
+        "mesh3d",
+        "ohlc",
+        "parcats",
+        "parcoords",
+        "pie",
+        "quiver",
+        "sankey",
+        "scatter",
+        "scatter3d",
+        "scattercarpet",
+        "scattergeo",
+        "scattergl",
+        "scattermap",
+        "scatterpolar",
+        "scatterpolargl",
+        "scattersmith",
+        "scatterternary",
+        "splom",
+        "streamtube",
+        "sunburst",
+        "surface",
+        "table",
+        "treemap",
+        "violin",
+        "volume",
+        "waterfall",
+    ]
+)
 # As backfolio/settings/base.py has it (the test settings swap it for plain storage).
 SHIPPED_STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.InMemoryStorage"},
@@ -18,11 +71,28 @@ SHIPPED_STORAGES = {
 }
 
 
-def test_the_shipped_plotly_is_the_cartesian_build_and_a_third_of_the_full_one():
-    source = (settings.BASE_DIR / "static" / "vendor" / "plotly.min.js").read_bytes()
-    assert b"plotly.js (cartesian - minified)" in source[:200]
-    assert len(source) < PLOTLY_FULL_BUILD_BYTES / 3
-    assert len(gzip.compress(source)) < 600_000
+def _shipped_plotly() -> bytes:
+    return (settings.BASE_DIR / "static" / "vendor" / "plotly.min.js").read_bytes()
+
+
+def test_the_shipped_plotly_holds_only_the_traces_the_pages_draw():
+    source = _shipped_plotly()
+    banner = re.search(rb"plotly\.js \(([a-z, ]+) - minified\) v4\.1\.1", source[:300])
+    assert banner is not None, "static/vendor/plotly.min.js is not scripts/build_plotly.sh's"
+    built = {name.strip() for name in banner.group(1).decode().split(",")}
+    scripts = "".join(
+        path.read_text() for path in (settings.BASE_DIR / "static" / "js").glob("*.js")
+    )
+    drawn = set(re.findall(r'type: "([a-z0-9]+)"', scripts)) & PLOTLY_TRACE_TYPES
+    assert drawn == built == {"scatter", "bar", "heatmap"}
+    assert b"Licensed under the MIT license" in source[:300]
+
+
+def test_the_shipped_plotly_is_smaller_than_the_cartesian_build_it_replaced():
+    source = _shipped_plotly()
+    assert len(source) < PLOTLY_CARTESIAN_BUILD_BYTES * 0.8
+    assert len(source) < PLOTLY_FULL_BUILD_BYTES / 4
+    assert len(gzip.compress(source)) < 420_000
 
 
 def test_collected_files_are_hashed_gzipped_and_served_immutable(tmp_path):
