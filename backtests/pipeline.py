@@ -44,6 +44,7 @@ from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import (
     METRICS_SPEC_VERSION,
+    cash_flow_metrics,
     compute_metrics,
     metrics_by_column,
     time_weighted_equity,
@@ -182,7 +183,8 @@ class RunSpec:
 @dataclass(frozen=True)
 class RunResult:
     """What one run produced. ``metrics`` is ``compute_metrics``' output (SPEC §5 names and
-    signs; the contracts' presenters turn it into their keys)."""
+    signs; the contracts' presenters turn it into their keys), plus ``FLOW_METRIC_KEYS`` for a
+    run with cash flows."""
 
     equity: pd.Series
     positions: pd.DataFrame
@@ -1106,6 +1108,9 @@ def _finish_run(spec: RunSpec, prices, results) -> RunResult:
     )
     if flows is not None:
         metrics["final_value"] = clean_number(float(equity.iloc[-1]))
+        metrics.update(
+            cash_flow_metrics(equity.index, spec.initial_capital, flows, float(equity.iloc[-1]))
+        )
     return RunResult(
         equity=equity,
         positions=positions,

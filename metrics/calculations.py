@@ -58,6 +58,11 @@ METRIC_KEYS = (
 )
 
 
+# Added to a run's metrics when it has cash flows (SPEC §8.1): the contributions and the
+# withdrawals (a positive amount) that actually flowed, and the annualised money-weighted return.
+FLOW_METRIC_KEYS = ("total_contributions", "total_withdrawals", "money_weighted_return")
+
+
 def returns_from_equity(equity: pd.Series, initial_capital: float) -> pd.Series:
     """Per-bar simple returns: r_1 = E_1/C − 1 (so the first fills' costs count), then
     r_t = E_t/E_{t−1} − 1."""
@@ -117,6 +122,21 @@ def money_weighted_return(
     if present_value(low) * present_value(high) > 0:
         return None
     return float(brentq(present_value, low, high, xtol=1e-14, rtol=1e-12, maxiter=500))
+
+
+def cash_flow_metrics(
+    dates: pd.DatetimeIndex, initial_capital: float, flows: np.ndarray, final_value: float
+) -> dict[str, float | None]:
+    """``FLOW_METRIC_KEYS`` of a run whose flows per bar (what actually flowed, negative:
+    withdrawn) are ``flows`` and whose last value is ``final_value`` (E_n)."""
+    flows = np.asarray(flows, dtype=float)
+    return {
+        "total_contributions": clean_number(float(flows[flows > 0].sum())),
+        "total_withdrawals": clean_number(float(-flows[flows < 0].sum()) + 0.0),  # never -0.0
+        "money_weighted_return": clean_number(
+            money_weighted_return(dates, initial_capital, flows, final_value)
+        ),
+    }
 
 
 def per_period_risk_free(risk_free_rate: float, bars_per_year: float) -> float:

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from metrics.calculations import closed_trade_pnl
+from metrics.calculations import FLOW_METRIC_KEYS, closed_trade_pnl
 from metrics.jsonsafe import clean_number, iso_date
 
 Metrics = dict[str, Any]
@@ -49,6 +49,11 @@ _V1_FLAT_SOURCES: dict[str, tuple[str, float]] = {
 }
 
 V1_FLAT_KEYS: tuple[str, ...] = (*_V1_FLAT_SOURCES, "metrics_spec_version")
+
+# Shown only for a run with cash flows (SPEC §8.1), after the keys above, under the core's names
+# and units: fractions (the money-weighted return annualised) and currency (both totals
+# positive). They are no ranking metrics: runs without flows have none.
+V1_FLOW_KEYS: tuple[str, ...] = FLOW_METRIC_KEYS
 
 # Every numeric flat key → True when higher is better, False when lower is. The contract lists
 # the first sixteen; the rest extend them once, here, for compare's `higher_is_better` and the
@@ -120,7 +125,15 @@ def v1_flat(metrics: Metrics) -> dict[str, Any]:
     for flat_key, (source_key, factor) in _V1_FLAT_SOURCES.items():
         flat[flat_key] = _scaled(metrics.get(source_key), factor)
     flat["metrics_spec_version"] = metrics.get("metrics_spec_version")
+    flat.update(_flow_metrics(metrics))
     return flat
+
+
+def _flow_metrics(metrics: Metrics) -> dict[str, Any]:
+    """``FLOW_METRIC_KEYS`` as ``metrics`` has them: none for a run without cash flows."""
+    if not any(key in metrics for key in FLOW_METRIC_KEYS):
+        return {}
+    return {key: clean_number(metrics.get(key)) for key in FLOW_METRIC_KEYS}
 
 
 def v1_flat_source(flat_key: str) -> tuple[str, float] | None:
@@ -173,6 +186,7 @@ def backfolio_metrics(metrics: Metrics, returns: pd.Series | np.ndarray) -> dict
         "calmar_ratio": clean_number(metrics.get("calmar_ratio")),
         "win_rate": positive_days,
         "total_return": clean_number(metrics.get("total_return")),
+        **_flow_metrics(metrics),
     }
 
 
@@ -187,8 +201,10 @@ def results_api_results(
     """The `results` block of `GET /api/backtests/{id}`.
 
     Trade sums come from the closed trades' pnl (so netProfit = totalProfit − totalLoss);
-    `returnOnInvestment` is E_n/C − 1 in percent; `averageTradeDuration` is the mean of
-    exit − entry in minutes.
+    `returnOnInvestment` is E_n/C − 1 in percent, or for a run with cash flows its
+    time-weighted `total_return` (SPEC §8.1), which then also shows `totalContributions`,
+    `totalWithdrawals` (currency, positive) and `moneyWeightedReturn` (annualised, percent);
+    `averageTradeDuration` is the mean of exit − entry in minutes.
     """
     pnl = closed_trade_pnl(trades)
     wins = pnl[pnl > 0]
@@ -200,6 +216,10 @@ def results_api_results(
     drawdown_percent = None if max_drawdown is None else -max_drawdown * 100
     final_value = float(equity.iloc[-1]) if len(equity) else None
     roi = None if final_value is None else (final_value / initial_capital - 1) * 100
+    flows = _flow_metrics(metrics)
+    if flows:
+        total_return = clean_number(metrics.get("total_return"))
+        roi = None if total_return is None else total_return * 100
     results = {
         "totalTrades": count,
         "winningTrades": len(wins),
@@ -220,6 +240,11 @@ def results_api_results(
         "expectancy": float(pnl.mean()) if count else None,
         "returnOnInvestment": roi,
     }
+    if flows:
+        mwr = flows["money_weighted_return"]
+        results["totalContributions"] = flows["total_contributions"]
+        results["totalWithdrawals"] = flows["total_withdrawals"]
+        results["moneyWeightedReturn"] = None if mwr is None else mwr * 100
     return {key: _round2(value) for key, value in results.items()}
 
 

@@ -34,8 +34,8 @@ from marketdata.synthetic import CASH_SYMBOL
 from metrics import analytics
 from metrics.calculations import (
     METRICS_SPEC_VERSION,
+    cash_flow_metrics,
     compute_metrics,
-    money_weighted_return,
     returns_from_equity,
     time_weighted_equity,
     time_weighted_returns,
@@ -57,7 +57,7 @@ class PortfolioRun:
     trades: pd.DataFrame
     orders: pd.DataFrame
     positions: pd.DataFrame
-    metrics: dict[str, Any]  # compute_metrics output (SPEC §5 keys)
+    metrics: dict[str, Any]  # compute_metrics output (SPEC §5 keys; FLOW_METRIC_KEYS with flows)
     groups: pd.Series  # the allocation log
     target_weights: pd.DataFrame  # what the engine was given
     warnings: list[str]
@@ -184,9 +184,11 @@ def run_portfolio(
         bars_per_year=BARS_PER_YEAR,
     )
     metrics["final_value"] = clean_number(float(equity.iloc[-1]))
-    metrics_block = backfolio_metrics(metrics, returns)
     if outcome.cash_flows is not None:
-        metrics_block.update(_flow_metrics(run_index, capital, outcome.cash_flows, equity))
+        metrics.update(
+            cash_flow_metrics(run_index, capital, outcome.cash_flows, float(equity.iloc[-1]))
+        )
+    metrics_block = backfolio_metrics(metrics, returns)
 
     data_symbols = [symbol for symbol in request.symbols if not is_cash(symbol)]
     completeness = {symbol: float(prices.completeness.get(symbol, 1.0)) for symbol in data_symbols}
@@ -263,20 +265,6 @@ def run_portfolio(
         warnings=warnings,
         data_hash=str(prices.data_hash),
     )
-
-
-def _flow_metrics(
-    run_index: pd.DatetimeIndex, capital: float, flows: np.ndarray, equity: pd.Series
-) -> dict[str, Any]:
-    """total_contributions, total_withdrawals (a positive amount) and money_weighted_return."""
-    final_value = float(equity.iloc[-1])
-    return {
-        "total_contributions": float(flows[flows > 0].sum()),
-        "total_withdrawals": float(-flows[flows < 0].sum()) + 0.0,  # never -0.0
-        "money_weighted_return": clean_number(
-            money_weighted_return(run_index, capital, flows, final_value)
-        ),
-    }
 
 
 def _withdrawal_warnings(

@@ -11,6 +11,7 @@ from metrics.calculations import compute_metrics, returns_from_equity
 from metrics.jsonsafe import clean_number, iso_date, json_safe
 from metrics.presenters import (
     V1_FLAT_KEYS,
+    V1_FLOW_KEYS,
     V1_METRIC_HIGHER_IS_BETTER,
     backfolio_metrics,
     results_api_equity_curve,
@@ -131,6 +132,47 @@ def test_v1_directions_hold_the_contracts_sets_and_every_numeric_flat_key():
     } <= lower
     numeric_flat_keys = set(V1_FLAT_KEYS) - {"metrics_spec_version"}
     assert set(V1_METRIC_HIGHER_IS_BETTER) == numeric_flat_keys
+
+
+def _with_flows(metrics: dict, **flows) -> dict:
+    return {
+        **metrics,
+        "total_contributions": 1500.0,
+        "total_withdrawals": 0.0,
+        "money_weighted_return": 0.0731,
+        **flows,
+    }
+
+
+def test_flow_metrics_appear_only_for_runs_with_cash_flows(spy_metrics):
+    assert not set(V1_FLOW_KEYS) & set(v1_flat(spy_metrics))
+    flat = v1_flat(_with_flows(spy_metrics))
+    assert tuple(flat) == (*V1_FLAT_KEYS, *V1_FLOW_KEYS)
+    # The core's units: fractions and currency, withdrawals positive.
+    assert (flat["total_contributions"], flat["total_withdrawals"]) == (1500.0, 0.0)
+    assert flat["money_weighted_return"] == 0.0731
+    assert (
+        v1_flat(_with_flows(spy_metrics, money_weighted_return=None))["money_weighted_return"]
+        is None
+    )
+    block = backfolio_metrics(_with_flows(spy_metrics), np.array([0.01, -0.01]))
+    assert list(block)[-3:] == list(V1_FLOW_KEYS)
+    assert "money_weighted_return" not in backfolio_metrics(spy_metrics, np.array([0.01]))
+
+
+def test_results_api_shows_flows_in_its_units(buy_and_hold_spy, spy_metrics):
+    plain = results_api_results(spy_metrics, None, buy_and_hold_spy, INITIAL_CAPITAL)
+    assert not {"totalContributions", "totalWithdrawals", "moneyWeightedReturn"} & set(plain)
+    flowing = _with_flows(spy_metrics, total_withdrawals=250.456, money_weighted_return=0.07315)
+    results = results_api_results(flowing, None, buy_and_hold_spy, INITIAL_CAPITAL)
+    assert results["totalContributions"] == 1500.0
+    assert results["totalWithdrawals"] == 250.46
+    assert results["moneyWeightedReturn"] == 7.32  # percent
+    # With flows E_n/C − 1 counts the money added: the return is the time-weighted one.
+    assert results["returnOnInvestment"] == round(spy_metrics["total_return"] * 100, 2)
+    flowing["total_return"] = 0.5
+    results = results_api_results(flowing, None, buy_and_hold_spy, INITIAL_CAPITAL)
+    assert results["returnOnInvestment"] == 50.0
 
 
 def test_backfolio_metrics(sixty_forty_daily):

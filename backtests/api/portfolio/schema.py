@@ -13,6 +13,7 @@ from backfolio.common.serializers import StrictFieldsMixin
 from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.portfolio import requests
 from backtests.portfolio.examples import examples, examples_response
+from metrics.calculations import FLOW_METRIC_KEYS
 from strategies.language.schema import SYMBOL
 
 TAGS = ["portfolio backtest (Backfolio v2.0)"]
@@ -172,10 +173,7 @@ PortfolioMetricsSchema = _block(
             "final_value cagr cumulative_return annualized_return volatility sharpe_ratio "
             "max_drawdown sortino_ratio calmar_ratio win_rate total_return"
         ),
-        **{
-            name: _number(required=False)
-            for name in ("total_contributions", "total_withdrawals", "money_weighted_return")
-        },
+        **{name: _number(required=False) for name in FLOW_METRIC_KEYS},
     },
     "Fractions; `max_drawdown` is negative; `win_rate` is the fraction of positive days. With "
     "cash flows the returns are time-weighted (flows ignored) and `total_contributions`, "

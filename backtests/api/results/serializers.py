@@ -17,13 +17,22 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.models import Backtest
+from backtests.pipeline import MAX_SIGNAL_DELAY
 from backtests.selectors import backtest_span
+from metrics.calculations import FLOW_METRIC_KEYS
 from metrics.jsonsafe import clean_number
 from metrics.presenters import (
     results_api_equity_curve,
     results_api_results,
     results_api_trades,
+)
+from strategies.language.compiler import (
+    CASHFLOW_FREQUENCIES,
+    EVALUATION_FREQUENCIES,
+    MAX_ALLOCATION_SIGNAL_DELAY,
+    REBALANCE_FREQUENCIES,
 )
 
 # What each row status looks like to this contract's clients, which know only
@@ -93,6 +102,31 @@ class DayField(serializers.Field):
         return value.isoformat()
 
 
+def _run_option(schema: dict[str, Any]) -> serializers.Field:
+    """An optional run setting handed to the run's validation as sent (it lists every problem
+    of the settings together, in this contract's field names), documented by ``schema``."""
+
+    @extend_schema_field(schema)
+    class RunOptionField(serializers.Field):
+        def to_internal_value(self, data):
+            return data
+
+        def to_representation(self, value):
+            return value
+
+    return RunOptionField(required=False)
+
+
+# Allocation algorithms' run settings (SPEC §8.1): request name → the run config's key.
+RUN_OPTIONS = {
+    "rebalanceFrequency": "rebalance_frequency",
+    "evaluationFrequency": "evaluation_frequency",
+    "signalDelay": "signal_delay",
+    "cashflowAmount": "cashflow_amount",
+    "cashflowFrequency": "cashflow_frequency",
+}
+
+
 class BacktestCreateSerializer(serializers.Serializer):
     algorithmId = serializers.UUIDField(
         error_messages={"invalid": "must be a valid algorithm id (UUID)"}
@@ -115,6 +149,47 @@ class BacktestCreateSerializer(serializers.Serializer):
     engine = serializers.CharField(required=False, max_length=40)
     commission = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
     slippage = serializers.FloatField(required=False, min_value=0.0, max_value=0.1)
+    rebalanceFrequency = _run_option(
+        {
+            "type": "string",
+            "enum": list(REBALANCE_FREQUENCIES),
+            "description": "Allocation algorithms: scheduled rebalancing (default monthly).",
+        }
+    )
+    evaluationFrequency = _run_option(
+        {
+            "type": "string",
+            "enum": list(EVALUATION_FREQUENCIES),
+            "description": "Allocation algorithms: when the switching rules are evaluated "
+            "(default daily; otherwise the first bar and the last trading day of each period).",
+        }
+    )
+    signalDelay = _run_option(
+        {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": MAX_SIGNAL_DELAY,
+            "description": "Bars between a signal and the trades it decides (default 0; "
+            f"allocation algorithms 0–{MAX_ALLOCATION_SIGNAL_DELAY}).",
+        }
+    )
+    cashflowAmount = _run_option(
+        {
+            "type": "number",
+            "minimum": -MAX_CASHFLOW_AMOUNT,
+            "maximum": MAX_CASHFLOW_AMOUNT,
+            "description": "Allocation algorithms: added at each cashflowFrequency period "
+            "(positive a contribution, negative a withdrawal, not 0); needs cashflowFrequency.",
+        }
+    )
+    cashflowFrequency = _run_option(
+        {
+            "type": "string",
+            "enum": list(CASHFLOW_FREQUENCIES),
+            "description": "Allocation algorithms: flows at the first trading day of each "
+            "period after the first bar; needs cashflowAmount.",
+        }
+    )
 
     def to_internal_value(self, data):
         # A misspelt key (``initialbalance``) must not silently run with a default instead.
@@ -182,6 +257,9 @@ def _core_metrics(stored: dict) -> dict:
     return {
         "max_drawdown": None if drawdown is None else -drawdown,
         "sharpe_ratio": stored.get("perf_sharpe_ratio"),
+        "total_return": stored.get("total_return"),
+        # A run with cash flows: the same names and units in both (SPEC §8.1).
+        **{key: stored[key] for key in FLOW_METRIC_KEYS if key in stored},
     }
 
 
@@ -293,7 +371,25 @@ class ResultsSchema(serializers.Serializer):
     largestLoss = serializers.FloatField(allow_null=True, help_text="Positive")
     averageTradeDuration = serializers.FloatField(allow_null=True, help_text="Minutes")
     expectancy = serializers.FloatField(allow_null=True, help_text="Mean profit per trade")
-    returnOnInvestment = serializers.FloatField(allow_null=True, help_text="Percent")
+    returnOnInvestment = serializers.FloatField(
+        allow_null=True,
+        help_text="Percent: E_n/C − 1, or the time-weighted total return of a run with cash flows",
+    )
+    totalContributions = serializers.FloatField(
+        required=False, help_text="Runs with cash flows only: the sum of the contributions"
+    )
+    totalWithdrawals = serializers.FloatField(
+        required=False,
+        help_text="Runs with cash flows only: the sum of the withdrawals, positive",
+    )
+    moneyWeightedReturn = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "Runs with cash flows only: the annualised internal rate of return of the capital, "
+            "the flows and the final balance, percent (null when no rate balances them)"
+        ),
+    )
 
 
 class EquityPointSchema(serializers.Serializer):

@@ -186,6 +186,7 @@ class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
                 raise validation_error("symbols: required when the algorithm has no universe")
         if symbols:
             config["symbols"] = symbols
+        config.update({key: data[name] for name, key in wire.RUN_OPTIONS.items() if name in data})
         try:
             with transaction.atomic():
                 backtest = services.backtest_create(
@@ -214,6 +215,7 @@ _CAMEL_FIELDS = {
     "symbol": "symbols",
     "signal": "algorithmId",
     "definition": "algorithmId",
+    **{key: name for name, key in wire.RUN_OPTIONS.items()},
 }
 
 
@@ -231,6 +233,8 @@ def camel_case_problems(errors: dict) -> str:
                 walk(inner, path if key in ("config", "non_field_errors", "") else [*path, key])
         elif isinstance(value, (list, tuple)):
             text = " ".join(str(item) for item in value)
+            for camel, snake in wire.RUN_OPTIONS.items():
+                text = text.replace(snake, camel)  # "Needs cashflow_frequency" names the field
             name = ".".join(_CAMEL_FIELDS.get(part, part) for part in path)
             parts.append(f"{name}: {text}" if name else text)
         else:

@@ -18,7 +18,7 @@ from backtests.services import (
     DEFAULT_INITIAL_CAPITAL,
     DEFAULT_SLIPPAGE,
 )
-from metrics.presenters import V1_FLAT_KEYS, V1_STRUCTURE, v1_structured
+from metrics.presenters import V1_FLAT_KEYS, V1_FLOW_KEYS, V1_STRUCTURE, v1_structured
 
 
 class NumberField(serializers.FloatField):
@@ -69,6 +69,26 @@ BacktestSourceField = inline_choice_field(Backtest.Source.values)
 # --- responses ---------------------------------------------------------------------------------
 
 
+# The metrics a run with cash flows adds (SPEC §8.1); runs without flows do not have them.
+_FLOW_METRIC_SCHEMAS = {
+    "total_contributions": {
+        "type": "number",
+        "description": "Runs with cash flows only: the contributions made.",
+    },
+    "total_withdrawals": {
+        "type": "number",
+        "description": "Runs with cash flows only: the withdrawals made, positive.",
+    },
+    "money_weighted_return": {
+        "type": "number",
+        "nullable": True,
+        "description": "Runs with cash flows only: the annualised internal rate of return of "
+        "the capital, the flows and final_value, a fraction (null when no rate balances them). "
+        "Every other return of such a run is time-weighted.",
+    },
+}
+
+
 @extend_schema_field(
     {
         "type": "object",
@@ -83,6 +103,7 @@ BacktestSourceField = inline_choice_field(Backtest.Source.values)
                 if key != "metrics_spec_version"
             },
             "metrics_spec_version": {"type": "string", "nullable": True},
+            **{key: _FLOW_METRIC_SCHEMAS[key] for key in V1_FLOW_KEYS},
             "error": {"type": "string", "description": "Why a failed run failed."},
         },
         "additionalProperties": {"type": "number", "nullable": True},

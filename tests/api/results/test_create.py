@@ -1,14 +1,18 @@
 """POST /api/backtests: validation, who may use which algorithm, rate limit, and real runs."""
 
+import json
 import time
 
 import numpy as np
+import pandas as pd
 import pytest
 from django.conf import settings
 
 from backtests import jobs, selectors, services
 from backtests.models import Backtest, Task
+from tests.backtests.portfolio.test_cashflows import independent_irr
 from tests.factories import StrategyFactory
+from tests.openapi_shapes import openapi_document, response_schema, shape_mismatches
 
 from .conftest import bearer_client
 
@@ -377,4 +381,129 @@ def test_unknown_body_keys_are_refused_by_name(token_client, user):
 
     assert response.status_code == 400
     assert response.json() == _validation("initialbalance: unknown field; stopLoss: unknown field")
+    assert not Backtest.objects.exists()
+
+
+def _first_trading_days_of_months(dates: pd.DatetimeIndex) -> set:
+    months = dates.to_period("M")
+    return {dates[0], *dates[1:][months[1:] != months[:-1]]}
+
+
+def test_an_allocation_run_with_evaluation_frequency_delay_and_cash_flows(token_client, user):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=ROTATION)
+    body = _body(
+        strategy,
+        symbols=None,
+        engine="backtrader",
+        initialBalance=20_000,
+        rebalanceFrequency="quarterly",
+        evaluationFrequency="monthly",
+        signalDelay=1,
+        cashflowAmount=500,
+        cashflowFrequency="monthly",
+    )
+
+    response = token_client.post("/api/backtests", body, format="json")
+
+    assert response.status_code == 201, response.content
+    backtest = Backtest.objects.get(pk=response.json()["id"])
+    assert backtest.config == {
+        "start_date": "2019-01-02",
+        "end_date": "2021-12-31",
+        "rebalance_frequency": "quarterly",
+        "evaluation_frequency": "monthly",
+        "signal_delay": 1,
+        "cashflow_amount": 500,
+        "cashflow_frequency": "monthly",
+    }
+    services.backtest_execute(backtest=backtest)
+    assert backtest.status == Backtest.Status.COMPLETED, backtest.error
+    detail = token_client.get(f"/api/backtests/{backtest.id}")
+    document = openapi_document()
+    schema = response_schema(document, "/api/backtests/{backtest_id}", "GET", 200)
+    assert shape_mismatches(document, schema, detail.json()) == []
+    detail = detail.json()
+    equity = selectors.backtest_equity_curve(backtest=backtest)
+    dates = equity.index
+    month_starts = _first_trading_days_of_months(dates)
+    flow_days = sorted(month_starts - {dates[0]})
+    results = detail["results"]
+    assert results["totalContributions"] == 500 * len(flow_days) == 500 * 35
+    assert results["totalWithdrawals"] == 0
+    irr_dates = pd.DatetimeIndex([dates[0], *flow_days, dates[-1]])
+    amounts = np.array([-20_000.0, *[-500.0] * len(flow_days), equity.iloc[-1]])
+    assert results["moneyWeightedReturn"] == round(independent_irr(irr_dates, amounts) * 100, 2)
+    # The return is time-weighted: the contributions are no gain.
+    flows = np.where(dates.isin(flow_days), 500.0, 0.0)
+    values = equity.to_numpy()
+    previous = np.concatenate([[20_000.0], values[:-1]])
+    assert results["returnOnInvestment"] == round(
+        (np.prod((values - flows) / previous) - 1) * 100, 2
+    )
+    assert detail["finalBalance"] == round(values[-1], 2)
+    # Rules evaluated at month ends and acted on one bar later: every switch (a position closed
+    # by the rebalance into the other group) falls on the first trading day of a month.
+    closed = [trade for trade in detail["trades"] if trade["exitReason"] == "rebalance"]
+    assert len(closed) >= 4
+    exits = {pd.Timestamp(trade["exitTime"][:10]) for trade in closed}
+    assert exits <= month_starts
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"evaluationFrequency": "yearly", "signalDelay": 3},
+            "evaluationFrequency: Must be one of: daily, weekly, monthly, quarterly.; "
+            "signalDelay: Must be at most 2.",
+        ),
+        (
+            {"cashflowAmount": 100},
+            "cashflowAmount: Needs cashflowFrequency (give both or neither).",
+        ),
+        (
+            {"cashflowFrequency": "monthly", "signalDelay": -1},
+            "signalDelay: Must be at least 0.; "
+            "cashflowFrequency: Needs cashflowAmount (give both or neither).",
+        ),
+        (
+            {"cashflowAmount": "NaN", "cashflowFrequency": "fortnightly"},
+            "cashflowAmount: Must be a number.; cashflowFrequency: Must be one of: weekly, "
+            "monthly, quarterly, semi-annually, annually.",
+        ),
+        (
+            {"cashflowAmount": 0, "cashflowFrequency": "weekly", "signalDelay": 1.5},
+            "signalDelay: Must be an integer.; cashflowAmount: Must not be 0 (positive: a "
+            "contribution, negative: a withdrawal).",
+        ),
+    ],
+)
+def test_bad_allocation_options_are_each_named(token_client, user, options, message):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=ROTATION)
+
+    response = token_client.post(
+        "/api/backtests", _body(strategy, symbols=None, **options), format="json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == _validation(message)
+    assert not Backtest.objects.exists()
+
+
+def test_a_non_finite_cash_flow_amount_is_refused(token_client, user):
+    strategy = StrategyFactory(owner=user, kind="allocation", universe=[], definition=ROTATION)
+    body = json.dumps(
+        _body(strategy, symbols=None, cashflowAmount=12345, cashflowFrequency="monthly")
+    )
+    at = body.index("12345")
+
+    response = token_client.generic(
+        "POST", "/api/backtests", body.replace("12345", "1e400"), content_type="application/json"
+    )
+
+    assert response.status_code == 400
+    assert response.json() == _validation(
+        "JSON parse error - number is infinity when parsed as double: "
+        f"line 1 column {at + 1} (char {at})"
+    )
     assert not Backtest.objects.exists()

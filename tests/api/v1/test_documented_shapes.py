@@ -1,9 +1,12 @@
 """Every v1 response has exactly the shape the OpenAPI document gives it (keys and JSON types)."""
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from backtests.models import Task
 from tests.api.v1.conftest import SHORT_CONFIG
+from tests.backtests.portfolio.test_cashflows import independent_irr
 from tests.openapi_shapes import openapi_document, response_schema, shape_mismatches
 
 
@@ -58,6 +61,70 @@ def test_v1_responses_match_their_documentation(document, client, strategy, crea
     _check(document, detail + "/execute", "POST", 200, queued)
     task = Task.objects.get(pk=queued.json()["task_id"])
     _check(document, "/api/v1/tasks/{task_id}", "GET", 200, client.get(f"/api/v1/tasks/{task.pk}"))
+
+
+@pytest.mark.django_db
+def test_an_allocation_run_with_cash_flows_matches_its_documentation(document, client):
+    """evaluation_frequency, signal_delay and cash flows through v1: the run's metrics add the
+    flow metrics in the core's units (the money-weighted return an independent IRR's), and the
+    document describes them."""
+    definition = {
+        "allocations": {"stocks": {"SPY": 0.8, "CASH": 0.2}, "bonds": {"TLT": 1.0}},
+        "fallback_allocation": "bonds",
+        "switching_logic": [
+            {
+                "condition": {
+                    "left": {"type": "Momentum", "symbol": "SPY", "window": 63},
+                    "comparison": ">",
+                    "right": {"type": "constant", "value": 0},
+                },
+                "target_allocation": "stocks",
+            }
+        ],
+    }
+    strategy = client.post(
+        "/api/v1/strategies",
+        {"name": "tactical", "kind": "allocation", "definition": definition},
+        format="json",
+    ).json()
+    config = {
+        "start_date": "2019-01-01",
+        "end_date": "2021-12-31",
+        "evaluation_frequency": "monthly",
+        "signal_delay": 1,
+        "cashflow_amount": -250,
+        "cashflow_frequency": "quarterly",
+    }
+    body = {"strategy_id": strategy["id"], "engine": "vectorbt", "config": config}
+    created = client.post("/api/v1/backtests", body, format="json")
+    _check(document, "/api/v1/backtests", "POST", 201, created)
+    backtest_id = created.json()["id"]
+    executed = client.post(f"/api/v1/backtests/{backtest_id}/execute", {}, format="json")
+    _check(document, "/api/v1/backtests/{backtest_id}/execute", "POST", 200, executed)
+    detail = client.get(f"/api/v1/backtests/{backtest_id}")
+    _check(document, "/api/v1/backtests/{backtest_id}", "GET", 200, detail)
+    metrics = detail.json()["metrics"]
+    assert detail.json()["config"] == config
+    curve = client.get(f"/api/v1/backtests/{backtest_id}/equity-curve").json()
+    dates = pd.DatetimeIndex([point["date"] for point in curve])
+    equity = np.array([point["equity"] for point in curve])
+    quarters = dates.to_period("Q")
+    flow_days = dates[1:][quarters[1:] != quarters[:-1]]
+    assert metrics["total_withdrawals"] == pytest.approx(250 * len(flow_days), abs=1e-9)
+    assert metrics["total_contributions"] == 0
+    assert metrics["final_value"] == pytest.approx(equity[-1], rel=1e-12)
+    capital = detail.json()["initial_capital"]
+    amounts = np.array([-capital, *[250.0] * len(flow_days), equity[-1]])
+    irr_dates = pd.DatetimeIndex([dates[0], *flow_days, dates[-1]])
+    assert metrics["money_weighted_return"] == pytest.approx(
+        independent_irr(irr_dates, amounts), rel=1e-8
+    )
+    # Every other return is time-weighted: the flows are taken out of each bar's return.
+    flows = np.where(dates.isin(flow_days), -250.0, 0.0)
+    previous = np.concatenate([[capital], equity[:-1]])
+    assert metrics["total_return"] == pytest.approx(
+        np.prod((equity - flows) / previous) - 1, rel=1e-9
+    )
 
 
 @pytest.mark.django_db
