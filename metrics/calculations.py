@@ -355,11 +355,12 @@ def metrics_by_column(
         downside = np.mean(np.square(np.minimum(excess, 0.0)), axis=1)
     root = math.sqrt(bars_per_year)
     years = n_bars / bars_per_year
-    start_date, end_date = iso_date(index[0]), iso_date(index[-1])
+    first, last = index[0], index[-1]
+    start_date, end_date = iso_date(first), iso_date(last)
     results = []
     for run in range(n_runs):
         final = values[run, -1]
-        cagr = _cagr(final / capital, index[0], index[-1])
+        cagr = _cagr(final / capital, first, last)
         max_drawdown = min(float(lowest[run]), 0.0) + 0.0
         if finite[run]:
             row = returns[run]

@@ -269,11 +269,10 @@ class VectorbtEngine:
         common = self._signal_arguments(first)
         n_runs = signals.long_entries.shape[1]
         close = first.close.iloc[:, 0].to_numpy(dtype=float)
+        closes = np.repeat(close[:, None], n_runs, axis=1)
         portfolio = vbt.Portfolio.from_signals(
             pd.DataFrame(
-                np.repeat(close[:, None], n_runs, axis=1),
-                index=first.close.index,
-                columns=pd.RangeIndex(n_runs),
+                closes, index=first.close.index, columns=pd.RangeIndex(n_runs), copy=False
             ),
             entries=signals.long_entries,
             exits=signals.long_exits,
@@ -285,9 +284,8 @@ class VectorbtEngine:
         )
         records = portfolio.order_records
         equity, positions = portfolio_arrays(
-            np.repeat(close[:, None], n_runs, axis=1), records, float(first.initial_capital),
-            grouped=False, engine=common["engine"],
-        )  # fmt: skip
+            closes, records, float(first.initial_capital), grouped=False, engine=common["engine"]
+        )
         return records, equity, positions
 
     @staticmethod
@@ -707,8 +705,9 @@ def portfolio_arrays(
         dispatch.asset_flow(shape, records, col_map, Direction.Both, engine=engine), engine=engine
     )
     cash_flow = dispatch.cash_flow(shape, records, col_map, False, engine=engine)
-    filled = pd.DataFrame(close).ffill().bfill().to_numpy(dtype=float, copy=True)
-    filled[assets == 0] = 0.0  # a NaN price with nothing held is worth nothing
+    if np.isnan(close).any():
+        close = pd.DataFrame(close).ffill().bfill().to_numpy(dtype=float)
+    filled = np.where(assets == 0, 0.0, close)  # a NaN price with nothing held is worth nothing
     asset_value = dispatch.asset_value(filled, assets, engine=engine)
     if grouped:
         group_lens = np.array([shape[1]], dtype=np.int64)
