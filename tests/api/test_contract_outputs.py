@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import F
 from django.test import Client
@@ -69,6 +70,7 @@ BACKFOLIO_REQUEST = {
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _HEX_ID = re.compile(r"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 _MOMENT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?")
+_USER_ID = re.compile(r'"userId": ?"\d+"')
 _SHORT_ID = re.compile(r"· [0-9a-f]{8}</span>")
 _CLOCK = re.compile(r'"(execution_time)": ?[0-9.e-]+')
 
@@ -91,6 +93,7 @@ class Outputs:
     def text(self, name: str, text: str) -> None:
         text = _UUID.sub(self._id, text)
         text = _HEX_ID.sub(self._id, text)
+        text = _USER_ID.sub('"userId":"<user>"', text)
         text = _SHORT_ID.sub("· <short id></span>", text)
         text = _MOMENT.sub("<moment>", text)
         self.bodies[name] = _CLOCK.sub(r'"\1": <seconds>', text)
@@ -319,9 +322,9 @@ def read_contracts(outputs: Outputs, ids: list[str], *, user, backfolio_id: str)
     )
     _page_views(outputs, ids)
     staff = Client()
-    user.is_staff = True
-    user.save(update_fields=["is_staff"])
-    staff.force_login(user)
+    staff.force_login(
+        get_user_model().objects.get_or_create(username="pages", defaults={"is_staff": True})[0]
+    )
     for number, backtest_id in enumerate(ids, 1):
         page = staff.get(f"/backtests/{backtest_id}/")
         assert page.status_code == 200
