@@ -6,9 +6,6 @@ Actions call ``backtests.services`` exactly as the API does; nothing here runs a
 import json
 
 from django.contrib import admin, messages
-from django.db.models import FloatField
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast
 from django.http import HttpResponseRedirect
 from django.templatetags.static import static
 from django.urls import reverse
@@ -19,6 +16,7 @@ from django_dramatiq.models import Task as DramatiqTask
 from backtests import services
 from backtests.models import Backtest, Robustness, Sweep, Task
 from backtests.pages import selectors
+from metrics.presenters import v1_row_metrics
 
 # django_dramatiq registers its own "Tasks" table, which this service never fills (its runs are
 # tracked in backtests.Task): importing its admin first makes the registration happen here, once,
@@ -33,7 +31,7 @@ MIN_COMPARED, MAX_COMPARED = 2, 10
 def _metric_column(key: str, description: str):
     @admin.display(description=description, ordering=f"_sort_{key}")
     def column(self, backtest):
-        return selectors.metric_display(key, (backtest.metrics or {}).get(key))
+        return selectors.metric_display(key, v1_row_metrics(backtest.metrics).get(key))
 
     return column
 
@@ -165,9 +163,9 @@ class BacktestAdmin(admin.ModelAdmin):
             super()
             .get_queryset(request)
             .annotate(
-                _sort_total_return=Cast(KT("metrics__total_return"), FloatField()),
-                _sort_perf_sharpe_ratio=Cast(KT("metrics__perf_sharpe_ratio"), FloatField()),
-                _sort_risk_max_drawdown=Cast(KT("metrics__risk_max_drawdown"), FloatField()),
+                _sort_total_return=selectors.v1_metric_expression("total_return"),
+                _sort_perf_sharpe_ratio=selectors.v1_metric_expression("perf_sharpe_ratio"),
+                _sort_risk_max_drawdown=selectors.v1_metric_expression("risk_max_drawdown"),
             )
         )
 

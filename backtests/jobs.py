@@ -32,7 +32,8 @@ from backtests import artifacts
 from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
+from metrics.jsonsafe import json_safe
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_row_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +91,7 @@ def claim_run(backtest: Backtest, *, only_pending: bool = False) -> int | None:
             "progress_message": "",
             "error": "",
             "metrics": {},
+            "extra_metrics": {},
             "equity_curve_uri": None,
             "trades_uri": None,
         }
@@ -247,7 +249,8 @@ def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
 def _completed_fields(result, equity_uri: str, trades_uri: str) -> dict[str, Any]:
     return {
         "status": Backtest.Status.COMPLETED,
-        "metrics": v1_flat(result.metrics),
+        "metrics": json_safe(result.metrics),
+        "extra_metrics": {},
         "metrics_spec_version": str(result.metrics.get("metrics_spec_version") or ""),
         "fingerprint": result.fingerprint,
         "equity_curve_uri": equity_uri,
@@ -262,6 +265,7 @@ def _failed_fields(reason: str) -> dict[str, Any]:
     return {
         "status": Backtest.Status.FAILED,
         "metrics": {"error": reason},
+        "extra_metrics": {},
         "equity_curve_uri": None,
         "trades_uri": None,
         "error": reason,
@@ -308,7 +312,7 @@ def _settle_execute_task(backtest_id, fields: dict[str, Any], completed: bool, n
         result={
             "backtest_id": str(backtest_id),
             "status": fields["status"],
-            "metrics": fields["metrics"],
+            "metrics": v1_row_metrics(fields["metrics"]),
         },
         error="" if completed else fields["error"],
         finished_at=now,
@@ -343,9 +347,11 @@ def sweep_leaderboard(sweep: Sweep) -> dict[str, Any]:
     higher_is_better = V1_METRIC_HIGHER_IS_BETTER.get(metric, True)
     children = list(
         sweep.backtests.order_by("sweep_index").values(
-            "id", "sweep_index", "status", "metrics", "error"
+            "id", "sweep_index", "status", "metrics", "extra_metrics", "error"
         )
     )
+    for child in children:  # the v1 contract's metrics: its keys, its units
+        child["metrics"] = v1_row_metrics(child["metrics"], child["extra_metrics"])
     grid = sweep.param_grid
 
     def score_of(child) -> float | None:

@@ -68,7 +68,13 @@ class Backtest(TimeStampedModel):
     commission = models.FloatField(default=0.0)
     slippage = models.FloatField(default=0.0)
     config = models.JSONField(default=dict)
+    # The run's metrics as the core computes them (``metrics.calculations.compute_metrics``: its
+    # keys, its units), or ``{"error": …}`` for a failed run; each contract presents them in its
+    # own units (``metrics.presenters``).
     metrics = models.JSONField(default=dict, blank=True)
+    # Metric names a v1 PATCH wrote that are not the contract's, kept as written and shown next
+    # to the contract's.
+    extra_metrics = models.JSONField(default=dict, blank=True)
     metrics_spec_version = models.CharField(max_length=20, blank=True, default="")
     # The v1 contract shows a missing artifact as null, not "": null means "not written".
     equity_curve_uri = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001

@@ -22,7 +22,7 @@ from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, run_backtest
 from backtests.services import Conflict
 from metrics.jsonsafe import json_safe
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_row_metrics
 from strategies.language import allocation_symbols
 from strategies.selectors import parse_uuid
 
@@ -216,7 +216,7 @@ def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
             "strategy_id": str(backtest.strategy_id) if backtest.strategy_id else None,
             "engine": backtest.engine,
             "status": backtest.status,
-            "metrics": backtest.metrics or {},
+            "metrics": v1_row_metrics(backtest.metrics, backtest.extra_metrics),
         }
         for backtest in backtests
     ]

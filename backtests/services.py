@@ -19,7 +19,7 @@ from backtests import artifacts, jobs
 from backtests.engines.registry import DEFAULT_ENGINE as DEFAULT_ENGINE  # a v1 create default
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, core_from_v1
 from strategies.models import Strategy
 
 # The v1 contract's origin service's defaults (SPEC §2).
@@ -29,8 +29,8 @@ DEFAULT_SLIPPAGE = 0.0005
 RANK_METRICS = tuple(sorted(V1_METRIC_HIGHER_IS_BETTER))
 PATCHABLE_FIELDS = ("status", "metrics", "trades_uri", "equity_curve_uri")
 ARTIFACT_URI_FIELDS = ("trades_uri", "equity_curve_uri")
-# Stored metrics are a flat map of names to numbers (or null): what every reader expects. Runs
-# write about thirty; the bounds keep a hand-written correction from bloating every list.
+# A v1 correction writes a flat map of names to numbers (or null), as the contract shows them.
+# Runs have about thirty; the bounds keep a hand-written correction from bloating every list.
 MAX_METRICS = 200
 MAX_METRIC_NAME_LENGTH = 100
 # A failed run stores its reason as ``metrics.error``, the one metric that is text.
@@ -154,7 +154,13 @@ def backtest_update(*, backtest: Backtest, data: Mapping[str, Any]) -> Backtest:
     if errors:
         raise InvalidInput(errors)
     for field in changed:
-        setattr(backtest, field, data[field])
+        if field == "metrics":
+            # The v1 map as the row keeps it: the core's metrics, and the caller's other names.
+            backtest.metrics, backtest.extra_metrics = core_from_v1(data["metrics"])
+        else:
+            setattr(backtest, field, data[field])
+    if "metrics" in changed:
+        changed.append("extra_metrics")
     if changed:
         backtest.save(update_fields=[*changed, "updated_at"])
     return backtest

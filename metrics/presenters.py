@@ -136,6 +136,51 @@ def _flow_metrics(metrics: Metrics) -> dict[str, Any]:
     return {key: clean_number(metrics.get(key)) for key in FLOW_METRIC_KEYS}
 
 
+# What a row of runs stores (``Backtest.metrics``) is the core's own dict: ``compute_metrics``'s
+# keys in its units (a failed run: only ``error``). Metric names a v1 caller writes that are not
+# the contract's (a PATCH may add any) are kept apart from them, as the caller wrote them.
+ERROR_KEY = "error"
+# Shown by v1 under the core's own names, as they are.
+_V1_SAME_NAMES = ("metrics_spec_version", *V1_FLOW_KEYS, ERROR_KEY)
+
+
+def v1_row_metrics(core: Metrics | None, extra: Metrics | None = None) -> dict[str, Any]:
+    """A row's v1 flat ``metrics``: the contract's keys for the core metrics the row has (in the
+    contract's order; a completed run has them all, as ``v1_flat`` gives them), the cash-flow
+    metrics of a run with flows, its ``error`` when it failed, then the names a v1 caller added
+    (``extra``) as written."""
+    core = core if isinstance(core, dict) else {}
+    flat: dict[str, Any] = {}
+    for flat_key, (source_key, factor) in _V1_FLAT_SOURCES.items():
+        if source_key in core:
+            flat[flat_key] = _scaled(core[source_key], factor)
+    for key in _V1_SAME_NAMES:
+        if key in core:
+            flat[key] = (
+                core[key]
+                if key in ("metrics_spec_version", ERROR_KEY)
+                else (clean_number(core[key]))
+            )
+    flat.update(extra if isinstance(extra, dict) else {})
+    return flat
+
+
+def core_from_v1(flat: Metrics) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A v1 flat metrics map as a row keeps it: (the core metrics its contract keys name, in the
+    core's units; every other name as written). ``v1_row_metrics`` of the pair is ``flat``."""
+    core: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in flat.items():
+        source = _V1_FLAT_SOURCES.get(key)
+        if source is not None:
+            core[source[0]] = _scaled(value, source[1])
+        elif key in _V1_SAME_NAMES:
+            core[key] = value
+        else:
+            extra[key] = value
+    return core, extra
+
+
 def v1_flat_source(flat_key: str) -> tuple[str, float] | None:
     """The ``compute_metrics`` key a numeric v1 flat key shows and the factor it is shown with
     (−1 for losses shown positive); None for a key that is not one."""
@@ -158,6 +203,8 @@ def _scaled(value: Any, factor: float) -> int | float | None:
     number = clean_number(value)
     if number is None or factor == 1.0:
         return number
+    if isinstance(number, int):  # a whole number written by a caller stays one (factor ±1)
+        return number if factor > 0 else -number
     return number * factor + 0.0  # + 0.0 turns -0.0 into 0.0
 
 
@@ -187,6 +234,25 @@ def backfolio_metrics(metrics: Metrics, returns: pd.Series | np.ndarray) -> dict
         "win_rate": positive_days,
         "total_return": clean_number(metrics.get("total_return")),
         **_flow_metrics(metrics),
+    }
+
+
+def backfolio_run_summary(metrics: Metrics) -> dict[str, Any]:
+    """A saved run's headline numbers in the Backfolio runs list, from the core metrics a row
+    stores: fractions, `volatility` annualised, `max_drawdown` negative."""
+
+    def number(key: str) -> Any:
+        value = metrics.get(key)
+        return None if value is None else value + 0.0 if key == "max_drawdown" else value
+
+    return {
+        "final_value": number("final_value"),
+        "total_return": number("total_return"),
+        "cagr": number("cagr"),
+        "sharpe_ratio": number("sharpe_ratio"),
+        "sortino_ratio": number("sortino_ratio"),
+        "volatility": number("volatility_annualised"),
+        "max_drawdown": number("max_drawdown"),  # + 0.0: never -0.0
     }
 
 

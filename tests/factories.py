@@ -1,7 +1,15 @@
 import factory
 
 from backtests.models import Backtest
+from metrics.presenters import core_from_v1
 from strategies.models import Strategy
+
+
+def stored_v1_metrics(flat: dict) -> dict:
+    """A row's metric fields holding the v1 flat map ``flat`` (as a v1 PATCH stores it): the
+    core metrics its contract keys name, and its other names apart."""
+    core, extra = core_from_v1(flat)
+    return {"metrics": core, "extra_metrics": extra}
 
 
 class StrategyFactory(factory.django.DjangoModelFactory):

@@ -24,7 +24,13 @@ from backtests.models import Backtest, Sweep, Task
 from backtests.pages import charts
 from backtests.selectors import backtest_compare
 from marketdata.base import MarketDataError
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, V1_STRUCTURE, v1_structured
+from metrics.presenters import (
+    V1_METRIC_HIGHER_IS_BETTER,
+    V1_STRUCTURE,
+    v1_flat_source,
+    v1_row_metrics,
+    v1_structured,
+)
 from strategies.models import Strategy
 
 logger = logging.getLogger(__name__)
@@ -71,21 +77,24 @@ def active_tasks(*, limit: int = 20) -> QuerySet[Task]:
 SORTABLE_METRICS = ("total_return", "perf_sharpe_ratio", "risk_max_drawdown")
 
 
-def backtests_for_list() -> QuerySet[Backtest]:
-    """Every run, newest first, with the headline metrics as sortable numbers
-    (``metric_total_return`` …) pulled out of the JSON."""
+def v1_metric_expression(flat_key: str):
+    """A v1 flat metric of each row as a number the database sorts by: the stored core metric
+    it shows, in the contract's units (losses positive)."""
     from django.db.models import FloatField
     from django.db.models.fields.json import KT
     from django.db.models.functions import Cast
 
+    source_key, factor = v1_flat_source(flat_key)
+    value = Cast(KT(f"metrics__{source_key}"), FloatField())
+    return value if factor == 1.0 else value * factor
+
+
+def backtests_for_list() -> QuerySet[Backtest]:
+    """Every run, newest first, with the headline metrics as sortable numbers
+    (``metric_total_return`` …) read from the JSON."""
     return (
         Backtest.objects.select_related("strategy", "owner")
-        .annotate(
-            **{
-                f"metric_{key}": Cast(KT(f"metrics__{key}"), FloatField())
-                for key in SORTABLE_METRICS
-            }
-        )
+        .annotate(**{f"metric_{key}": v1_metric_expression(key) for key in SORTABLE_METRICS})
         .order_by("-created_at")
     )
 
@@ -150,14 +159,16 @@ def _label(field: str) -> str:
     return _LABELS.get(field, field.replace("_", " ").capitalize())
 
 
-def metric_groups(flat: dict[str, Any]) -> list[tuple[str, list[MetricRow]]]:
-    """The flat v1 metrics grouped as the contract's ``structured_metrics`` groups them."""
-    structured = v1_structured(flat or {})
+def metric_groups(core: dict[str, Any] | None) -> list[tuple[str, list[MetricRow]]]:
+    """A row's stored (core) metrics as the v1 contract shows them, grouped as its
+    ``structured_metrics`` groups them."""
+    flat = v1_row_metrics(core)
+    structured = v1_structured(flat)
     summary = [
         MetricRow(_label(key), key, structured[key], metric_display(key, structured[key]))
         for key in ("total_return", "bars_in_market")
     ]
-    if (flat or {}).get("final_value") is not None:
+    if flat.get("final_value") is not None:
         summary.append(
             MetricRow(
                 "Final value",

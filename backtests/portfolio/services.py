@@ -35,7 +35,7 @@ from backtests.portfolio.requests import (
 )
 from backtests.portfolio.runner import PortfolioRun, fingerprint, run_portfolio
 from marketdata.store import MarketDataError, get_store
-from metrics.presenters import v1_flat
+from metrics.jsonsafe import json_safe
 
 USER_REF_MAX_LENGTH = 200
 REPORT_NAME = "report.json"
@@ -172,7 +172,7 @@ def _save_run(
         commission=request.base_commission,
         slippage=0.0,
         config=saved_request(request),
-        metrics=v1_flat(run.metrics),
+        metrics=json_safe(run.metrics),
         metrics_spec_version=str(run.metrics.get("metrics_spec_version") or ""),
         progress=100,
         progress_message="Completed",

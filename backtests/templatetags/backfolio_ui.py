@@ -3,14 +3,16 @@
 from django import template
 
 from backtests.pages.selectors import metric_display
+from metrics.presenters import v1_row_metrics
 
 register = template.Library()
 
 
 @register.filter
 def metric(metrics, key: str) -> str:
-    """``{{ backtest.metrics|metric:"total_return" }}`` → ``12.34%``; a missing value → ``—``."""
-    return metric_display(key, (metrics or {}).get(key))
+    """``{{ backtest.metrics|metric:"total_return" }}`` → ``12.34%``: the v1 flat metric ``key``
+    of a row's stored (core) metrics, in its unit; a missing value → ``—``."""
+    return metric_display(key, v1_row_metrics(metrics).get(key))
 
 
 @register.filter

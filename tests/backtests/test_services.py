@@ -6,7 +6,7 @@ from django.test.utils import CaptureQueriesContext
 
 from backtests import services
 from backtests.models import Backtest, Sweep, Task
-from tests.factories import BacktestFactory, StrategyFactory
+from tests.factories import BacktestFactory, StrategyFactory, stored_v1_metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -134,7 +134,7 @@ def test_sweep_leaderboard_ranks_by_the_metrics_direction(metric, expected_order
             sweep=sweep,
             sweep_index=index,
             status="completed",
-            metrics={metric: value},
+            **stored_v1_metrics({metric: value}),
         )
     leaderboard = sweep_leaderboard(sweep)["leaderboard"]
     children = list(sweep.backtests.order_by("sweep_index"))

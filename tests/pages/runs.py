@@ -9,7 +9,7 @@ from django.utils import timezone
 from backtests import artifacts
 from backtests.models import Backtest
 from metrics.calculations import compute_metrics
-from metrics.presenters import v1_flat
+from metrics.jsonsafe import json_safe
 from tests.factories import BacktestFactory
 
 
@@ -59,7 +59,7 @@ def completed_backtest(*, seed: int = 1, trades: int = 30, **fields) -> Backtest
     backtest.trades_uri = artifacts.save_bytes(
         f"{folder}/trades.parquet", artifacts.trades_to_parquet(table)
     )
-    backtest.metrics = v1_flat(
+    backtest.metrics = json_safe(
         compute_metrics(equity, initial_capital=backtest.initial_capital, trades=table)
     )
     backtest.status = Backtest.Status.COMPLETED

@@ -141,7 +141,7 @@ class TestBacktestDetail:
         groups = dict(response.context["metric_groups"])
         assert set(groups) == {"Summary", "Performance", "Risk", "Trading"}
         sharpe = next(row for row in groups["Performance"] if row.key == "perf_sharpe_ratio")
-        assert sharpe.display == f"{backtest.metrics['perf_sharpe_ratio']:.3f}"
+        assert sharpe.display == f"{backtest.metrics['sharpe_ratio']:.3f}"
         assert f"/api/v1/backtests/{backtest.id}/equity-curve/parquet" in content
         assert f"/api/v1/backtests/{backtest.id}/trades/parquet" in content
         assert f"/backtests/{backtest.id}/trades.csv" in content
@@ -204,7 +204,7 @@ class TestChartData:
         metrics = backtest.metrics
         assert len(data["equity"]["dates"]) == len(data["equity"]["values"]) == 260
         assert data["equity"]["dates"][0] == "2020-01-02"
-        assert min(data["drawdown"]["values"]) == pytest.approx(-metrics["risk_max_drawdown"])
+        assert min(data["drawdown"]["values"]) == pytest.approx(metrics["max_drawdown"])
         assert max(data["drawdown"]["values"]) <= 0
         compounded = 1.0
         for row in data["monthly_returns"]["values"]:
@@ -275,10 +275,10 @@ class TestCompare:
         rows = {row.key: row for row in response.context["rows"]}
         values = [first.metrics, second.metrics]
         higher = rows["perf_sharpe_ratio"]
-        best_sharpe = max(range(2), key=lambda i: values[i]["perf_sharpe_ratio"])
+        best_sharpe = max(range(2), key=lambda i: values[i]["sharpe_ratio"])
         assert [best for _, best in higher.cells] == [i == best_sharpe for i in range(2)]
         lower = rows["risk_max_drawdown"]
-        best_drawdown = min(range(2), key=lambda i: values[i]["risk_max_drawdown"])
+        best_drawdown = max(range(2), key=lambda i: values[i]["max_drawdown"])  # shallowest
         assert [best for _, best in lower.cells] == [i == best_drawdown for i in range(2)]
         best_final = max(range(2), key=lambda i: values[i]["final_value"])
         assert [best for _, best in rows["final_value"].cells] == [
@@ -341,7 +341,7 @@ class TestSweep:
         assert status["status"] == "PROGRESS"
         assert (status["done"], status["total"], status["finished"]) == (1, 4, False)
         assert [entry["overrides"] for entry in status["leaderboard"]] == grid[:2]
-        assert status["leaderboard"][0]["score"] == finished.metrics["perf_sharpe_ratio"]
+        assert status["leaderboard"][0]["score"] == finished.metrics["sharpe_ratio"]
         assert status["leaderboard"][1]["score"] is None
 
     def test_finished_shows_the_ranked_leaderboard_and_a_heatmap(self, staff_client):
@@ -582,6 +582,6 @@ def test_backtest_list_sorts_by_a_headline_metric(staff_client):
 
     response = staff_client.get("/backtests/", {"sort": "-sharpe", "status": "completed"})
 
-    expected = sorted(runs, key=lambda run: run.metrics["perf_sharpe_ratio"], reverse=True)
+    expected = sorted(runs, key=lambda run: run.metrics["sharpe_ratio"], reverse=True)
     assert [row.id for row in response.context["page"]] == [run.id for run in expected]
     assert "sort=sharpe" in response.content.decode()  # the header link flips the direction

@@ -27,7 +27,7 @@ class TestTearSheetData:
         assert monthly["benchmark_yearly"][0] == pytest.approx(spy[-1] / spy[0] - 1)
         depths = [period["max_drawdown"] for period in data["worst_drawdowns"]]
         assert depths == sorted(depths) and len(depths) <= 5
-        assert depths[0] == pytest.approx(-backtest.metrics["risk_max_drawdown"])
+        assert depths[0] == pytest.approx(backtest.metrics["max_drawdown"])
 
     def test_the_benchmark_is_any_bundled_symbol_and_an_unknown_one_is_400(self, staff_client):
         backtest = completed_backtest()

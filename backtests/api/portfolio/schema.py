@@ -14,6 +14,7 @@ from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.portfolio import requests
 from backtests.portfolio.examples import examples, examples_response
 from metrics.calculations import FLOW_METRIC_KEYS
+from metrics.presenters import backfolio_run_summary
 from strategies.language.schema import SYMBOL
 
 TAGS = ["portfolio backtest (Backfolio v2.0)"]
@@ -379,21 +380,7 @@ class PortfolioRunSummarySerializer(serializers.Serializer):
         return backtest.completed_at
 
     def get_metrics(self, backtest) -> PortfolioRunMetricsSchema:
-        flat = backtest.metrics or {}
-
-        def negated(key: str):
-            value = flat.get(key)
-            return None if value is None else -value + 0.0
-
-        return {
-            "final_value": flat.get("final_value"),
-            "total_return": flat.get("total_return"),
-            "cagr": flat.get("perf_cagr"),
-            "sharpe_ratio": flat.get("perf_sharpe_ratio"),
-            "sortino_ratio": flat.get("perf_sortino_ratio"),
-            "volatility": flat.get("risk_volatility_annualised"),
-            "max_drawdown": negated("risk_max_drawdown"),
-        }
+        return backfolio_run_summary(backtest.metrics or {})
 
 
 REQUEST_EXAMPLES = [

@@ -21,7 +21,6 @@ from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.models import Backtest
 from backtests.pipeline import MAX_SIGNAL_DELAY
 from backtests.selectors import backtest_span
-from metrics.calculations import FLOW_METRIC_KEYS
 from metrics.jsonsafe import clean_number
 from metrics.presenters import (
     results_api_equity_curve,
@@ -245,31 +244,13 @@ def _round2(value: Any) -> float | int | None:
     return round(number, 2) + 0.0
 
 
-def _core_metrics(stored: dict) -> dict:
-    """The stored flat v1 metrics as the core's keys that the results block reads.
-
-    Rows store the v1 presentation (drawdown as a positive loss); the results presenter takes
-    ``compute_metrics`` keys (drawdown as a negative return).
-    """
-    if "max_drawdown" in stored or "sharpe_ratio" in stored:
-        return stored
-    drawdown = clean_number(stored.get("risk_max_drawdown"))
-    return {
-        "max_drawdown": None if drawdown is None else -drawdown,
-        "sharpe_ratio": stored.get("perf_sharpe_ratio"),
-        "total_return": stored.get("total_return"),
-        # A run with cash flows: the same names and units in both (SPEC §8.1).
-        **{key: stored[key] for key in FLOW_METRIC_KEYS if key in stored},
-    }
-
-
 def _id(value) -> str | None:
     return None if value is None else str(value)
 
 
 def present_summary(backtest: Backtest) -> dict[str, Any]:
     """One row of ``GET /api/backtests``: no artifacts read, so a page stays cheap."""
-    metrics = backtest.metrics or {}
+    metrics = backtest.metrics or {}  # the core's metrics: fractions, currency
     status = presented_status(backtest)
     total_return = clean_number(metrics.get("total_return"))
     completed = backtest.status == Backtest.Status.COMPLETED
@@ -330,7 +311,7 @@ def present_completed(
         "finalBalance": _round2(final_balance),
         "symbols": span.symbols,
         "results": results_api_results(
-            _core_metrics(backtest.metrics or {}), trades, equity, backtest.initial_capital
+            backtest.metrics or {}, trades, equity, backtest.initial_capital
         ),
         "equityCurve": results_api_equity_curve(equity),
         "trades": results_api_trades(trades),

@@ -18,7 +18,13 @@ from backtests.services import (
     DEFAULT_INITIAL_CAPITAL,
     DEFAULT_SLIPPAGE,
 )
-from metrics.presenters import V1_FLAT_KEYS, V1_FLOW_KEYS, V1_STRUCTURE, v1_structured
+from metrics.presenters import (
+    V1_FLAT_KEYS,
+    V1_FLOW_KEYS,
+    V1_STRUCTURE,
+    v1_row_metrics,
+    v1_structured,
+)
 
 
 class NumberField(serializers.FloatField):
@@ -110,12 +116,18 @@ _FLOW_METRIC_SCHEMAS = {
     }
 )
 class V1MetricsField(serializers.JSONField):
-    """A row's stored v1 flat metrics, documented from ``V1_FLAT_KEYS``."""
+    """A row's metrics as the v1 contract shows them (``v1_row_metrics`` of the core metrics the
+    row stores and the names a PATCH added), documented from ``V1_FLAT_KEYS``."""
+
+    def to_representation(self, value):
+        if isinstance(value, Backtest):
+            return v1_row_metrics(value.metrics, value.extra_metrics)
+        return value
 
 
 class BacktestReadSerializer(serializers.ModelSerializer):
     strategy_id = serializers.UUIDField(read_only=True, allow_null=True)
-    metrics = V1MetricsField(read_only=True)
+    metrics = V1MetricsField(source="*", read_only=True)
     status = BacktestStatusField(read_only=True)
 
     class Meta:
@@ -179,7 +191,7 @@ class BacktestResultSerializer(BacktestReadSerializer):
     def get_structured_metrics(self, backtest) -> StructuredMetricsSerializer(allow_null=True):
         if backtest.status != Backtest.Status.COMPLETED:
             return None
-        return v1_structured(backtest.metrics or {})
+        return v1_structured(v1_row_metrics(backtest.metrics, backtest.extra_metrics))
 
     def get_error(self, backtest) -> str | None:
         return backtest.error or None

@@ -59,8 +59,8 @@ def completed_backtest(owner=None, **fields) -> Backtest:
         metrics={
             "total_return": 0.00650008,
             "final_value": 100_650.008,
-            "perf_sharpe_ratio": 1.23456,
-            "risk_max_drawdown": 0.0029821,
+            "sharpe_ratio": 1.23456,
+            "max_drawdown": -0.0029821,
         },
         completed_at=timezone.now(),
         **fields,

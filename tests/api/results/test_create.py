@@ -299,7 +299,7 @@ def test_results_arithmetic_matches_the_runs_own_trades_and_equity(token_client,
     assert results["returnOnInvestment"] == round((values[-1] / 100_000 - 1) * 100, 2)
     assert results["maxDrawdownPercent"] == round(drawdown_percent, 2)
     assert results["maxDrawdown"] == results["maxDrawdownPercent"]
-    assert results["sharpeRatio"] == round(backtest.metrics["perf_sharpe_ratio"], 2)
+    assert results["sharpeRatio"] == round(backtest.metrics["sharpe_ratio"], 2)
 
     assert body["finalBalance"] == round(values[-1], 2)
     assert [point["balance"] for point in body["equityCurve"]] == [round(v, 2) for v in values]

@@ -8,7 +8,7 @@ import pytest
 
 from backtests.models import Backtest, Task
 from tests.api.v1.conftest import SHORT_CONFIG
-from tests.factories import BacktestFactory, StrategyFactory
+from tests.factories import BacktestFactory, StrategyFactory, stored_v1_metrics
 
 pytestmark = pytest.mark.django_db
 
@@ -299,7 +299,8 @@ def test_patch_status_and_metrics(client):
     assert response.status_code == 200
     assert response.json()["status"] == "pending"
     backtest.refresh_from_db()
-    assert (backtest.status, backtest.metrics) == ("pending", {"x": 1})
+    assert (backtest.status, backtest.metrics, backtest.extra_metrics) == ("pending", {}, {"x": 1})
+    assert response.json()["metrics"] == {"x": 1}
 
 
 @pytest.mark.parametrize(
@@ -559,9 +560,13 @@ def test_engines_available(client):
 
 
 def test_compare_in_request_order_with_best_by_direction(client):
-    first = BacktestFactory(metrics={"total_return": 0.1, "risk_max_drawdown": 0.3, "x": 5})
-    second = BacktestFactory(metrics={"total_return": 0.2, "risk_max_drawdown": 0.1, "note": "a"})
-    third = BacktestFactory(metrics={})
+    first = BacktestFactory(
+        **stored_v1_metrics({"total_return": 0.1, "risk_max_drawdown": 0.3, "x": 5})
+    )
+    second = BacktestFactory(
+        **stored_v1_metrics({"total_return": 0.2, "risk_max_drawdown": 0.1, "note": "a"})
+    )
+    third = BacktestFactory(**stored_v1_metrics({}))
     ids = [str(third.id), str(second.id), str(first.id)]
 
     response = post(client, f"{V1}/compare", {"backtest_ids": ids})
@@ -589,8 +594,12 @@ def test_compare_in_request_order_with_best_by_direction(client):
 
 
 def test_compare_extends_the_directions_to_every_numeric_flat_metric(client):
-    first = BacktestFactory(metrics={"trade_avg_win": 50.0, "trade_turnover_annualised": 3.0})
-    second = BacktestFactory(metrics={"trade_avg_win": 80.0, "trade_turnover_annualised": 1.0})
+    first = BacktestFactory(
+        **stored_v1_metrics({"trade_avg_win": 50.0, "trade_turnover_annualised": 3.0})
+    )
+    second = BacktestFactory(
+        **stored_v1_metrics({"trade_avg_win": 80.0, "trade_turnover_annualised": 1.0})
+    )
     ids = [str(first.id), str(second.id)]
 
     diff = post(client, f"{V1}/compare", {"backtest_ids": ids}).json()["metric_diff"]
@@ -602,8 +611,8 @@ def test_compare_extends_the_directions_to_every_numeric_flat_metric(client):
 
 
 def test_compare_tie_goes_to_the_earliest_created_whatever_the_order(client):
-    older = BacktestFactory(metrics={"total_return": 0.1, "risk_max_drawdown": 0.2})
-    newer = BacktestFactory(metrics={"total_return": 0.1, "risk_max_drawdown": 0.2})
+    older = BacktestFactory(**stored_v1_metrics({"total_return": 0.1, "risk_max_drawdown": 0.2}))
+    newer = BacktestFactory(**stored_v1_metrics({"total_return": 0.1, "risk_max_drawdown": 0.2}))
     Backtest.objects.filter(pk=older.pk).update(created_at=newer.created_at - pd.Timedelta("1h"))
 
     for ids in ([str(older.id), str(newer.id)], [str(newer.id), str(older.id)]):
@@ -613,7 +622,7 @@ def test_compare_tie_goes_to_the_earliest_created_whatever_the_order(client):
 
 
 def test_compare_tie_at_the_same_moment_goes_to_the_smaller_id(client):
-    runs = [BacktestFactory(metrics={"perf_sharpe_ratio": 1.5}) for _ in range(3)]
+    runs = [BacktestFactory(**stored_v1_metrics({"perf_sharpe_ratio": 1.5})) for _ in range(3)]
     moment = runs[0].created_at
     Backtest.objects.filter(pk__in=[run.pk for run in runs]).update(created_at=moment)
     smallest = min(str(run.id) for run in runs)

@@ -187,7 +187,7 @@ def test_a_results_api_run(client):
     assert response.status_code == 200
     rows = response.json()["cost_sensitivity"]["rows"]
     assert rows[1]["cagr"] == pytest.approx(
-        Backtest.objects.get(pk=backtest.id).metrics["perf_cagr"], abs=1e-12
+        Backtest.objects.get(pk=backtest.id).metrics["cagr"], abs=1e-12
     )
 
 
@@ -254,7 +254,7 @@ def test_a_backtrader_run_is_computed_on_the_workers(worker):
     assert seen == sorted(seen)
     rows = response.json()["cost_sensitivity"]["rows"]
     assert rows[1]["cagr"] == pytest.approx(
-        Backtest.objects.get(pk=backtest.id).metrics["perf_cagr"], abs=1e-12
+        Backtest.objects.get(pk=backtest.id).metrics["cagr"], abs=1e-12
     )
     assert Robustness.objects.get().status == "completed"
 
