@@ -320,6 +320,37 @@ def test_a_run_with_contributions_is_saved_with_its_flow_metrics(api_client):
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", ["/api/v1/backtest", "/api/v2/backtest"])
+def test_a_cash_flow_amount_without_frequency_and_other_problems_are_each_listed(api_client, path):
+    document = simple(cashflow_amount="500", evaluation_frequency="hourly", signal_delay=1.5)
+    response = post(api_client, document, path=path)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Invalid evaluation frequency 'hourly' (must be one of: daily, weekly, monthly, quarterly)",
+        "signal_delay must be an integer, not number",
+        "cashflow_amount must be a number, not string",
+        "cashflow_amount needs cashflow_frequency (give both or neither)",
+    )
+    document = simple(cashflow_amount=0, cashflow_frequency="daily")
+    response = post(api_client, document, path=path)
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "cashflow_amount must not be 0 (positive: a contribution, negative: a withdrawal)",
+        "Invalid cashflow frequency 'daily' (must be one of: weekly, monthly, quarterly, "
+        "semi-annually, annually)",
+    )
+    body = json.dumps(simple(cashflow_amount=12345, cashflow_frequency="monthly"))
+    at = body.index("12345")
+    response = api_client.post(path, body.replace("12345", "NaN"), content_type="application/json")
+    assert response.status_code == 400
+    assert response.json() == failed(
+        "Malformed JSON: JSON parse error - unexpected character, expected a JSON value: "
+        f"line 1 column {at + 1} (char {at})"
+    )
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/backtest", "/api/v2/backtest"])
 def test_cash_flows_run_with_risk_exits(api_client, path):
     document = simple(
         cashflow_amount=-200,

@@ -1,6 +1,7 @@
 """v1 backtests: CRUD, execute, results, compare, engines — every bad input with its exact body."""
 
 import io
+import json
 import uuid
 
 import pandas as pd
@@ -734,3 +735,90 @@ def test_allocation_cash_flows_are_validated_by_field(client):
     assert response.status_code in (201, 202), response.json()
     assert response.json()["config"]["cashflow_amount"] == 500
     assert response.json()["config"]["cashflow_frequency"] == "quarterly"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "errors"),
+    [
+        (
+            {"cashflow_frequency": "fortnightly", "signal_delay": -1},
+            {
+                "signal_delay": ["Must be at least 0."],
+                "cashflow_frequency": [
+                    "Must be one of: weekly, monthly, quarterly, semi-annually, annually.",
+                    "Needs cashflow_amount (give both or neither).",
+                ],
+            },
+        ),
+        (
+            {"cashflow_frequency": "monthly", "evaluation_frequency": "yearly"},
+            {
+                "evaluation_frequency": ["Must be one of: daily, weekly, monthly, quarterly."],
+                "cashflow_frequency": ["Needs cashflow_amount (give both or neither)."],
+            },
+        ),
+        (
+            {"cashflow_amount": "NaN", "cashflow_frequency": "weekly", "signal_delay": 1.5},
+            {"signal_delay": ["Must be an integer."], "cashflow_amount": ["Must be a number."]},
+        ),
+        (
+            {"cashflow_amount": 0, "cashflow_frequency": "quarterly", "signal_delay": 3},
+            {
+                "signal_delay": ["Must be at most 2."],
+                "cashflow_amount": [
+                    "Must not be 0 (positive: a contribution, negative: a withdrawal)."
+                ],
+            },
+        ),
+    ],
+)
+def test_bad_allocation_options_are_each_named_by_field(client, options, errors):
+    allocation = StrategyFactory(
+        kind="allocation",
+        universe=["SPY"],
+        definition={
+            "allocations": {"stocks": {"SPY": 1.0}},
+            "fallback_allocation": "stocks",
+            "switching_logic": [],
+        },
+    )
+    config = {"start_date": "2020-01-01", "end_date": "2020-12-31", **options}
+    body = {"strategy_id": str(allocation.id), "engine": "vectorbt", "config": config}
+    response = post(client, V1, body)
+    assert response.status_code == 400
+    assert response.json() == {"config": errors}
+    assert not Backtest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_non_finite_cash_flow_amount_cannot_reach_a_run(client):
+    allocation = StrategyFactory(
+        kind="allocation",
+        universe=["SPY"],
+        definition={
+            "allocations": {"stocks": {"SPY": 1.0}},
+            "fallback_allocation": "stocks",
+            "switching_logic": [],
+        },
+    )
+    config = {
+        "start_date": "2020-01-01",
+        "end_date": "2020-12-31",
+        "cashflow_amount": 12345,
+        "cashflow_frequency": "monthly",
+    }
+    body = json.dumps({"strategy_id": str(allocation.id), "config": config})
+    at = body.index("12345")
+    for literal, reason in (
+        ("1e400", "number is infinity when parsed as double"),
+        ("NaN", "unexpected character, expected a JSON value"),
+    ):
+        response = client.generic(
+            "POST", V1, body.replace("12345", literal), content_type="application/json"
+        )
+        assert response.status_code == 400
+        assert response.json() == {
+            "detail": f"JSON parse error - {reason}: line 1 column {at + 1} (char {at})"
+        }
+    assert not Backtest.objects.exists()
