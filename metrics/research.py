@@ -10,6 +10,9 @@ trial on their common bars. "Sharpe" here is per bar, not annualised: SR = mean(
   "The Probability of Backtest Overfitting". Computed from per-block sums, sums of squares and
   counts (`block_statistics`), so a caller may stream the matrix column chunk by column chunk.
 - Hansen's SPA reality check and stationary-bootstrap confidence intervals: `arch.bootstrap`.
+- The overfitting block of a search (`overfitting_report`) from `TrialStatistics`: everything it
+  needs of the trials, computed column by column, so that separate groups of trials (a sweep's
+  chunks, on separate workers) give, joined, exactly the numbers of the whole matrix.
 - Break-even cost of a run by bisection.
 
 Bad parameters raise ValueError with a message that names the parameter; the `check_*` functions
@@ -18,6 +21,7 @@ are public so that an API can validate its input before any work starts.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable
@@ -193,6 +197,44 @@ def _psr(
     return float(stats.norm.cdf((sharpe - sr_benchmark) * math.sqrt(n - 1) / math.sqrt(variance)))
 
 
+# --- trials column by column -------------------------------------------------------------------
+
+# Per-trial statistics are computed on groups of this many columns at a time, each group copied to
+# column-major order first. Every column then goes through the same operations on the same
+# contiguous values whatever group it is in, so statistics computed group by group — in one call,
+# or in separate processes over separate column ranges and joined — are exactly those of the whole
+# matrix, and the temporaries stay at bars × _GROUP (10 MB for 20 years of daily bars).
+_GROUP = 256
+
+
+def _column_groups(matrix: np.ndarray, group: int = _GROUP):
+    """(first column, finite column-major copy of the group) for each group of columns."""
+    for start in range(0, matrix.shape[1], group):
+        columns = np.asfortranarray(matrix[:, start : start + group], dtype=np.float64)
+        if not np.isfinite(columns).all():
+            raise ValueError("returns_matrix must be finite (no NaN or infinity)")
+        yield start, columns
+
+
+def _column_sharpes(columns: np.ndarray) -> np.ndarray:
+    """Per-bar Sharpe of each column of a column-major group; NaN where undefined (constant)."""
+    deviation = np.std(columns, axis=0, ddof=1)
+    flat = columns.max(axis=0) - columns.min(axis=0) <= 1e-12 * np.abs(columns).max(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sharpes = columns.mean(axis=0) / deviation
+    sharpes[flat] = np.nan
+    return sharpes
+
+
+def trial_sharpes(returns_matrix: np.ndarray) -> list[float | None]:
+    """The per-bar Sharpe of every column (None where undefined, as `per_bar_sharpe`)."""
+    matrix = _returns_matrix(returns_matrix)
+    sharpes = np.empty(matrix.shape[1])
+    for start, columns in _column_groups(matrix):
+        sharpes[start : start + columns.shape[1]] = _column_sharpes(columns)
+    return [None if math.isnan(value) else value for value in sharpes.tolist()]
+
+
 # --- PBO by CSCV -------------------------------------------------------------------------------
 
 
@@ -231,18 +273,37 @@ class BlockStatistics:
         )
 
 
+def _block_bounds(n_bars: int, partitions: int) -> np.ndarray:
+    """Row bounds of the `numpy.array_split` blocks: block b is rows bounds[b]..bounds[b+1]−1."""
+    sizes = [len(block) for block in np.array_split(np.arange(n_bars), partitions)]
+    return np.cumsum([0, *sizes])
+
+
+def _group_blocks(columns: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # One contiguous slice of each column per block, summed by numpy's pairwise summation.
+    partitions = len(bounds) - 1
+    sums = np.empty((partitions, columns.shape[1]))
+    squares = np.empty_like(sums)
+    for block in range(partitions):
+        rows = columns[bounds[block] : bounds[block + 1]]
+        sums[block] = rows.sum(axis=0)
+        squares[block] = np.square(rows).sum(axis=0)
+    return sums, squares
+
+
 def block_statistics(
     returns_matrix: np.ndarray, partitions: int = DEFAULT_PARTITIONS
 ) -> BlockStatistics:
     """Split the rows with `numpy.array_split` into S contiguous blocks and sum each column."""
     matrix = _returns_matrix(returns_matrix)
     partitions = check_partitions(partitions, matrix.shape[0])
-    bounds = np.cumsum(
-        [0] + [len(block) for block in np.array_split(np.arange(matrix.shape[0]), partitions)]
-    )
-    sums = np.add.reduceat(matrix, bounds[:-1], axis=0)
-    sums_of_squares = np.add.reduceat(matrix * matrix, bounds[:-1], axis=0)
-    return BlockStatistics(sums, sums_of_squares, np.diff(bounds))
+    bounds = _block_bounds(matrix.shape[0], partitions)
+    sums = np.empty((partitions, matrix.shape[1]))
+    squares = np.empty_like(sums)
+    for start, columns in _column_groups(matrix):
+        stop = start + columns.shape[1]
+        sums[:, start:stop], squares[:, start:stop] = _group_blocks(columns, bounds)
+    return BlockStatistics(sums, squares, np.diff(bounds))
 
 
 def pbo_cscv(returns_matrix: np.ndarray, partitions: int = DEFAULT_PARTITIONS) -> dict:
@@ -250,15 +311,16 @@ def pbo_cscv(returns_matrix: np.ndarray, partitions: int = DEFAULT_PARTITIONS) -
     return pbo_from_blocks(block_statistics(returns_matrix, partitions))
 
 
-def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
+def pbo_from_blocks(blocks: BlockStatistics) -> dict:
     """PBO by CSCV from per-block statistics (SPEC §13.1).
 
     For every combination c of S/2 blocks (`itertools.combinations` order) the in-sample rows are
     the blocks in c, the out-of-sample rows the rest; n* = argmax of the in-sample Sharpe (first
     on ties); ω = average rank of n*'s out-of-sample Sharpe among all (1 = worst) / (N + 1);
-    λ = ln(ω/(1−ω)). Combinations are evaluated in complementary pairs, `chunk_size` pairs at a
-    time, as matrix products of a membership matrix with the block sums, so memory stays at
-    chunk_size × N; every statistic returned is over all combinations, whatever their order.
+    λ = ln(ω/(1−ω)). Combinations are evaluated in complementary pairs (the in-sample rows of one
+    are the out-of-sample rows of the other) by a compiled loop over the trials that keeps only
+    one pair's Sharpe ratios, so memory stays at a few × N; every statistic returned is over all
+    combinations, whatever their order.
 
     Returns {"value": share of λ ≤ 0, "partitions", "combinations",
     "logit_histogram": {"edges": 21 bin edges on [−6, 6], "counts": 20 counts, λ clipped},
@@ -266,47 +328,26 @@ def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
     "performance_degradation": {"intercept": a, "slope": b} of the least-squares line
     R̄[n*] = a + b·R[n*] over the combinations (per-bar Sharpes; null when R[n*] is constant)}.
     """
+    from metrics._cscv import cscv_pairs
+
     n_trials = blocks.n_trials
     if n_trials < 2:
         raise ValueError(f"PBO needs at least 2 trials, got {n_trials}")
     partitions = blocks.partitions
-    # Combinations come in complementary pairs (in sample of one = out of sample of the other):
-    # the half that holds block 0 is evaluated, and each Sharpe matrix serves both of a pair.
+    # Combinations come in complementary pairs: the half that holds block 0 is listed, and each
+    # pair's Sharpe ratios serve both of its combinations. Positions [0, P) of the results hold
+    # the combinations with block 0, [P, 2P) their complements.
     halves = np.array(
         [c for c in itertools.combinations(range(partitions), partitions // 2) if c[0] == 0],
-        dtype=np.intp,
+        dtype=np.int64,
     )
-    n_pairs = len(halves)
-    in_sample_mask = np.zeros((n_pairs, partitions))
-    np.put_along_axis(in_sample_mask, halves, 1.0, axis=1)
-
-    total_sum = blocks.sums.sum(axis=0)
-    total_square = blocks.sums_of_squares.sum(axis=0)
-    total_count = float(blocks.counts.sum())
-
-    # Positions [0, P) hold the combinations with block 0, [P, 2P) their complements.
-    logits = np.empty(2 * n_pairs)
-    best_in_sample = np.empty(2 * n_pairs)
-    best_out_of_sample = np.empty(2 * n_pairs)
-    for start in range(0, n_pairs, chunk_size):
-        mask = in_sample_mask[start : start + chunk_size]
-        stop = start + len(mask)
-        is_sum = mask @ blocks.sums
-        is_square = mask @ blocks.sums_of_squares
-        is_count = (mask @ blocks.counts.astype(float))[:, None]
-        first = _sharpe_from_sums(is_sum, is_square, is_count)
-        second = _sharpe_from_sums(
-            total_sum - is_sum, total_square - is_square, total_count - is_count
-        )
-        for offset, (in_sample, out_of_sample) in (
-            (0, (first, second)),
-            (n_pairs, (second, first)),
-        ):
-            logit, chosen_in, chosen_out = _cscv_choices(in_sample, out_of_sample)
-            logits[offset + start : offset + stop] = logit
-            best_in_sample[offset + start : offset + stop] = chosen_in
-            best_out_of_sample[offset + start : offset + stop] = chosen_out
-
+    logits, best_in_sample, best_out_of_sample = cscv_pairs(
+        halves,
+        np.ascontiguousarray(blocks.sums.T, dtype=np.float64),
+        np.ascontiguousarray(blocks.sums_of_squares.T, dtype=np.float64),
+        np.asarray(blocks.counts, dtype=np.float64),
+        FLAT_RELATIVE_DEVIATION,
+    )
     counts, edges = np.histogram(
         np.clip(logits, *LOGIT_HISTOGRAM_RANGE),
         bins=LOGIT_HISTOGRAM_BINS,
@@ -315,27 +356,11 @@ def pbo_from_blocks(blocks: BlockStatistics, *, chunk_size: int = 1024) -> dict:
     return {
         "value": float(np.mean(logits <= 0.0)),
         "partitions": partitions,
-        "combinations": 2 * n_pairs,
+        "combinations": len(logits),
         "logit_histogram": {"edges": np.round(edges, 10).tolist(), "counts": counts.tolist()},
         "probability_of_loss": float(np.mean(best_out_of_sample < 0.0)),
         "performance_degradation": least_squares_line(best_in_sample, best_out_of_sample),
     }
-
-
-def _cscv_choices(
-    in_sample: np.ndarray, out_of_sample: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per combination (row): λ of the in-sample best's out-of-sample rank, and its in-sample and
-    out-of-sample Sharpe ratios."""
-    n_trials = in_sample.shape[1]
-    rows = np.arange(len(in_sample))
-    chosen = np.argmax(in_sample, axis=1)
-    chosen_out = out_of_sample[rows, chosen]
-    # rankdata(method="average"): below + (ties including itself + 1) / 2.
-    below = (out_of_sample < chosen_out[:, None]).sum(axis=1)
-    ties = (out_of_sample == chosen_out[:, None]).sum(axis=1)
-    omega = (below + (ties + 1) / 2.0) / (n_trials + 1)
-    return np.log(omega / (1.0 - omega)), in_sample[rows, chosen], chosen_out
 
 
 def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
@@ -350,21 +375,128 @@ def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:
     return {"intercept": float(y.mean() - slope * x.mean()), "slope": slope}
 
 
-def _sharpe_from_sums(sums: np.ndarray, squares: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    # In place where possible: this runs on chunk × N arrays twice per chunk of combinations.
-    mean = sums / counts
-    deviation = squares - sums * mean
-    deviation /= counts - 1.0
-    np.maximum(deviation, 0.0, out=deviation)
-    np.sqrt(deviation, out=deviation)
-    flat = deviation <= FLAT_RELATIVE_DEVIATION * np.abs(mean)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        mean /= deviation
-    mean[flat] = 0.0
-    return mean
-
-
 # --- SPA reality check -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpaResamples:
+    """The stationary-bootstrap resamples of an SPA test, drawn once and applied to any group of
+    trials: arch's `StationaryBootstrap(block_size, ·, seed=seed)` indices, `reps` of them, kept
+    per chunk of resamples as the linear map from a column to its resampled sums (see
+    `_resampling_operator`)."""
+
+    n_bars: int
+    block_size: int
+    reps: int
+    seed: int
+    operators: tuple
+
+    def resampled_sums(self, demeaned: np.ndarray):
+        """Σ_t demeaned[index_{r,t}] for every resample r, chunk by chunk (size × columns)."""
+        prefix = None
+        for kind, operator in self.operators:
+            if kind == "dense":
+                yield operator @ demeaned
+                continue
+            if prefix is None:
+                prefix = np.zeros((self.n_bars + 1, demeaned.shape[1]))
+                np.cumsum(demeaned, axis=0, out=prefix[1:])
+            yield np.asarray(operator @ prefix)
+
+
+def spa_resamples(n_bars: int, block_size: int, reps: int, seed: int) -> SpaResamples:
+    """The resamples of `spa_reality_check(…, reps, block_size, seed)` on `n_bars` bars. Drawing
+    them takes about as long as applying them to a thousand trials, so the last few are kept."""
+    return _spa_resamples(int(n_bars), int(block_size), int(reps), int(seed))
+
+
+@functools.lru_cache(maxsize=2)
+def _spa_resamples(n_bars: int, block_size: int, reps: int, seed: int) -> SpaResamples:
+    sampler = StationaryBootstrap(block_size, np.zeros(n_bars), seed=seed)
+    chunk = max(1, min(reps, 4_000_000 // n_bars))
+    operators = []
+    for done in range(0, reps, chunk):
+        size = min(chunk, reps - done)
+        indices = np.vstack([sampler.update_indices() for _ in range(size)])
+        operators.append(_resampling_operator(indices, n_bars))
+    return SpaResamples(n_bars, block_size, reps, seed, tuple(operators))
+
+
+def _resampling_operator(indices: np.ndarray, n_bars: int) -> tuple[str, object]:
+    """What turns a column into its resampled sums Σ_t values[indices[r, t]] (row r of `indices`).
+
+    A stationary-bootstrap resample is a few runs of consecutive bars (about T/B), so each
+    resample's sum is Σ over its runs of prefix[last + 1] − prefix[first] (prefix the cumulative
+    sums with a leading 0): ("sparse", a matrix with ~2T/B entries per resample, applied to the
+    prefix sums) instead of T·N work. With short blocks (many runs) the bar counts of each
+    resample ("dense", applied to the values themselves) are cheaper.
+    """
+    size = indices.shape[0]
+    flat = indices.ravel()
+    starts = np.empty(flat.shape, dtype=bool)
+    starts[0] = True
+    np.not_equal(flat[1:], flat[:-1] + 1, out=starts[1:])
+    starts[::n_bars] = True  # every resample starts a run (wrapping from T−1 to 0 does too)
+    first = np.flatnonzero(starts)
+    if len(first) * 2 > flat.size // 4:
+        counts = np.zeros((size, n_bars))
+        for row in range(size):
+            counts[row] = np.bincount(indices[row], minlength=n_bars)
+        return "dense", counts
+    last = np.append(first[1:], flat.size) - 1
+    rows = first // n_bars
+    incidence = sparse.csr_matrix(
+        (
+            np.concatenate([np.ones(len(first)), -np.ones(len(first))]),
+            (np.concatenate([rows, rows]), np.concatenate([flat[last] + 1, flat[first]])),
+        ),
+        shape=(size, n_bars + 1),
+    )
+    return "sparse", incidence
+
+
+@dataclass(frozen=True)
+class SpaMaxima:
+    """What the SPA p-values need of a group of trials: the largest mean loss differential
+    (benchmark loss − trial loss) and, per resample, the largest recentred resampled mean for the
+    lower, consistent and upper p-values (`reps` × 3). Groups join by their maxima."""
+
+    observed: float
+    resampled: np.ndarray
+    block_size: int
+    seed: int
+
+    @staticmethod
+    def concat(parts: list[SpaMaxima]) -> SpaMaxima:
+        if not parts:
+            raise ValueError("concat needs at least one SpaMaxima")
+        first = parts[0]
+        if any(
+            (part.block_size, part.seed, part.resampled.shape)
+            != (first.block_size, first.seed, first.resampled.shape)
+            for part in parts
+        ):
+            raise ValueError("SPA maxima to join must come from the same resamples")
+        return SpaMaxima(
+            max(part.observed for part in parts),
+            np.maximum.reduce([part.resampled for part in parts]),
+            first.block_size,
+            first.seed,
+        )
+
+    def pvalues(self) -> dict[str, float | int]:
+        reps = self.resampled.shape[0]
+        lower, consistent, upper = (
+            np.count_nonzero(self.resampled > self.observed, axis=0) / reps
+        ).tolist()
+        return {
+            "pvalue_lower": lower,
+            "pvalue_consistent": consistent,
+            "pvalue_upper": upper,
+            "reps": reps,
+            "block_size": self.block_size,
+            "seed": self.seed,
+        }
 
 
 def spa_reality_check(
@@ -383,32 +515,44 @@ def spa_reality_check(
     asymptotic variance. arch's own loop averages a T×N copy per resample and sums the variance's
     T lags one at a time, which takes minutes for thousands of trials; here a resample's sums are
     taken from prefix sums over its runs of consecutive bars (a sparse product, about 2T/B terms
-    per resample) and the variance's lag-weighted autocovariances from one real FFT per column.
-    Defaults: R = 1000, B = round(√T), seed 0.
+    per resample) and the variance's lag-weighted autocovariances from one real FFT per column,
+    a group of columns at a time. Defaults: R = 1000, B = round(√T), seed 0.
     """
     matrix = _returns_matrix(returns_matrix)
-    benchmark = np.asarray(benchmark_returns, dtype=float).ravel()
     n_bars = matrix.shape[0]
+    benchmark = _spa_benchmark(benchmark_returns, n_bars)
+    reps = check_resamples(reps, "reps")
+    resamples = spa_resamples(n_bars, _spa_block_size(block_size, n_bars), reps, check_seed(seed))
+    return SpaMaxima.concat(
+        [spa_maxima(columns, benchmark, resamples) for _, columns in _column_groups(matrix)]
+    ).pvalues()
+
+
+def _spa_benchmark(benchmark_returns: np.ndarray, n_bars: int) -> np.ndarray:
+    benchmark = np.asarray(benchmark_returns, dtype=float).ravel()
     if benchmark.shape[0] != n_bars:
         raise ValueError(
             f"benchmark_returns has {benchmark.shape[0]} bars, the returns matrix {n_bars}"
         )
     if not np.isfinite(benchmark).all():
         raise ValueError("benchmark_returns must be finite")
-    reps = check_resamples(reps, "reps")
-    block_size = (
-        round(math.sqrt(n_bars))
-        if block_size is None
-        else check_block_length(block_size, "block_size")
-    )
-    seed = check_seed(seed)
+    return benchmark
 
+
+def _spa_block_size(block_size: int | None, n_bars: int) -> int:
+    if block_size is None:
+        return round(math.sqrt(n_bars))
+    return check_block_length(block_size, "block_size")
+
+
+def spa_maxima(columns: np.ndarray, benchmark: np.ndarray, resamples: SpaResamples) -> SpaMaxima:
+    """The SPA maxima of a group of trials (the columns of a column-major bars × n array)."""
+    n_bars = columns.shape[0]
     # Losses are −returns, so benchmark loss − model loss = model return − benchmark return.
-    loss_diff = matrix - benchmark[:, None]
-    mean_diff = loss_diff.mean(axis=0)
-    demeaned = loss_diff - mean_diff
-    del loss_diff
-    variances = _spa_asymptotic_variance(demeaned, block_size)
+    demeaned = columns - benchmark[:, None]
+    mean_diff = demeaned.mean(axis=0)
+    demeaned -= mean_diff
+    variances = _spa_asymptotic_variance(demeaned, resamples.block_size)
     threshold = -np.sqrt((variances / n_bars) * 2 * np.log(np.log(n_bars)))
     # arch compares max(mean* − centre) with max(mean), mean* = mean + (resampled mean of the
     # demeaned differences): mean − centre is min(mean, 0) for the lower p-value, 0 where the
@@ -418,62 +562,14 @@ def spa_reality_check(
         np.where(mean_diff >= threshold, 0.0, mean_diff),
         np.zeros_like(mean_diff),
     )
-    observed_max = np.max(mean_diff)
-    prefix = np.zeros((n_bars + 1, demeaned.shape[1]))
-    np.cumsum(demeaned, axis=0, out=prefix[1:])
-
-    sampler = StationaryBootstrap(block_size, np.zeros(n_bars), seed=seed)
-    exceed = np.zeros(3)
-    chunk = max(1, min(reps, 4_000_000 // n_bars))
+    resampled = np.empty((resamples.reps, 3))
     done = 0
-    while done < reps:
-        size = min(chunk, reps - done)
-        indices = np.vstack([sampler.update_indices() for _ in range(size)])
-        resampled_means = _resampled_sums(indices, demeaned, prefix) / n_bars
+    for sums in resamples.resampled_sums(demeaned):
+        means = sums / n_bars
         for column, shift in enumerate(shifts):
-            exceed[column] += np.count_nonzero((resampled_means + shift).max(axis=1) > observed_max)
-        done += size
-    lower, consistent, upper = (exceed / reps).tolist()
-    return {
-        "pvalue_lower": lower,
-        "pvalue_consistent": consistent,
-        "pvalue_upper": upper,
-        "reps": reps,
-        "block_size": block_size,
-        "seed": seed,
-    }
-
-
-def _resampled_sums(indices: np.ndarray, values: np.ndarray, prefix: np.ndarray) -> np.ndarray:
-    """Σ_t values[indices[r, t]] for every resample r (row of `indices`).
-
-    A stationary-bootstrap resample is a few runs of consecutive bars (about T/B), so each
-    resample's sum is Σ over its runs of prefix[last + 1] − prefix[first]: a sparse product
-    with ~2T/B entries per resample instead of T·N work. With short blocks (many runs) the bar
-    counts of each resample times the values is cheaper.
-    """
-    size, n_bars = indices.shape
-    flat = indices.ravel()
-    starts = np.empty(flat.shape, dtype=bool)
-    starts[0] = True
-    np.not_equal(flat[1:], flat[:-1] + 1, out=starts[1:])
-    starts[::n_bars] = True  # every resample starts a run (wrapping from T−1 to 0 does too)
-    first = np.flatnonzero(starts)
-    if len(first) * 2 > flat.size // 4:
-        counts = np.zeros((size, n_bars))
-        for row in range(size):
-            counts[row] = np.bincount(indices[row], minlength=n_bars)
-        return counts @ values
-    last = np.append(first[1:], flat.size) - 1
-    rows = first // n_bars
-    incidence = sparse.csr_matrix(
-        (
-            np.concatenate([np.ones(len(first)), -np.ones(len(first))]),
-            (np.concatenate([rows, rows]), np.concatenate([flat[last] + 1, flat[first]])),
-        ),
-        shape=(size, n_bars + 1),
-    )
-    return np.asarray(incidence @ prefix)
+            resampled[done : done + len(means), column] = (means + shift).max(axis=1)
+        done += len(means)
+    return SpaMaxima(float(np.max(mean_diff)), resampled, resamples.block_size, resamples.seed)
 
 
 def _spa_asymptotic_variance(demeaned: np.ndarray, block_size: int) -> np.ndarray:
@@ -483,6 +579,23 @@ def _spa_asymptotic_variance(demeaned: np.ndarray, block_size: int) -> np.ndarra
     # zero-padded DFT of a column (length n ≥ 2T − 1, no wrap-around) and W that of the lag
     # weights, Σ_i w_i·acov_i = (1/n)·Σ_k |F_k|²·Re(W_k), half of it from the real transforms.
     n_bars = demeaned.shape[0]
+    size, frequency_weights = _variance_weights(n_bars, block_size)
+    variances = np.empty(demeaned.shape[1])
+    step = max(1, 4_000_000 // size)
+    for start in range(0, demeaned.shape[1], step):
+        spectrum = scipy_fft.rfft(demeaned[:, start : start + step], n=size, axis=0)
+        # Column by column in the same order whatever the group: a column-major power spectrum
+        # weighted and summed along each column.
+        power = np.asfortranarray(np.square(spectrum.real))
+        power += np.square(spectrum.imag)
+        del spectrum
+        power *= frequency_weights[:, None]
+        variances[start : start + step] = power.sum(axis=0)
+    return variances
+
+
+@functools.lru_cache(maxsize=4)
+def _variance_weights(n_bars: int, block_size: int) -> tuple[int, np.ndarray]:
     p = 1.0 / block_size
     lags = np.arange(n_bars)
     kappa = (1.0 - lags / n_bars) * (1.0 - p) ** lags + (lags / n_bars) * (1.0 - p) ** (
@@ -497,16 +610,89 @@ def _spa_asymptotic_variance(demeaned: np.ndarray, block_size: int) -> np.ndarra
     if size % 2 == 0:
         frequency_weights[-1] /= 2.0
     frequency_weights /= size * n_bars
-    variances = np.empty(demeaned.shape[1])
-    step = max(1, 4_000_000 // size)
-    for start in range(0, demeaned.shape[1], step):
-        spectrum = scipy_fft.rfft(demeaned[:, start : start + step], n=size, axis=0)
-        power = spectrum.real**2 + spectrum.imag**2
-        variances[start : start + step] = frequency_weights @ power
-    return variances
+    frequency_weights.setflags(write=False)
+    return size, frequency_weights
 
 
 # --- the overfitting block of a search ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrialStatistics:
+    """Everything the overfitting block needs of a group of trials besides the chosen trial's own
+    returns: block statistics for CSCV, per-bar Sharpes for DSR (NaN where undefined) and the SPA
+    maxima. Computed column by column, so groups computed apart (by separate workers, over
+    separate column ranges of the same bars) and joined in column order with `concat` give
+    exactly the statistics of the whole matrix."""
+
+    blocks: BlockStatistics
+    sharpes: np.ndarray
+    spa: SpaMaxima
+
+    @property
+    def n_trials(self) -> int:
+        return len(self.sharpes)
+
+    @staticmethod
+    def concat(parts: list[TrialStatistics]) -> TrialStatistics:
+        if not parts:
+            raise ValueError("concat needs at least one TrialStatistics")
+        return TrialStatistics(
+            BlockStatistics.concat([part.blocks for part in parts]),
+            np.concatenate([part.sharpes for part in parts]),
+            SpaMaxima.concat([part.spa for part in parts]),
+        )
+
+
+def trial_statistics(
+    returns_matrix: np.ndarray,
+    benchmark_returns: np.ndarray,
+    *,
+    partitions: int = DEFAULT_PARTITIONS,
+    spa_reps: int = DEFAULT_RESAMPLES,
+    seed: int = DEFAULT_SEED,
+) -> TrialStatistics:
+    """The `TrialStatistics` of the trials (columns) of a T×N returns matrix, against the
+    benchmark's returns on the same T bars (SPA with B = round(√T))."""
+    matrix = _returns_matrix(returns_matrix)
+    n_bars, n_trials = matrix.shape
+    partitions = check_partitions(partitions, n_bars)
+    benchmark = _spa_benchmark(benchmark_returns, n_bars)
+    spa_reps = check_resamples(spa_reps, "spa_reps")
+    resamples = spa_resamples(n_bars, _spa_block_size(None, n_bars), spa_reps, check_seed(seed))
+    bounds = _block_bounds(n_bars, partitions)
+    sums = np.empty((partitions, n_trials))
+    squares = np.empty_like(sums)
+    sharpes = np.empty(n_trials)
+    maxima = []
+    for start, columns in _column_groups(matrix):
+        stop = start + columns.shape[1]
+        sums[:, start:stop], squares[:, start:stop] = _group_blocks(columns, bounds)
+        sharpes[start:stop] = _column_sharpes(columns)
+        maxima.append(spa_maxima(columns, benchmark, resamples))
+    return TrialStatistics(
+        BlockStatistics(sums, squares, np.diff(bounds)), sharpes, SpaMaxima.concat(maxima)
+    )
+
+
+def overfitting_from_statistics(
+    statistics: TrialStatistics, best_returns: np.ndarray, *, best_index: int, benchmark: str
+) -> dict:
+    """The §13.2 `overfitting` block from the trials' statistics and the chosen trial's returns
+    (column `best_index`); see `overfitting_report`."""
+    n_trials = statistics.n_trials
+    if not 0 <= best_index < n_trials:
+        raise ValueError(f"best_index must be between 0 and {n_trials - 1}, got {best_index}")
+    deflated = deflated_sharpe_ratio(best_returns, statistics.sharpes)
+    return {
+        "n_trials": n_trials,
+        "best": best_index,
+        "psr": deflated["psr"],
+        "dsr": deflated["dsr"],
+        "sr0": deflated["sr0"],
+        "pbo": pbo_from_blocks(statistics.blocks) if n_trials >= 2 else None,
+        "spa": {"benchmark": benchmark, **statistics.spa.pvalues()},
+    }
 
 
 def overfitting_report(
@@ -522,35 +708,19 @@ def overfitting_report(
     """The §13.2 `overfitting` block of N trials (columns), the chosen one at `best_index`.
 
     {n_trials, best, psr, dsr, sr0, pbo: {...}, spa: {benchmark, pvalue_*, reps, block_size,
-    seed}}. `pbo` is None with a single trial (CSCV compares trials).
+    seed}}. `pbo` is None with a single trial (CSCV compares trials). The matrix is read a
+    group of columns at a time and never copied whole.
     """
     matrix = _returns_matrix(returns_matrix)
     n_trials = matrix.shape[1]
     if not 0 <= best_index < n_trials:
         raise ValueError(f"best_index must be between 0 and {n_trials - 1}, got {best_index}")
-    partitions = check_partitions(partitions, matrix.shape[0])
-    best = matrix[:, best_index]
-    deflated = deflated_sharpe_ratio(best, trial_sharpes(matrix))
-    spa = spa_reality_check(benchmark_returns, matrix, reps=spa_reps, seed=seed)
-    return {
-        "n_trials": n_trials,
-        "best": best_index,
-        "psr": deflated["psr"],
-        "dsr": deflated["dsr"],
-        "sr0": deflated["sr0"],
-        "pbo": pbo_cscv(matrix, partitions) if n_trials >= 2 else None,
-        "spa": {"benchmark": benchmark, **spa},
-    }
-
-
-def trial_sharpes(returns_matrix: np.ndarray) -> list[float | None]:
-    """The per-bar Sharpe of every column (None where undefined, as `per_bar_sharpe`)."""
-    matrix = _returns_matrix(returns_matrix)
-    deviation = np.std(matrix, axis=0, ddof=1)
-    flat = matrix.max(axis=0) - matrix.min(axis=0) <= 1e-12 * np.abs(matrix).max(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sharpes = matrix.mean(axis=0) / deviation
-    return [None if is_flat else float(value) for is_flat, value in zip(flat, sharpes, strict=True)]
+    statistics = trial_statistics(
+        matrix, benchmark_returns, partitions=partitions, spa_reps=spa_reps, seed=seed
+    )
+    return overfitting_from_statistics(
+        statistics, matrix[:, best_index], best_index=best_index, benchmark=benchmark
+    )
 
 
 # --- stationary-bootstrap confidence intervals ------------------------------------------------
@@ -770,6 +940,6 @@ def _returns_matrix(returns_matrix: np.ndarray) -> np.ndarray:
         raise ValueError(
             f"returns_matrix needs at least 2 bars and 1 trial, got shape {matrix.shape}"
         )
-    if not np.isfinite(matrix).all():
-        raise ValueError("returns_matrix must be finite (no NaN or infinity)")
+    # Finite values are checked a group of columns at a time (`_column_groups`), without a
+    # T×N temporary.
     return matrix

@@ -35,8 +35,14 @@ from metrics.research import (
     pbo_from_blocks,
     per_bar_sharpe,
     probabilistic_sharpe_ratio,
+    SpaMaxima,
+    TrialStatistics,
+    overfitting_from_statistics,
+    spa_maxima,
     spa_reality_check,
+    spa_resamples,
     trial_sharpes,
+    trial_statistics,
 )
 
 TOLERANCE = 1e-9
@@ -218,7 +224,7 @@ def test_pbo_from_block_statistics_computed_in_column_chunks_is_the_same():
     matrix = noise_matrix(500, 25, seed=11)
     whole = pbo_cscv(matrix, 12)
     parts = [block_statistics(matrix[:, start : start + 7], 12) for start in range(0, 25, 7)]
-    assert pbo_from_blocks(BlockStatistics.concat(parts), chunk_size=100) == whole
+    assert pbo_from_blocks(BlockStatistics.concat(parts)) == whole
 
 
 def test_pbo_of_pure_noise_is_near_one_half():
@@ -279,6 +285,85 @@ def test_spa_same_inputs_same_answer():
 def test_spa_rejects_mismatched_benchmark():
     with pytest.raises(ValueError, match="benchmark_returns has 299 bars, the returns matrix 300"):
         spa_reality_check(np.zeros(299), noise_matrix(300, 3, seed=1))
+
+
+# --- trials in groups ------------------------------------------------------------------------
+
+
+def group_matrix() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(31)
+    matrix = rng.normal(0.0002, 0.01, (613, 41)) + np.linspace(-0.0004, 0.0007, 41)
+    matrix[:, 5] = matrix[:, 4]  # exact ties
+    matrix[:300, 9] = 0.0  # flat in places
+    return matrix, rng.normal(0.0003, 0.011, 613)
+
+
+def assert_same_statistics(left: TrialStatistics, right: TrialStatistics) -> None:
+    np.testing.assert_array_equal(left.blocks.sums, right.blocks.sums)
+    np.testing.assert_array_equal(left.blocks.sums_of_squares, right.blocks.sums_of_squares)
+    np.testing.assert_array_equal(left.blocks.counts, right.blocks.counts)
+    np.testing.assert_array_equal(left.sharpes, right.sharpes)
+    assert left.spa.observed == right.spa.observed
+    np.testing.assert_array_equal(left.spa.resampled, right.spa.resampled)
+
+
+@pytest.mark.parametrize("bounds", [[0, 41], [0, 1, 2, 40, 41], [0, 7, 20, 33, 41]])
+@pytest.mark.parametrize("group", [256, 3])
+def test_trial_statistics_of_column_ranges_joined_are_those_of_the_whole_matrix(
+    monkeypatch, bounds, group
+):
+    """Every column goes through the same operations whatever group it is computed in (and
+    whatever the matrix's memory order), so separate workers' column ranges joined give the
+    whole matrix's statistics bit for bit, and the same overfitting block."""
+    import metrics.research as research
+
+    matrix, benchmark = group_matrix()
+    options = {"partitions": 8, "spa_reps": 150, "seed": 4}
+    whole = trial_statistics(np.ascontiguousarray(matrix), benchmark, **options)
+    monkeypatch.setattr(research, "_GROUP", group)
+    parts = [
+        trial_statistics(np.asfortranarray(matrix[:, start:stop]), benchmark, **options)
+        for start, stop in itertools.pairwise(bounds)
+    ]
+    joined = TrialStatistics.concat(parts)
+    assert_same_statistics(joined, whole)
+    report = overfitting_report(matrix, benchmark, best_index=17, benchmark="SPY", **options)
+    assert overfitting_from_statistics(joined, matrix[:, 17], best_index=17, benchmark="SPY") == (
+        report
+    )
+    assert report["n_trials"] == 41 and report["spa"]["reps"] == 150
+
+
+@pytest.mark.parametrize("block_size", [2, 25])
+def test_spa_maxima_of_column_ranges_joined_give_the_whole_matrix_pvalues(block_size):
+    """Short blocks take the dense path (bar counts), long ones the sparse one (runs)."""
+    matrix, benchmark = group_matrix()
+    resamples = spa_resamples(613, block_size, 300, 8)
+    parts = [
+        spa_maxima(np.asfortranarray(matrix[:, start : start + 10]), benchmark, resamples)
+        for start in range(0, 41, 10)
+    ]
+    whole = spa_reality_check(benchmark, matrix, reps=300, block_size=block_size, seed=8)
+    assert SpaMaxima.concat(parts).pvalues() == whole
+    assert whole == {
+        "pvalue_lower": (expected := arch_spa(benchmark, matrix, 300, block_size, 8))["lower"],
+        "pvalue_consistent": expected["consistent"],
+        "pvalue_upper": expected["upper"],
+        "reps": 300,
+        "block_size": block_size,
+        "seed": 8,
+    }
+
+
+def test_statistics_of_different_resamples_or_blocks_do_not_join():
+    matrix, benchmark = group_matrix()
+    first = trial_statistics(matrix[:, :5], benchmark, partitions=8, spa_reps=50, seed=1)
+    other_seed = trial_statistics(matrix[:, 5:], benchmark, partitions=8, spa_reps=50, seed=2)
+    other_blocks = trial_statistics(matrix[:, 5:], benchmark, partitions=10, spa_reps=50, seed=1)
+    with pytest.raises(ValueError, match="SPA maxima to join must come from the same resamples"):
+        TrialStatistics.concat([first, other_seed])
+    with pytest.raises(ValueError, match="must come from the same rows and partitions"):
+        TrialStatistics.concat([first, other_blocks])
 
 
 # --- bad parameters --------------------------------------------------------------------------
