@@ -10,6 +10,7 @@ workers (``after_fork``), because threads do not survive a fork.
 """
 
 import atexit
+import gc
 import logging
 import os
 import threading
@@ -52,11 +53,28 @@ def warm_engines(*, signal_callbacks: str | None = None) -> None:
         )
 
 
+def freeze_loaded_objects() -> None:
+    """Move every object alive now (modules, compiled engines, settings) out of the garbage
+    collector's sight, for the life of the process.
+
+    Loading Django, pandas, vectorbt and numba's compiled kernels leaves about half a million
+    container objects that live as long as the process; without this, every full collection
+    walks all of them (0.25–0.35 s of CPU each) and a long task such as a walk-forward triggers
+    one every few runs, so the same work gets slower the longer a worker has been busy. After a
+    fork the walk would also write to every page the parent loaded (copy on write). Frozen, a
+    full collection looks only at what the process created since.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 def prepare_to_fork() -> None:
     """In a pre-forking master: warm what every child inherits, and start no thread.
 
     The callback path is compiled here too by default: once, instead of once per worker. With
-    ``BACKFOLIO_WARM_SIGNAL_CALLBACKS=background`` each worker compiles it after the fork.
+    ``BACKFOLIO_WARM_SIGNAL_CALLBACKS=background`` each worker compiles it after the fork. What
+    is loaded by then is frozen (``freeze_loaded_objects``) just before the fork, so the children
+    share those pages and their collections skip them.
     """
     from django.db import connections
 
@@ -64,6 +82,7 @@ def prepare_to_fork() -> None:
     warm_engines(signal_callbacks="now" if mode == "now" else "skip")
     # A database connection opened while loading would be one socket shared by every worker.
     connections.close_all()
+    freeze_loaded_objects()
 
 
 def after_fork() -> None:
@@ -118,3 +137,4 @@ class WarmEnginesMiddleware(dramatiq.Middleware):
 
     def after_worker_boot(self, broker, worker):
         warm_engines()
+        freeze_loaded_objects()

@@ -8,6 +8,7 @@ application = get_wsgi_application()
 
 from backfolio.workers import (  # noqa: E402
     GUNICORN_ROLE_ENV,
+    freeze_loaded_objects,
     prepare_to_fork,
     start_embedded_workers,
     warm_engines,
@@ -22,4 +23,5 @@ else:
     # Any other WSGI server, or gunicorn without preload: this process serves, so it warms and
     # runs its own embedded workers.
     warm_engines()
+    freeze_loaded_objects()
     start_embedded_workers()

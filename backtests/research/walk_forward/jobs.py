@@ -233,6 +233,15 @@ _last_specs: tuple[Any, list[RunSpec]] | None = None
 _last_specs_lock = threading.Lock()
 
 
+def remember_specs(walk_forward_id, specs: list[RunSpec]) -> None:
+    """The specs of ``walk_forward_id``'s combinations as its creation parsed them (the same
+    snapshot, configuration and settings as ``combination_spec``), for the folds this process
+    runs (the embedded mode's workers); a worker elsewhere parses them itself."""
+    global _last_specs
+    with _last_specs_lock:
+        _last_specs = (walk_forward_id, list(specs))
+
+
 def combination_specs(walk_forward: WalkForward) -> list[RunSpec]:
     """Every combination's spec over the whole span, in the order of ``combinations``."""
     global _last_specs

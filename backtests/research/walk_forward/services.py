@@ -22,7 +22,7 @@ from backtests.research.grid import (
     describe_skipped,
     expand,
 )
-from backtests.research.walk_forward import core
+from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
 from backtests.services import (
     DEFAULT_ENGINE,
@@ -143,19 +143,22 @@ def walk_forward_create(
                 }
             )
 
+    # Validated as the folds will run them: on the snapshot the analysis keeps.
+    snapshot = strategy.run_snapshot()
     valid: list[dict[str, Any]] = []
+    specs = []
     skipped: list[tuple[int, Mapping[str, Any], dict[str, list[str]]]] = []
     first_problems: list[str] = []
     for index, overrides in enumerate(combinations):
-        _spec, problems = parse_run_config(
+        spec, problems = parse_run_config(
             apply_overrides(base_config, overrides),
-            strategy_kind=strategy.kind,
-            strategy_definition=strategy.definition,
-            strategy_timeframe=strategy.timeframe,
+            strategy_kind=snapshot["kind"],
+            strategy_definition=snapshot["definition"],
+            strategy_timeframe=snapshot["timeframe"],
             engine=engine,
-            initial_capital=initial_capital,
-            commission=commission,
-            slippage=slippage,
+            initial_capital=float(initial_capital),
+            commission=float(commission),
+            slippage=float(slippage),
         )
         if problems:
             skipped.append((index, overrides, _problems_by_path(problems)))
@@ -163,6 +166,7 @@ def walk_forward_create(
                 first_problems.append(_describe_combination(index, overrides, problems))
         else:
             valid.append(dict(overrides))
+            specs.append(spec)
     if not valid:
         raise InvalidInput(
             {
@@ -182,7 +186,7 @@ def walk_forward_create(
         task = Task.objects.create(kind=Task.Kind.WALK_FORWARD, owner=owner, total=total)
         walk_forward = WalkForward.objects.create(
             strategy=strategy,
-            strategy_snapshot=strategy.run_snapshot(),
+            strategy_snapshot=snapshot,
             engine=engine,
             base_config=dict(base_config),
             grid=grid,
@@ -214,7 +218,12 @@ def walk_forward_create(
             ]
         )
         messages = [(str(walk_forward.pk), fold.index) for fold in folds]
-        transaction.on_commit(
-            lambda: [run_walk_forward_fold.send(*message) for message in messages]
-        )
+
+        def dispatch() -> None:
+            # A worker of this process (the embedded mode) starts from the specs just parsed.
+            jobs.remember_specs(walk_forward.pk, specs)
+            for message in messages:
+                run_walk_forward_fold.send(*message)
+
+        transaction.on_commit(dispatch)
     return walk_forward
