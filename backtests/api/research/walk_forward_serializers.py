@@ -64,6 +64,7 @@ class WalkForwardCreateSerializer(StrictFieldsMixin, serializers.Serializer):
 
 
 WalkForwardStatusField = inline_choice_field(WalkForward.Status.values)
+WalkForwardSchemeField = inline_choice_field(WalkForward.Scheme.values)
 FoldStatusField = inline_choice_field(WalkForwardFold.Status.values)
 
 
@@ -126,6 +127,32 @@ class WalkForwardSerializer(serializers.Serializer):
     error = serializers.CharField(allow_null=True)
     folds = FoldSerializer(many=True)
     result = WalkForwardResultSerializer(allow_null=True)
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class WalkForwardSummarySerializer(serializers.Serializer):
+    """A walk-forward as the list shows it: its settings, progress and headline result; the
+    folds, the stitched equity and the full metrics are in ``GET …/{id}``."""
+
+    id = serializers.UUIDField()
+    task_id = serializers.UUIDField(allow_null=True)
+    strategy_id = serializers.UUIDField()
+    engine = serializers.CharField()
+    status = WalkForwardStatusField()
+    done = serializers.IntegerField(help_text="Runs ended (in-sample and out-of-sample).")
+    total = serializers.IntegerField(help_text="Runs in all: folds × (combinations + 1).")
+    scheme = WalkForwardSchemeField()
+    in_sample_months = serializers.IntegerField()
+    out_of_sample_months = serializers.IntegerField()
+    rank_metric = serializers.CharField()
+    n_configs = serializers.IntegerField()
+    n_folds = serializers.IntegerField()
+    n_skipped = serializers.IntegerField()
+    psr = serializers.FloatField(allow_null=True, help_text="Of the stitched returns.")
+    walk_forward_efficiency = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)

@@ -10,7 +10,7 @@ ID = r"(?P<walk_forward_id>[^/]+)"
 urlpatterns = [
     re_path(
         r"^api/v1/research/walk-forward(?:/)?$",
-        views.WalkForwardCreateView.as_view(),
+        views.WalkForwardListView.as_view(),
         name="research-walk-forward",
     ),
     re_path(

@@ -12,17 +12,20 @@ from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
 from backfolio.common.renderers import FastJSONRenderer
 from backtests.api.research import walk_forward_serializers as s
+from backtests.api.research.walk_forward_filters import WalkForwardFilter
 from backtests.api.v1.views import (
     ERROR_404,
     ERROR_409,
     ERRORS_400,
     PARQUET_MEDIA_TYPE,
     ParquetRenderer,
+    V1ListView,
     V1View,
     _parquet_response,
     _validated,
 )
 from backtests.research.walk_forward import selectors, services
+from backtests.research.walk_forward.models import WalkForward
 from strategies.selectors import strategy_get
 
 TAGS = ["research"]
@@ -31,7 +34,34 @@ WALK_FORWARD_ID = OpenApiParameter(
 )
 
 
-class WalkForwardCreateView(V1View):
+class WalkForwardListView(V1ListView):
+    queryset = WalkForward.objects.none()  # the rows' model, for the schema
+    serializer_class = s.WalkForwardSummarySerializer
+    filterset_class = WalkForwardFilter
+
+    def get_queryset(self):
+        return selectors.walk_forward_list(user=self.request.user)
+
+    def present(self, rows):
+        return self.get_serializer(
+            [selectors.walk_forward_summary(row) for row in rows], many=True
+        ).data
+
+    @extend_schema(
+        operation_id="research_walk_forward_list",
+        summary="List walk-forward analyses",
+        description=(
+            "The walk-forward analyses you may see, oldest first: `skip` of them, then at most "
+            "`limit`, narrowed by the filters given. Each with its progress (`done`/`total` "
+            "runs) and, once completed, the PSR and walk-forward efficiency; folds and the "
+            "stitched equity are in `GET …/{id}`."
+        ),
+        responses={200: s.WalkForwardSummarySerializer(many=True), 400: ERRORS_400},
+        tags=TAGS,
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
     @extend_schema(
         operation_id="research_walk_forward_create",
         summary="Start a walk-forward analysis (rolling or anchored folds)",

@@ -6,12 +6,55 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
+from django.db.models import Count, F, QuerySet
 
 from backfolio.common.ownership import visible_to
 from backtests import artifacts
 from backtests.research.walk_forward.models import WalkForward
 from backtests.services import Conflict
 from strategies.selectors import parse_uuid
+
+
+def walk_forward_list(*, user) -> QuerySet[WalkForward]:
+    """The analyses the caller may see, oldest first, each with ``n_folds`` and its result's
+    ``psr`` and ``walk_forward_efficiency`` read in the query (the stitched equity in ``result``
+    is not loaded)."""
+    return (
+        visible_to(WalkForward.objects.all(), user)
+        .annotate(
+            n_folds=Count("folds"),
+            result_psr=F("result__psr"),
+            result_efficiency=F("result__walk_forward_efficiency"),
+        )
+        .defer("result", "strategy_snapshot", "base_config", "grid", "skipped")
+        .order_by("created_at", "id")
+    )
+
+
+def walk_forward_summary(walk_forward: WalkForward) -> dict[str, Any]:
+    """A row of ``walk_forward_list`` as the list shows it."""
+    return {
+        "id": walk_forward.pk,
+        "task_id": walk_forward.task_id,
+        "strategy_id": walk_forward.strategy_id,
+        "engine": walk_forward.engine,
+        "status": walk_forward.status,
+        "done": walk_forward.done,
+        "total": walk_forward.total,
+        "scheme": walk_forward.scheme,
+        "in_sample_months": walk_forward.in_sample_months,
+        "out_of_sample_months": walk_forward.out_of_sample_months,
+        "rank_metric": walk_forward.rank_metric,
+        "n_configs": len(walk_forward.combinations),
+        "n_folds": walk_forward.n_folds,
+        "n_skipped": walk_forward.n_skipped,
+        "psr": walk_forward.result_psr,
+        "walk_forward_efficiency": walk_forward.result_efficiency,
+        "error": walk_forward.error or None,
+        "created_at": walk_forward.created_at,
+        "started_at": walk_forward.started_at,
+        "completed_at": walk_forward.completed_at,
+    }
 
 
 def walk_forward_get(*, walk_forward_id, user) -> WalkForward:

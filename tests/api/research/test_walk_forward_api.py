@@ -286,3 +286,134 @@ def test_equity_before_completion_is_409(client, body):
         "detail": f"Walk-forward {walk_forward_id} is pending; its equity exists once it is "
         "completed."
     }
+
+
+# --- the list ----------------------------------------------------------------------------------
+
+
+def create(client, body, **changes):
+    response = client.post(URL, {**body, **changes}, format="json")
+    assert response.status_code == 202, response.content
+    return response.json()["id"]
+
+
+def test_the_list_shows_each_analysis_oldest_first_with_its_progress_and_result(client, body):
+    first = create(client, body)
+    second = create(client, body, scheme="anchored", in_sample_months=36, out_of_sample_months=12)
+    WalkForward.objects.filter(pk=first).update(
+        status="completed",
+        done=20,
+        result={"psr": 0.75, "walk_forward_efficiency": 0.5, "equity": [], "metrics": {}},
+    )
+
+    response = client.get(URL)
+
+    assert response.status_code == 200, response.content
+    rows = response.json()
+    assert [row["id"] for row in rows] == [first, second]
+    completed, pending = rows
+    walk_forward = WalkForward.objects.get(pk=first)
+    assert completed == {
+        "id": first,
+        "task_id": str(walk_forward.task_id),
+        "strategy_id": body["strategy_id"],
+        "engine": "vectorbt",
+        "status": "completed",
+        "done": 20,
+        "total": 20,
+        "scheme": "rolling",
+        "in_sample_months": 24,
+        "out_of_sample_months": 6,
+        "rank_metric": "perf_sharpe_ratio",
+        "n_configs": 4,
+        "n_folds": 4,
+        "n_skipped": 0,
+        "psr": 0.75,
+        "walk_forward_efficiency": 0.5,
+        "error": None,
+        "created_at": completed["created_at"],
+        "started_at": None,
+        "completed_at": None,
+    }
+    assert completed["created_at"].startswith(walk_forward.created_at.date().isoformat())
+    assert (pending["scheme"], pending["status"], pending["done"]) == ("anchored", "pending", 0)
+    assert (pending["n_folds"], pending["total"]) == (1, 1 * 5)
+    assert (pending["psr"], pending["walk_forward_efficiency"]) == (None, None)
+
+
+def test_the_list_pages_with_skip_and_limit(client, body):
+    ids = [create(client, body) for _ in range(3)]
+
+    assert [row["id"] for row in client.get(URL, {"limit": 2}).json()] == ids[:2]
+    assert [row["id"] for row in client.get(URL, {"skip": 2, "limit": 2}).json()] == ids[2:]
+    assert client.get(URL, {"skip": 3}).json() == []
+
+
+def test_the_list_filters_by_strategy_status_engine_and_scheme(client, body, strategy):
+    other = StrategyFactory()
+    rolling = create(client, body)
+    anchored = create(client, body, scheme="anchored")
+    elsewhere = create(client, body, strategy_id=str(other.pk), engine="backtrader")
+    WalkForward.objects.filter(pk=anchored).update(status="failed", error="Fold 0 failed.")
+
+    def listed(**query):
+        response = client.get(URL, query)
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()]
+
+    assert listed(strategy_id=str(strategy.pk)) == [rolling, anchored]
+    assert listed(strategy_id=str(other.pk)) == [elsewhere]
+    assert listed(status="failed") == [anchored]
+    assert listed(status="pending", engine="vectorbt") == [rolling]
+    assert listed(engine="backtrader") == [elsewhere]
+    assert listed(scheme="anchored") == [anchored]
+    assert listed(strategy_id=str(uuid.uuid4())) == []
+    assert client.get(URL, {"status": "failed"}).json()[0]["error"] == "Fold 0 failed."
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"limit": "0"}, {"limit": ["Ensure this value is greater than or equal to 1."]}),
+        ({"limit": "1001"}, {"limit": ["Ensure this value is less than or equal to 1000."]}),
+        ({"limit": "many"}, {"limit": ["A valid integer is required."]}),
+        ({"skip": "-1"}, {"skip": ["Ensure this value is greater than or equal to 0."]}),
+        ({"status": "done"}, {"status": ['"done" is not a valid choice.']}),
+        ({"scheme": "expanding"}, {"scheme": ['"expanding" is not a valid choice.']}),
+        ({"strategy_id": "not-a-uuid"}, {"strategy_id": ["Must be a valid UUID."]}),
+        ({"engine": " "}, {"engine": ["This field may not be blank."]}),
+        (
+            {"limit": "0", "status": "done", "scheme": "x"},
+            {
+                "limit": ["Ensure this value is greater than or equal to 1."],
+                "status": ['"done" is not a valid choice.'],
+                "scheme": ['"x" is not a valid choice.'],
+            },
+        ),
+    ],
+)
+def test_bad_list_parameters_are_400_naming_each(client, body, query, expected):
+    create(client, body)
+
+    response = client.get(URL, query)
+
+    assert response.status_code == 400
+    assert response.json() == expected
+
+
+def test_the_list_is_scoped_to_what_the_caller_may_see(body, user, other_user, staff_user):
+    mine, theirs, staff = APIClient(), APIClient(), APIClient()
+    mine.force_authenticate(user)
+    theirs.force_authenticate(other_user)
+    staff.force_authenticate(staff_user)
+    public = create(APIClient(), body)
+    own = create(mine, body)
+    other = create(theirs, body)
+
+    def listed(client):
+        return [row["id"] for row in client.get(URL).json()]
+
+    assert listed(APIClient()) == [public]
+    assert listed(mine) == [public, own]
+    assert listed(theirs) == [public, other]
+    assert listed(staff) == [public, own, other]
