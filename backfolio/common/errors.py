@@ -3,13 +3,21 @@
 Each contract renders these in its own error shape; this module only decides the status and the
 sentence: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, a database that cannot be reached is
 503 (clients should retry), never a 500 traceback.
+
+Every contract's exception handler starts from ``drf_error_response`` (DRF's own handler, these
+failures included) and wraps its result in the contract's envelope.
 """
 
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
+from django.http import Http404
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
 
 
 @dataclass(frozen=True)
@@ -32,3 +40,28 @@ def classify_failure(exc: BaseException) -> ServiceFailure | None:
             503, "SERVICE_UNAVAILABLE", "The database is unavailable; retry shortly."
         )
     return None
+
+
+class ServiceFailureError(APIException):
+    """An infrastructure failure (``classify_failure``) as the DRF exception it answers as."""
+
+    def __init__(self, failure: ServiceFailure):
+        self.status_code = failure.status
+        self.failure = failure
+        super().__init__(detail=failure.message, code=failure.code)
+
+
+def drf_error_response(exc: Exception, context) -> tuple[Exception, Response | None]:
+    """DRF's ``exception_handler`` on ``exc``: the status, the ``WWW-Authenticate`` and
+    ``Retry-After`` headers and the body DRF gives it (``{"detail": …}``, or a validation
+    error's own dict), with Django's ``Http404``/``PermissionDenied`` and the failures of
+    ``classify_failure`` as API exceptions too; None for anything else (a bug).
+
+    Returns the exception DRF answered with, so that a contract can word its envelope."""
+    if (failure := classify_failure(exc)) is not None:
+        exc = ServiceFailureError(failure)
+    elif isinstance(exc, Http404):
+        exc = NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = PermissionDenied(*exc.args)
+    return exc, exception_handler(exc, context)

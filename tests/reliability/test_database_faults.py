@@ -6,8 +6,10 @@ import socket
 import threading
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection
 from django.test import Client
+from rest_framework_simplejwt.tokens import RefreshToken
 
 pytestmark = [
     pytest.mark.services,
@@ -133,3 +135,28 @@ def test_database_outage_is_a_503_for_api_callers(database_proxy):
 
     assert response.status_code == 503
     assert response.json() == {"detail": "The database is unavailable; retry shortly."}
+
+
+def test_database_outage_is_a_503_in_the_results_api_and_backfolio_shapes(database_proxy):
+    client = ServerClient(raise_request_exception=False)
+    user = get_user_model().objects.create_user(username="outage", password="correct-horse-61")
+    bearer = f"Bearer {RefreshToken.for_user(user).access_token}"
+    assert client.get("/api/backtests", HTTP_AUTHORIZATION=bearer).status_code == 200
+    database_proxy.cut()
+
+    results = client.get("/api/backtests", HTTP_AUTHORIZATION=bearer)
+    portfolio = client.get("/api/v2/backtest/runs", HTTP_X_USER_ID="outage")
+
+    unavailable = "The database is unavailable; retry shortly."
+    assert results.status_code == 503
+    assert results.json() == {
+        "error": {"code": "SERVICE_UNAVAILABLE", "message": unavailable, "status": 503}
+    }
+    assert portfolio.status_code == 503
+    assert portfolio.json() == {
+        "success": False,
+        "error": "Backtest failed",
+        "warnings": [unavailable],
+        "errors": [unavailable],
+    }
+    database_proxy.restore()

@@ -21,7 +21,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from backfolio.common.errors import classify_failure
+from backfolio.common.errors import ServiceFailureError, drf_error_response
 from backtests.portfolio.requests import InvalidPortfolioRequest
 
 from .schema import PortfolioErrorSchema
@@ -46,35 +46,40 @@ def failure_body(error: str, messages: list[str]) -> dict:
     return {"success": False, "error": error, "warnings": list(messages), "errors": list(messages)}
 
 
+def _error_and_messages(answered: exceptions.APIException) -> tuple[str, list[str]]:
+    """This contract's ``error`` line and messages for the exception DRF answered."""
+    if isinstance(answered, PortfolioApiError):
+        return answered.error, answered.messages
+    if isinstance(answered, exceptions.ParseError):
+        return BACKTEST_FAILED, [f"Malformed JSON: {answered.detail}"]
+    if isinstance(answered, ServiceFailureError):
+        return BACKTEST_FAILED, [answered.failure.message]
+    detail = answered.detail
+    message = str(detail) if not isinstance(detail, dict | list) else str(answered)
+    return message, [message]
+
+
 def portfolio_exception_handler(exc, context) -> Response:
-    if isinstance(exc, Http404):
+    """DRF's handler (status, headers), its answer in this contract's envelope; a 500 with the
+    contract's sentence for anything unexpected (a bug, logged)."""
+    if isinstance(exc, InvalidPortfolioRequest):
+        exc = PortfolioApiError(
+            status_code=status.HTTP_400_BAD_REQUEST, error=BACKTEST_FAILED, messages=exc.messages
+        )
+    elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
-    if isinstance(exc, InvalidPortfolioRequest):
-        return Response(failure_body(BACKTEST_FAILED, exc.messages), status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, PortfolioApiError):
-        return Response(failure_body(exc.error, exc.messages), exc.status_code)
-    if isinstance(exc, exceptions.ParseError):
-        return Response(
-            failure_body(BACKTEST_FAILED, [f"Malformed JSON: {exc.detail}"]),
-            status.HTTP_400_BAD_REQUEST,
-        )
-    if (failure := classify_failure(exc)) is not None:
+    answered, response = drf_error_response(exc, context)
+    if response is None:
         set_rollback()
-        return Response(failure_body(BACKTEST_FAILED, [failure.message]), failure.status)
-    if isinstance(exc, exceptions.APIException):
-        message = str(exc.detail) if not isinstance(exc.detail, dict | list) else str(exc)
-        response = Response(failure_body(message, [message]), exc.status_code)
-        if getattr(exc, "wait", None):
-            response["Retry-After"] = str(int(exc.wait))
-        return response
-    set_rollback()
-    logger.exception("Portfolio backtest failed unexpectedly", exc_info=exc)
-    return Response(
-        {"success": False, "error": INTERNAL_ERROR, "warnings": []},
-        status.HTTP_500_INTERNAL_SERVER_ERROR,
-    )
+        logger.exception("Portfolio backtest failed unexpectedly", exc_info=exc)
+        return Response(
+            {"success": False, "error": INTERNAL_ERROR, "warnings": []},
+            status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    response.data = failure_body(*_error_and_messages(answered))
+    return response
 
 
 class PortfolioApiMixin:

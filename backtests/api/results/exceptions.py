@@ -1,17 +1,15 @@
 """This contract's errors: ``{"error": {"code", "message", "status"}}`` and nothing else.
 
 Every view of the results API (and its auth endpoints) uses :func:`results_exception_handler`
-through :class:`ResultsApiMixin`, so DRF's own errors (bad or expired token, throttling, parse
-errors, wrong method) come out in the same envelope as the ones raised here.
+through :class:`ResultsApiMixin`: DRF's own handler answers first (status, ``WWW-Authenticate``,
+``Retry-After``), and its answer is worded in this envelope, so DRF's own errors (bad or expired
+token, throttling, parse errors, wrong method) read like the ones raised here.
 """
 
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404
 from rest_framework import exceptions, status
-from rest_framework.response import Response
-from rest_framework.views import set_rollback
 
-from backfolio.common.errors import classify_failure
+from backfolio.common.errors import ServiceFailureError, drf_error_response
 
 from .serializers import ErrorSchema
 
@@ -94,51 +92,39 @@ def validation_message(detail) -> str:
     return "; ".join(parts) or "Invalid request"
 
 
-def results_exception_handler(exc, context):
-    """DRF exception handler for this contract; anything unexpected stays a real 500."""
+def _message(exc: Exception, answered: exceptions.APIException) -> str:
+    """This contract's sentence for an error (``answered`` is the exception DRF answered)."""
     if isinstance(exc, Http404):
-        exc = not_found()
-    elif isinstance(exc, DjangoPermissionDenied):
-        exc = forbidden()
-
-    if (failure := classify_failure(exc)) is not None:
-        return Response(
-            error_body(status_code=failure.status, message=failure.message, code=failure.code),
-            status=failure.status,
-        )
-    if not isinstance(exc, exceptions.APIException):
-        return None
-
-    headers = {}
-    if getattr(exc, "auth_header", None):
-        headers["WWW-Authenticate"] = exc.auth_header
-    if getattr(exc, "wait", None):
-        headers["Retry-After"] = str(int(exc.wait))
-
-    status_code = exc.status_code
-    code = getattr(exc, "error_code", None)
-    if isinstance(exc, ResultsApiError):
-        message = str(exc.detail)
-    elif isinstance(exc, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        return BACKTEST_NOT_FOUND
+    if isinstance(answered, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
         # Missing, expired and forged tokens all read the same: nothing about why leaks out.
-        status_code = status.HTTP_401_UNAUTHORIZED
-        message = AUTHENTICATION_REQUIRED
-    elif isinstance(exc, exceptions.PermissionDenied):
-        message = NOT_YOUR_BACKTEST
-    elif isinstance(exc, exceptions.Throttled):
-        seconds = int(exc.wait) if exc.wait is not None else None
-        message = "Too many requests" + (f"; retry in {seconds} s" if seconds else "")
-    elif isinstance(exc, exceptions.ValidationError):
-        message = validation_message(exc.detail)
-    else:
-        message = str(exc.detail)
+        return AUTHENTICATION_REQUIRED
+    if isinstance(answered, exceptions.PermissionDenied):
+        return NOT_YOUR_BACKTEST
+    if isinstance(answered, exceptions.Throttled):
+        seconds = int(answered.wait) if answered.wait is not None else None
+        return "Too many requests" + (f"; retry in {seconds} s" if seconds else "")
+    if isinstance(answered, exceptions.ValidationError):
+        return validation_message(answered.detail)
+    return str(answered.detail)
 
-    set_rollback()
-    return Response(
-        error_body(status_code=status_code, message=message, code=code),
-        status=status_code,
-        headers=headers,
+
+def results_exception_handler(exc, context):
+    """DRF's handler (status, headers), its answer wrapped in ``{"error": {code, message,
+    status}}``; anything unexpected stays a real 500."""
+    answered, response = drf_error_response(exc, context)
+    if response is None:
+        return None
+    if isinstance(answered, (exceptions.NotAuthenticated, exceptions.AuthenticationFailed)):
+        response.status_code = status.HTTP_401_UNAUTHORIZED
+    if isinstance(answered, ServiceFailureError):
+        code = answered.failure.code
+    else:
+        code = getattr(answered, "error_code", None)
+    response.data = error_body(
+        status_code=response.status_code, message=_message(exc, answered), code=code
     )
+    return response
 
 
 class ResultsApiMixin:

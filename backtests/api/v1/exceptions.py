@@ -16,13 +16,11 @@ import logging
 
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
 from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
 
-from backfolio.common.errors import classify_failure
+from backfolio.common.errors import drf_error_response
 from backfolio.common.openapi import ErrorDetailSerializer
 from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA
 from backtests.services import Conflict, InvalidInput
@@ -46,19 +44,23 @@ class ConflictError(APIException):
     default_code = "conflict"
 
 
-def v1_exception_handler(exc, context):
+def _as_api_exception(exc: Exception) -> Exception:
+    """The services' and Django's errors as the DRF exceptions v1 answers them with."""
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {NON_FIELD: exc.messages}
-        exc = ValidationError(detail=detail)
-    elif isinstance(exc, InvalidInput):
-        exc = ValidationError(detail=exc.errors)
-    elif isinstance(exc, ObjectDoesNotExist | Http404):
-        exc = NotFound(str(exc) or "Not found.")
-    elif isinstance(exc, Conflict):
-        exc = ConflictError(str(exc))
-    response = exception_handler(exc, context)
-    if response is None and (failure := classify_failure(exc)) is not None:
-        return Response({"detail": failure.message}, status=failure.status)
+        return ValidationError(detail=detail)
+    if isinstance(exc, InvalidInput):
+        return ValidationError(detail=exc.errors)
+    if isinstance(exc, ObjectDoesNotExist):
+        return NotFound(str(exc) or "Not found.")
+    if isinstance(exc, Conflict):
+        return ConflictError(str(exc))
+    return exc
+
+
+def v1_exception_handler(exc, context):
+    """DRF's handler is v1's envelope: ``{"detail": …}``, or a 400's field-keyed dict."""
+    _, response = drf_error_response(_as_api_exception(exc), context)
     if response is None:
         logger.exception("Unhandled error in the v1 API", exc_info=exc)
         return Response(
