@@ -104,3 +104,62 @@ def test_the_task_links_to_its_walk_forward(staff_client):
 
     assert reverse("admin:backtests_walkforward_change", args=[walk_forward.pk]) in page
     assert f"walk-forward {str(walk_forward.pk)[:8]}" in page
+
+
+def test_progress_shows_runs_and_folds_while_running(staff_client):
+    walk_forward = completed_walk_forward()
+    WalkForwardFold.objects.create(
+        walk_forward=walk_forward,
+        index=1,
+        in_sample_start=date(2017, 1, 1),
+        in_sample_end=date(2019, 12, 31),
+        out_of_sample_start=date(2020, 1, 1),
+        out_of_sample_end=date(2020, 12, 31),
+    )
+    WalkForward.objects.filter(pk=walk_forward.pk).update(status="running", done=2, total=6)
+
+    listing = staff_client.get(reverse("admin:backtests_walkforward_changelist")).content.decode()
+    change = staff_client.get(
+        reverse("admin:backtests_walkforward_change", args=[walk_forward.pk])
+    ).content.decode()
+
+    for page in (listing, change):
+        assert '<progress value="2" max="6"' in page
+        assert "2 / 6 runs (33%)" in page
+        assert "1 of 2" in page  # folds chosen
+
+
+def test_the_walk_forward_links_to_its_strategy_task_owner_page_and_api(staff_client, user):
+    walk_forward = completed_walk_forward()
+    WalkForward.objects.filter(pk=walk_forward.pk).update(owner=user)
+    pk = walk_forward.pk
+
+    listing = staff_client.get(reverse("admin:backtests_walkforward_changelist")).content.decode()
+    change = staff_client.get(reverse("admin:backtests_walkforward_change", args=[pk])).content
+    change = change.decode()
+
+    strategy = reverse("admin:strategies_strategy_change", args=[walk_forward.strategy_id])
+    page = reverse("pages:walk_forward_detail", args=[pk])
+    assert strategy in listing and page in listing
+    for url in (
+        strategy,
+        page,
+        reverse("admin:backtests_task_change", args=[walk_forward.task_id]),
+        reverse("admin:auth_user_change", args=[user.pk]),
+        f"/api/v1/research/walk-forward/{pk}",
+        f"/api/v1/research/walk-forward/{pk}/equity.parquet",
+    ):
+        assert f'href="{url}"' in change, url
+
+
+def test_the_equity_link_waits_for_completion(staff_client):
+    walk_forward = completed_walk_forward()
+    WalkForward.objects.filter(pk=walk_forward.pk).update(status="running", owner=None)
+
+    change = staff_client.get(
+        reverse("admin:backtests_walkforward_change", args=[walk_forward.pk])
+    ).content.decode()
+
+    assert "equity.parquet" not in change
+    assert f'href="/api/v1/research/walk-forward/{walk_forward.pk}"' in change
+    assert "— (public)" in change

@@ -1,10 +1,14 @@
 """Admin for walk-forward analyses (SPEC §11): read-only, since an analysis exists only because
-the API dispatched it; filters by status, engine, scheme, strategy and owner; folds inline."""
+the API dispatched it; filters by status, engine, scheme, strategy and owner; progress as runs
+and folds; links to the strategy, task, owner, the analysis's page and its API resources; folds
+inline."""
 
 import json
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from backtests.pages import selectors as page_selectors
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
@@ -21,6 +25,19 @@ def _pretty_json(document) -> str:
 
 def _number(value, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _progress_bar(done: int, total: int) -> str:
+    share = done / total if total else 0.0
+    return format_html(
+        '<progress value="{}" max="{}" style="width: 8em; vertical-align: middle"></progress> '
+        "{} / {} runs ({}%)",
+        done,
+        total,
+        done,
+        total,
+        f"{100 * share:.0f}",
+    )
 
 
 class WalkForwardFoldInline(admin.TabularInline):
@@ -62,18 +79,20 @@ class WalkForwardFoldInline(admin.TabularInline):
 class WalkForwardAdmin(admin.ModelAdmin):
     list_display = (
         "short_id",
-        "strategy",
+        "strategy_link",
         "engine",
         "scheme",
         "windows",
         "n_combinations",
         "status",
         "progress",
+        "folds_chosen",
         "out_of_sample_cagr",
         "psr",
         "efficiency",
         "created_at",
         "owner",
+        "page_link",
     )
     list_filter = ("status", "engine", "scheme", "strategy", "owner")
     search_fields = ("id", "strategy__name", "error")
@@ -82,10 +101,12 @@ class WalkForwardAdmin(admin.ModelAdmin):
     inlines = (WalkForwardFoldInline,)
     readonly_fields = (
         "id",
-        "strategy",
+        "links",
+        "strategy_link",
         "engine",
         "status",
         "progress",
+        "folds_chosen",
         "error",
         "scheme",
         "in_sample_months",
@@ -100,8 +121,8 @@ class WalkForwardAdmin(admin.ModelAdmin):
         "n_skipped",
         "skipped_display",
         "summary",
-        "task",
-        "owner",
+        "task_link",
+        "owner_link",
         "created_at",
         "started_at",
         "completed_at",
@@ -110,6 +131,20 @@ class WalkForwardAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_folds=Count("folds", distinct=True),
+                n_chosen=Count(
+                    "folds",
+                    filter=Q(folds__status=WalkForwardFold.Status.CHOSEN),
+                    distinct=True,
+                ),
+            )
+        )
 
     @admin.display(description="Walk-forward", ordering="created_at")
     def short_id(self, walk_forward):
@@ -125,7 +160,54 @@ class WalkForwardAdmin(admin.ModelAdmin):
 
     @admin.display(description="Progress")
     def progress(self, walk_forward):
-        return f"{walk_forward.done} / {walk_forward.total} runs"
+        return _progress_bar(walk_forward.done, walk_forward.total)
+
+    @admin.display(description="Folds chosen")
+    def folds_chosen(self, walk_forward):
+        return f"{walk_forward.n_chosen} of {walk_forward.n_folds}"
+
+    @admin.display(description="Strategy", ordering="strategy__name")
+    def strategy_link(self, walk_forward):
+        url = reverse("admin:strategies_strategy_change", args=[walk_forward.strategy_id])
+        return format_html('<a href="{}">{}</a>', url, walk_forward.strategy)
+
+    @admin.display(description="Task")
+    def task_link(self, walk_forward):
+        if walk_forward.task_id is None:
+            return "—"
+        url = reverse("admin:backtests_task_change", args=[walk_forward.task_id])
+        return format_html('<a href="{}">{}</a>', url, walk_forward.task_id)
+
+    @admin.display(description="Owner")
+    def owner_link(self, walk_forward):
+        if walk_forward.owner_id is None:
+            return "— (public)"
+        url = reverse("admin:auth_user_change", args=[walk_forward.owner_id])
+        return format_html('<a href="{}">{}</a>', url, walk_forward.owner)
+
+    @admin.display(description="Page")
+    def page_link(self, walk_forward):
+        url = reverse("pages:walk_forward_detail", args=[walk_forward.pk])
+        return format_html('<a href="{}">Open</a>', url)
+
+    @admin.display(description="Links")
+    def links(self, walk_forward):
+        items = [
+            ("Analysis page", reverse("pages:walk_forward_detail", args=[walk_forward.pk])),
+            (
+                "API (JSON)",
+                reverse("research-walk-forward-detail", args=[walk_forward.pk]),
+            ),
+        ]
+        if walk_forward.status == WalkForward.Status.COMPLETED:
+            items.append(
+                (
+                    "Stitched equity (Parquet)",
+                    reverse("research-walk-forward-equity-parquet", args=[walk_forward.pk]),
+                )
+            )
+        pairs = ((url, label) for label, url in items)
+        return format_html_join(" · ", '<a href="{}">{}</a>', pairs)
 
     def _result(self, walk_forward, key):
         return (walk_forward.result or {}).get(key)
