@@ -14,6 +14,7 @@ from django_dramatiq import admin as dramatiq_admin  # noqa: F401 (registers wha
 from django_dramatiq.models import Task as DramatiqTask
 
 from backtests import services
+from backtests.engines import registry
 from backtests.models import Backtest, Robustness, Sweep, Task
 from backtests.pages import selectors
 from metrics.presenters import v1_row_metrics
@@ -24,7 +25,6 @@ from metrics.presenters import v1_row_metrics
 if admin.site.is_registered(DramatiqTask):
     admin.site.unregister(DramatiqTask)
 
-OTHER_ENGINE = {"vectorbt": "backtrader", "backtrader": "vectorbt"}
 MIN_COMPARED, MAX_COMPARED = 2, 10
 
 
@@ -249,7 +249,8 @@ class BacktestAdmin(admin.ModelAdmin):
     def rerun_on_other_engine(self, request, queryset):
         created = []
         for backtest in queryset.select_related("strategy"):
-            other = OTHER_ENGINE.get(backtest.engine)
+            registered = backtest.engine in registry.available_engines()
+            other = registry.other_engine(backtest.engine) if registered else None
             if other is None or backtest.strategy_id is None:
                 self.message_user(
                     request,

@@ -37,6 +37,7 @@ from backtests.engines import (
     EngineLimitationError,
     available_engines,
     get_engine,
+    registry,
 )
 from backtests.engines.base import DIRECTIONS, SIZE_TYPES, directed_signals
 from marketdata.resample import TIMEFRAMES
@@ -1261,7 +1262,6 @@ def _concat_sorted(frames: list[pd.DataFrame], by: list[str]) -> pd.DataFrame:
 
 # --- fingerprint -----------------------------------------------------------------------------
 
-_ENGINE_DISTRIBUTIONS = {"vectorbt": "vectorbt", "backtrader": "backtrader"}
 _CORE_DISTRIBUTIONS = ("numpy", "pandas", "numba", "TA-Lib")
 
 
@@ -1274,7 +1274,7 @@ def library_versions(engine: str) -> dict[str, str]:
 @functools.cache
 def _library_versions(engine: str) -> dict[str, str]:
     versions = {}
-    for name in (_ENGINE_DISTRIBUTIONS.get(engine, engine), *_CORE_DISTRIBUTIONS):
+    for name in (registry.distribution(engine), *_CORE_DISTRIBUTIONS):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

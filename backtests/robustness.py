@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import jobs, selectors
-from backtests.engines import get_engine
+from backtests.engines import get_engine, registry
 from backtests.models import Backtest, Robustness
 from backtests.pipeline import RunError, parse_run_config, run_backtest
 from backtests.portfolio.requests import InvalidPortfolioRequest, parse_portfolio_request
@@ -69,9 +69,8 @@ from metrics.research import (
     probabilistic_sharpe_ratio,
 )
 
-# What is fast enough to answer in the request (see the module docstring): re-runs on these
-# engines, and up to this many bootstrap resamples.
-SYNCHRONOUS_ENGINES = frozenset({"vectorbt"})
+# What is fast enough to answer in the request (see the module docstring): re-runs on an engine
+# whose runs take milliseconds (``registry.runs_quickly``), and up to this many resamples.
 SYNCHRONOUS_MAX_RESAMPLES = 2000
 
 BPS = 10_000
@@ -116,7 +115,7 @@ class _RunContext:
 
 def robustness_get_or_start(*, backtest: Backtest, parameters: RobustnessParameters) -> Robustness:
     """The kept robustness of ``backtest`` for ``parameters``: computed now when it is fast
-    (``SYNCHRONOUS_ENGINES``, ``SYNCHRONOUS_MAX_RESAMPLES``), else queued on the workers (the
+    (``registry.runs_quickly``, ``SYNCHRONOUS_MAX_RESAMPLES``), else queued on the workers (the
     row is returned pending).
 
     Raises ``Conflict`` when the run is not completed, when its stored results cannot be read,
@@ -152,7 +151,7 @@ def robustness_get_or_start(*, backtest: Backtest, parameters: RobustnessParamet
         return existing
 
     synchronous = (
-        backtest.engine in SYNCHRONOUS_ENGINES and parameters.resamples <= SYNCHRONOUS_MAX_RESAMPLES
+        registry.runs_quickly(backtest.engine) and parameters.resamples <= SYNCHRONOUS_MAX_RESAMPLES
     )
     try:
         with transaction.atomic():

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from backfolio.common.ownership import visible_to
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts, jobs
-from backtests.engines import available_engines
+from backtests.engines import registry
 from backtests.engines.parity import PARITY_TOLERANCE, equity_parity
 from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, run_backtest
@@ -254,10 +254,10 @@ def backtest_compare(*, backtests: Sequence[Backtest]) -> dict[str, Any]:
 
 def other_engine(engine: str) -> str:
     """The engine a parity check runs against: the first registered one that is not ``engine``."""
-    others = [name for name in available_engines() if name != engine]
-    if not others:
+    other = registry.other_engine(engine)
+    if other is None:
         raise Conflict(f"No engine other than {engine} is registered.")
-    return others[0]
+    return other
 
 
 def backtest_parity(*, backtest: Backtest) -> dict[str, Any]:

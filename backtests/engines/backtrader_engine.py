@@ -65,6 +65,8 @@ class BacktraderEngine:
     rounds a hair below the cost. 0 is backtrader's strict rule."""
 
     name = "backtrader"
+    distribution = "backtrader"
+    quick = False  # an event loop in Python: seconds for a 20-year daily run
 
     def __init__(self, *, cash_tolerance: float = _REL_TOL) -> None:
         if not math.isfinite(cash_tolerance) or cash_tolerance < 0:

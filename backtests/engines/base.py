@@ -200,7 +200,15 @@ def flow_trade(
 
 
 class Engine(Protocol):
+    """An adapter. Capabilities are attributes the registry answers questions from (callers
+    never compare engine names): ``distribution``, the installed library whose version decides
+    the numbers (part of a run's fingerprint); ``quick``, whether a run takes milliseconds
+    rather than seconds (a request may then wait for several re-runs); a ``run_signal_batch``
+    method when it runs many signal inputs as one vectorised call."""
+
     name: str
+    distribution: str
+    quick: bool
 
     def run(self, data: EngineInput) -> EngineResult: ...
 

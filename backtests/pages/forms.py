@@ -16,6 +16,7 @@ from typing import Any
 from django import forms
 
 from backtests.engines import available_engines
+from backtests.engines.registry import DEFAULT_ENGINE
 from backtests.portfolio import requests as portfolio_contract
 from backtests.research.grid import DOCUMENT_FIELDS, expand
 from backtests.research.grid import MAX_COMBINATIONS as RESEARCH_MAX_COMBINATIONS
@@ -172,7 +173,7 @@ class RunSettingsForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.strategy = strategy
         self.fields["engine"].choices = engine_choices()
-        self.fields["engine"].initial = "vectorbt"
+        self.fields["engine"].initial = DEFAULT_ENGINE
         universe = list(strategy.universe or [])
         symbol = None
         if strategy.kind == Strategy.Kind.SIGNAL:

@@ -39,7 +39,7 @@ from backfolio.limits import (
     NAME_MAX_LENGTH,
 )
 from backfolio.limits import MAX_SYMBOLS_PER_RUN as MAX_SYMBOLS
-from backtests.engines.registry import DEFAULT_ENGINE
+from backtests.engines.registry import DEFAULT_ENGINE, engines_default_first
 from marketdata.base import MarketDataError
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.synthetic import parse_symbol
@@ -53,7 +53,7 @@ from strategies.language.definitions import required_symbols, validate_definitio
 from strategies.language.work import loaded_bar_count, work_problems
 
 TOP_LEVEL_FIELDS = ("strategy", "config", "name", "description")
-ENGINES = ("vectorbt", "backtrader")
+ENGINES = engines_default_first()  # what ``config.engine`` may name
 DEFAULT_INITIAL_CAPITAL = 10_000.0
 DEFAULT_REBALANCE_FREQUENCY = "monthly"
 DEFAULT_COMMISSION = 0.0035

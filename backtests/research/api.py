@@ -27,6 +27,7 @@ from backtests.api.v1.views import (
     _parquet_response,
     _validated,
 )
+from backtests.engines.registry import DEFAULT_ENGINE
 from backtests.research import selectors, services
 from backtests.research.grid import MAX_COMBINATIONS
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
@@ -46,7 +47,7 @@ TAGS = ["research"]
 
 class ResearchSweepCreateSerializer(v1.StrictFieldsMixin, serializers.Serializer):
     strategy_id = serializers.UUIDField()
-    engine = serializers.CharField(default="vectorbt")
+    engine = serializers.CharField(default=DEFAULT_ENGINE)
     base_config = v1.JSONObjectField(default=dict)
     grid = serializers.JSONField(
         required=False,

@@ -16,6 +16,7 @@ import dramatiq
 from django.core.management.base import BaseCommand, CommandError
 
 from backtests import services
+from backtests.engines.registry import DEFAULT_ENGINE
 from backtests.models import Task
 from strategies.models import Strategy
 
@@ -39,7 +40,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--strategy", required=True, help="Strategy id.")
-        parser.add_argument("--engine", default="vectorbt")
+        parser.add_argument("--engine", default=DEFAULT_ENGINE)
         parser.add_argument("--grid", required=True, help="param_grid: JSON file or inline.")
         parser.add_argument("--base-config", required=True, help="base_config: JSON or file.")
         parser.add_argument("--rank-metric", default="perf_sharpe_ratio")

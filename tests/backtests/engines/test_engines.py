@@ -11,6 +11,7 @@ from backtests.engines import (
     EngineLimitationError,
     available_engines,
     get_engine,
+    registry,
 )
 from backtests.engines.registry import runs_signal_batches
 
@@ -49,6 +50,18 @@ def test_the_registry_says_which_engines_batch_signal_runs():
     assert runs_signal_batches("vectorbt")
     assert not runs_signal_batches("backtrader")
     assert not runs_signal_batches("no-such-engine")
+
+
+def test_the_registry_answers_every_other_question_about_engines():
+    assert registry.engines_default_first() == ("vectorbt", "backtrader")
+    assert registry.other_engine("vectorbt") == "backtrader"
+    assert registry.other_engine("backtrader") == "vectorbt"
+    assert registry.distribution("vectorbt") == "vectorbt"
+    assert registry.distribution("backtrader") == "backtrader"
+    assert registry.distribution("no-such-engine") == "no-such-engine"
+    assert registry.runs_quickly("vectorbt")
+    assert not registry.runs_quickly("backtrader")
+    assert not registry.runs_quickly("no-such-engine")
 
 
 def test_fills_at_close_with_slippage_and_commission_by_hand(engine):
