@@ -92,6 +92,10 @@ class Backtest(TimeStampedModel):
     )
     user_ref = models.CharField(max_length=200, blank=True, default="", db_index=True)
     source = models.CharField(max_length=20, choices=Source.choices, default=Source.V1)
+    # The symbol the run's pages hold it against unless another is chosen there (picked on the
+    # run form); empty: the run's own symbol. Not an input of the run: neither its numbers nor its
+    # fingerprint depend on it.
+    benchmark = models.CharField(max_length=40, blank=True, default="")
     fingerprint = models.CharField(max_length=64, blank=True, default="", db_index=True)
     sweep = models.ForeignKey(
         Sweep, null=True, blank=True, on_delete=models.CASCADE, related_name="backtests"

@@ -108,20 +108,30 @@ def backtest_create(
     source: str = Backtest.Source.V1,
     user_ref: str = "",
     strategy_snapshot: Mapping[str, Any] | None = None,
+    benchmark: str = "",
 ) -> Backtest:
     """Validate and create a ``pending`` backtest; raises ``InvalidInput`` naming every field.
 
     It runs ``strategy`` as it is now, or ``strategy_snapshot`` when given (a twin of an earlier
-    run executes what that run executed)."""
-    backtest_validate(
-        strategy=strategy,
-        engine=engine,
-        config=config,
-        initial_capital=initial_capital,
-        commission=commission,
-        slippage=slippage,
-        strategy_snapshot=strategy_snapshot,
-    )
+    run executes what that run executed). ``benchmark`` is the symbol its pages compare it with
+    (empty: its own symbol); it must be a symbol the service has prices for."""
+    errors: dict[str, Any] = {}
+    try:
+        backtest_validate(
+            strategy=strategy,
+            engine=engine,
+            config=config,
+            initial_capital=initial_capital,
+            commission=commission,
+            slippage=slippage,
+            strategy_snapshot=strategy_snapshot,
+        )
+    except InvalidInput as invalid:
+        errors.update(invalid.errors)
+    if benchmark and (problem := _benchmark_problem(benchmark)):
+        errors["benchmark"] = [problem]
+    if errors:
+        raise InvalidInput(errors)
     return Backtest.objects.create(
         strategy=strategy,
         strategy_snapshot=dict(strategy_snapshot) if strategy_snapshot else None,
@@ -133,7 +143,16 @@ def backtest_create(
         owner=owner,
         source=source,
         user_ref=user_ref,
+        benchmark=benchmark,
     )
+
+
+def _benchmark_problem(symbol: str) -> str | None:
+    from marketdata.selectors import symbol_list
+
+    if symbol in {coverage.symbol for coverage in symbol_list()}:
+        return None
+    return f"Unknown symbol {symbol!r}: choose one the service has prices for."
 
 
 def backtest_update(*, backtest: Backtest, data: Mapping[str, Any]) -> Backtest:
@@ -253,6 +272,7 @@ def backtest_rerun(*, backtest: Backtest, owner=None) -> tuple[Backtest, Task]:
             slippage=backtest.slippage,
             owner=owner,
             source=Backtest.Source.UI,
+            benchmark=backtest.benchmark,
         )
         task = backtest_execute_async(backtest=copy, owner=owner)
     return copy, task

@@ -15,12 +15,13 @@ from django import forms
 from strategies.language import PLUGINS
 from strategies.language.conditions import COMPARISONS, LOGICAL_OPS
 from strategies.language.definitions import SIGNAL_RULES
-from strategies.language.signals import SIGNAL_TYPES, TALIB_TYPE, talib_function_names
+from strategies.language.signals import SIGNAL_TYPES, TALIB_TYPE, talib_functions
 from strategies.models import Strategy
 
 
 def catalogue() -> dict[str, Any]:
-    """What the builder offers: signal types with their typed parameters, the TA-Lib functions,
+    """What the builder offers: signal types with their typed parameters, the TA-Lib functions
+    with theirs (``signals.talib_functions``: TA-Lib's own names, kinds and defaults),
     comparisons, logical operators, rules, built-in strategies and the bundled symbols."""
     from marketdata.selectors import symbol_list
 
@@ -40,7 +41,7 @@ def catalogue() -> dict[str, Any]:
             for signal in SIGNAL_TYPES
         ],
         "talib_type": TALIB_TYPE,
-        "talib_functions": talib_function_names(),
+        "talib_functions": talib_functions(),
         "comparisons": list(COMPARISONS),
         "logical_ops": list(LOGICAL_OPS),
         "signal_rules": list(SIGNAL_RULES),

@@ -250,6 +250,17 @@ class BacktestStartForm(RunSettingsForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        own = (
+            "The traded symbol"
+            if self.strategy.kind == Strategy.Kind.SIGNAL
+            else f"{portfolio_contract.DEFAULT_BENCHMARK} (an allocation has no symbol of its own)"
+        )
+        self.fields["benchmark"] = forms.ChoiceField(
+            required=False,
+            choices=[("", own), *symbol_choices()],
+            help_text="What the run's page holds it against (bought and held); it can be "
+            "changed there at any time.",
+        )
         if self.strategy.kind != Strategy.Kind.SIGNAL:
             return
         self.fields["signal_plugin_key"] = forms.ChoiceField(
@@ -288,6 +299,7 @@ class BacktestStartForm(RunSettingsForm):
             "start_date": config.get("start_date"),
             "end_date": config.get("end_date"),
             "rebalance_frequency": config.get("rebalance_frequency", "monthly"),
+            "benchmark": backtest.benchmark,
         }
         if symbols:
             initial["symbol"] = symbols[0]

@@ -243,11 +243,14 @@ def bundled_symbols() -> list[str]:
 
 
 def default_benchmark(backtest: Backtest) -> str:
-    """The run's own (first) symbol when it has one, else SPY."""
+    """The benchmark chosen when the run was started, else the run's own (first) symbol when it
+    has one, else SPY."""
     config = backtest.config or {}
     if backtest.source == Backtest.Source.V2:
         chosen = (config.get("config") or {}).get("benchmark")
         return str(chosen) if chosen else BENCHMARK_SYMBOL
+    if backtest.benchmark:
+        return backtest.benchmark
     symbols = _config_symbols(config)
     return symbols[0] if symbols else BENCHMARK_SYMBOL
 

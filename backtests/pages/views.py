@@ -484,6 +484,7 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
             slippage=data["slippage"],
             owner=request.user,
             source=Backtest.Source.UI,
+            benchmark=data["benchmark"],
         )
     except services.InvalidInput as error:
         _add_service_errors(form, error.errors)

@@ -21,6 +21,8 @@
   var csrf = form.querySelector("input[name=csrfmiddlewaretoken]").value;
   var signalTypes = {};
   catalogue.signals.forEach(function (signal) { signalTypes[signal.name] = signal; });
+  var talibFunctions = {};
+  catalogue.talib_functions.forEach(function (described) { talibFunctions[described.name] = described; });
 
   var definition = null;
   var view = "builder";
@@ -132,7 +134,7 @@
     var box = el("span", { className: "operand", "data-path": path });
     box.appendChild(select(kinds, type, function (next) {
       if (next === "number") { set(0); }
-      else if (next === catalogue.talib_type) { set({ type: next, function: "WILLR", timeperiod: 14 }); }
+      else if (next === catalogue.talib_type) { set({ type: next, function: "WILLR" }); }
       else {
         var fresh = { type: next };
         var params = signalTypes[next].params;
@@ -154,29 +156,7 @@
       return box;
     }
     if (type === catalogue.talib_type) {
-      var list = "talib-functions";
-      box.appendChild(el("input", {
-        value: value.function || "", list: list, "class": "talib-function", "aria-label": "TA-Lib function",
-        "data-path": path + ".function",
-        oninput: function (event) { value.function = event.target.value.trim().toUpperCase(); changed(false); }
-      }));
-      var extra = Object.keys(value).filter(function (key) {
-        return ["type", "function", "symbol"].indexOf(key) < 0;
-      }).map(function (key) { return key + "=" + value[key]; }).join(", ");
-      box.appendChild(el("input", {
-        value: extra, placeholder: "timeperiod=14", "class": "talib-params", "aria-label": "TA-Lib parameters",
-        title: "The function's parameters as name=value, separated by commas",
-        onchange: function (event) {
-          Object.keys(value).forEach(function (key) {
-            if (["type", "function", "symbol"].indexOf(key) < 0) { delete value[key]; }
-          });
-          event.target.value.split(",").forEach(function (pair) {
-            var at = pair.indexOf("=");
-            if (at > 0) { value[pair.slice(0, at).trim()] = numberOrText(pair.slice(at + 1)); }
-          });
-          changed(false);
-        }
-      }));
+      box.appendChild(talibEditor(value, path));
     } else {
       var params = (signalTypes[type] || { params: {} }).params;
       Object.keys(params).forEach(function (name) {
@@ -194,6 +174,80 @@
       }
     }));
     return box;
+  }
+
+  // A TA-Lib function: its name, then one field per parameter as TA-Lib describes it (kind,
+  // default, help; a list such as matype as a choice), and the output when it has several.
+  // Keys the function does not have stay visible, so that their problem shows where they are.
+  function talibEditor(value, path) {
+    var box = el("span", { className: "talib" });
+    var described = talibFunctions[String(value.function || "").toUpperCase()];
+    box.appendChild(el("span", { className: "param talib-name", "data-path": path + ".function" }, [
+      el("input", {
+        value: value.function || "", list: "talib-functions", "class": "talib-function", size: 12,
+        "aria-label": "TA-Lib function", title: described ? described.display_name : "A TA-Lib function",
+        onchange: function (event) {
+          var name = event.target.value.trim().toUpperCase();
+          Object.keys(value).forEach(function (key) {
+            if (["type", "symbol"].indexOf(key) < 0) { delete value[key]; }
+          });
+          value.function = name;
+          changed(true);
+        }
+      })
+    ]));
+    if (!described) { return box; }
+    described.params.forEach(function (param) {
+      box.appendChild(talibParamInput(value, param, path + "." + param.name));
+    });
+    if (described.outputs.length > 1) {
+      box.appendChild(el("label", { className: "param", "data-path": path + ".output" }, [
+        el("span", { text: "output" }),
+        select([["", described.outputs[0] + " (default)"]].concat(described.outputs.slice(1).map(function (name) {
+          return [name, name];
+        })), value.output || "", function (next) {
+          if (next) { value.output = next; } else { delete value.output; }
+          changed(false);
+        }, { "aria-label": "output", "class": "talib-output" })
+      ]));
+    }
+    var known = ["type", "function", "symbol", "output"].concat(described.params.map(function (p) { return p.name; }));
+    Object.keys(value).filter(function (key) { return known.indexOf(key) < 0; }).forEach(function (key) {
+      box.appendChild(el("span", { className: "param unknown", "data-path": path + "." + key }, [
+        el("code", { text: key + " = " + JSON.stringify(value[key]) }),
+        button("×", function () { delete value[key]; changed(true); }, "small danger")
+      ]));
+    });
+    return box;
+  }
+
+  function talibParamInput(value, param, path) {
+    var label = el("label", { className: "param talib-param", "data-path": path, title: param.help || null },
+      [el("span", { text: param.name })]);
+    var current = value[param.name] === undefined ? "" : value[param.name];
+    var input;
+    if (param.choices.length) {
+      input = select([["", "default (" + param.default + ")"]].concat(param.choices.map(function (choice) {
+        return [choice[0], choice[0] + " · " + choice[1]];
+      })), current, function (next) {
+        if (next === "") { delete value[param.name]; } else { value[param.name] = Number(next); }
+        changed(false);
+      });
+    } else {
+      input = el("input", {
+        type: "number", step: param.kind === "int" ? "1" : "any", value: current, size: 6,
+        placeholder: String(param.default),
+        oninput: function (event) {
+          var next = numberOrText(event.target.value);
+          if (next === null) { delete value[param.name]; } else { value[param.name] = next; }
+          changed(false);
+        }
+      });
+    }
+    input.setAttribute("aria-label", param.name);
+    input.setAttribute("data-talib-param", param.name);
+    label.appendChild(input);
+    return label;
   }
 
   function paramInput(signal, name, spec, path) {
@@ -516,7 +570,9 @@
   var datalist = el("datalist", { id: "builder-symbols" });
   catalogue.symbols.concat(["CASH"]).forEach(function (symbol) { datalist.appendChild(el("option", { value: symbol })); });
   var talibList = el("datalist", { id: "talib-functions" });
-  catalogue.talib_functions.forEach(function (name) { talibList.appendChild(el("option", { value: name })); });
+  catalogue.talib_functions.forEach(function (described) {
+    talibList.appendChild(el("option", { value: described.name, label: described.name + " · " + described.display_name }));
+  });
   form.appendChild(datalist);
   form.appendChild(talibList);
 

@@ -51,6 +51,7 @@ Units and conventions (TA-Lib is the reference where it has the indicator):
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
@@ -543,6 +544,64 @@ def talib_function_names() -> list[str]:
     return sorted(_TALIB_FUNCTIONS)
 
 
+# TA-Lib's optional-input kinds (TA_OptInputParameterType): real or integer, a range or a list.
+_TALIB_REAL_KINDS = (0, 1)
+_TALIB_LIST_KINDS = (1, 3)
+
+
+@functools.cache
+def talib_functions() -> list[dict[str, Any]]:
+    """Every TA-Lib function a ``talib`` signal may name, as TA-Lib's abstract API describes
+    it: name, group, display name, outputs (the first is the default ``output``) and parameters
+    (name, display name, help, ``int`` or ``number``, default, and for a list-valued parameter
+    such as ``matype`` its choices as ``[value, label]``). Sorted by name."""
+    return [_talib_description(name) for name in talib_function_names()]
+
+
+def _talib_description(name: str) -> dict[str, Any]:
+    function = _talib_function(name)
+    info = function.info
+    params = []
+    for index, (param, default) in enumerate(function.parameters.items()):
+        details = _talib_parameter_info(name, index)
+        kind = details.get("type")
+        whole = kind not in _TALIB_REAL_KINDS if kind is not None else isinstance(default, int)
+        choices = (
+            [[value, label] for value, label in talib.MA_Type._lookup.items()]
+            if kind in _TALIB_LIST_KINDS and param.endswith("matype")
+            else []
+        )
+        params.append(
+            {
+                "name": param,
+                "display_name": details.get("display_name") or param,
+                "help": details.get("help") or "",
+                "kind": "int" if whole else "number",
+                "default": int(default) if whole else float(default),
+                "choices": choices,
+            }
+        )
+    return {
+        "name": name,
+        "group": info.get("group") or "",
+        "display_name": info.get("display_name") or name,
+        "outputs": list(function.output_names),
+        "params": params,
+    }
+
+
+def _talib_parameter_info(name: str, index: int) -> dict[str, Any]:
+    """TA-Lib's own description of a function's ``index``-th parameter (display name, help,
+    kind); empty when the library does not say (its abstract layer keeps this lookup private)."""
+    lookup = getattr(talib._ta_lib, "_ta_getOptInputParameterInfo", None)
+    if lookup is None:
+        return {}
+    try:
+        return dict(lookup(name.encode(), index))
+    except Exception:  # a library without the lookup in this form: names and defaults suffice
+        return {}
+
+
 def _is_plain_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -603,14 +662,39 @@ def _talib_problems(spec: Mapping[str, Any], path: str) -> list[Problem]:
             )
         )
     if not problems and chosen:
-        # TA-Lib knows each parameter's range; a dry run on a few bars asks it cheaply.
-        probe = np.linspace(10.0, 11.0, 8)
-        try:
-            function.set_parameters(chosen)
-            function.run({field_name: probe.copy() for field_name in PRICE_FIELDS})
-        except Exception as error:
-            problems.append(Problem(path, f"invalid parameters for TA-Lib {name.upper()}: {error}"))
+        # TA-Lib knows each parameter's range; a dry run on a few bars asks it cheaply. When it
+        # refuses, each parameter is tried alone (the others at their defaults) so that the
+        # problem lands on the one it refuses.
+        error = _talib_refusal(name.upper(), chosen)
+        if error is not None:
+            refused = [
+                key for key, value in chosen.items() if _talib_refusal(name.upper(), {key: value})
+            ]
+            for key in refused:
+                problems.append(
+                    Problem(
+                        join_path(path, key),
+                        f"TA-Lib {name.upper()} refuses {key} = {chosen[key]:g} "
+                        f"(default {defaults[key]:g})",
+                    )
+                )
+            if not refused:
+                problems.append(
+                    Problem(path, f"invalid parameters for TA-Lib {name.upper()}: {error}")
+                )
     return problems
+
+
+def _talib_refusal(name: str, params: Mapping[str, Any]) -> str | None:
+    """TA-Lib's error for these parameters on a few bars, or None when it accepts them."""
+    function = _talib_function(name)
+    probe = np.linspace(10.0, 11.0, 8)
+    try:
+        function.set_parameters(dict(params))
+        function.run({field_name: probe.copy() for field_name in PRICE_FIELDS})
+    except Exception as error:
+        return str(error)
+    return None
 
 
 def validate_signal(spec: Any, path: str, *, symbol_required: bool) -> list[Problem]:

@@ -13,11 +13,12 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 RUN_TIMEOUT_MS = 60_000
 
 
-def _run_backtest(page, *, symbol=True):
+def _run_backtest(page, *, symbol=True, benchmark=""):
     form = page.locator("#backtest-form")
     form.locator("select[name=run-engine]").select_option("vectorbt")
     if symbol:
         form.locator("select[name=run-symbol]").select_option("SPY")
+    form.locator("select[name=run-benchmark]").select_option(benchmark)
     form.locator("input[name=run-start_date]").fill("2016-01-04")
     form.locator("input[name=run-end_date]").fill("2020-12-31")
     form.locator("button[type=submit]").click()
@@ -47,7 +48,35 @@ def test_a_signal_strategy_built_in_the_browser_runs(logged_in_page, live_server
     page.locator("#rule-entry .group-head button", has_text="+ comparison").click()
     second = page.locator('[data-path="entry.conditions[1].left"]')
     second.locator("select.operand-type").select_option("talib")
-    second.locator("input.talib-function").fill("WILLR")
+    # TA-Lib's parameters are fields of their own, with its kinds and defaults: a list-valued
+    # one (matype) is a choice, and a function with several outputs offers them.
+    function = second.locator("input.talib-function")
+    function.fill("BBANDS")
+    function.dispatch_event("change")
+    bands = page.locator('[data-path="entry.conditions[1].left.matype"] select')
+    assert bands.locator("option").nth(1).inner_text() == "0 · Simple Moving Average"
+    assert (
+        page.locator('[data-path="entry.conditions[1].left.nbdevup"] input').get_attribute(
+            "placeholder"
+        )
+        == "2"
+    )
+    assert second.locator("select.talib-output option").all_inner_texts() == [
+        "upperband (default)",
+        "middleband",
+        "lowerband",
+    ]
+    function.fill("WILLR")
+    function.dispatch_event("change")
+    assert page.locator('[data-path="entry.conditions[1].left.matype"]').count() == 0
+    period = page.locator('[data-path="entry.conditions[1].left.timeperiod"] input')
+    assert period.get_attribute("placeholder") == "14"
+    # A value TA-Lib refuses: the problem shows next to that parameter.
+    period.fill("1")
+    refused = page.locator('[data-path="entry.conditions[1].left.timeperiod"] small.problem')
+    refused.wait_for()
+    assert refused.inner_text() == "TA-Lib WILLR refuses timeperiod = 1 (default 14)"
+    period.fill("14")
     page.locator('[data-path="entry.conditions[1].right"] select.operand-type').select_option(
         "number"
     )
@@ -77,9 +106,13 @@ def test_a_signal_strategy_built_in_the_browser_runs(logged_in_page, live_server
         "right": -20,
     }
 
-    _run_backtest(page)
+    # Held against QQQ, chosen on the run form: the result page draws it so.
+    _run_backtest(page, benchmark="QQQ")
     run = Backtest.objects.get(strategy=strategy)
-    assert run.status == "completed"
+    assert (run.status, run.benchmark) == ("completed", "QQQ")
+    page.wait_for_function("document.getElementById('backtest-charts').dataset.drawn === 'QQQ'")
+    assert "QQQ buy and hold" in page.locator("#equity-chart .legend").text_content()
+    assert page.locator("#benchmark-choice").input_value() == "QQQ"
     assert page.console_errors == []
 
 

@@ -6,6 +6,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from backtests.models import Backtest, Sweep, Task
+from backtests.pages import selectors
 from backtests.pages.forms import parse_values, rule_parameters
 from backtests.research.models import ResearchSweep
 from backtests.research.walk_forward.models import WalkForward
@@ -114,6 +115,63 @@ class TestBacktestForm:
         assert response.status_code == 400
         errors = response.context["backtest_form"].errors[field]
         assert any(message in error for error in errors), errors
+        assert not Backtest.objects.exists()
+
+    def test_the_benchmark_chosen_on_the_form_is_the_runs_pages_default(self, staff_client):
+        strategy = StrategyFactory()
+        form = staff_client.get(f"/strategies/{strategy.id}/").context["backtest_form"]
+        choices = dict(form.fields["benchmark"].choices)
+        assert choices[""] == "The traded symbol" and "QQQ" in choices and "TLT" in choices
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new", _run_fields("run", benchmark="QQQ")
+        )
+
+        backtest = Backtest.objects.get()
+        assert response.status_code == 302
+        assert backtest.benchmark == "QQQ"
+        assert "benchmark" not in backtest.config  # not an input of the run
+        assert selectors.default_benchmark(backtest) == "QQQ"
+
+    def test_without_a_choice_the_benchmark_is_the_traded_symbol(self, staff_client):
+        strategy = StrategyFactory()
+
+        staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new", _run_fields("run", symbol="TLT")
+        )
+
+        backtest = Backtest.objects.get()
+        assert backtest.benchmark == ""
+        assert selectors.default_benchmark(backtest) == "TLT"
+
+    def test_an_unknown_benchmark_is_named_on_its_field_and_nothing_is_saved(self, staff_client):
+        strategy = StrategyFactory()
+
+        response = staff_client.post(
+            f"/strategies/{strategy.id}/backtests/new", _run_fields("run", benchmark="NOPE")
+        )
+
+        assert response.status_code == 400
+        assert response.context["backtest_form"].errors["benchmark"] == [
+            "Select a valid choice. NOPE is not one of the available choices."
+        ]
+        assert not Backtest.objects.exists()
+
+    def test_the_service_refuses_a_benchmark_without_prices_with_the_runs_own_problems(self):
+        from backtests import services
+
+        strategy = StrategyFactory()
+        with pytest.raises(services.InvalidInput) as raised:
+            services.backtest_create(
+                strategy=strategy,
+                engine="vectorbt",
+                config={"symbol": "SPY", "start_date": "2020-01-02", "end_date": "2019-01-02"},
+                benchmark="NOPE",
+            )
+        assert raised.value.errors["benchmark"] == [
+            "Unknown symbol 'NOPE': choose one the service has prices for."
+        ]
+        assert "end_date" in raised.value.errors["config"]
         assert not Backtest.objects.exists()
 
     def test_dates_are_limited_to_the_datas_coverage_and_say_so(self, staff_client):
@@ -459,6 +517,22 @@ class TestRunAgain:
             original.commission,
         )
         assert Task.objects.get().backtest == copy
+
+    def test_rerun_and_clone_keep_the_chosen_benchmark(self, staff_client):
+        from tests.pages.runs import completed_backtest
+
+        strategy = StrategyFactory(definition=SIGNAL_RULES)
+        original = completed_backtest(strategy=strategy, benchmark="GLD")
+
+        staff_client.post(reverse("pages:backtest-rerun", args=[original.id]))
+        page = staff_client.get(f"/strategies/{strategy.id}/", {"from": str(original.id)})
+
+        assert Backtest.objects.exclude(pk=original.pk).get().benchmark == "GLD"
+        assert page.context["backtest_form"]["benchmark"].value() == "GLD"
+        detail = staff_client.get(f"/backtests/{original.id}/").content.decode()
+        assert '<option value="GLD" selected>' in detail
+        chart = staff_client.get(f"/backtests/{original.id}/chart-data").json()
+        assert chart["benchmark"]["symbol"] == "GLD"
 
     def test_a_backfolio_run_is_run_again_from_its_saved_request(self, staff_client, staff_user):
         from backtests.portfolio.examples import examples

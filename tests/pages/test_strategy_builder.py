@@ -82,7 +82,17 @@ class TestPages:
         assert '"entry"' in signal.context["definition_text"]
         assert '"allocations"' in allocation.context["definition_text"]
         catalogue = signal.context["catalogue"]
-        assert "WILLR" in catalogue["talib_functions"]
+        willr = next(f for f in catalogue["talib_functions"] if f["name"] == "WILLR")
+        assert willr["params"] == [
+            {
+                "name": "timeperiod",
+                "display_name": "Time Period",
+                "help": "Time period",
+                "kind": "int",
+                "default": 14,
+                "choices": [],
+            }
+        ]
         assert {"SMA", "Correlation", "MarketRegime"} <= {s["name"] for s in catalogue["signals"]}
         assert catalogue["signal_rules"] == ["entry", "exit", "short_entry", "short_exit"]
         assert 'id="builder-catalogue"' in signal.content.decode()
@@ -120,6 +130,23 @@ class TestValidate:
             "switching_logic[0].condition.right.window": "must be a positive integer",
         }
         assert list(body["universe"]) == ["1"]
+
+    def test_a_talib_parameter_talib_refuses_is_named_on_that_parameter(self, staff_client):
+        definition = {
+            "entry": {
+                "left": {"type": "talib", "function": "STOCH", "slowk_matype": 42},
+                "comparison": "<",
+                "right": {"type": "talib", "function": "WILLR", "timeperiod": 1, "period": 5},
+            }
+        }
+
+        body = _validate(staff_client, {"kind": "signal", "definition": definition}).json()
+
+        assert {problem["path"]: problem["message"] for problem in body["problems"]} == {
+            "entry.left.slowk_matype": "TA-Lib STOCH refuses slowk_matype = 42 (default 0)",
+            "entry.right.period": "unknown parameter for TA-Lib WILLR (known: symbol, output, "
+            "timeperiod)",
+        }
 
     @pytest.mark.parametrize(
         ("body", "message"),

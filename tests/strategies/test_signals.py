@@ -250,7 +250,14 @@ def test_normalized_signal_fills_defaults():
         ),
         ({"type": "talib", "function": "WILLR", "period": 5}, [("s.period", "unknown parameter")]),
         ({"type": "talib", "function": "WILLR", "output": "x"}, [("s.output", "must be one of")]),
-        ({"type": "talib", "function": "WILLR", "timeperiod": 1}, [("s", "invalid parameters")]),
+        (
+            {"type": "talib", "function": "WILLR", "timeperiod": 1},
+            [("s.timeperiod", "TA-Lib WILLR refuses timeperiod = 1 (default 14)")],
+        ),
+        (
+            {"type": "talib", "function": "BBANDS", "timeperiod": 5, "matype": 99, "nbdevup": 3},
+            [("s.matype", "TA-Lib BBANDS refuses matype = 99 (default 0)")],
+        ),
         ("SMA", [("s", "must be a signal object")]),
     ],
 )
@@ -282,3 +289,26 @@ def test_invalid_spec_raises_when_computed(spy_prices):
         compute_signal({"type": "SMA"}, spy_prices, "SPY")
     with pytest.raises(KeyError, match="QQQ"):
         compute_signal({"type": "SMA", "window": 5, "symbol": "QQQ"}, spy_prices)
+
+
+def test_talib_functions_are_described_as_talibs_abstract_api_gives_them():
+    from talib import abstract
+
+    from strategies.language.signals import talib_functions
+
+    described = {function["name"]: function for function in talib_functions()}
+    assert set(described) == set(talib.get_functions())
+    bbands = described["BBANDS"]
+    assert (bbands["group"], bbands["display_name"]) == ("Overlap Studies", "Bollinger Bands")
+    assert bbands["outputs"] == ["upperband", "middleband", "lowerband"]
+    params = {param["name"]: param for param in bbands["params"]}
+    assert list(params) == list(abstract.Function("BBANDS").parameters)
+    assert (params["timeperiod"]["kind"], params["timeperiod"]["default"]) == ("int", 20)
+    assert (params["nbdevup"]["kind"], params["nbdevup"]["default"]) == ("number", 2.0)
+    assert params["nbdevup"]["help"] == "Deviation multiplier for upper band"
+    assert params["matype"]["choices"][:2] == [
+        [0, "Simple Moving Average"],
+        [1, "Exponential Moving Average"],
+    ]
+    assert params["timeperiod"]["choices"] == []
+    assert described["OBV"]["params"] == []
