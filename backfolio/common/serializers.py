@@ -1,5 +1,9 @@
 """Serializer behaviour every contract shares."""
 
+from collections.abc import Mapping
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
 from rest_framework import serializers
 
 
@@ -12,3 +16,50 @@ class StrictFieldsMixin:
             if unknown:
                 raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
         return super().to_internal_value(data)
+
+
+class PresentingSerializer(serializers.Serializer):
+    """A response shape that both renders and documents itself.
+
+    ``present(instance)`` gives every declared field's value, already in the contract's units
+    and JSON types (the core's presenters compute them); the declared fields are the shape, so
+    drf-spectacular documents exactly what is rendered. A field whose value is a presenting
+    serializer (or a list of one) renders that part; any other field passes its value through
+    as it is, so that the numbers are the presenters' own to the last digit. A field declared
+    ``required=False`` is one the shape may leave out (the document does not require it):
+    ``present`` omits it when it does not apply. Any other difference between ``present``'s
+    keys and the declared fields is a programming error, raised at once.
+    """
+
+    def present(self, instance) -> Mapping[str, Any]:
+        """The values by field name; the default is an instance that already is that mapping."""
+        return instance
+
+    def to_representation(self, instance) -> dict[str, Any]:
+        values = self.present(instance)
+        fields = self.fields
+        if values.keys() != fields.keys() and not self._fits(values):
+            raise ImproperlyConfigured(
+                f"{type(self).__name__}.present gave {sorted(values)}, "
+                f"the shape declares {sorted(fields)}"
+            )
+        return {
+            name: (
+                value
+                if value is None or not isinstance(field, _NESTED)
+                else field.to_representation(value)
+            )
+            for name, field in fields.items()
+            if name in values
+            for value in (values[name],)
+        }
+
+    def _fits(self, values: Mapping[str, Any]) -> bool:
+        """Every key a declared field, and only fields that may be left out are missing."""
+        fields = self.fields
+        return values.keys() <= fields.keys() and all(
+            not field.required for name, field in fields.items() if name not in values
+        )
+
+
+_NESTED = (serializers.BaseSerializer,)

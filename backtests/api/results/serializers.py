@@ -2,8 +2,9 @@
 
 This module is the only place that knows this contract's field names. Inputs are DRF
 serializers whose field names are the request's own, so validation messages name ``startDate``
-rather than ``start_date``. Outputs are built by the ``present_*`` functions; the ``*Schema``
-serializers describe the same shapes for the OpenAPI document (a test keeps them in step).
+rather than ``start_date``. Each response shape is one ``PresentingSerializer``: it builds the
+body from the row (numbers from the core's presenters) and its declared fields are the shape the
+OpenAPI document shows, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backfolio.common.serializers import PresentingSerializer
 from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.models import Backtest
 from backtests.pipeline import MAX_SIGNAL_DELAY
@@ -248,93 +250,16 @@ def _id(value) -> str | None:
     return None if value is None else str(value)
 
 
-def present_summary(backtest: Backtest) -> dict[str, Any]:
-    """One row of ``GET /api/backtests``: no artifacts read, so a page stays cheap."""
-    metrics = backtest.metrics or {}  # the core's metrics: fractions, currency
-    status = presented_status(backtest)
-    total_return = clean_number(metrics.get("total_return"))
-    completed = backtest.status == Backtest.Status.COMPLETED
-    span = backtest_span(backtest)
-    return {
-        "id": str(backtest.id),
-        "algorithmId": _id(backtest.strategy_id),
-        "userId": _id(backtest.owner_id),
-        "status": status,
-        "progress": 100 if completed else backtest.progress,
-        "engine": backtest.engine,
-        "startDate": _day_bound(span.start_date, end=False),
-        "endDate": _day_bound(span.end_date, end=True),
-        "initialBalance": _round2(backtest.initial_capital),
-        "finalBalance": _round2(metrics.get("final_value")) if completed else None,
-        "returnOnInvestment": (
-            _round2(total_return * 100) if completed and total_return is not None else None
-        ),
-        "symbols": span.symbols,
-        "createdAt": iso_datetime(backtest.created_at),
-        "completedAt": iso_datetime(backtest.completed_at) if completed else None,
-    }
+# --- the response shapes: each serializer renders its shape and documents it -----------------
+# Named ``*Schema`` as the OpenAPI document's components are: generated clients keep their types.
 
 
-def present_in_progress(backtest: Backtest) -> dict[str, Any]:
-    return {
-        "id": str(backtest.id),
-        "status": presented_status(backtest),
-        "progress": backtest.progress,
-        "message": backtest.progress_message or _DEFAULT_MESSAGES.get(backtest.status, ""),
-    }
+class ResultsSchema(PresentingSerializer):
+    """A completed backtest's results: currency, percentages and positive losses, rounded to
+    2 decimals."""
 
+    # Values: metrics.presenters.results_api_results (the default ``present``).
 
-def present_failed(backtest: Backtest) -> dict[str, Any]:
-    return {
-        "id": str(backtest.id),
-        "status": "failed",
-        "error": backtest.error or "The backtest failed",
-        "createdAt": iso_datetime(backtest.created_at),
-        "failedAt": iso_datetime(backtest.completed_at or backtest.updated_at),
-    }
-
-
-def present_completed(
-    backtest: Backtest, *, equity: pd.Series, trades: pd.DataFrame | None
-) -> dict[str, Any]:
-    final_balance = float(equity.iloc[-1]) if len(equity) else None
-    span = backtest_span(backtest)
-    return {
-        "id": str(backtest.id),
-        "algorithmId": _id(backtest.strategy_id),
-        "userId": _id(backtest.owner_id),
-        "status": "completed",
-        "progress": 100,
-        "startDate": _day_bound(span.start_date, end=False),
-        "endDate": _day_bound(span.end_date, end=True),
-        "initialBalance": _round2(backtest.initial_capital),
-        "finalBalance": _round2(final_balance),
-        "symbols": span.symbols,
-        "results": results_api_results(
-            backtest.metrics or {}, trades, equity, backtest.initial_capital
-        ),
-        "equityCurve": results_api_equity_curve(equity),
-        "trades": results_api_trades(trades),
-        "createdAt": iso_datetime(backtest.created_at),
-        "completedAt": iso_datetime(backtest.completed_at),
-    }
-
-
-def present_created(backtest: Backtest) -> dict[str, Any]:
-    return {
-        "id": str(backtest.id),
-        "algorithmId": _id(backtest.strategy_id),
-        "status": "running",
-        "progress": 0,
-        "message": _DEFAULT_MESSAGES[Backtest.Status.PENDING],
-        "createdAt": iso_datetime(backtest.created_at),
-    }
-
-
-# --- schemas for the OpenAPI document (the shapes the present_* functions return) ------------
-
-
-class ResultsSchema(serializers.Serializer):
     totalTrades = serializers.IntegerField()
     winningTrades = serializers.IntegerField()
     losingTrades = serializers.IntegerField()
@@ -373,12 +298,20 @@ class ResultsSchema(serializers.Serializer):
     )
 
 
-class EquityPointSchema(serializers.Serializer):
+class EquityPointSchema(PresentingSerializer):
+    """The balance at one bar's close."""
+
+    # Values: metrics.presenters.results_api_equity_curve.
+
     date = serializers.DateField()
     balance = serializers.FloatField()
 
 
-class TradeSchema(serializers.Serializer):
+class TradeSchema(PresentingSerializer):
+    """One trade, entry to exit."""
+
+    # Values: metrics.presenters.results_api_trades.
+
     symbol = serializers.CharField()
     entryTime = serializers.DateTimeField()
     entryPrice = serializers.FloatField()
@@ -391,7 +324,12 @@ class TradeSchema(serializers.Serializer):
     exitReason = serializers.CharField(allow_null=True)
 
 
-class CompletedBacktestSchema(serializers.Serializer):
+class CompletedBacktestSchema(PresentingSerializer):
+    """A completed backtest: its results, equity curve and trades."""
+
+    # The equity curve and trades come in the context (``equity``, ``trades``), read by the view
+    # from the run's artifacts.
+
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField(allow_null=True)
     userId = serializers.CharField(allow_null=True)
@@ -408,23 +346,72 @@ class CompletedBacktestSchema(serializers.Serializer):
     createdAt = serializers.DateTimeField()
     completedAt = serializers.DateTimeField()
 
+    def present(self, backtest: Backtest) -> dict[str, Any]:
+        equity: pd.Series = self.context["equity"]
+        trades: pd.DataFrame | None = self.context["trades"]
+        final_balance = float(equity.iloc[-1]) if len(equity) else None
+        span = backtest_span(backtest)
+        return {
+            "id": str(backtest.id),
+            "algorithmId": _id(backtest.strategy_id),
+            "userId": _id(backtest.owner_id),
+            "status": "completed",
+            "progress": 100,
+            "startDate": _day_bound(span.start_date, end=False),
+            "endDate": _day_bound(span.end_date, end=True),
+            "initialBalance": _round2(backtest.initial_capital),
+            "finalBalance": _round2(final_balance),
+            "symbols": span.symbols,
+            # The core's metrics (fractions, drawdown negative) in this contract's units.
+            "results": results_api_results(
+                backtest.metrics or {}, trades, equity, backtest.initial_capital
+            ),
+            "equityCurve": results_api_equity_curve(equity),
+            "trades": results_api_trades(trades),
+            "createdAt": iso_datetime(backtest.created_at),
+            "completedAt": iso_datetime(backtest.completed_at),
+        }
 
-class RunningBacktestSchema(serializers.Serializer):
+
+class RunningBacktestSchema(PresentingSerializer):
+    """A queued or running backtest and how far it has come."""
+
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="`running` (also while queued)")
     progress = serializers.IntegerField(min_value=0, max_value=100)
     message = serializers.CharField()
 
+    def present(self, backtest: Backtest) -> dict[str, Any]:
+        return {
+            "id": str(backtest.id),
+            "status": presented_status(backtest),
+            "progress": backtest.progress,
+            "message": backtest.progress_message or _DEFAULT_MESSAGES.get(backtest.status, ""),
+        }
 
-class FailedBacktestSchema(serializers.Serializer):
+
+class FailedBacktestSchema(PresentingSerializer):
+    """A failed backtest and why it failed."""
+
     id = serializers.UUIDField()
     status = serializers.CharField(help_text="`failed`")
     error = serializers.CharField()
     createdAt = serializers.DateTimeField()
     failedAt = serializers.DateTimeField()
 
+    def present(self, backtest: Backtest) -> dict[str, Any]:
+        return {
+            "id": str(backtest.id),
+            "status": "failed",
+            "error": backtest.error or "The backtest failed",
+            "createdAt": iso_datetime(backtest.created_at),
+            "failedAt": iso_datetime(backtest.completed_at or backtest.updated_at),
+        }
 
-class CreatedBacktestSchema(serializers.Serializer):
+
+class CreatedBacktestSchema(PresentingSerializer):
+    """The backtest created, queued to run."""
+
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField()
     status = serializers.CharField(help_text="`running` (also while queued)")
@@ -432,8 +419,22 @@ class CreatedBacktestSchema(serializers.Serializer):
     message = serializers.CharField()
     createdAt = serializers.DateTimeField()
 
+    def present(self, backtest: Backtest) -> dict[str, Any]:
+        return {
+            "id": str(backtest.id),
+            "algorithmId": _id(backtest.strategy_id),
+            "status": "running",
+            "progress": 0,
+            "message": _DEFAULT_MESSAGES[Backtest.Status.PENDING],
+            "createdAt": iso_datetime(backtest.created_at),
+        }
 
-class BacktestSummarySchema(serializers.Serializer):
+
+class BacktestSummarySchema(PresentingSerializer):
+    """One of your backtests, without its equity curve and trades."""
+
+    # No artifacts read, so that a page stays cheap.
+
     id = serializers.UUIDField()
     algorithmId = serializers.UUIDField(allow_null=True)
     userId = serializers.CharField(allow_null=True)
@@ -448,6 +449,30 @@ class BacktestSummarySchema(serializers.Serializer):
     symbols = serializers.ListField(child=serializers.CharField())
     createdAt = serializers.DateTimeField()
     completedAt = serializers.DateTimeField(allow_null=True)
+
+    def present(self, backtest: Backtest) -> dict[str, Any]:
+        metrics = backtest.metrics or {}  # the core's metrics: fractions, currency
+        total_return = clean_number(metrics.get("total_return"))
+        completed = backtest.status == Backtest.Status.COMPLETED
+        span = backtest_span(backtest)
+        return {
+            "id": str(backtest.id),
+            "algorithmId": _id(backtest.strategy_id),
+            "userId": _id(backtest.owner_id),
+            "status": presented_status(backtest),
+            "progress": 100 if completed else backtest.progress,
+            "engine": backtest.engine,
+            "startDate": _day_bound(span.start_date, end=False),
+            "endDate": _day_bound(span.end_date, end=True),
+            "initialBalance": _round2(backtest.initial_capital),
+            "finalBalance": _round2(metrics.get("final_value")) if completed else None,
+            "returnOnInvestment": (
+                _round2(total_return * 100) if completed and total_return is not None else None
+            ),
+            "symbols": span.symbols,
+            "createdAt": iso_datetime(backtest.created_at),
+            "completedAt": iso_datetime(backtest.completed_at) if completed else None,
+        }
 
 
 class ErrorDetailSchema(serializers.Serializer):

@@ -100,9 +100,9 @@ class BacktestDetailView(ResultsApiView):
     def get(self, request, backtest_id: str):
         backtest = visible_backtest(request.user, backtest_id)
         if backtest.status == Backtest.Status.FAILED:
-            return Response(wire.present_failed(backtest))
+            return Response(wire.FailedBacktestSchema(backtest).data)
         if backtest.status != Backtest.Status.COMPLETED:
-            return Response(wire.present_in_progress(backtest))
+            return Response(wire.RunningBacktestSchema(backtest).data)
         try:
             equity = selectors.backtest_equity_curve(backtest=backtest)
             trades = selectors.backtest_trades(backtest=backtest)
@@ -111,7 +111,8 @@ class BacktestDetailView(ResultsApiView):
                 status_code=status.HTTP_409_CONFLICT,
                 message="The results of this backtest are missing from storage; run it again",
             ) from exc
-        return Response(wire.present_completed(backtest, equity=equity, trades=trades))
+        context = {"equity": equity, "trades": trades}
+        return Response(wire.CompletedBacktestSchema(backtest, context=context).data)
 
 
 class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
@@ -129,7 +130,7 @@ class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
         return Backtest.objects.filter(owner=self.request.user).select_related("strategy")
 
     def present(self, rows):
-        return [wire.present_summary(backtest) for backtest in rows]
+        return wire.BacktestSummarySchema(rows, many=True).data
 
     @extend_schema(
         operation_id="results_backtests_list",
@@ -202,7 +203,7 @@ class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
                 services.backtest_execute_async(backtest=backtest, owner=request.user)
         except services.InvalidInput as exc:
             raise validation_error(camel_case_problems(exc.errors)) from exc
-        return Response(wire.present_created(backtest), status=status.HTTP_201_CREATED)
+        return Response(wire.CreatedBacktestSchema(backtest).data, status=status.HTTP_201_CREATED)
 
 
 # The services' field names (and the run config's) as this contract's request names them.
