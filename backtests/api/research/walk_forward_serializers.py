@@ -91,6 +91,7 @@ class FoldSerializer(serializers.Serializer):
     chosen_index = serializers.IntegerField(allow_null=True)
     in_sample_score = serializers.FloatField(allow_null=True)
     in_sample_failed = serializers.IntegerField()
+    done = serializers.IntegerField(help_text="In-sample runs of this fold ended so far.")
     out_of_sample_metrics = serializers.DictField(allow_null=True)
 
 

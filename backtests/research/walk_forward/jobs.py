@@ -11,8 +11,8 @@ While a worker runs a fold (or the out-of-sample phase) a heartbeat thread keeps
 heartbeat is older than ``BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS`` back to ``pending`` and re-sends
 it, re-sends folds whose message was never picked up, and re-sends the out-of-sample phase when
 its worker died or the message that should have started it was lost; nothing is counted twice,
-because a fold's runs are counted when its choice is written and the out-of-sample runs only
-when the result is.
+because a fold's in-sample runs are counted on the fold as they end and taken off again when it
+is handed back, and the out-of-sample runs only when the result is.
 """
 
 from __future__ import annotations
@@ -69,12 +69,24 @@ def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> Ru
 
 
 def _count_done(walk_forward_id, runs: int) -> None:
+    """``runs`` more runs ended, on the analysis and its task."""
     with transaction.atomic():
         now = timezone.now()
         WalkForward.objects.filter(pk=walk_forward_id).update(done=F("done") + runs, updated_at=now)
         Task.objects.filter(walk_forward__pk=walk_forward_id).update(
             done=F("done") + runs, status=Task.Status.PROGRESS, updated_at=now
         )
+
+
+def _count_fold_runs(walk_forward_id, fold_id, runs: int) -> None:
+    """``runs`` more in-sample runs of a fold ended: counted on the fold and the analysis in one
+    transaction, only while this fold is still running (a fold handed back by the reaper
+    counts nothing more from its old worker)."""
+    with transaction.atomic():
+        if WalkForwardFold.objects.filter(pk=fold_id, status=WalkForwardFold.Status.RUNNING).update(
+            done=F("done") + runs
+        ):
+            _count_done(walk_forward_id, runs)
 
 
 def _start(walk_forward_id) -> None:
@@ -260,7 +272,13 @@ def combination_specs(walk_forward: WalkForward) -> list[RunSpec]:
 def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
     fold = _fold_of(row)
     specs = combination_specs(walk_forward)
-    choice = core.choose_in_sample(specs, fold, walk_forward.rank_metric)
+    choice = core.choose_in_sample(
+        specs,
+        fold,
+        walk_forward.rank_metric,
+        chunk_size=core.IN_SAMPLE_CHUNK_SIZE,
+        on_chunk=lambda runs: _count_fold_runs(walk_forward.pk, row.pk, runs),
+    )
     if choice.position is None:
         reason = (
             f"Fold {row.index} (in sample {fold.in_sample_start}..{fold.in_sample_end}): no "
@@ -273,24 +291,19 @@ def _choose(walk_forward: WalkForward, row: WalkForwardFold) -> None:
             status=WalkForwardFold.Status.FAILED, error=reason, in_sample_failed=choice.failed
         )
         raise RunError(reason)
-    _record_choice(walk_forward.pk, row.pk, choice, len(specs))
+    _record_choice(row.pk, choice)
 
 
-def _record_choice(walk_forward_id, fold_id, choice: core.InSampleChoice, runs: int) -> None:
-    """The fold's choice and its runs' count in one transaction, once: a fold re-run after its
-    worker died is counted by whichever run writes the choice first."""
-    with transaction.atomic():
-        chosen = WalkForwardFold.objects.filter(
-            pk=fold_id, status=WalkForwardFold.Status.RUNNING
-        ).update(
-            status=WalkForwardFold.Status.CHOSEN,
-            chosen_index=choice.position,
-            in_sample_score=choice.score,
-            in_sample_metrics=json_safe(choice.metrics),
-            in_sample_failed=choice.failed,
-        )
-        if chosen:
-            _count_done(walk_forward_id, runs)
+def _record_choice(fold_id, choice: core.InSampleChoice) -> None:
+    """The fold's choice, once (its runs were counted as they ended): a fold re-run after its
+    worker died is chosen by whichever run writes first."""
+    WalkForwardFold.objects.filter(pk=fold_id, status=WalkForwardFold.Status.RUNNING).update(
+        status=WalkForwardFold.Status.CHOSEN,
+        chosen_index=choice.position,
+        in_sample_score=choice.score,
+        in_sample_metrics=json_safe(choice.metrics),
+        in_sample_failed=choice.failed,
+    )
 
 
 def _run_out_of_sample(walk_forward: WalkForward) -> None:
@@ -358,6 +371,30 @@ def _complete(walk_forward_id, result: dict[str, Any]) -> None:
             )
 
 
+def _hand_back(fold_id, walk_forward_id, heartbeat) -> bool:
+    """A fold whose worker died back to ``pending``, its runs counted so far taken off the
+    analysis. Guarded by the heartbeat that was read, so that two reapers hand it back once."""
+    with transaction.atomic():
+        counted = (
+            WalkForwardFold.objects.filter(
+                pk=fold_id, status=WalkForwardFold.Status.RUNNING, heartbeat_at=heartbeat
+            )
+            .values_list("done", flat=True)
+            .first()
+        )
+        if counted is None:
+            return False
+        if not WalkForwardFold.objects.filter(
+            pk=fold_id, status=WalkForwardFold.Status.RUNNING, heartbeat_at=heartbeat
+        ).update(status=WalkForwardFold.Status.PENDING, done=0):
+            return False
+        if counted:
+            # updated_at stays: the analysis has not moved (its other folds may be quiet too).
+            WalkForward.objects.filter(pk=walk_forward_id).update(done=F("done") - counted)
+            Task.objects.filter(walk_forward__pk=walk_forward_id).update(done=F("done") - counted)
+        return True
+
+
 def reap_walk_forwards() -> dict[str, int]:
     """Re-send folds whose worker died or whose message was lost, and the out-of-sample phase
     when its worker died or it never started. Returns how many of each were re-sent."""
@@ -374,10 +411,7 @@ def reap_walk_forwards() -> dict[str, int]:
         heartbeat_at__lt=cutoff,
     ).values_list("id", "walk_forward_id", "index", "heartbeat_at")
     for fold_id, walk_forward_id, index, heartbeat in dead:
-        # Guarded by the heartbeat that was read, so that two reapers re-send a fold once.
-        if WalkForwardFold.objects.filter(
-            pk=fold_id, status=WalkForwardFold.Status.RUNNING, heartbeat_at=heartbeat
-        ).update(status=WalkForwardFold.Status.PENDING):
+        if _hand_back(fold_id, walk_forward_id, heartbeat):
             actors.run_walk_forward_fold.send(str(walk_forward_id), index)
             sent.add((walk_forward_id, index))
             resent["folds"] += 1

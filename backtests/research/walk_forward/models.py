@@ -12,7 +12,9 @@ class WalkForward(TimeStampedModel):
     ``combinations`` are the valid overrides (``param_grid`` form) every fold ranks on its
     in-sample window; ``skipped`` lists the first invalid ones with their problems. ``done`` /
     ``total`` count runs: every combination on every in-sample window, then one out-of-sample run
-    per fold. ``result`` is written once, when the analysis completes.
+    per fold. In-sample runs are counted as each part of a fold's batch ends (its fold's own
+    ``done`` too), so progress moves within a fold; out-of-sample runs when the result is
+    written. ``result`` is written once, when the analysis completes.
     """
 
     class Status(models.TextChoices):
@@ -102,6 +104,9 @@ class WalkForwardFold(models.Model):
     in_sample_score = models.FloatField(null=True, blank=True)
     in_sample_metrics = models.JSONField(default=dict, blank=True)
     in_sample_failed = models.PositiveIntegerField(default=0)
+    # In-sample runs of this fold counted in the analysis's ``done`` so far; a fold handed back
+    # by the reaper takes them off again, so a re-run counts nothing twice.
+    done = models.PositiveIntegerField(default=0)
     out_of_sample_metrics = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True, default="")
     # Kept fresh while a worker runs the fold's in-sample batch; a stale one means it died.

@@ -87,6 +87,7 @@ def walk_forward_detail(*, walk_forward: WalkForward) -> dict[str, Any]:
                 "chosen_index": chosen,
                 "in_sample_score": fold.in_sample_score,
                 "in_sample_failed": fold.in_sample_failed,
+                "done": fold.done,
                 "out_of_sample_metrics": fold.out_of_sample_metrics or None,
             }
         )

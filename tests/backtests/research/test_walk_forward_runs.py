@@ -15,7 +15,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 from scipy import stats
 
-from backtests.models import WalkForward
+from backtests.models import Task, WalkForward
 from backtests.pipeline import parse_run_config, run_backtest
 from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.jobs import reap_walk_forwards
@@ -222,11 +222,18 @@ def test_folds_of_a_dead_worker_and_lost_messages_are_sent_again_and_counted_onc
     WalkForward.objects.filter(pk=walk_forward.pk).update(
         status="running", updated_at=long_ago, heartbeat_at=long_ago
     )
-    walk_forward.folds.filter(index=1).update(status="running", heartbeat_at=long_ago)
+    # Half of its runs had ended and were counted.
+    walk_forward.folds.filter(index=1).update(status="running", heartbeat_at=long_ago, done=2)
+    WalkForward.objects.filter(pk=walk_forward.pk).update(done=2)
+    Task.objects.filter(pk=walk_forward.task_id).update(done=2)
 
     assert reap_walk_forwards() == {"folds": 3, "finishes": 0}
     assert reap_walk_forwards() == {"folds": 0, "finishes": 0}  # nothing is sent twice
     assert walk_forward.folds.filter(status="pending").count() == 3
+    # The dead worker's count is taken off: the re-run counts those runs again.
+    assert list(walk_forward.folds.values_list("done", flat=True)) == [0, 0, 0]
+    walk_forward.refresh_from_db()
+    assert (walk_forward.done, walk_forward.task.done) == (0, 0)
 
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
     worker.start()
@@ -237,6 +244,8 @@ def test_folds_of_a_dead_worker_and_lost_messages_are_sent_again_and_counted_onc
     assert body["status"] == "completed", body["error"]
     assert body["done"] == body["total"] == 3 * (4 + 1)
     assert [fold["status"] for fold in body["folds"]] == ["chosen"] * 3
+    assert [fold["done"] for fold in body["folds"]] == [4, 4, 4]
+    assert Task.objects.get(pk=body["task_id"]).done == 3 * (4 + 1)
     assert len(body["result"]["equity"]) > 0
 
 
@@ -278,3 +287,44 @@ def test_out_of_sample_runs_of_a_dead_worker_are_sent_again(broker):
         worker.stop()
     assert body["status"] == "completed"
     assert body["result"] == json.loads(json.dumps(completed))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_moves_within_a_fold_as_each_part_of_its_batch_ends(broker, monkeypatch):
+    client = APIClient()
+    strategy = StrategyFactory()
+    response = client.post(
+        URL,
+        {
+            "strategy_id": str(strategy.pk),
+            "base_config": BASE_CONFIG,
+            "grid": GRID,
+            "rank_metric": "perf_sharpe_ratio",
+            "scheme": "rolling",
+            "in_sample_months": 24,
+            "out_of_sample_months": 6,
+        },
+        format="json",
+    )
+    walk_forward = WalkForward.objects.get(pk=response.json()["id"])
+    broker.flush_all()
+    monkeypatch.setattr(core, "IN_SAMPLE_CHUNK_SIZE", 3)  # parts of 3 and 1 of the 4 runs
+    seen = []
+    count_fold_runs = jobs._count_fold_runs
+
+    def counted(walk_forward_id, fold_id, runs):
+        count_fold_runs(walk_forward_id, fold_id, runs)
+        fold = walk_forward.folds.get(pk=fold_id)
+        seen.append((fold.index, runs, fold.done, WalkForward.objects.get(pk=walk_forward_id).done))
+
+    monkeypatch.setattr(jobs, "_count_fold_runs", counted)
+
+    jobs.run_fold(str(walk_forward.pk), 0)
+    jobs.run_fold(str(walk_forward.pk), 2)
+
+    assert seen == [(0, 3, 3, 3), (0, 1, 4, 4), (2, 3, 3, 7), (2, 1, 4, 8)]
+    body = client.get(f"{URL}/{walk_forward.pk}").json()
+    assert (body["status"], body["done"], body["total"]) == ("running", 8, 4 * 5)
+    assert [fold["done"] for fold in body["folds"]] == [4, 0, 4, 0]
+    task = client.get(f"/api/v1/tasks/{body['task_id']}").json()
+    assert (task["status"], task["done"], task["total"]) == ("PROGRESS", 8, 20)
