@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('backtests', '0010_core_metrics'),
+        ('backtests', '0011_backtest_benchmark'),
     ]
 
     operations = [
