@@ -18,19 +18,18 @@ class StrictFieldsMixin:
         return super().to_internal_value(data)
 
 
+# A response shape that both renders and documents itself.
+#
+# ``present(instance)`` gives every declared field's value, already in the contract's units
+# and JSON types (the core's presenters compute them); the declared fields are the shape, so
+# drf-spectacular documents exactly what is rendered. A field whose value is a presenting
+# serializer (or a list of one) renders that part; any other field passes its value through
+# as it is, so that the numbers are the presenters' own to the last digit. A field declared
+# ``required=False`` is one the shape may leave out (the document does not require it):
+# ``present`` omits it when it does not apply. Any other difference between ``present``'s
+# keys and the declared fields is a programming error, raised at once.
+# (A comment, not a docstring: drf-spectacular would show it on every shape that has none.)
 class PresentingSerializer(serializers.Serializer):
-    """A response shape that both renders and documents itself.
-
-    ``present(instance)`` gives every declared field's value, already in the contract's units
-    and JSON types (the core's presenters compute them); the declared fields are the shape, so
-    drf-spectacular documents exactly what is rendered. A field whose value is a presenting
-    serializer (or a list of one) renders that part; any other field passes its value through
-    as it is, so that the numbers are the presenters' own to the last digit. A field declared
-    ``required=False`` is one the shape may leave out (the document does not require it):
-    ``present`` omits it when it does not apply. Any other difference between ``present``'s
-    keys and the declared fields is a programming error, raised at once.
-    """
-
     def present(self, instance) -> Mapping[str, Any]:
         """The values by field name; the default is an instance that already is that mapping."""
         return instance

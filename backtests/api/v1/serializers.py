@@ -10,7 +10,7 @@ from rest_framework import serializers
 # The v1 error body, re-exported for the v1 views that document it.
 from backfolio.common.openapi import ErrorDetailSerializer as ErrorDetailSerializer
 from backfolio.common.openapi import component_ref
-from backfolio.common.serializers import StrictFieldsMixin
+from backfolio.common.serializers import PresentingSerializer, StrictFieldsMixin
 from backtests.models import Backtest, Task
 from backtests.services import (
     DEFAULT_COMMISSION,
@@ -197,16 +197,30 @@ class BacktestResultSerializer(BacktestReadSerializer):
         return backtest.error or None
 
 
-class AsyncDispatchSerializer(serializers.Serializer):
+class AsyncDispatchSerializer(PresentingSerializer):
+    """A run queued: the task to poll."""
+
     task_id = serializers.UUIDField()
     status = serializers.CharField()
     backtest_id = serializers.UUIDField()
 
+    def present(self, task) -> dict:
+        return {
+            "task_id": str(task.pk),
+            "status": task.status,
+            "backtest_id": str(task.backtest_id),
+        }
 
-class SweepDispatchSerializer(serializers.Serializer):
+
+class SweepDispatchSerializer(PresentingSerializer):
+    """A sweep queued: the task to poll and how many runs it has."""
+
     task_id = serializers.UUIDField()
     status = serializers.CharField()
     n_configs = serializers.IntegerField()
+
+    def present(self, task) -> dict:
+        return {"task_id": str(task.pk), "status": task.status, "n_configs": task.total}
 
 
 class EnginesSerializer(serializers.Serializer):
@@ -232,7 +246,7 @@ class TradeSerializer(serializers.Serializer):
     fees = serializers.FloatField()
 
 
-class CompareRunSerializer(serializers.Serializer):
+class CompareRunSerializer(PresentingSerializer):
     id = serializers.UUIDField()
     strategy_id = serializers.UUIDField(allow_null=True)
     engine = serializers.CharField()
@@ -240,13 +254,18 @@ class CompareRunSerializer(serializers.Serializer):
     metrics = V1MetricsField()
 
 
-class MetricDiffSerializer(serializers.Serializer):
+class MetricDiffSerializer(PresentingSerializer):
     values = serializers.DictField(child=serializers.FloatField(allow_null=True))
     best_id = serializers.UUIDField(allow_null=True)
     higher_is_better = serializers.BooleanField()
 
 
-class CompareResponseSerializer(serializers.Serializer):
+class CompareResponseSerializer(PresentingSerializer):
+    """Runs side by side, in the request's order, and per metric each run's value and the best
+    run."""
+
+    # Values: selectors.backtest_compare.
+
     runs = CompareRunSerializer(many=True)
     metric_diff = serializers.DictField(child=MetricDiffSerializer())
 

@@ -195,8 +195,7 @@ class BacktestDetailView(V1View):
 
 def _dispatch_async(request, backtest) -> Response:
     task = services.backtest_execute_async(backtest=backtest, owner=owner_for(request.user))
-    body = {"task_id": str(task.pk), "status": task.status, "backtest_id": str(backtest.pk)}
-    return Response(body, status=status.HTTP_200_OK)
+    return Response(s.AsyncDispatchSerializer(task).data, status=status.HTTP_200_OK)
 
 
 class BacktestExecuteView(V1View):
@@ -421,7 +420,8 @@ class CompareView(V1View):
         backtests = selectors.backtests_in_order(
             backtest_ids=data["backtest_ids"], user=request.user
         )
-        return Response(selectors.backtest_compare(backtests=backtests))
+        compared = selectors.backtest_compare(backtests=backtests)
+        return Response(s.CompareResponseSerializer(compared).data)
 
 
 class SweepView(V1View):
@@ -477,8 +477,7 @@ class SweepView(V1View):
             slippage=data["slippage"],
             owner=owner_for(request.user),
         )
-        body = {"task_id": str(task.pk), "status": task.status, "n_configs": task.total}
-        return Response(body, status=status.HTTP_200_OK)
+        return Response(s.SweepDispatchSerializer(task).data, status=status.HTTP_200_OK)
 
 
 class TaskView(V1View):
