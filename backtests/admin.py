@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django_dramatiq import admin as dramatiq_admin  # noqa: F401 (registers what is undone below)
 from django_dramatiq.models import Task as DramatiqTask
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backtests import services
 from backtests.engines import registry
 from backtests.models import Backtest, Robustness, Sweep, Task
@@ -232,7 +233,7 @@ class BacktestAdmin(admin.ModelAdmin):
         for backtest in queryset:
             try:
                 services.backtest_execute_async(backtest=backtest, owner=request.user)
-            except services.Conflict:
+            except Conflict:
                 skipped.append(str(backtest.id)[:8])
                 continue
             queued += 1
@@ -271,7 +272,7 @@ class BacktestAdmin(admin.ModelAdmin):
                     owner=request.user,
                     source=Backtest.Source.UI,
                 )
-            except services.InvalidInput as error:
+            except InvalidInput as error:
                 self.message_user(
                     request,
                     f"{str(backtest.id)[:8]} cannot run there: {error.errors}",

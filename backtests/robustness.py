@@ -44,15 +44,16 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from backfolio.common.errors import Conflict
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
-from backtests import jobs, selectors
+from backtests import selectors
 from backtests.engines import get_engine, registry
+from backtests.jobs import messages, outcomes, runner
 from backtests.models import Backtest, Robustness
 from backtests.pipeline import RunError, parse_run_config, run_backtest
 from backtests.portfolio.requests import InvalidPortfolioRequest, parse_portfolio_request
 from backtests.portfolio.runner import BARS_PER_YEAR as PORTFOLIO_BARS_PER_YEAR
 from backtests.portfolio.runner import run_portfolio
-from backtests.services import Conflict
 from marketdata.store import MarketDataError, get_store
 from metrics.calculations import returns_from_equity
 from metrics.jsonsafe import clean_number
@@ -165,15 +166,13 @@ def robustness_get_or_start(*, backtest: Backtest, parameters: RobustnessParamet
         return Robustness.objects.get(**lookup)
 
     if not synchronous:
-        from backtests.tasks import compute_robustness
-
-        transaction.on_commit(lambda: compute_robustness.send(str(robustness.pk)))
+        transaction.on_commit(lambda: messages.send("compute_robustness", str(robustness.pk)))
         return robustness
     try:
         result = robustness_compute(
             backtest=backtest,
             parameters=parameters,
-            time_limit_seconds=jobs.run_time_limit_seconds(),
+            time_limit_seconds=outcomes.run_time_limit_seconds(),
         )
     except BaseException:
         robustness.delete()
@@ -205,7 +204,7 @@ def robustness_run_queued(robustness_id: str) -> None:
             backtest=robustness.backtest,
             parameters=parameters,
             progress=progress,
-            time_limit_seconds=jobs.run_time_limit_seconds() * TOTAL_STEPS,
+            time_limit_seconds=outcomes.run_time_limit_seconds() * TOTAL_STEPS,
         )
     except Conflict as error:
         _fail(robustness, str(error))
@@ -298,18 +297,16 @@ def _compute(
 def _is_stale(robustness: Robustness) -> bool:
     # Progress is written after every step and no step outlives the run time limit: a row
     # unchanged for longer lost its worker (or its message), so it is queued again.
-    stale_after = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS + jobs.heartbeat_timeout()
+    stale_after = settings.BACKFOLIO_RUN_TIME_LIMIT_SECONDS + outcomes.heartbeat_timeout()
     return robustness.updated_at < timezone.now() - timedelta(seconds=stale_after)
 
 
 def _requeue(robustness: Robustness) -> None:
-    from backtests.tasks import compute_robustness
-
     Robustness.objects.filter(pk=robustness.pk).update(
         status=Robustness.Status.PENDING, done=0, updated_at=timezone.now()
     )
     robustness.refresh_from_db()
-    transaction.on_commit(lambda: compute_robustness.send(str(robustness.pk)))
+    transaction.on_commit(lambda: messages.send("compute_robustness", str(robustness.pk)))
 
 
 # --- re-running a run at other costs -----------------------------------------------------------
@@ -324,7 +321,7 @@ def _run_context(backtest: Backtest) -> _RunContext:
 def _pipeline_context(backtest: Backtest) -> _RunContext:
     spec, problems = parse_run_config(
         backtest.config,
-        **jobs.strategy_inputs(backtest),
+        **runner.strategy_inputs(backtest),
         engine=backtest.engine,
         initial_capital=backtest.initial_capital,
         commission=backtest.commission,

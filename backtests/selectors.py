@@ -13,14 +13,15 @@ from typing import Any
 import pandas as pd
 from django.db.models import QuerySet
 
+from backfolio.common.errors import Conflict
 from backfolio.common.ownership import visible_to
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
-from backtests import artifacts, jobs
+from backtests import artifacts
 from backtests.engines import registry
 from backtests.engines.parity import PARITY_TOLERANCE, equity_parity
+from backtests.jobs import outcomes, reaper, runner
 from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, run_backtest
-from backtests.services import Conflict
 from metrics.jsonsafe import json_safe
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_row_metrics
 from strategies.language import allocation_symbols
@@ -44,7 +45,7 @@ def backtest_get(*, backtest_id, user) -> Backtest:
 
 def backtest_get_fresh(*, backtest_id, user) -> Backtest:
     """``backtest_get`` after letting the reaper fail a run whose worker died."""
-    jobs.maybe_reap()
+    reaper.maybe_reap()
     return backtest_get(backtest_id=backtest_id, user=user)
 
 
@@ -69,7 +70,7 @@ def task_get(*, task_id, user) -> Task:
     """The task row (after reaping stale runs), or ``Task.DoesNotExist``."""
     key = parse_uuid(task_id)
     if key is not None:
-        jobs.maybe_reap()
+        reaper.maybe_reap()
         found = visible_to(Task.objects.all(), user).filter(pk=key).first()
         if found is not None:
             return found
@@ -307,7 +308,7 @@ def _rerun(backtest: Backtest, engine: str) -> tuple[pd.Series, pd.DataFrame]:
         )
         run = portfolio_run(request, engine=engine)
         return run.equity, run.trades
-    spec = jobs.run_spec(backtest, engine=engine)
-    with run_time_limit(jobs.run_time_limit_seconds()):
+    spec = runner.run_spec(backtest, engine=engine)
+    with run_time_limit(outcomes.run_time_limit_seconds()):
         result = run_backtest(spec)
     return result.equity, result.trades

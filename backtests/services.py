@@ -14,9 +14,11 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backfolio.limits import MAX_SWEEP_ENTRIES
-from backtests import artifacts, jobs
+from backtests import artifacts
 from backtests.engines.registry import DEFAULT_ENGINE as DEFAULT_ENGINE  # a v1 create default
+from backtests.jobs import runner, sweeps
 from backtests.models import Backtest, Sweep, Task
 from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, core_from_v1
@@ -36,18 +38,6 @@ MAX_METRIC_NAME_LENGTH = 100
 # A failed run stores its reason as ``metrics.error``, the one metric that is text.
 ERROR_METRIC = "error"
 MAX_ERROR_METRIC_LENGTH = 10_000
-
-
-class InvalidInput(Exception):
-    """Input that cannot be accepted; ``errors`` is field-keyed (nested for documents)."""
-
-    def __init__(self, errors: Mapping[str, Any]) -> None:
-        super().__init__(str(errors))
-        self.errors = dict(errors)
-
-
-class Conflict(Exception):
-    """The request is valid but the row's state does not allow it (e.g. already running)."""
 
 
 def _problems_by_path(problems) -> dict[str, list[str]]:
@@ -224,10 +214,10 @@ def backtest_delete(*, backtest: Backtest) -> None:
 def backtest_execute(*, backtest: Backtest) -> Backtest:
     """Run ``backtest`` now, in this thread; returns it completed or failed (never raises for a
     failed run). Raises ``Conflict`` when it is already running."""
-    run_number = jobs.claim_run(backtest)
+    run_number = runner.claim_run(backtest)
     if run_number is None:
         raise Conflict(f"Backtest {backtest.pk} is already running.")
-    return jobs.execute_run(backtest, run_number)
+    return runner.execute_run(backtest, run_number)
 
 
 def backtest_execute_async(*, backtest: Backtest, owner=None) -> Task:
@@ -304,7 +294,7 @@ def _refuse_a_second_queued_run(backtest: Backtest) -> None:
     status, sweep_id = current
     if status == Backtest.Status.RUNNING:
         raise Conflict(f"Backtest {backtest.pk} is already running.")
-    open_tasks = Task.objects.filter(status__in=jobs.ACTIVE_TASK_STATUSES)
+    open_tasks = Task.objects.filter(status__in=runner.ACTIVE_TASK_STATUSES)
     queued = open_tasks.filter(kind=Task.Kind.EXECUTE, backtest_id=backtest.pk).exists() or (
         status == Backtest.Status.PENDING
         and sweep_id is not None
@@ -407,7 +397,7 @@ def sweep_create(
     )
     if errors:
         raise InvalidInput(errors)
-    batched = jobs.sweep_runs_as_batch(engine, strategy.kind, param_grid)
+    batched = sweeps.sweep_runs_as_batch(engine, strategy.kind, param_grid)
     snapshot = strategy.run_snapshot()  # bulk_create skips Backtest.save
     with transaction.atomic():
         sweep = Sweep.objects.create(

@@ -5,7 +5,7 @@ has ``BACKFOLIO_RUN_TIME_LIMIT_SECONDS``; past it the run is stopped and marked 
 core's own deadline checks (``backfolio.deadline``), which work in every mode. Dramatiq's
 ``TimeLimit`` is the backstop, a grace period later, for a run stuck between two checks. A sweep
 whose entries differ only in plugin parameters on vectorbt sends one ``run_sweep_batch`` message:
-its entries share vectorised engine calls (``jobs.sweep_runs_as_batch``). Any other sweep sends
+its entries share vectorised engine calls (``sweeps.sweep_runs_as_batch``). Any other sweep sends
 one ``run_sweep_entry`` message per grid entry, so its entries run in parallel across however
 many workers consume the queue.
 
@@ -21,7 +21,9 @@ from django.conf import settings
 from django.db import connection
 from dramatiq.middleware import Middleware
 
-from backtests import jobs, robustness
+from backtests import robustness
+from backtests.jobs import reaper, runner, sweeps
+from backtests.jobs.outcomes import heartbeat_timeout
 
 logger = logging.getLogger(__name__)
 
@@ -35,20 +37,20 @@ RUN_TIME_LIMIT_MS = (
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
 def execute_backtest(backtest_id: str, task_id: str) -> None:
-    jobs.maybe_reap()
-    jobs.run_execute_task(backtest_id, task_id)
+    reaper.maybe_reap()
+    runner.run_execute_task(backtest_id, task_id)
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
 def run_sweep_entry(backtest_id: str, task_id: str) -> None:
-    jobs.maybe_reap()
-    jobs.run_sweep_entry(backtest_id, task_id)
+    reaper.maybe_reap()
+    sweeps.run_sweep_entry(backtest_id, task_id)
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
 def run_sweep_batch(sweep_id: str, task_id: str) -> None:
-    jobs.maybe_reap()
-    jobs.run_sweep_batch(sweep_id, task_id)
+    reaper.maybe_reap()
+    sweeps.run_sweep_batch(sweep_id, task_id)
 
 
 # A robustness computation re-runs its backtest once per step (at most).
@@ -74,11 +76,11 @@ class StaleRunReaper(Middleware):
         self._stop.set()
 
     def _loop(self) -> None:
-        interval = max(jobs.heartbeat_timeout() / 2, 1.0)
+        interval = max(heartbeat_timeout() / 2, 1.0)
         try:
             while True:
                 try:
-                    jobs.reap_stale_runs()
+                    reaper.reap_stale_runs()
                 except Exception:  # housekeeping: try again next time
                     logger.exception("Reaping stale backtests failed")
                 if self._stop.wait(interval):
@@ -94,7 +96,3 @@ def _install_reaper() -> None:
 
 
 _install_reaper()
-
-# The research actors register on the same broker when the workers discover this module.
-from backtests.research import tasks as research_tasks  # noqa: E402, F401
-from backtests.research.walk_forward import tasks as walk_forward_tasks  # noqa: E402, F401

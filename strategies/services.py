@@ -2,8 +2,8 @@
 
 from typing import Any
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backfolio.common.ownership import visible_to
-from backtests.services import Conflict, InvalidInput
 from strategies.language import symbol_format_problem, validate_definition
 from strategies.models import Strategy
 

@@ -1,14 +1,19 @@
-"""Failures that are not the caller's input, classified once for every contract's handler.
+"""The errors every app's services raise, and the failures that are not the caller's input.
 
-Each contract renders these in its own error shape; this module only decides the status and the
-sentence: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, a database that cannot be reached is
-503 (clients should retry), never a 500 traceback.
+``InvalidInput`` and ``Conflict`` are what a service raises for input it refuses and for a row
+whose state does not allow the operation; each contract renders them in its own error shape.
+
+``classify_failure`` decides, once for every contract's handler, the status and the sentence of
+an infrastructure failure: a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is 413, a database that
+cannot be reached is 503 (clients should retry), never a 500 traceback.
 
 Every contract's exception handler starts from ``drf_error_response`` (DRF's own handler, these
 failures included) and wraps its result in the contract's envelope.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -18,6 +23,18 @@ from django.http import Http404
 from rest_framework.exceptions import APIException, NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
+
+
+class InvalidInput(Exception):
+    """Input that cannot be accepted; ``errors`` is field-keyed (nested for documents)."""
+
+    def __init__(self, errors: Mapping[str, Any]) -> None:
+        super().__init__(str(errors))
+        self.errors = dict(errors)
+
+
+class Conflict(Exception):
+    """The request is valid but the row's state does not allow it (e.g. already running)."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 
-from backtests import artifacts, jobs
+from backtests import artifacts
+from backtests.jobs import leaderboard, runner
 from backtests.models import Backtest, Sweep, Task
 from backtests.pages import charts
 from backtests.selectors import backtest_compare
@@ -68,7 +69,7 @@ def recent_backtests(*, limit: int = 10) -> QuerySet[Backtest]:
 
 def active_tasks(*, limit: int = 20) -> QuerySet[Task]:
     return (
-        Task.objects.filter(status__in=jobs.ACTIVE_TASK_STATUSES)
+        Task.objects.filter(status__in=runner.ACTIVE_TASK_STATUSES)
         .select_related("backtest__strategy", "sweep__strategy")
         .order_by("-created_at")[:limit]
     )
@@ -636,7 +637,7 @@ def sweep_leaderboard(sweep: Sweep) -> list[dict[str, Any]]:
     if task is not None and isinstance(task.result, dict) and "leaderboard" in task.result:
         entries = task.result["leaderboard"]
     else:
-        entries = jobs.sweep_leaderboard(sweep)["leaderboard"]
+        entries = leaderboard.sweep_leaderboard(sweep)["leaderboard"]
     labels = dict(Backtest.Status.choices)
     return [
         {

@@ -19,6 +19,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backfolio.common.renderers import dumps
 from backtests import services
 from backtests.models import Backtest, Sweep
@@ -148,7 +149,7 @@ def backtest_parity(request, backtest_id: uuid.UUID):
     backtest = get_object_or_404(Backtest, pk=backtest_id)
     try:
         parity = backtest_selectors.backtest_parity(backtest=backtest)
-    except services.Conflict as conflict:
+    except Conflict as conflict:
         return _backtest_page(request, backtest_id, parity_error=str(conflict), status=409)
     return _backtest_page(request, backtest_id, parity=parity)
 
@@ -162,7 +163,7 @@ def backtest_rerun(request, backtest_id: uuid.UUID):
         return _portfolio_rerun(request, backtest)
     try:
         copy, _task = services.backtest_rerun(backtest=backtest, owner=request.user)
-    except services.Conflict as conflict:
+    except Conflict as conflict:
         messages.error(request, str(conflict))
         return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
     messages.success(request, "The same run is queued again; this page follows it.")
@@ -190,7 +191,7 @@ def backtest_retry(request, backtest_id: uuid.UUID):
     backtest = get_object_or_404(Backtest, pk=backtest_id)
     try:
         services.backtest_retry(backtest=backtest, owner=request.user)
-    except services.Conflict as conflict:
+    except Conflict as conflict:
         messages.error(request, str(conflict))
     else:
         messages.success(request, "The run is queued again; this page follows it.")
@@ -232,7 +233,7 @@ def backtest_robustness_start(request, backtest_id: uuid.UUID):
     backtest = get_object_or_404(Backtest, pk=backtest_id)
     try:
         robustness = robustness_get_or_start(backtest=backtest, parameters=RobustnessParameters())
-    except services.Conflict as conflict:
+    except Conflict as conflict:
         return _json({"detail": str(conflict)}, status=409)
     return _json(_robustness_payload(robustness))
 
@@ -486,7 +487,7 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
             source=Backtest.Source.UI,
             benchmark=data["benchmark"],
         )
-    except services.InvalidInput as error:
+    except InvalidInput as error:
         _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, backtest_form=form, status=400)
     services.backtest_execute_async(backtest=backtest, owner=request.user)
@@ -514,7 +515,7 @@ def strategy_start_sweep(request, strategy_id: uuid.UUID):
             slippage=data["slippage"],
             owner=request.user,
         )
-    except services.InvalidInput as error:
+    except InvalidInput as error:
         _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, sweep_form=form, status=400)
     sweep = task.sweep
@@ -550,7 +551,7 @@ def strategy_start_research_sweep(request, strategy_id: uuid.UUID):
             benchmark=data["benchmark"] or None,
             owner=request.user,
         )
-    except services.InvalidInput as error:
+    except InvalidInput as error:
         _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, research_form=form, status=400)
     messages.success(request, f"The research sweep of {sweep.total:,} combinations is queued.")
@@ -584,7 +585,7 @@ def strategy_start_walk_forward(request, strategy_id: uuid.UUID):
             slippage=data["slippage"],
             owner=request.user,
         )
-    except services.InvalidInput as error:
+    except InvalidInput as error:
         _add_service_errors(form, error.errors)
         return _strategy_page(request, strategy, walk_forward_form=form, status=400)
     messages.success(request, "The walk-forward is queued.")
@@ -722,7 +723,7 @@ def _save_strategy(request, form, strategy=None):
         else:
             strategy_services.strategy_update(strategy=strategy, data=fields)
             messages.success(request, f"Strategy “{strategy.name}” saved.")
-    except services.InvalidInput as error:
+    except InvalidInput as error:
         _add_service_errors(form, error.errors)
         return _builder_page(request, form, strategy=strategy, status=400)
     return redirect(reverse("pages:strategy-detail", args=[strategy.id]))

@@ -37,7 +37,8 @@ from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
-from backtests.jobs import heartbeat_timeout
+from backtests.jobs import messages
+from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
 from backtests.pipeline import parse_run_config
 from backtests.research import grid as grids
@@ -422,8 +423,6 @@ def _settle(ours, fields: dict[str, Any]) -> None:
 def reap_research_sweeps() -> dict[str, int]:
     """Re-queue chunks whose worker stopped beating or whose message was never picked up, and
     finishing steps whose worker died. Returns how many of each were re-sent."""
-    from backtests.research import tasks as actors
-
     now = timezone.now()
     cutoff = now - timedelta(seconds=heartbeat_timeout())
     requeued = {"chunks": 0, "finishes": 0}
@@ -436,7 +435,7 @@ def reap_research_sweeps() -> dict[str, int]:
             pk=chunk_id, status=ResearchSweepChunk.Status.RUNNING, attempts=attempts,
             heartbeat_at__lt=cutoff,
         ).update(status=ResearchSweepChunk.Status.PENDING, updated_at=now):  # fmt: skip
-            actors.run_research_chunk.send(str(chunk_id))
+            messages.send("run_research_chunk", str(chunk_id))
             requeued["chunks"] += 1
             logger.warning("Re-queued research chunk %s: attempt %s went stale", chunk_id, attempts)
     # A pending chunk may simply wait behind others in the queue; its message counts as lost
@@ -464,7 +463,7 @@ def reap_research_sweeps() -> dict[str, int]:
             sweep_id=sweep_id, status=ResearchSweepChunk.Status.PENDING
         ).values_list("id", flat=True)
         for chunk_id in pending:
-            actors.run_research_chunk.send(str(chunk_id))
+            messages.send("run_research_chunk", str(chunk_id))
             requeued["chunks"] += 1
         logger.warning("Re-sent the pending chunks of idle research sweep %s", sweep_id)
     unfinished = (
@@ -480,6 +479,6 @@ def reap_research_sweeps() -> dict[str, int]:
         if ResearchSweep.objects.filter(pk=sweep_id, finish_token=token).update(
             finish_token=None, updated_at=now
         ):
-            actors.finish_research_sweep.send(str(sweep_id))
+            messages.send("finish_research_sweep", str(sweep_id))
             requeued["finishes"] += 1
     return requeued

@@ -9,11 +9,12 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from backfolio.common.errors import Conflict
 from backfolio.common.ownership import visible_to
-from backtests import artifacts, jobs
+from backtests import artifacts
+from backtests.jobs import reaper
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
 from backtests.research.ranking import RANKABLE_METRICS, higher_is_better, order_key, score_of
-from backtests.services import Conflict
 from metrics.jsonsafe import json_safe
 from strategies.selectors import parse_uuid
 
@@ -25,7 +26,7 @@ def research_sweep_get(*, sweep_id, user) -> ResearchSweep:
     """The sweep (after reaping stale work), or ``ResearchSweep.DoesNotExist``."""
     key = parse_uuid(sweep_id)
     if key is not None:
-        jobs.maybe_reap()
+        reaper.maybe_reap()
         found = (
             visible_to(ResearchSweep.objects.select_related("strategy"), user)
             .filter(pk=key)

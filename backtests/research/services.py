@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backtests import services as backtest_services
 from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Task
@@ -24,7 +25,7 @@ from backtests.pipeline import (
 )
 from backtests.research import grid as grids
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
-from backtests.services import RANK_METRICS, Conflict, InvalidInput
+from backtests.services import RANK_METRICS
 from marketdata.store import MarketDataError, get_store
 from metrics import research
 from strategies.language.plugins import PLUGINS

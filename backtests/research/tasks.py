@@ -4,18 +4,18 @@ reaper (its heartbeat stops) and sent again."""
 
 import dramatiq
 
-from backtests import jobs as run_jobs
+from backtests.jobs import reaper
 from backtests.research import jobs
 from backtests.tasks import RUN_TIME_LIMIT_MS
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
 def run_research_chunk(chunk_id: str) -> None:
-    run_jobs.maybe_reap()
+    reaper.maybe_reap()
     jobs.run_chunk(chunk_id)
 
 
 @dramatiq.actor(max_retries=0, time_limit=RUN_TIME_LIMIT_MS)
 def finish_research_sweep(sweep_id: str) -> None:
-    run_jobs.maybe_reap()
+    reaper.maybe_reap()
     jobs.finish_sweep(sweep_id)

@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backtests import services
 from backtests.models import Backtest, Sweep, Task
 from tests.factories import BacktestFactory, StrategyFactory, stored_v1_metrics
@@ -15,7 +16,7 @@ CONFIG = {"symbol": "SPY", "start_date": "2019-01-01", "end_date": "2020-12-31"}
 
 def test_create_validates_before_writing():
     strategy = StrategyFactory()
-    with pytest.raises(services.InvalidInput) as raised:
+    with pytest.raises(InvalidInput) as raised:
         services.backtest_create(
             strategy=strategy, engine="nope", config={**CONFIG, "typo": 1}, initial_capital=-1
         )
@@ -45,9 +46,9 @@ def test_sync_execute_and_conflict():
     assert len([sql for sql in own if 'progress" = ' not in sql or "completed" in sql]) == 2
     Backtest.objects.filter(pk=backtest.pk).update(status="running")
     backtest.refresh_from_db()
-    with pytest.raises(services.Conflict):
+    with pytest.raises(Conflict):
         services.backtest_execute(backtest=backtest)
-    with pytest.raises(services.Conflict):
+    with pytest.raises(Conflict):
         services.backtest_execute_async(backtest=backtest)
 
 
@@ -63,7 +64,7 @@ def test_sweep_rejects_bad_grids_and_creates_nothing():
             "rank_metric": "total_return",
             **changes,
         }
-        with pytest.raises(services.InvalidInput) as raised:
+        with pytest.raises(InvalidInput) as raised:
             services.sweep_create(**arguments)
         return raised.value.errors
 
@@ -118,7 +119,7 @@ def queued_messages(broker) -> int:
     [("trade_turnover_annualised", [1, 2, 0]), ("trade_avg_win", [0, 2, 1])],
 )
 def test_sweep_leaderboard_ranks_by_the_metrics_direction(metric, expected_order):
-    from backtests.jobs import sweep_leaderboard
+    from backtests.jobs.leaderboard import sweep_leaderboard
 
     strategy = StrategyFactory()
     sweep = Sweep.objects.create(

@@ -141,7 +141,8 @@ def _sweep_outcome(task_id):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_batched_sweep_leaves_what_one_message_per_entry_leaves(worker, broker, monkeypatch):
-    from backtests import artifacts, jobs, services, tasks
+    from backtests import artifacts, services, tasks
+    from backtests.jobs import sweeps
     from tests.factories import StrategyFactory
 
     strategy = StrategyFactory()
@@ -155,7 +156,7 @@ def test_a_batched_sweep_leaves_what_one_message_per_entry_leaves(worker, broker
         )
 
     def sweep(batched):
-        monkeypatch.setattr(jobs, "sweep_runs_as_batch", lambda *args: batched)
+        monkeypatch.setattr(sweeps, "sweep_runs_as_batch", lambda *args: batched)
         task = services.sweep_create(
             strategy=strategy,
             engine="vectorbt",
@@ -199,7 +200,7 @@ def test_a_batched_sweep_leaves_what_one_message_per_entry_leaves(worker, broker
 
 
 def test_only_vectorbt_sweeps_over_plugin_parameters_are_batched():
-    from backtests.jobs import sweep_runs_as_batch
+    from backtests.jobs.sweeps import sweep_runs_as_batch
 
     params = [{"signal_plugin_params": {"fast": 5}}, {}]
     assert sweep_runs_as_batch("vectorbt", "signal", params)

@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from backtests import jobs
+from backtests.jobs import reaper
 from backtests.models import Backtest, Task
 from tests.factories import BacktestFactory, StrategyFactory
 
@@ -175,7 +175,7 @@ def test_reaper_counts_a_dead_sweep_entry_and_finishes_the_sweep(settings):
         kind=Task.Kind.SWEEP, sweep=sweep, total=2, done=1, status=Task.Status.PROGRESS
     )
 
-    assert jobs.reap_stale_runs()["failed"] == 1
+    assert reaper.reap_stale_runs()["failed"] == 1
 
     task.refresh_from_db()
     assert (task.status, task.done) == ("SUCCESS", 2)
@@ -213,7 +213,7 @@ def test_lost_pending_message_is_requeued(worker, settings):
     old = timezone.now() - timedelta(hours=1)
     Task.objects.filter(pk=task.pk).update(updated_at=old)
 
-    assert jobs.reap_stale_runs()["requeued"] == 1
+    assert reaper.reap_stale_runs()["requeued"] == 1
 
     body, _ = poll(APIClient(), task.id)
     assert body["status"] == "SUCCESS"

@@ -5,6 +5,7 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backtests.models import Backtest, Sweep, Task
 from backtests.pages import selectors
 from backtests.pages.forms import parse_values, rule_parameters
@@ -161,7 +162,7 @@ class TestBacktestForm:
         from backtests import services
 
         strategy = StrategyFactory()
-        with pytest.raises(services.InvalidInput) as raised:
+        with pytest.raises(InvalidInput) as raised:
             services.backtest_create(
                 strategy=strategy,
                 engine="vectorbt",
@@ -557,7 +558,7 @@ class TestRunAgain:
 
         portfolio = BacktestFactory(strategy=None, source=Backtest.Source.V2)
 
-        with pytest.raises(services.Conflict, match="is a Backfolio portfolio run"):
+        with pytest.raises(Conflict, match="is a Backfolio portfolio run"):
             services.backtest_rerun(backtest=portfolio)
         assert Backtest.objects.count() == 1
 

@@ -11,7 +11,8 @@ import os
 import pytest
 from django.db import connection
 
-from backtests import jobs, services, tasks
+from backtests import services, tasks
+from backtests.jobs import reaper
 from backtests.models import Backtest, Task
 from strategies.models import Strategy
 from tests.reliability.conftest import wait_until
@@ -184,4 +185,4 @@ def test_broker_lost_mid_sweep_still_finishes_the_sweep(private_broker):
     assert not Backtest.objects.filter(
         sweep=task.sweep_id, status__in=(Backtest.Status.PENDING, Backtest.Status.RUNNING)
     ).exists()
-    jobs.reap_stale_runs()  # nothing left for the reaper
+    reaper.reap_stale_runs()  # nothing left for the reaper

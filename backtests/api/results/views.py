@@ -21,9 +21,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from backfolio.common.errors import Conflict, InvalidInput
 from backfolio.common.ownership import visible_to
 from backfolio.common.pagination import CheckedListMixin
-from backtests import jobs, selectors, services
+from backtests import selectors, services
+from backtests.jobs import reaper
 from backtests.models import Backtest
 from strategies.models import Strategy
 
@@ -63,7 +65,7 @@ def _parse_id(raw: str) -> uuid.UUID:
 def visible_backtest(user, backtest_id: str) -> Backtest:
     """The backtest, or 404 when it does not exist and 403 when ``user`` may not see it."""
     # A run whose worker died is failed (or re-queued) before anyone is shown it as running.
-    jobs.maybe_reap()
+    reaper.maybe_reap()
     backtest = Backtest.objects.filter(pk=_parse_id(backtest_id)).first()
     if backtest is None:
         raise not_found()
@@ -106,7 +108,7 @@ class BacktestDetailView(ResultsApiView):
         try:
             equity = selectors.backtest_equity_curve(backtest=backtest)
             trades = selectors.backtest_trades(backtest=backtest)
-        except services.Conflict as exc:
+        except Conflict as exc:
             raise ResultsApiError(
                 status_code=status.HTTP_409_CONFLICT,
                 message="The results of this backtest are missing from storage; run it again",
@@ -201,7 +203,7 @@ class BacktestListCreateView(CheckedListMixin, ResultsApiMixin, GenericAPIView):
                     source=Backtest.Source.RESULTS_API,
                 )
                 services.backtest_execute_async(backtest=backtest, owner=request.user)
-        except services.InvalidInput as exc:
+        except InvalidInput as exc:
             raise validation_error(camel_case_problems(exc.errors)) from exc
         return Response(wire.CreatedBacktestSchema(backtest).data, status=status.HTTP_201_CREATED)
 

@@ -20,10 +20,9 @@ from rest_framework import status
 from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 
-from backfolio.common.errors import drf_error_response
+from backfolio.common.errors import Conflict, InvalidInput, drf_error_response
 from backfolio.common.openapi import ErrorDetailSerializer
 from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA
-from backtests.services import Conflict, InvalidInput
 
 logger = logging.getLogger(__name__)
 

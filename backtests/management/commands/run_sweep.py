@@ -15,6 +15,7 @@ from pathlib import Path
 import dramatiq
 from django.core.management.base import BaseCommand, CommandError
 
+from backfolio.common.errors import InvalidInput
 from backtests import services
 from backtests.engines.registry import DEFAULT_ENGINE
 from backtests.models import Task
@@ -83,7 +84,7 @@ class Command(BaseCommand):
                     slippage=options["slippage"],
                     max_entries=None,
                 )
-            except services.InvalidInput as error:
+            except InvalidInput as error:
                 raise CommandError(json.dumps(error.errors)) from error
             task = self._wait(task.pk, options["timeout"])
             elapsed = time.perf_counter() - started

@@ -28,7 +28,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
-from backtests.jobs import heartbeat_timeout
+from backtests.jobs import messages
+from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
 from backtests.pipeline import RunError, RunSpec, parse_run_config
 from backtests.research.grid import apply_overrides
@@ -398,8 +399,6 @@ def _hand_back(fold_id, walk_forward_id, heartbeat) -> bool:
 def reap_walk_forwards() -> dict[str, int]:
     """Re-send folds whose worker died or whose message was lost, and the out-of-sample phase
     when its worker died or it never started. Returns how many of each were re-sent."""
-    from backtests.research.walk_forward import tasks as actors
-
     now = timezone.now()
     cutoff = now - timedelta(seconds=heartbeat_timeout())
     active = (WalkForward.Status.PENDING, WalkForward.Status.RUNNING)
@@ -412,7 +411,7 @@ def reap_walk_forwards() -> dict[str, int]:
     ).values_list("id", "walk_forward_id", "index", "heartbeat_at")
     for fold_id, walk_forward_id, index, heartbeat in dead:
         if _hand_back(fold_id, walk_forward_id, heartbeat):
-            actors.run_walk_forward_fold.send(str(walk_forward_id), index)
+            messages.send("run_walk_forward_fold", str(walk_forward_id), index)
             sent.add((walk_forward_id, index))
             resent["folds"] += 1
             logger.warning("Re-sent fold %s of walk-forward %s", index, walk_forward_id)
@@ -429,7 +428,7 @@ def reap_walk_forwards() -> dict[str, int]:
         if WalkForward.objects.filter(pk=walk_forward_id, out_of_sample_started_at=started).update(
             out_of_sample_started_at=None, updated_at=now
         ):
-            actors.finish_walk_forward.send(str(walk_forward_id))
+            messages.send("finish_walk_forward", str(walk_forward_id))
             resent["finishes"] += 1
             logger.warning("Re-sent the out-of-sample runs of walk-forward %s", walk_forward_id)
     quiet = WalkForward.objects.filter(status__in=active, updated_at__lt=cutoff).values_list(
@@ -446,6 +445,6 @@ def reap_walk_forwards() -> dict[str, int]:
             walk_forward_id=walk_forward_id, status=WalkForwardFold.Status.PENDING
         ).values_list("index", flat=True):
             if (walk_forward_id, index) not in sent:
-                actors.run_walk_forward_fold.send(str(walk_forward_id), index)
+                messages.send("run_walk_forward_fold", str(walk_forward_id), index)
                 resent["folds"] += 1
     return resent

@@ -8,10 +8,10 @@ from typing import Any
 import pandas as pd
 from django.db.models import Count, F, QuerySet
 
+from backfolio.common.errors import Conflict
 from backfolio.common.ownership import visible_to
 from backtests import artifacts
 from backtests.research.walk_forward.models import WalkForward
-from backtests.services import Conflict
 from strategies.selectors import parse_uuid
 
 

@@ -1,8 +1,8 @@
 """Writes of walk-forward analyses: validate everything, create the rows, queue the folds.
 
 Nothing is written unless the whole request is valid. Problems are field-keyed as the v1 API
-reports them (``backtests.services.InvalidInput``); combinations that fail validation are skipped
-and listed (the first 20), and only when none is valid is the request refused.
+reports them (``backfolio.common.errors.InvalidInput``); combinations that fail validation are
+skipped and listed (the first 20), and only when none is valid is the request refused.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 
+from backfolio.common.errors import InvalidInput
 from backtests.models import Task
 from backtests.pipeline import accepted_keys, parse_run_config, validate_run_settings
 from backtests.research.grid import (
@@ -24,12 +25,7 @@ from backtests.research.grid import (
 )
 from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
-from backtests.services import (
-    DEFAULT_ENGINE,
-    DEFAULT_INITIAL_CAPITAL,
-    RANK_METRICS,
-    InvalidInput,
-)
+from backtests.services import DEFAULT_ENGINE, DEFAULT_INITIAL_CAPITAL, RANK_METRICS
 from strategies.models import Strategy
 
 DEFAULT_COST = 0.0005

@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 from django.conf import settings
 
-from backtests import jobs, selectors, services
+from backtests import selectors, services
+from backtests.jobs import runner
 from backtests.models import Backtest, Task
 from tests.backtests.portfolio.test_cashflows import independent_irr
 from tests.factories import StrategyFactory
@@ -206,8 +207,8 @@ def test_a_created_run_reports_progress_through_a_worker(user, worker, monkeypat
     client = bearer_client(user)
     strategy = StrategyFactory(owner=user, definition=SMA_CROSS)
     seen_while_running: list[dict] = []
-    monkeypatch.setattr(jobs, "PROGRESS_WRITE_INTERVAL_SECONDS", 0.0)
-    original = jobs._ProgressWriter.__call__
+    monkeypatch.setattr(runner, "PROGRESS_WRITE_INTERVAL_SECONDS", 0.0)
+    original = runner._ProgressWriter.__call__
 
     def write_then_look(self, fraction):
         original(self, fraction)
@@ -215,7 +216,7 @@ def test_a_created_run_reports_progress_through_a_worker(user, worker, monkeypat
             bearer_client(user).get(f"/api/backtests/{self.backtest.pk}").json()
         )
 
-    monkeypatch.setattr(jobs._ProgressWriter, "__call__", write_then_look)
+    monkeypatch.setattr(runner._ProgressWriter, "__call__", write_then_look)
 
     created = client.post("/api/backtests", _body(strategy), format="json")
     assert created.status_code == 201, created.content
@@ -241,7 +242,7 @@ def test_a_run_that_fails_in_the_worker_shows_the_failed_shape(user, worker, mon
     def broken_engine(*args, **kwargs):
         raise RuntimeError("engine exploded")
 
-    monkeypatch.setattr(jobs, "run_backtest", broken_engine)
+    monkeypatch.setattr(runner, "run_backtest", broken_engine)
     client = bearer_client(user)
     strategy = StrategyFactory(owner=user)
 
