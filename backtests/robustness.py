@@ -50,10 +50,11 @@ from backtests import selectors
 from backtests.engines import get_engine, registry
 from backtests.jobs import messages, outcomes, runner
 from backtests.models import Backtest, Robustness
-from backtests.pipeline import RunError, parse_run_config, run_backtest
+from backtests.pipeline import RunError, run_backtest
 from backtests.portfolio.requests import InvalidPortfolioRequest, parse_portfolio_request
 from backtests.portfolio.runner import BARS_PER_YEAR as PORTFOLIO_BARS_PER_YEAR
 from backtests.portfolio.runner import run_portfolio
+from backtests.run_config import parse_run_config
 from marketdata.store import MarketDataError, get_store
 from metrics.calculations import returns_from_equity
 from metrics.jsonsafe import clean_number

@@ -20,7 +20,7 @@ from backtests import artifacts
 from backtests.engines.registry import DEFAULT_ENGINE as DEFAULT_ENGINE  # a v1 create default
 from backtests.jobs import runner, sweeps
 from backtests.models import Backtest, Sweep, Task
-from backtests.pipeline import RunSpec, parse_run_config, validate_run_settings
+from backtests.run_config import RunSpec, parse_run_config, validate_run_settings
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, core_from_v1
 from strategies.models import Strategy
 

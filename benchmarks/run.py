@@ -534,9 +534,10 @@ def bench_in_process() -> None:
     """The core alone, in this process: one SMA-crossover run per engine with metrics (SPY
     2005–2024), and the 10-year 3-asset monthly allocation with all analytics."""
     from backtests.engines import get_engine
-    from backtests.pipeline import parse_run_config, run_backtest
+    from backtests.pipeline import run_backtest
     from backtests.portfolio.requests import parse_portfolio_request
     from backtests.portfolio.runner import run_portfolio
+    from backtests.run_config import parse_run_config
     from marketdata.store import get_store
 
     config = {

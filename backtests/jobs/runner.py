@@ -27,7 +27,8 @@ from backtests.jobs.outcomes import (
     time_limit_fields,
 )
 from backtests.models import Backtest, Task
-from backtests.pipeline import RunError, parse_run_config, run_backtest
+from backtests.pipeline import RunError, run_backtest
+from backtests.run_config import parse_run_config
 
 logger = logging.getLogger(__name__)
 

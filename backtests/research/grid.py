@@ -47,7 +47,7 @@ def expand(grid: Any, param_grid: Any, *, config_keys: Iterable[str]) -> list[di
     """The combinations a request asks for, as overrides in ``param_grid`` form.
 
     Exactly one of ``grid`` and ``param_grid`` must be given (the other None). ``config_keys``
-    are the configuration keys the strategy accepts (``pipeline.accepted_keys``). Raises
+    are the configuration keys the strategy accepts (``run_config.accepted_keys``). Raises
     ``GridProblems`` naming every bad path or entry, or the combination count when it exceeds
     ``MAX_COMBINATIONS``.
     """

@@ -40,11 +40,11 @@ from backtests import artifacts
 from backtests.jobs import messages
 from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
-from backtests.pipeline import parse_run_config
 from backtests.research import grid as grids
 from backtests.research import runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
+from backtests.run_config import parse_run_config
 from marketdata.store import MarketDataError, get_store
 
 logger = logging.getLogger(__name__)

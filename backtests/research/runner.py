@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from backtests.pipeline import RunSpec, StudyRun, run_study_batch
+from backtests.pipeline import StudyRun, run_study_batch
+from backtests.run_config import RunSpec
 from marketdata.store import PriceStore
 from metrics.presenters import v1_flat
 

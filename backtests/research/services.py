@@ -16,15 +16,15 @@ from backfolio.common.errors import Conflict, InvalidInput
 from backtests import services as backtest_services
 from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Task
-from backtests.pipeline import (
+from backtests.research import grid as grids
+from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
+from backtests.run_config import (
     SIGNAL,
     RunSpec,
     accepted_keys,
     parse_run_config,
     validate_run_settings,
 )
-from backtests.research import grid as grids
-from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.services import RANK_METRICS
 from marketdata.store import MarketDataError, get_store
 from metrics import research

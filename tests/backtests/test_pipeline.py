@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.pipeline import parse_run_config, run_backtest, validate_run_settings
+from backtests.pipeline import run_backtest
+from backtests.run_config import parse_run_config, validate_run_settings
 from metrics.calculations import compute_metrics
 
 BASE = {"symbol": "SPY", "start_date": "2019-01-01", "end_date": "2020-12-31"}

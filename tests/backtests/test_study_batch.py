@@ -10,15 +10,9 @@ import pandas as pd
 import pytest
 
 from backtests.engines import get_engine
-from backtests.pipeline import (
-    RunError,
-    StudyRun,
-    parse_run_config,
-    run_backtest,
-    run_backtest_batch,
-    run_study_batch,
-)
+from backtests.pipeline import RunError, StudyRun, run_backtest, run_backtest_batch, run_study_batch
 from backtests.research import runner
+from backtests.run_config import parse_run_config
 from metrics.calculations import METRIC_KEYS, returns_from_equity, traded_notional
 from metrics.presenters import v1_flat
 

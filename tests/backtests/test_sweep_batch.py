@@ -6,7 +6,8 @@ import pandas as pd
 import pytest
 
 from backtests.engines import EngineLimitationError, get_engine
-from backtests.pipeline import RunError, parse_run_config, run_backtest, run_backtest_batch
+from backtests.pipeline import RunError, run_backtest, run_backtest_batch
+from backtests.run_config import parse_run_config
 
 BASE = {
     "symbol": "SPY",

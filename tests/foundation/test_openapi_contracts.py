@@ -10,7 +10,7 @@ from django.test import override_settings
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from backtests import pipeline
+from backtests import run_config
 from backtests.portfolio import requests as portfolio_requests
 from strategies.language import PLUGINS
 from strategies.language.signals import SIGNAL_TYPES
@@ -121,11 +121,11 @@ def test_the_run_configuration_is_a_real_schema(schema):
     components = schema["components"]["schemas"]
     config = components["RunConfig"]
     assert config["additionalProperties"] is False
-    keys = {*pipeline.COMMON_KEYS, *pipeline.SIGNAL_ONLY_KEYS, *pipeline.ALLOCATION_ONLY_KEYS}
+    keys = {*run_config.COMMON_KEYS, *run_config.SIGNAL_ONLY_KEYS, *run_config.ALLOCATION_ONLY_KEYS}
     assert set(config["properties"]) == keys
-    assert config["properties"]["timeframe"]["enum"] == list(pipeline.TIMEFRAMES)
+    assert config["properties"]["timeframe"]["enum"] == list(run_config.TIMEFRAMES)
     assert config["properties"]["signal_plugin_key"]["enum"] == list(PLUGINS)
-    assert config["properties"]["direction"]["enum"] == list(pipeline.DIRECTIONS)
+    assert config["properties"]["direction"]["enum"] == list(run_config.DIRECTIONS)
     create = components["V1BacktestCreateRequest"]["properties"]
     assert create["config"] == {"$ref": "#/components/schemas/RunConfig"}
     sweep = components["SweepRequest"]["properties"]

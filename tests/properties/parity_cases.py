@@ -42,13 +42,14 @@ import pandas as pd
 from hypothesis import strategies as st
 
 from backtests.engines import EngineLimitationError, get_engine
-from backtests.pipeline import RunError, parse_run_config, run_backtest
+from backtests.pipeline import RunError, run_backtest
 from backtests.portfolio.requests import (
     InvalidPortfolioRequest,
     data_problems,
     parse_portfolio_request,
 )
 from backtests.portfolio.runner import run_portfolio
+from backtests.run_config import parse_run_config
 from marketdata.store import MarketDataError, get_store
 from strategies.language.plugins import PLUGINS
 

@@ -7,8 +7,8 @@ import pytest
 from rest_framework.test import APIClient
 
 from backtests.models import Task
-from backtests.pipeline import accepted_keys
 from backtests.research.models import ResearchSweep, ResearchSweepChunk
+from backtests.run_config import accepted_keys
 from tests.backtests.test_services import queued_messages
 from tests.factories import StrategyFactory
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backtests.pipeline import parse_run_config, run_backtest
+from backtests.pipeline import run_backtest
+from backtests.run_config import parse_run_config
 from strategies.language import known_signal_types, validate_definition
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "STRATEGY_LANGUAGE.md"

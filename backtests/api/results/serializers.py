@@ -21,7 +21,7 @@ from rest_framework import serializers
 from backfolio.common.serializers import PresentingSerializer
 from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.models import Backtest
-from backtests.pipeline import MAX_SIGNAL_DELAY
+from backtests.run_config import MAX_SIGNAL_DELAY
 from backtests.selectors import backtest_span
 from metrics.jsonsafe import clean_number
 from metrics.presenters import (

@@ -1,6 +1,6 @@
 """The v1 run configuration (SPEC §3) as an OpenAPI schema, from the parser's own constants.
 
-``backtests.pipeline.parse_run_config`` checks a configuration against its strategy; this
+``backtests.run_config.parse_run_config`` checks a configuration against its strategy; this
 schema says the same thing to clients: the keys, their types, choices and bounds. What depends on
 the strategy or the data (signal-only keys refused for an allocation strategy, either ``symbol``
 or ``symbols``, the start before the end, prices covering the range, a plugin's own parameters)
@@ -13,7 +13,7 @@ from typing import Any
 
 from backfolio.common.openapi import add_components, component_ref
 from backfolio.limits import MAX_CASHFLOW_AMOUNT
-from backtests import pipeline
+from backtests import run_config
 from strategies.language import PLUGINS
 from strategies.language.compiler import (
     CASHFLOW_FREQUENCIES,
@@ -46,9 +46,9 @@ def _fraction_below_one(**extra) -> dict[str, Any]:
 
 def run_config_schema() -> dict[str, Any]:
     date = {"type": "string", "format": "date", "description": "YYYY-MM-DD"}
-    allocation_keys = set(pipeline.ALLOCATION_ONLY_KEYS)
-    signal_only = ", ".join(k for k in pipeline.SIGNAL_ONLY_KEYS if k not in allocation_keys)
-    allocation_only = ", ".join(k for k in pipeline.ALLOCATION_ONLY_KEYS)
+    allocation_keys = set(run_config.ALLOCATION_ONLY_KEYS)
+    signal_only = ", ".join(k for k in run_config.SIGNAL_ONLY_KEYS if k not in allocation_keys)
+    allocation_only = ", ".join(k for k in run_config.ALLOCATION_ONLY_KEYS)
     return {
         "type": "object",
         "description": (
@@ -63,21 +63,21 @@ def run_config_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": SYMBOL,
                 "minItems": 1,
-                "maxItems": pipeline.MAX_SYMBOLS,
+                "maxItems": run_config.MAX_SYMBOLS,
             },
             "start_date": date,
             "end_date": {**date, "description": "YYYY-MM-DD, after start_date"},
-            "timeframe": {"type": "string", "enum": list(pipeline.TIMEFRAMES), "default": "1d"},
+            "timeframe": {"type": "string", "enum": list(run_config.TIMEFRAMES), "default": "1d"},
             "bars_per_year": _number(
                 minimum=0,
                 exclusive_minimum=True,
-                maximum=pipeline.MAX_BARS_PER_YEAR,
+                maximum=run_config.MAX_BARS_PER_YEAR,
                 description="Defaults to the timeframe's (252, 52, 12).",
             ),
             "risk_free_rate": _number(minimum=-1, maximum=1, default=0.0),
             "price_adjustment": {
                 "type": "string",
-                "enum": list(pipeline.PRICE_ADJUSTMENTS),
+                "enum": list(run_config.PRICE_ADJUSTMENTS),
                 "default": "total_return",
             },
             "signal": {
@@ -88,39 +88,39 @@ def run_config_schema() -> dict[str, Any]:
                 "nullable": True,
                 "description": "An inline definition of the strategy's kind.",
             },
-            "size_type": {"type": "string", "enum": list(pipeline.SIZE_TYPES)},
+            "size_type": {"type": "string", "enum": list(run_config.SIZE_TYPES)},
             "size": _number(
                 minimum=0,
                 exclusive_minimum=True,
-                maximum=pipeline.MAX_SHARES,
+                maximum=run_config.MAX_SHARES,
                 description="A fraction of cash (at most 1) unless size_type is shares.",
             ),
-            "direction": {"type": "string", "enum": list(pipeline.DIRECTIONS), "default": "long"},
+            "direction": {"type": "string", "enum": list(run_config.DIRECTIONS), "default": "long"},
             "signal_plugin_key": {"type": "string", "enum": list(PLUGINS)},
             "signal_plugin_params": {**component_ref("PluginParams"), "nullable": True},
             "stop_loss": _fraction_below_one(),
             "take_profit": _number(
-                minimum=0, exclusive_minimum=True, maximum=pipeline.MAX_TAKE_PROFIT, nullable=True
+                minimum=0, exclusive_minimum=True, maximum=run_config.MAX_TAKE_PROFIT, nullable=True
             ),
             "trailing_stop": _fraction_below_one(),
             "max_holding_bars": {
                 "type": "integer",
                 "minimum": 1,
-                "maximum": pipeline.MAX_HOLDING_BARS,
+                "maximum": run_config.MAX_HOLDING_BARS,
                 "nullable": True,
             },
             "signal_delay": {
                 "type": "integer",
                 "minimum": 0,
-                "maximum": pipeline.MAX_SIGNAL_DELAY,
+                "maximum": run_config.MAX_SIGNAL_DELAY,
                 "default": 0,
                 "description": "Bars between a signal and its trade: at most "
-                f"{pipeline.MAX_SIGNAL_DELAY} for a signal strategy, "
+                f"{run_config.MAX_SIGNAL_DELAY} for a signal strategy, "
                 f"{MAX_ALLOCATION_SIGNAL_DELAY} for an allocation strategy.",
             },
             "rebalance_frequency": {
                 "type": "string",
-                "enum": list(pipeline.REBALANCE_FREQUENCIES),
+                "enum": list(run_config.REBALANCE_FREQUENCIES),
                 "default": "monthly",
             },
             "evaluation_frequency": {

@@ -34,11 +34,11 @@ from backtests.pipeline import (
     EquityColumns,
     RunError,
     RunResult,
-    RunSpec,
     run_backtest,
     run_backtest_batch,
     run_equity_columns,
 )
+from backtests.run_config import RunSpec
 from metrics.calculations import (
     COLUMN_METRIC_KEYS,
     compute_metrics,

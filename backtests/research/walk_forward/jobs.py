@@ -31,10 +31,11 @@ from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests.jobs import messages
 from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
-from backtests.pipeline import RunError, RunSpec, parse_run_config
+from backtests.pipeline import RunError
 from backtests.research.grid import apply_overrides
 from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
+from backtests.run_config import RunSpec, parse_run_config
 from metrics.jsonsafe import iso_date, json_safe
 from metrics.presenters import v1_flat
 

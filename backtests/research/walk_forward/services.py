@@ -15,7 +15,6 @@ from django.db import transaction
 
 from backfolio.common.errors import InvalidInput
 from backtests.models import Task
-from backtests.pipeline import accepted_keys, parse_run_config, validate_run_settings
 from backtests.research.grid import (
     MAX_LISTED_PROBLEMS,
     GridProblems,
@@ -25,6 +24,7 @@ from backtests.research.grid import (
 )
 from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
+from backtests.run_config import accepted_keys, parse_run_config, validate_run_settings
 from backtests.services import DEFAULT_ENGINE, DEFAULT_INITIAL_CAPITAL, RANK_METRICS
 from strategies.models import Strategy
 

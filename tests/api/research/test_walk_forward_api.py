@@ -8,7 +8,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from backtests.models import Task, WalkForward, WalkForwardFold
-from backtests.pipeline import accepted_keys
+from backtests.run_config import accepted_keys
 from backtests.services import RANK_METRICS
 from tests.backtests.test_services import queued_messages
 from tests.factories import StrategyFactory

@@ -3,7 +3,8 @@ the signals once and hands the same entries, exits or target weights to either e
 
 import pytest
 
-from backtests.pipeline import parse_run_config, run_backtest
+from backtests.pipeline import run_backtest
+from backtests.run_config import parse_run_config
 from tests.backtests.engines.test_parity import assert_same_run
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("warm_vectorbt")]

@@ -196,7 +196,8 @@ def test_a_refused_order_becomes_a_warning_of_the_portfolio_run():
 def test_a_refused_order_fails_a_v1_run_with_its_date_symbol_and_reason(monkeypatch):
     """The v1 contract carries no warnings: the run fails and its error names the refusals."""
     from backtests.engines import registry
-    from backtests.pipeline import RunError, parse_run_config, run_backtest
+    from backtests.pipeline import RunError, run_backtest
+    from backtests.run_config import parse_run_config
 
     spec, problems = parse_run_config(
         {"start_date": "2012-01-01", "end_date": "2012-12-31", "rebalance_frequency": "daily"},

@@ -4,7 +4,6 @@ import itertools
 
 import pytest
 
-from backtests.pipeline import accepted_keys
 from backtests.research.grid import (
     MAX_COMBINATIONS,
     GridProblems,
@@ -12,6 +11,7 @@ from backtests.research.grid import (
     combination_count,
     expand,
 )
+from backtests.run_config import accepted_keys
 
 KEYS = accepted_keys("signal")
 

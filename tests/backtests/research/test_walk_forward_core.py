@@ -7,8 +7,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from backtests.pipeline import RunError, parse_run_config, run_backtest, run_equity_batch
+from backtests.pipeline import RunError, run_backtest, run_equity_batch
 from backtests.research.walk_forward import core
+from backtests.run_config import parse_run_config
 from metrics.calculations import compute_metrics
 from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
 

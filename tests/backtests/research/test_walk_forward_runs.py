@@ -16,9 +16,10 @@ from rest_framework.test import APIClient
 from scipy import stats
 
 from backtests.models import Task, WalkForward
-from backtests.pipeline import parse_run_config, run_backtest
+from backtests.pipeline import run_backtest
 from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.jobs import reap_walk_forwards
+from backtests.run_config import parse_run_config
 from tests.factories import StrategyFactory
 
 URL = "/api/v1/research/walk-forward"
