@@ -154,8 +154,6 @@ def _sweep(strategy, owner, *, base_config) -> None:
     import dramatiq
     from dramatiq.brokers.stub import StubBroker
 
-    import backtests.tasks  # noqa: F401 (the actors the worker consumes)
-
     broker = dramatiq.get_broker()
     worker = None
     if isinstance(broker, StubBroker):

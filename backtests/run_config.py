@@ -27,6 +27,7 @@ from backtests.engines.base import DIRECTIONS, SIZE_TYPES
 from marketdata.resample import TIMEFRAMES
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
 from marketdata.store import PriceStore, get_store
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 from strategies.language import (
     REBALANCE_FREQUENCIES,
     Problem,
@@ -48,7 +49,7 @@ from strategies.language.work import loaded_bar_count
 SIGNAL = "signal"
 ALLOCATION = "allocation"
 
-BARS_PER_YEAR = {"1d": 252, "1wk": 52, "1mo": 12}
+BARS_PER_YEAR = {"1d": TRADING_DAYS_PER_YEAR, "1wk": 52, "1mo": 12}
 
 COMMON_KEYS = (
     "symbol",

@@ -36,12 +36,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from marketdata.base import MarketDataError
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 
 CASH_SYMBOL = "CASH"
 CASH_PRICE = 1.0
 MAX_LEVERAGE = 10.0
 MAX_ANNUAL_PERCENT = 100.0
-TRADING_DAYS_PER_YEAR = 252
 WIPEOUT_RESIDUAL = 1e-12
 
 _BASE_SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._=-]{0,19}$")

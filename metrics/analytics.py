@@ -29,6 +29,7 @@ import pandas as pd
 
 from metrics.calculations import (
     DAYS_PER_YEAR,
+    TRADING_DAYS_PER_YEAR,
     historical_var_cvar,
     longest_run,
     per_period_risk_free,
@@ -130,7 +131,7 @@ def benchmark_comparison(
     returns: pd.Series,
     benchmark_returns: pd.Series,
     name: str,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
     risk_free_rate: float = 0.0,
 ) -> dict[str, dict[str, float | None]]:
     """`{name: {correlation, beta, alpha_annualized, information_ratio, tracking_error,
@@ -344,7 +345,7 @@ def allocation_summary(groups: pd.Series, returns: pd.Series) -> list[dict[str, 
 
 
 def allocation_efficiency(
-    groups: pd.Series, returns: pd.Series, bars_per_year: float = 252
+    groups: pd.Series, returns: pd.Series, bars_per_year: float = TRADING_DAYS_PER_YEAR
 ) -> dict[str, object]:
     """Switching counts, share of bars per group (percent) and per-group performance.
 
@@ -392,7 +393,7 @@ def _returns_by_held_group(groups: pd.Series, returns: pd.Series) -> list[tuple[
 def rolling_metrics(
     returns: pd.Series,
     window: int = 63,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
     risk_free_rate: float = 0.0,
 ) -> dict[str, dict[str, float | None]]:
     """Trailing-window Sharpe, Sortino and volatility, sampled on each month's first bar.

@@ -28,6 +28,8 @@ from metrics.jsonsafe import clean_number, iso_date
 METRICS_SPEC_VERSION = "1.0"
 
 DAYS_PER_YEAR = 365.25
+# Trading days in a year: what a daily bar annualises with (SPEC §5), everywhere it is needed.
+TRADING_DAYS_PER_YEAR = 252
 
 METRIC_KEYS = (
     "total_return",
@@ -160,7 +162,7 @@ def compute_metrics(
     trades: pd.DataFrame | None = None,
     positions: pd.DataFrame | pd.Series | None = None,
     orders: pd.DataFrame | None = None,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
     risk_free_rate: float = 0.0,
 ) -> dict[str, float | int | str | None]:
     """The SPEC §5 metrics of one run, keyed as `METRIC_KEYS`, NaN/±inf replaced by None.
@@ -235,7 +237,7 @@ def equity_metrics_by_column(
     dates: pd.DatetimeIndex,
     *,
     initial_capital: float,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
     risk_free_rate: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """``compute_metrics``' ``COLUMN_METRIC_KEYS`` for each column of a bars × runs equity
@@ -299,7 +301,7 @@ def metrics_by_column(
     trade_pnl: Sequence[np.ndarray],
     traded_notional: np.ndarray,
     bars_held: np.ndarray,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
     risk_free_rate: float = 0.0,
 ) -> list[dict[str, float | int | str | None]]:
     """``compute_metrics`` of each column of a bars × runs equity matrix (runs on the same

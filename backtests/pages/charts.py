@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 from metrics.jsonsafe import clean_number, iso_date
 
 MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -204,7 +205,7 @@ def rolling_statistics(
     benchmark_returns: pd.Series | None,
     *,
     window: int = ROLLING_WINDOW_BARS,
-    bars_per_year: float = 252,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
 ) -> dict[str, pd.Series]:
     """Trailing-window annualised Sharpe (no risk-free rate), annualised volatility and beta
     against the benchmark, one value per bar once the window is full.
@@ -362,7 +363,9 @@ def parameter_heatmap(
 
 
 def half_split_sharpes(
-    matrix: np.ndarray, bars_per_year: float = 252, max_points: int = MAX_CHART_POINTS
+    matrix: np.ndarray,
+    bars_per_year: float = TRADING_DAYS_PER_YEAR,
+    max_points: int = MAX_CHART_POINTS,
 ) -> dict[str, Any]:
     """Each configuration's annualised Sharpe over the first half of the common bars (in
     sample) against the second half (out of sample); at most ``max_points`` configurations,

@@ -25,6 +25,7 @@ from backtests.models import Backtest, Sweep, Task
 from backtests.pages import charts
 from backtests.selectors import backtest_compare
 from marketdata.base import MarketDataError
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 from metrics.presenters import (
     V1_METRIC_HIGHER_IS_BETTER,
     V1_STRUCTURE,
@@ -321,7 +322,7 @@ def _chart_series(backtest: Backtest, symbol: str) -> dict[str, Any] | None:
         return None
     capital = backtest.initial_capital
     dates = pd.DatetimeIndex(equity.index)
-    bars_per_year = float((backtest.config or {}).get("bars_per_year") or 252)
+    bars_per_year = float((backtest.config or {}).get("bars_per_year") or TRADING_DAYS_PER_YEAR)
     values = equity.to_numpy(dtype="float64")
     returns = pd.Series(
         np.concatenate([[values[0] / capital - 1.0], values[1:] / values[:-1] - 1.0]), index=dates
@@ -773,7 +774,9 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
         except artifacts.ArtifactMissing:
             matrix = None
         if matrix is not None:
-            bars_per_year = float((sweep.base_config or {}).get("bars_per_year") or 252)
+            bars_per_year = float(
+                (sweep.base_config or {}).get("bars_per_year") or TRADING_DAYS_PER_YEAR
+            )
             scatter = charts.half_split_sharpes(matrix, bars_per_year)
     pbo = (sweep.overfitting or {}).get("pbo")
     return {

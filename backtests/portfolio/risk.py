@@ -64,10 +64,11 @@ import pandas as pd
 from numba import njit
 
 from backtests.portfolio.requests import TARGET_VOLATILITY_WINDOW, RiskSettings
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 from metrics.jsonsafe import iso_date
 
 VOLATILITY_EXIT_WINDOW = 20
-BARS_PER_YEAR = 252
+BARS_PER_YEAR = TRADING_DAYS_PER_YEAR  # allocation runs are daily
 RISK_EXIT_LABEL = "CASH (risk exit)"
 
 NO_EXIT = 0

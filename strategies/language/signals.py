@@ -64,11 +64,11 @@ import talib
 from talib import abstract as talib_abstract
 
 from backfolio.deadline import check_deadline
+from metrics.calculations import TRADING_DAYS_PER_YEAR
 from strategies.language.problems import Problem, join_path
 from strategies.language.symbols import symbol_format_problem
 
 PRICE_FIELDS = ("open", "high", "low", "close", "volume")
-ANNUALISATION_DAYS = 252
 _MAX_WINDOW = 100_000
 
 
@@ -202,7 +202,7 @@ def _daily_returns(close: np.ndarray) -> np.ndarray:
 def _volatility(params, bars) -> np.ndarray:
     returns = pd.Series(_daily_returns(bars["close"]))
     std = returns.rolling(params["window"], min_periods=params["window"]).std(ddof=1)
-    return std.to_numpy() * math.sqrt(ANNUALISATION_DAYS)
+    return std.to_numpy() * math.sqrt(TRADING_DAYS_PER_YEAR)
 
 
 def _excess_returns(params, bars) -> tuple[pd.Series, int]:
@@ -452,7 +452,7 @@ SIGNAL_TYPES: tuple[SignalType, ...] = (
             (),
             {
                 "window": _window(minimum=2),
-                "trading_days": _window(252, minimum=1),
+                "trading_days": _window(TRADING_DAYS_PER_YEAR, minimum=1),
                 "risk_free_rate": Param("number", 0.0, minimum=-1, exclusive_minimum=True),
             },
             ("close",),

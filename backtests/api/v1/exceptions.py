@@ -29,14 +29,6 @@ logger = logging.getLogger(__name__)
 NON_FIELD = "non_field_errors"
 
 
-def problems_to_errors(problems) -> dict[str, list[str]]:
-    """``Problem`` objects → ``{path: [message, …]}`` (an empty path is ``non_field_errors``)."""
-    errors: dict[str, list[str]] = {}
-    for problem in problems:
-        errors.setdefault(problem.path or NON_FIELD, []).append(problem.message)
-    return errors
-
-
 class ConflictError(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "Conflict."
