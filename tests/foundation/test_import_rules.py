@@ -112,7 +112,12 @@ def is_actor_module(name: str) -> bool:
 
 
 def is_job_module(name: str) -> bool:
-    return name.startswith("backtests.jobs") or name.rpartition(".")[2] == "jobs"
+    """The jobs, and the robustness computation (a job its actor runs)."""
+    return (
+        name.startswith("backtests.jobs")
+        or name.rpartition(".")[2] == "jobs"
+        or name == "backtests.robustness"
+    )
 
 
 def test_the_graph_sees_imports_inside_functions():
@@ -176,3 +181,47 @@ def test_the_strategies_core_and_services_never_import_the_backtests_app():
         if name.split(".")[0] == "strategies" and not name.startswith("strategies.api")
     }
     assert {name: targets for name, targets in offenders.items() if targets} == {}
+
+
+PURE_CORE = (
+    "strategies.language",
+    "backtests.engines",
+    "backtests.run_config",
+    "backtests.pipeline",
+    "backtests.research.grid",
+    "backtests.research.runner",
+    "backtests.research.walk_forward.core",
+    "metrics.calculations",
+    "metrics.analytics",
+    "metrics.research",
+    "marketdata.store",
+    "marketdata.sources",
+)
+FRAMEWORKS = ("django", "rest_framework", "dramatiq", "django_dramatiq")
+
+
+def imports_a_framework(path: Path) -> bool:
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name.split(".")[0] in FRAMEWORKS for name in names):
+            return True
+    return False
+
+
+def test_the_pure_core_and_all_it_imports_use_no_django():
+    modules = project_modules()
+    graph = import_graph()
+    seen: set[str] = set()
+    todo = [name for name in graph if name.startswith(PURE_CORE)]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph[name])
+    assert {"backtests.pipeline", "strategies.language.compiler", "metrics.jsonsafe"} <= seen
+    assert sorted(name for name in seen if imports_a_framework(modules[name])) == []
