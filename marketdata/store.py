@@ -6,8 +6,9 @@ an ``uploaded`` source at start-up. When two sources hold the same symbol, the o
 wins, so bundled data cannot be shadowed by an upload.
 
 ``get_store()`` returns the process-wide store. It caches each symbol's raw history and the
-results of ``load`` (keyed by every argument and by every source's ``version()``), so repeated
-requests cost a dictionary lookup and a few shallow copies.
+results of ``load`` (keyed by every argument and by every source's ``version()``; up to 1,024
+frames and 256 MB of prices), so repeated requests cost a dictionary lookup and a few shallow
+copies.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -144,8 +146,15 @@ class _History:
 
 @dataclass
 class _Lru:
+    """Least recently used first out, past ``capacity`` entries or, when given, ``max_bytes``
+    of what ``weigh`` says each entry holds (the newest entry always stays)."""
+
     capacity: int
+    max_bytes: int | None = None
+    weigh: Callable[[Any], int] | None = None
     entries: OrderedDict = field(default_factory=OrderedDict)
+    weights: dict = field(default_factory=dict)
+    total_bytes: int = 0
 
     def get(self, key: Hashable):
         value = self.entries.get(key)
@@ -154,13 +163,27 @@ class _Lru:
         return value
 
     def put(self, key: Hashable, value) -> None:
+        if self.weigh is not None:
+            self.total_bytes -= self.weights.pop(key, 0)
+            self.weights[key] = self.weigh(value)
+            self.total_bytes += self.weights[key]
         self.entries[key] = value
         self.entries.move_to_end(key)
-        while len(self.entries) > self.capacity:
-            self.entries.popitem(last=False)
+        while len(self.entries) > 1 and (
+            len(self.entries) > self.capacity
+            or (self.max_bytes is not None and self.total_bytes > self.max_bytes)
+        ):
+            oldest, _value = self.entries.popitem(last=False)
+            self.total_bytes -= self.weights.pop(oldest, 0)
 
     def clear(self) -> None:
         self.entries.clear()
+        self.weights.clear()
+        self.total_bytes = 0
+
+
+def _frame_bytes(frame: PriceFrame) -> int:
+    return sum(getattr(frame, name).to_numpy().nbytes for name in PRICE_FIELDS)
 
 
 class PriceStore:
@@ -171,13 +194,17 @@ class PriceStore:
         sources: Iterable[tuple[str, PriceSource]] = (),
         *,
         calendar: TradingCalendar | None = None,
-        frame_cache_size: int = 64,
+        frame_cache_size: int = 1024,
+        frame_cache_bytes: int = 256 * 2**20,
         history_cache_size: int = 128,
     ) -> None:
         self._sources: dict[str, PriceSource] = {}
         self._calendar = calendar
         self._lock = threading.RLock()
-        self._frames = _Lru(frame_cache_size)
+        # Bounded by their bytes as much as by their number: a study such as a walk-forward
+        # loads a few hundred small frames (each fold's window at each warm-up its definitions
+        # need), which a repeat of it, or the next study on those windows, finds here.
+        self._frames = _Lru(frame_cache_size, max_bytes=frame_cache_bytes, weigh=_frame_bytes)
         self._histories = _Lru(history_cache_size)
         self._bar_counts = _Lru(1024)  # the calendar never changes: counts are kept
         self._coverage_versions: tuple | None = None

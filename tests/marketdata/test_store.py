@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from marketdata.sources import BundledSource, InMemorySource
-from marketdata.store import MarketDataError, PriceFrame, PriceStore, get_store
+from marketdata.store import PRICE_FIELDS, MarketDataError, PriceFrame, PriceStore, get_store
 
 
 def bundled_history(symbol: str) -> pd.DataFrame:
@@ -353,3 +353,32 @@ def test_loads_are_fast_cold_and_cached():
     # Targets are ~20 ms cold and well under 1 ms cached; the bounds leave room for a busy machine.
     assert min(cold) < 0.100
     assert np.median(cached) < 0.001
+
+
+def test_the_frame_cache_is_bounded_by_bytes_as_well_as_by_count():
+    one_year = PriceStore([("bundled", BundledSource())]).load("SPY", "2020-01-01", "2020-12-31")
+    size = sum(getattr(one_year, name).to_numpy().nbytes for name in PRICE_FIELDS)
+    store = PriceStore([("bundled", BundledSource())], frame_cache_bytes=int(2.5 * size))
+
+    for warmup in range(4):  # four frames of (nearly) one year each: two and a half fit
+        store.load("SPY", "2020-01-01", "2020-12-31", warmup_bars=warmup)
+
+    kept = [key[5] for key in store._frames.entries]
+    assert kept == [2, 3]
+    assert store._frames.total_bytes <= 2.5 * size
+    many = PriceStore([("bundled", BundledSource())], frame_cache_size=3)
+    for warmup in range(5):
+        many.load("SPY", "2020-01-01", "2020-12-31", warmup_bars=warmup)
+    assert [key[5] for key in many._frames.entries] == [2, 3, 4]
+    assert_same_frames(
+        many.load("SPY", "2020-01-01", "2020-12-31", warmup_bars=3),
+        store.load("SPY", "2020-01-01", "2020-12-31", warmup_bars=3),
+    )
+
+
+def test_a_frame_larger_than_the_budget_is_still_served_and_kept_alone():
+    store = PriceStore([("bundled", BundledSource())], frame_cache_bytes=1)
+    first = store.load("SPY", "2020-01-01", "2020-12-31")
+    second = store.load("SPY", "2021-01-01", "2021-12-31")
+    assert len(first.close) == 253 and len(second.close) == 252
+    assert [key[1].year for key in store._frames.entries] == [2021]
