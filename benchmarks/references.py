@@ -105,7 +105,12 @@ def vectorbt_walk_forward(
     before it), then per fold one ``Portfolio.from_signals`` over the in-sample window with a
     column per pair, the best Sharpe ratio (first on ties), and that pair on the out-of-sample
     window from the previous window's final value, sold on its last bar. Returns the final
-    value."""
+    value.
+
+    The same folds (``schedule_folds``), the same 400 configurations, the same costs and capital,
+    in sample and out of sample, and the same choices (its final value equals the service's to
+    the cent); what it leaves out is the service's output: the chosen run's full in-sample
+    metrics, every out-of-sample run's metrics and the stitched curve's metrics and PSR."""
     import vectorbt as vbt
 
     slowest = max(slow for _fast, slow in pairs)
