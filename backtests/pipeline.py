@@ -254,9 +254,17 @@ class _SharedPrices:
         """The traded symbol's closes on the run's bars (no warm-up), once per prices."""
         key = (id(prices), symbol)  # prices loaded here stay in ``loaded``: ids stay theirs
         if key not in self._closes:
-            in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
-            self._closes[key] = prices.close.loc[in_run, [symbol]]
+            self._closes[key] = prices.close.iloc[_run_rows(prices)][[symbol]]
         return self._closes[key]
+
+
+def _run_rows(prices) -> slice:
+    """The rows of ``prices`` from its start to its end (the run's bars; the index ascends)."""
+    index = prices.close.index
+    return slice(
+        int(index.searchsorted(prices.start, side="left")),
+        int(index.searchsorted(prices.end, side="right")),
+    )
 
 
 def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: bool = False):
@@ -341,7 +349,7 @@ def _compile_signal_matrix(specs: list[RunSpec], store: PriceStore):
     close = shared.run_close(loaded[0], symbol)
     dates, values = close.index, close.to_numpy()
     for prices in loaded[1:]:
-        in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
+        in_run = _run_rows(prices)
         if not (
             prices.close.index[in_run].equals(dates)
             and np.array_equal(
