@@ -134,3 +134,15 @@ def write_run_artifacts(
                 default_storage.delete(uri)
         raise ArtifactWriteError(f"Could not store the run's artifacts: {error}") from error
     return written[0], written[1]
+
+
+REPORT_NAME = "analysis.json"
+
+
+def write_run_report(backtest_id, run_number: int, report) -> str:
+    """Write a run's analytics (JSON) into its folder next to its equity curve and trades;
+    returns the URI. Raises ``ArtifactWriteError`` when it cannot be stored."""
+    try:
+        return save_json(f"{run_folder(backtest_id, run_number)}/{REPORT_NAME}", report)
+    except Exception as error:
+        raise ArtifactWriteError(f"Could not store the run's analytics: {error}") from error

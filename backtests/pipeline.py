@@ -72,6 +72,12 @@ class RunResult:
     start: pd.Timestamp
     end: pd.Timestamp
     completeness: dict[str, float] = field(default_factory=dict)
+    # An allocation run's own: the group held on each bar, the closes of the symbols it holds
+    # on the run's bars, and the cash flows that happened (None without flows); what
+    # ``allocation_report`` reads. None for a signal run.
+    groups: pd.Series | None = None
+    close: pd.DataFrame | None = None
+    cash_flows: np.ndarray | None = None
 
 
 class RunError(ValueError):
@@ -106,9 +112,11 @@ def run_backtest(
     in_run = (prices.close.index >= prices.start) & (prices.close.index <= prices.end)
     run_close = prices.close.loc[in_run]
 
+    groups = None
     try:
         if spec.kind == ALLOCATION:
-            results = [_run_allocation(spec, engine, prices, run_close, report)]
+            result, groups = _run_allocation(spec, engine, prices, run_close, report)
+            results = [result]
         else:
             results = _run_signal(spec, engine, prices, run_close, report)
     except (ValueError, MarketDataError) as error:
@@ -117,8 +125,80 @@ def run_backtest(
     report(0.95)
     check_deadline()
     run = _finish_run(spec, prices, results)
+    if groups is not None:
+        held = [symbol for symbol in run.positions.columns if symbol in run_close.columns]
+        run = replace(run, groups=groups, close=run_close[held], cash_flows=results[0].cash_flows)
     report(1.0)
     return run
+
+
+ALLOCATION_ROLLING_WINDOW = 63  # bars, as the Backfolio contract's rolling_metrics
+
+
+def allocation_report(
+    run: RunResult,
+    *,
+    initial_capital: float,
+    bars_per_year: float,
+    benchmark: str | None = None,
+    benchmark_close: pd.Series | None = None,
+) -> dict[str, Any]:
+    """An allocation run's analytics, in the blocks (and with the definitions) a Backfolio run
+    saves them (``metrics.analytics``): the held group per bar (``allocation_log``) and per
+    group (``allocation_summary``), rolling Sharpe/Sortino/volatility, the correlation of the
+    held assets' returns, each asset's risk contribution at the average held weights, the
+    drawdown periods, the transactions, and the comparison with ``benchmark`` (its closes) when
+    given. With cash flows every return is time-weighted, as the run's metrics are."""
+    from metrics import analytics
+    from metrics.calculations import returns_from_equity, time_weighted_returns
+
+    if run.groups is None or run.close is None:
+        raise ValueError("allocation_report needs an allocation run")
+    equity = run.equity
+    index = equity.index
+    if run.cash_flows is None:
+        returns = returns_from_equity(equity, initial_capital)
+        performance = equity
+    else:
+        returns = time_weighted_returns(equity, initial_capital, run.cash_flows)
+        performance = time_weighted_equity(equity, initial_capital, run.cash_flows)
+    risky = [symbol for symbol in run.close.columns if str(symbol).upper() != "CASH"]
+    close = run.close[risky].to_numpy(dtype=float)
+    asset_returns = np.full_like(close, np.nan)
+    asset_returns[1:] = close[1:] / close[:-1] - 1.0
+    asset_returns = pd.DataFrame(asset_returns, index=index, columns=risky)
+    # A withdrawal can empty the portfolio: nothing is held on a bar worth 0.
+    worth = equity.to_numpy(dtype=float)
+    worth = np.where(worth > 0, worth, np.nan)
+    held_weights = pd.DataFrame(
+        run.positions.reindex(columns=risky).fillna(0.0).to_numpy(dtype=float)
+        * close
+        / worth[:, None],
+        index=index,
+        columns=risky,
+    )
+    groups = run.groups.reindex(index).astype(str)
+    dates = np.datetime_as_string(index.to_numpy(dtype="datetime64[D]"), unit="D").tolist()
+    comparison: dict[str, Any] = {}
+    if benchmark and benchmark_close is not None:
+        comparison = analytics.benchmark_comparison(
+            returns,
+            analytics.benchmark_returns_from_prices(benchmark_close, index),
+            benchmark,
+            bars_per_year=bars_per_year,
+        )
+    return {
+        "allocation_log": dict(zip(dates, groups.tolist(), strict=True)),
+        "allocation_summary": analytics.allocation_summary(groups, returns),
+        "rolling_metrics": analytics.rolling_metrics(
+            returns, window=ALLOCATION_ROLLING_WINDOW, bars_per_year=bars_per_year
+        ),
+        "correlation_matrix": analytics.correlation_matrix(asset_returns),
+        "risk_contribution": analytics.risk_contribution(held_weights, asset_returns),
+        "drawdown_analysis": analytics.drawdown_analysis(performance, initial_capital),
+        "transaction_analysis": analytics.transaction_analysis(run.orders, equity, initial_capital),
+        "benchmark_comparison": comparison,
+    }
 
 
 def run_backtest_batch(
@@ -660,7 +740,7 @@ def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, repo
     if spec.close_at_end and not weights.empty:
         weights = weights.copy()
         weights.iloc[-1] = 0.0
-    return engine.run(
+    result = engine.run(
         EngineInput(
             close=run_close[list(weights.columns)],
             initial_capital=spec.initial_capital,
@@ -672,6 +752,7 @@ def _run_allocation(spec: RunSpec, engine, prices, run_close: pd.DataFrame, repo
             progress=_engine_progress(report, 0.1, 0.9),
         )
     )
+    return result, plan.groups
 
 
 def _concat_sorted(frames: list[pd.DataFrame], by: list[str]) -> pd.DataFrame:

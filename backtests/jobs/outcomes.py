@@ -57,6 +57,7 @@ def failed_fields(reason: str) -> dict[str, Any]:
         "extra_metrics": {},
         "equity_curve_uri": None,
         "trades_uri": None,
+        "report_uri": None,
         "error": reason,
         "completed_at": timezone.now(),
     }

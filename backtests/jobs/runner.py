@@ -27,7 +27,7 @@ from backtests.jobs.outcomes import (
     time_limit_fields,
 )
 from backtests.models import Backtest, Task
-from backtests.pipeline import RunError, run_backtest
+from backtests.pipeline import RunError, allocation_report, run_backtest
 from backtests.run_config import parse_run_config
 
 logger = logging.getLogger(__name__)
@@ -207,16 +207,46 @@ def run_spec(backtest: Backtest, *, engine: str | None = None):
 
 def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:
     try:
-        result = run_backtest(run_spec(backtest), progress=_ProgressWriter(backtest, run_number))
+        spec = run_spec(backtest)
+        result = run_backtest(spec, progress=_ProgressWriter(backtest, run_number))
         equity_uri, trades_uri = artifacts.write_run_artifacts(
             backtest.pk, run_number, result.equity, result.trades
         )
+        report_uri = None
+        if result.groups is not None:
+            report_uri = artifacts.write_run_report(
+                backtest.pk, run_number, _allocation_report(backtest, spec, result)
+            )
     except (RunError, artifacts.ArtifactWriteError, ValueError, RunTimeLimitExceeded) as error:
         return failed_fields(str(error))
     except Exception as error:
         logger.exception("Backtest %s failed with an unexpected error", backtest.pk)
         return failed_fields(f"Internal error: {type(error).__name__}: {error}")
-    return completed_fields(result, equity_uri, trades_uri)
+    return {**completed_fields(result, equity_uri, trades_uri), "report_uri": report_uri}
+
+
+# What an allocation run's saved analytics compare it with when no benchmark was chosen for it.
+DEFAULT_REPORT_BENCHMARK = "SPY"
+
+
+def _allocation_report(backtest: Backtest, spec, result) -> dict[str, Any]:
+    """An allocation run's analytics for its page, against the benchmark chosen for it (SPY
+    when none was): what a Backfolio run saves in its result."""
+    from marketdata.base import MarketDataError
+    from marketdata.store import get_store
+
+    benchmark = backtest.benchmark or DEFAULT_REPORT_BENCHMARK
+    try:
+        close = get_store().load([benchmark], result.start, result.end).close[benchmark]
+    except MarketDataError:
+        close = None  # a benchmark without prices over the run: no comparison
+    return allocation_report(
+        result,
+        initial_capital=backtest.initial_capital,
+        bars_per_year=spec.bars_per_year,
+        benchmark=benchmark,
+        benchmark_close=close,
+    )
 
 
 def claim_task(task_id: str, *, from_status: str, to_status: str) -> bool:

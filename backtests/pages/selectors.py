@@ -270,7 +270,7 @@ class UnknownBenchmark(ValueError):
 # Computed chart series are kept per run and artifact: a run's artifacts never change once
 # written (a re-run writes new ones), so an entry is right until the prices or this format change.
 CHART_CACHE_SECONDS = 7 * 24 * 3600
-CHART_DATA_FORMAT = 2
+CHART_DATA_FORMAT = 3
 
 
 def backtest_chart_data(backtest: Backtest, benchmark: str | None = None) -> dict[str, Any] | None:
@@ -929,18 +929,18 @@ def sweep_top_ids(leaderboard: list[dict[str, Any]], count: int = COMPARE_TOP) -
 
 
 def portfolio_analytics(backtest: Backtest) -> dict[str, Any] | None:
-    """A Backfolio run's analytics blocks as its saved result holds them (computed by
-    ``metrics.analytics`` when it ran), with the held group over time as segments
-    (``{"start", "end", "group"}``: a 20-year daily log is a few hundred switches, not 5,000
-    points). None for other runs, or when the saved result cannot be read."""
-    if backtest.source != Backtest.Source.V2 or not backtest.report_uri:
+    """An allocation run's analytics blocks as it saved them (a Backfolio run in its result; a
+    v1 allocation run in its analysis, ``pipeline.allocation_report``; both computed by
+    ``metrics.analytics``), with the held group over time as segments (``{"start", "end",
+    "group"}``: a 20-year daily log is a few hundred switches, not 5,000 points) and the
+    benchmark comparison as one flat block naming its benchmark. None for a run without saved
+    analytics, or when they cannot be read."""
+    if not backtest.report_uri:
         return None
-    from backtests.portfolio.services import saved_result
-
     try:
-        result = saved_result(backtest)
-    except artifacts.ArtifactMissing:
-        logger.warning("Saved result of portfolio run %s cannot be read", backtest.id)
+        result = orjson.loads(artifacts.read_bytes(backtest.report_uri))
+    except (artifacts.ArtifactMissing, orjson.JSONDecodeError):
+        logger.warning("Saved analytics of run %s cannot be read", backtest.id)
         return None
     segments: list[dict[str, str]] = []
     for day, group in (result.get("allocation_log") or {}).items():
@@ -949,6 +949,10 @@ def portfolio_analytics(backtest: Backtest) -> dict[str, Any] | None:
         else:
             segments.append({"start": day, "end": day, "group": group})
     rolling = result.get("rolling_metrics") or {}
+    comparison = {}
+    for name, block in (result.get("benchmark_comparison") or {}).items():
+        comparison = {"benchmark": name, **(block or {})}
+        break
     return {
         "allocation": segments,
         "rolling": {
@@ -960,8 +964,17 @@ def portfolio_analytics(backtest: Backtest) -> dict[str, Any] | None:
         },
         "correlation": result.get("correlation_matrix") or {},
         "risk_contribution": result.get("risk_contribution") or {},
-        "benchmark_comparison": result.get("benchmark_comparison") or {},
+        "benchmark_comparison": comparison,
         "transaction_analysis": result.get("transaction_analysis") or {},
         "drawdown_periods": (result.get("drawdown_analysis") or {}).get("periods") or [],
         "allocation_summary": result.get("allocation_summary") or [],
     }
+
+
+def is_allocation_run(backtest: Backtest) -> bool:
+    """Whether the run held allocation groups: a Backfolio run, or a v1 run of an allocation
+    strategy (as it was when the run was made)."""
+    if backtest.source == Backtest.Source.V2:
+        return True
+    snapshot = backtest.strategy_snapshot or {}
+    return snapshot.get("kind") == Strategy.Kind.ALLOCATION

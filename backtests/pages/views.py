@@ -128,6 +128,10 @@ def _backtest_page(request, backtest_id: uuid.UUID, *, status: int = 200, **extr
             "config_json": _pretty(backtest.config),
             "benchmark_symbols": selectors.bundled_symbols() if completed else [],
             "default_benchmark": selectors.default_benchmark(backtest),
+            "allocation_panels": completed and bool(backtest.report_uri),
+            "allocation_without_analytics": (
+                completed and not backtest.report_uri and selectors.is_allocation_run(backtest)
+            ),
             **extra,
         },
         status=status,

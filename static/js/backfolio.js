@@ -143,6 +143,8 @@
         drawMonthly(data);
         if (data.worst_drawdowns) { drawWorstDrawdowns(data.worst_drawdowns); }
         container.dataset.drawn = data.benchmark_symbol || "";
+        // The allocation panels (when the run has them) draw from the same data.
+        container.dispatchEvent(new CustomEvent("chart-data", { detail: data }));
       }).catch(function (error) { showError(container, error); });
     }
     if (choice) { choice.addEventListener("change", draw); }
@@ -606,30 +608,75 @@
   });
 })();
 
-/* A Backfolio portfolio run's analytics: the held group over time on the equity chart's dates,
- * rolling metrics, correlations, risk contribution, benchmark comparison and transactions. */
+/* An allocation run's analytics (a Backfolio run's saved result, or a v1 allocation run's
+ * saved analysis): the held group over time on the equity chart's dates, what each group earned,
+ * rolling metrics, correlations, risk contribution, benchmark comparison, transactions and the
+ * drawdown periods. Drawn from the tear sheet's own chart data (no second request). */
 (function () {
   "use strict";
 
   var CONFIG = { responsive: true, displaylogo: false };
   var FRAME = { margin: { l: 60, r: 20, t: 10, b: 40 }, paper_bgcolor: "rgba(0,0,0,0)",
     plot_bgcolor: "rgba(0,0,0,0)", legend: { orientation: "h", y: -0.2 } };
+  // How each saved number reads: fractions as percent, money, counts, plain ratios.
+  var UNITS = {
+    alpha_annualized: "percent", tracking_error: "percent", benchmark_cagr: "percent",
+    excess_return_cagr: "percent", up_capture: "percent", down_capture: "percent",
+    total_transaction_costs: "money", total_turnover: "money", avg_cost_per_trade: "money",
+    total_trades: "count", cost_as_pct_of_portfolio: "percent-number"
+  };
+  var LABELS = {
+    benchmark: "Benchmark", correlation: "Correlation", beta: "Beta",
+    alpha_annualized: "Alpha (annualised)", information_ratio: "Information ratio",
+    tracking_error: "Tracking error", up_capture: "Up capture", down_capture: "Down capture",
+    benchmark_cagr: "Benchmark CAGR", excess_return_cagr: "CAGR above the benchmark",
+    total_transaction_costs: "Costs paid", total_trades: "Orders", total_turnover: "Traded value",
+    avg_cost_per_trade: "Average cost per order", cost_as_pct_of_portfolio: "Costs, % of the capital",
+    turnover_ratio: "Turnover (× mean equity)", trading_frequency: "Orders per bar"
+  };
 
   function frame(extra) { return Object.assign({}, FRAME, extra || {}); }
+
+  function text(value) {
+    var span = document.createElement("span");
+    span.textContent = value === null || value === undefined ? "—" : String(value);
+    return span.innerHTML;
+  }
+
+  function shown(key, value) {
+    if (value === null || value === undefined) { return "—"; }
+    if (typeof value !== "number") { return String(value); }
+    switch (UNITS[key]) {
+      case "percent": return (value * 100).toFixed(2) + "%";
+      case "percent-number": return value.toFixed(2) + "%";
+      case "money": return value.toLocaleString("en", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+      case "count": return value.toLocaleString("en");
+      default: return value.toFixed(3);
+    }
+  }
 
   function facts(id, block) {
     var list = document.getElementById(id);
     if (!list) { return; }
-    var span = document.createElement("span");
-    list.innerHTML = Object.keys(block).map(function (key) {
-      var value = block[key];
-      span.textContent = value === null || value === undefined ? "—" :
-        typeof value === "number" ? (Math.abs(value) >= 1000 ? value.toLocaleString("en", { maximumFractionDigits: 0 }) : value.toFixed(4)) :
-          String(value);
-      var shown = span.innerHTML;
-      span.textContent = key.replace(/_/g, " ");
-      return "<dt>" + span.innerHTML + "</dt><dd class=\"num\">" + shown + "</dd>";
-    }).join("");
+    var keys = Object.keys(block);
+    list.innerHTML = keys.length ? keys.map(function (key) {
+      return "<dt>" + text(LABELS[key] || key.replace(/_/g, " ")) + "</dt><dd class=\"num\">" +
+        text(shown(key, block[key])) + "</dd>";
+    }).join("") : "<dt>—</dt><dd class=\"muted\">No prices for the benchmark over the run.</dd>";
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "—" : (value * 100).toFixed(2) + "%";
+  }
+
+  function rows(id, items, cells, empty) {
+    var body = document.querySelector("#" + id + " tbody");
+    if (!body) { return; }
+    body.innerHTML = items.length ? items.map(function (item) {
+      return "<tr>" + cells(item).map(function (cell, index) {
+        return "<td" + (index >= cells.numericFrom ? " class=\"num\"" : "") + ">" + text(cell) + "</td>";
+      }).join("") + "</tr>";
+    }).join("") : "<tr><td colspan=\"6\" class=\"muted\">" + text(empty) + "</td></tr>";
   }
 
   function draw(data) {
@@ -646,6 +693,12 @@
       line: { width: 10 }, connectgaps: false, name: "Held group" }],
     frame({ showlegend: false, xaxis: { range: range, type: "date" },
       yaxis: { type: "category" } }), CONFIG);
+    var summaryCells = function (entry) {
+      return [entry.allocation, entry.days.toLocaleString("en"), percent(entry.total_return),
+        entry.avg_daily_return === null ? "—" : (entry.avg_daily_return * 100).toFixed(3) + "%"];
+    };
+    summaryCells.numericFrom = 1;
+    rows("allocation-summary", portfolio.allocation_summary, summaryCells, "No group was held.");
     var rolling = portfolio.rolling;
     Plotly.react("portfolio-rolling-chart", [
       { x: rolling.dates, y: rolling.rolling_sharpe, type: "scatter", mode: "lines", name: "Sharpe" },
@@ -665,18 +718,20 @@
     frame({ showlegend: false, yaxis: { tickformat: ".0%", title: { text: "Share of risk" } } }), CONFIG);
     facts("benchmark-comparison", portfolio.benchmark_comparison);
     facts("transaction-analysis", portfolio.transaction_analysis);
+    var periodCells = function (period) {
+      return [period.start_date, period.end_date, period.recovery_date || "not yet",
+        percent(period.max_drawdown), period.duration_days,
+        period.recovery_days === null ? "—" : period.recovery_days];
+    };
+    periodCells.numericFrom = 3;
+    rows("drawdown-periods", portfolio.drawdown_periods, periodCells,
+      "Never more than 5% below a peak.");
     document.getElementById("portfolio-analytics").dataset.drawn = "true";
   }
 
   document.addEventListener("DOMContentLoaded", function () {
     var container = document.getElementById("backtest-charts");
     if (!container || !document.getElementById("portfolio-analytics")) { return; }
-    fetch(container.dataset.chartUrl, { credentials: "same-origin" })
-      .then(function (response) { return response.json(); })
-      .then(draw)
-      .catch(function (error) {
-        var slot = container.querySelector(".chart-error");
-        if (slot) { slot.textContent = "The charts cannot be drawn: " + error.message; slot.hidden = false; }
-      });
+    container.addEventListener("chart-data", function (event) { draw(event.detail); });
   });
 })();

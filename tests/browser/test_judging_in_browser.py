@@ -159,4 +159,56 @@ def test_a_portfolio_run_draws_its_allocation_timeline_and_analytics(logged_in_p
                   document.getElementById('allocation-chart').layout.xaxis.range]"""
     )
     assert ranges[0][0][:10] == ranges[1][0][:10]
+    assert page.locator("#benchmark-comparison dt").first.inner_text() == "Benchmark"
+    assert page.locator("#benchmark-comparison dd").first.inner_text() == "SPY"
+    assert page.locator("#allocation-summary tbody tr").count() >= 1
+    assert page.console_errors == []
+
+
+def test_a_v1_allocation_run_draws_the_same_panels(logged_in_page, live_server):
+    from backtests import services
+    from strategies.models import Strategy
+    from tests.factories import StrategyFactory
+    from tests.pages.test_portfolio_panels import ALLOCATION, V1_CONFIG
+
+    page = logged_in_page
+    strategy = StrategyFactory(kind=Strategy.Kind.ALLOCATION, definition=ALLOCATION)
+    backtest = services.backtest_execute(
+        backtest=services.backtest_create(
+            strategy=strategy, engine="vectorbt", config=V1_CONFIG, benchmark="QQQ"
+        )
+    )
+
+    page.goto(f"{live_server.url}/backtests/{backtest.id}/")
+
+    for chart in (
+        "#equity-chart",
+        "#allocation-chart",
+        "#portfolio-rolling-chart",
+        "#correlation-chart",
+        "#risk-contribution-chart",
+    ):
+        page.wait_for_selector(f"{chart} .main-svg")
+    page.wait_for_function("document.getElementById('portfolio-analytics').dataset.drawn")
+    # Both groups on the timeline, over the equity chart's dates.
+    groups = page.evaluate(
+        "() => document.getElementById('allocation-chart').data[0].y.filter(y => y !== null)"
+    )
+    assert set(groups) == {"stocks", "bonds"}
+    ranges = page.evaluate(
+        """() => [document.getElementById('equity-chart').layout.xaxis.range,
+                  document.getElementById('allocation-chart').layout.xaxis.range]"""
+    )
+    assert ranges[0][0][:10] == ranges[1][0][:10]
+    assert page.evaluate("() => document.getElementById('correlation-chart').data[0].x") == [
+        "SPY",
+        "QQQ",
+        "TLT",
+    ]
+    comparison = page.locator("#benchmark-comparison").inner_text()
+    assert "QQQ" in comparison and "Beta" in comparison
+    assert "Orders" in page.locator("#transaction-analysis").inner_text()
+    assert page.locator("#allocation-summary tbody tr").count() == 2
+    assert page.locator("#drawdown-periods tbody tr").count() >= 1
+    assert page.locator("#allocation-analytics-missing").count() == 0
     assert page.console_errors == []
