@@ -1,6 +1,7 @@
 """Serializer behaviour every contract shares."""
 
 from collections.abc import Mapping
+from functools import cached_property
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
@@ -36,22 +37,29 @@ class PresentingSerializer(serializers.Serializer):
 
     def to_representation(self, instance) -> dict[str, Any]:
         values = self.present(instance)
-        fields = self.fields
-        if values.keys() != fields.keys() and not self._fits(values):
+        names, plan = self._shape
+        if values.keys() != names and not self._fits(values):
             raise ImproperlyConfigured(
                 f"{type(self).__name__}.present gave {sorted(values)}, "
-                f"the shape declares {sorted(fields)}"
+                f"the shape declares {sorted(names)}"
             )
-        return {
-            name: (
-                value
-                if value is None or not isinstance(field, _NESTED)
-                else field.to_representation(value)
-            )
+        body: dict[str, Any] = {}
+        for name, nested in plan:
+            if name in values:
+                value = values[name]
+                body[name] = (
+                    value if nested is None or value is None else nested.to_representation(value)
+                )
+        return body
+
+    @cached_property
+    def _shape(self) -> tuple[frozenset[str], tuple[tuple[str, Any], ...]]:
+        """The declared names, and each field in order with itself when it renders its part."""
+        fields = self.fields
+        return frozenset(fields), tuple(
+            (name, field if isinstance(field, serializers.BaseSerializer) else None)
             for name, field in fields.items()
-            if name in values
-            for value in (values[name],)
-        }
+        )
 
     def _fits(self, values: Mapping[str, Any]) -> bool:
         """Every key a declared field, and only fields that may be left out are missing."""
@@ -59,6 +67,3 @@ class PresentingSerializer(serializers.Serializer):
         return values.keys() <= fields.keys() and all(
             not field.required for name, field in fields.items() if name not in values
         )
-
-
-_NESTED = (serializers.BaseSerializer,)
