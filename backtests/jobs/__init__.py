@@ -7,6 +7,9 @@
   ``execute_backtest`` actor's body.
 - ``sweeps``: a sweep's entries, one message each or in vectorised batches.
 - ``reaper``: fails runs whose worker died and re-sends messages that were never picked up.
+- ``heartbeat``: the thread that keeps a running job's heartbeat fresh (runs, research chunks,
+  walk-forward folds).
+- ``messages``: sending a message to an actor by its name.
 
 The actors (``backtests.tasks``) import these; these never import the actors (the reaper
 re-sends messages by actor name through the broker).

@@ -9,20 +9,19 @@ duplicate message, never run the same row twice. ``execute_run`` runs a claimed 
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
-from django.db import OperationalError, connection
+from django.db import OperationalError
 from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
+from backtests.jobs.heartbeat import HeartbeatThread
 from backtests.jobs.outcomes import (
     completed_fields,
     failed_fields,
     finish_run,
-    heartbeat_timeout,
     run_time_limit_seconds,
     time_limit_fields,
 )
@@ -101,38 +100,24 @@ class _ProgressWriter:
         self.backtest.progress = percent
 
 
-class Heartbeat:
-    """A thread that keeps ``heartbeat_at`` fresh while a worker runs a backtest, so that a
+class Heartbeat(HeartbeatThread):
+    """Keeps the running row's ``heartbeat_at`` fresh (only while this run holds it), so that a
     long engine call without progress reports is not mistaken for a dead worker."""
+
+    thread_name = "backtest-heartbeat"
 
     def __init__(self, backtest_id, run_number: int) -> None:
         self.backtest_id = backtest_id
         self.run_number = run_number
-        self.interval = max(heartbeat_timeout() / 4, 0.5)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="backtest-heartbeat", daemon=True)
+        super().__init__()
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def __str__(self) -> str:
+        return f"Heartbeat for backtest {self.backtest_id}"
 
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _write(self) -> None:
+    def write(self) -> None:
         Backtest.objects.filter(
             pk=self.backtest_id, status=Backtest.Status.RUNNING, run_count=self.run_number
         ).update(heartbeat_at=timezone.now())
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                self._write()
-        except Exception:  # a missed heartbeat only risks an early reap; never kill the run
-            logger.exception("Heartbeat for backtest %s failed", self.backtest_id)
-        finally:
-            connection.close()
 
 
 def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False) -> Backtest:

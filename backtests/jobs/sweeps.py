@@ -146,7 +146,7 @@ class _Heartbeats(Heartbeat):
         super().__init__(runs[0][0] if runs else None, 0)
         self.runs = runs
 
-    def _write(self) -> None:
+    def write(self) -> None:
         for backtest_id, run_number in self.runs:
             Backtest.objects.filter(
                 pk=backtest_id, status=Backtest.Status.RUNNING, run_count=run_number

@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import threading
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -31,13 +30,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
 from backtests.jobs import messages
+from backtests.jobs.heartbeat import HeartbeatThread
 from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
 from backtests.research import grid as grids
@@ -85,32 +85,21 @@ def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
     return chunk
 
 
-class Heartbeat:
-    """A thread that keeps a claim's ``heartbeat_at`` fresh while the work runs."""
+class Heartbeat(HeartbeatThread):
+    """Keeps a claim's ``heartbeat_at`` (or ``field``) fresh while the work runs."""
+
+    thread_name = "research-heartbeat"
 
     def __init__(self, rows, field: str = "heartbeat_at") -> None:
         self.rows = rows  # a queryset that matches only while the claim is ours
         self.field = field
-        self.interval = max(heartbeat_timeout() / 4, 0.5)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="research-heartbeat", daemon=True)
+        super().__init__()
 
-    def __enter__(self) -> Heartbeat:
-        self._thread.start()
-        return self
+    def __str__(self) -> str:
+        return "Research heartbeat"
 
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                self.rows.update(**{self.field: timezone.now()})
-        except Exception:  # a missed heartbeat only risks an early re-run; never kill the work
-            logger.exception("Research heartbeat failed")
-        finally:
-            connection.close()
+    def write(self) -> None:
+        self.rows.update(**{self.field: timezone.now()})
 
 
 # --- running a chunk ---------------------------------------------------------------------------

@@ -23,12 +23,13 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
 from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests.jobs import messages
+from backtests.jobs.heartbeat import HeartbeatThread
 from backtests.jobs.outcomes import heartbeat_timeout
 from backtests.models import Task
 from backtests.pipeline import RunError
@@ -201,42 +202,31 @@ def finish_walk_forward(walk_forward_id: str) -> None:
         _fail(walk_forward_id, f"Internal error: {type(error).__name__}: {error}")
 
 
-class RowHeartbeat:
-    """A thread that keeps ``heartbeat_at`` fresh while a worker is busy — on the fold it runs
-    (if any) and on the analysis, whose ``updated_at`` it also moves so that folds queued behind
-    a long one are not taken for lost messages."""
+class RowHeartbeat(HeartbeatThread):
+    """Keeps ``heartbeat_at`` fresh while a worker is busy — on the fold it runs (if any) and on
+    the analysis, whose ``updated_at`` it also moves so that folds queued behind a long one are
+    not taken for lost messages. The first beat is written on entering."""
+
+    thread_name = "walk-forward-heartbeat"
 
     def __init__(self, walk_forward_id, fold_id=None) -> None:
         self.walk_forward_id = walk_forward_id
         self.fold_id = fold_id
-        self.interval = max(heartbeat_timeout() / 4, 0.5)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, name="walk-forward-heartbeat")
-        self._thread.daemon = True
+        super().__init__()
+
+    def __str__(self) -> str:
+        return "Walk-forward heartbeat"
 
     def __enter__(self) -> RowHeartbeat:
-        self._write()
-        self._thread.start()
+        self.write()
+        super().__enter__()
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def _write(self) -> None:
+    def write(self) -> None:
         now = timezone.now()
         if self.fold_id is not None:
             WalkForwardFold.objects.filter(pk=self.fold_id).update(heartbeat_at=now)
         WalkForward.objects.filter(pk=self.walk_forward_id).update(heartbeat_at=now, updated_at=now)
-
-    def _beat(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                self._write()
-        except Exception:  # a missed heartbeat only risks an early re-run; never stop the work
-            logger.exception("Walk-forward heartbeat failed")
-        finally:
-            connection.close()
 
 
 # The specs of the last analysis this process ran a fold of: its folds differ only in their
