@@ -183,3 +183,24 @@ def test_entry_outcomes_are_the_v1_metrics_and_returns_of_each_run():
     assert frame.index.name == "date" and frame.dtypes.eq("float64").all()
     for number, outcome in enumerate(outcomes):
         np.testing.assert_array_equal(frame[str(number)].to_numpy(), outcome.returns.to_numpy())
+
+
+def test_runs_without_trades_or_with_a_trade_left_open_keep_their_numbers(monkeypatch):
+    # Different plugins share one call too: an RSI that never reaches its bounds (no trade),
+    # buy and hold (one trade, open at the end: valued at the last close), ordinary trading.
+    configs = [
+        {"signal_plugin_key": "rsi_reversion", "signal_plugin_params": {"lower": 1, "upper": 99}},
+        {"signal_plugin_key": "buy_and_hold"},
+        {"signal_plugin_key": "rsi_reversion"},
+        {"signal_plugin_key": "sma_crossover", "signal_plugin_params": GRID[0]},
+    ]
+    specs = [spec_for({**BASE, **config}) for config in configs]
+    calls = counting_matrix_calls(monkeypatch)
+    studied = run_study_batch(specs)
+    assert calls == [len(configs)]
+    for study, spec in zip(studied, specs, strict=True):
+        assert_same_numbers(study, run_backtest(spec))
+    assert studied[0].metrics["total_trades"] == 0 and studied[0].metrics["win_rate"] is None
+    assert studied[0].metrics["turnover_annualised"] == 0.0
+    assert studied[1].metrics["total_trades"] == 1
+    assert studied[1].metrics["bars_in_market"] == studied[1].metrics["n_bars"]
