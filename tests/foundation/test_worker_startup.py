@@ -12,7 +12,8 @@ def test_loaded_objects_are_frozen_out_of_later_collections():
         frozen = gc.get_freeze_count()
         assert frozen > 100_000  # Django, pandas and the engines, loaded by the test run
         created = [[index] for index in range(1000)]  # noqa: F841  (alive, not frozen)
-        assert gc.get_freeze_count() == frozen
+        # Frozen objects that other threads release leave the count; new ones never join it.
+        assert gc.get_freeze_count() <= frozen
     finally:
         gc.unfreeze()
 
