@@ -699,9 +699,13 @@ def research_sweep_page(sweep) -> dict[str, Any]:
     ]
     names = list(dict.fromkeys(name for plan in plans for name in plan))
     varying = [name for name in names if len({repr(plan.get(name)) for plan in plans}) > 1]
+    finished = sweep.entries.filter(status="completed").count()
     return {
         "leaderboard": rows,
         "count": board["count"],
+        # How many of the best finished entries the page offers to compare (2 to 10).
+        "compare_choices": list(range(2, min(finished, 10) + 1)),
+        "compare_default": min(finished, COMPARE_TOP),
         "parameters": varying or names,
         "rank_metric_label": metric_label(sweep.rank_metric),
         "overfitting": overfitting_sentences(sweep.overfitting, n_trials=sweep.total),

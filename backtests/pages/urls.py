@@ -86,6 +86,11 @@ urlpatterns = [
         name="research_sweep_chart_data",
     ),
     path(
+        "research/sweeps/<uuid:sweep_id>/compare-top",
+        views.research_sweep_compare_top,
+        name="research_sweep_compare_top",
+    ),
+    path(
         "research/sweeps/<uuid:sweep_id>/status",
         views.research_sweep_status,
         name="research_sweep_status",

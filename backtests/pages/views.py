@@ -635,6 +635,35 @@ def research_sweep_chart_data(request, sweep_id: uuid.UUID):
 
 
 @staff_required
+@require_POST
+def research_sweep_compare_top(request, sweep_id: uuid.UUID):
+    """The best ``count`` (2–10) finished entries made v1 backtests (each once: an entry already
+    promoted is reused), then compared."""
+    from backtests.research import services as research_services
+
+    sweep = get_object_or_404(ResearchSweep, pk=sweep_id)
+    detail = reverse("pages:research_sweep_detail", args=[sweep.id])
+    try:
+        count = int(request.POST.get("count", selectors.COMPARE_TOP))
+    except ValueError:
+        count = 0
+    if not MIN_COMPARED <= count <= MAX_COMPARED:
+        messages.error(
+            request, f"Compare between {MIN_COMPARED} and {MAX_COMPARED} of the best entries."
+        )
+        return redirect(detail)
+    try:
+        backtests = research_services.research_sweep_promote_top(
+            sweep=sweep, count=count, owner=request.user
+        )
+    except services.Conflict as conflict:
+        messages.error(request, str(conflict))
+        return redirect(detail)
+    ids = ",".join(str(backtest.id) for backtest in backtests)
+    return redirect(f"{reverse('pages:compare')}?ids={ids}")
+
+
+@staff_required
 @require_GET
 def research_sweep_status(request, sweep_id: uuid.UUID):
     return _json(_research_status(get_object_or_404(ResearchSweep, pk=sweep_id)))

@@ -284,3 +284,36 @@ def research_entry_backtest(*, sweep: ResearchSweep, number: int, owner=None) ->
         source=Backtest.Source.SWEEP,
     )
     return backtest_services.backtest_execute(backtest=backtest)
+
+
+def research_sweep_promote_top(*, sweep: ResearchSweep, count: int, owner=None) -> list[Backtest]:
+    """The ``count`` best finished entries of ``sweep`` as full v1 backtests, best first (to
+    compare them): an entry already made a backtest (a completed run of the same strategy with
+    the entry's fingerprint) is that backtest, any other is made one now
+    (``research_entry_backtest``). ``Conflict`` while fewer than two entries have finished."""
+    from backtests.research.selectors import research_sweep_ranking
+
+    _, rows = research_sweep_ranking(sweep=sweep)
+    best = [row for row in rows if row["status"] == ResearchSweepEntry.Status.COMPLETED][:count]
+    if len(best) < 2:
+        raise Conflict(
+            f"Research sweep {sweep.pk} has {len(best)} finished "
+            f"entr{'y' if len(best) == 1 else 'ies'}: at least two are needed to compare."
+        )
+    backtests = []
+    for row in best:
+        existing = (
+            Backtest.objects.filter(
+                strategy=sweep.strategy,
+                fingerprint=row["fingerprint"],
+                status=Backtest.Status.COMPLETED,
+            )
+            .order_by("created_at")
+            .first()
+            if row["fingerprint"]
+            else None
+        )
+        backtests.append(
+            existing or research_entry_backtest(sweep=sweep, number=row["number"], owner=owner)
+        )
+    return backtests

@@ -32,6 +32,25 @@ def test_research_sweep_page_draws_heatmap_lambda_and_scatter(
     assert page.console_errors == []
 
 
+def test_the_best_entries_of_a_research_sweep_are_compared(
+    logged_in_page,
+    live_server,
+    completed_sweep,  # noqa: F811
+):
+    page = logged_in_page
+    page.goto(f"{live_server.url}/research/sweeps/{completed_sweep.id}/")
+
+    page.select_option("#compare-top-count", "4")
+    page.click("#compare-top")
+    page.wait_for_url("**/compare/?ids=*")
+
+    page.wait_for_selector("#compare-chart .main-svg")
+    page.wait_for_selector("#compare-drawdown-chart .main-svg")
+    assert page.locator("#compare-chart .scatterlayer .trace").count() == 4
+    assert page.locator("#compare-table thead th").count() == 5
+    assert page.console_errors == []
+
+
 def test_walk_forward_page_draws_equity_and_choices(logged_in_page, live_server):
     page = logged_in_page
     walk_forward = _walk_forward()

@@ -94,6 +94,87 @@ def test_chart_data_holds_the_heatmap_histogram_and_scatter(staff_client, comple
     )
 
 
+class TestCompareTop:
+    def test_the_best_entries_become_backtests_once_and_are_compared(
+        self, staff_client, completed_sweep, staff_user
+    ):
+        from backtests.models import Backtest
+        from backtests.research.selectors import research_sweep_ranking
+
+        page = staff_client.get(f"/research/sweeps/{completed_sweep.id}/")
+        assert page.context["compare_choices"] == [2, 3, 4, 5, 6]
+        assert page.context["compare_default"] == 5
+        url = f"/research/sweeps/{completed_sweep.id}/compare-top"
+
+        response = staff_client.post(url, {"count": "3"})
+
+        best = research_sweep_ranking(sweep=completed_sweep)[1][:3]
+        promoted = list(Backtest.objects.order_by("created_at"))
+        assert [backtest.fingerprint for backtest in promoted] == [
+            entry["fingerprint"] for entry in best
+        ]
+        assert {(b.status, b.owner, b.source) for b in promoted} == {
+            ("completed", staff_user, "sweep")
+        }
+        ids = ",".join(str(backtest.id) for backtest in promoted)
+        assert response.status_code == 302
+        assert response["Location"] == f"/compare/?ids={ids}"
+        assert staff_client.get(response["Location"]).status_code == 200
+
+        # Again with one more: the three already made are reused, one is added.
+        again = staff_client.post(url, {"count": "4"})
+        assert Backtest.objects.count() == 4
+        assert again["Location"].startswith(f"/compare/?ids={ids},")
+
+    @pytest.mark.parametrize("count", ["1", "11", "five"])
+    def test_a_count_outside_two_to_ten_makes_nothing(self, staff_client, completed_sweep, count):
+        from backtests.models import Backtest
+
+        response = staff_client.post(
+            f"/research/sweeps/{completed_sweep.id}/compare-top", {"count": count}, follow=True
+        )
+
+        assert response.redirect_chain == [(f"/research/sweeps/{completed_sweep.id}/", 302)]
+        assert "Compare between 2 and 10 of the best entries." in response.content.decode()
+        assert not Backtest.objects.exists()
+
+    def test_fewer_than_two_finished_entries_is_said_and_makes_nothing(self, staff_client):
+        from backtests.models import Backtest
+
+        sweep = services.research_sweep_create(
+            strategy=StrategyFactory(kind="signal", definition=None),
+            engine="vectorbt",
+            base_config={
+                "symbol": "SPY",
+                "start_date": "2016-01-01",
+                "end_date": "2019-12-31",
+                "signal_plugin_key": "sma_crossover",
+            },
+            grid={"signal_plugin_params.fast": [5, 10]},
+            rank_metric="perf_sharpe_ratio",
+            partitions=4,
+            spa_reps=50,
+        )  # queued, nothing has run
+        page = staff_client.get(f"/research/sweeps/{sweep.id}/")
+        assert page.context["compare_choices"] == []
+        assert 'id="compare-top-form"' not in page.content.decode()
+
+        response = staff_client.post(
+            f"/research/sweeps/{sweep.id}/compare-top", {"count": "2"}, follow=True
+        )
+
+        assert (
+            f"Research sweep {sweep.id} has 0 finished entries: at least two are needed to "
+            "compare." in response.content.decode()
+        )
+        assert not Backtest.objects.exists()
+
+    def test_only_staff_and_only_post(self, client, staff_client, completed_sweep):
+        url = f"/research/sweeps/{completed_sweep.id}/compare-top"
+        assert "/accounts/login/" in client.post(url, {"count": "2"})["Location"]
+        assert staff_client.get(url).status_code == 405
+
+
 def test_parameter_heatmap_keeps_each_cells_best_score():
     entries = [
         {"parameters": {"a": 1, "b": 1, "c": 0}, "score": 0.5},
