@@ -328,26 +328,8 @@ def pbo_from_blocks(blocks: BlockStatistics) -> dict:
     "performance_degradation": {"intercept": a, "slope": b} of the least-squares line
     R̄[n*] = a + b·R[n*] over the combinations (per-bar Sharpes; null when R[n*] is constant)}.
     """
-    from metrics._cscv import cscv_pairs
-
-    n_trials = blocks.n_trials
-    if n_trials < 2:
-        raise ValueError(f"PBO needs at least 2 trials, got {n_trials}")
+    logits, best_in_sample, best_out_of_sample = _cscv(blocks)
     partitions = blocks.partitions
-    # Combinations come in complementary pairs: the half that holds block 0 is listed, and each
-    # pair's Sharpe ratios serve both of its combinations. Positions [0, P) of the results hold
-    # the combinations with block 0, [P, 2P) their complements.
-    halves = np.array(
-        [c for c in itertools.combinations(range(partitions), partitions // 2) if c[0] == 0],
-        dtype=np.int64,
-    )
-    logits, best_in_sample, best_out_of_sample = cscv_pairs(
-        halves,
-        np.ascontiguousarray(blocks.sums.T, dtype=np.float64),
-        np.ascontiguousarray(blocks.sums_of_squares.T, dtype=np.float64),
-        np.asarray(blocks.counts, dtype=np.float64),
-        FLAT_RELATIVE_DEVIATION,
-    )
     counts, edges = np.histogram(
         np.clip(logits, *LOGIT_HISTOGRAM_RANGE),
         bins=LOGIT_HISTOGRAM_BINS,
@@ -361,6 +343,42 @@ def pbo_from_blocks(blocks: BlockStatistics) -> dict:
         "probability_of_loss": float(np.mean(best_out_of_sample < 0.0)),
         "performance_degradation": least_squares_line(best_in_sample, best_out_of_sample),
     }
+
+
+def cscv_points(blocks: BlockStatistics) -> dict[str, list[float]]:
+    """Every CSCV combination's best in-sample trial n*: its in-sample Sharpe R[n*], its
+    out-of-sample Sharpe R̄[n*] (per bar) and λ, as ``pbo_from_blocks`` evaluates them (the
+    points behind its ``performance_degradation``, ``probability_of_loss`` and PBO)."""
+    logits, best_in_sample, best_out_of_sample = _cscv(blocks)
+    return {
+        "in_sample": best_in_sample.tolist(),
+        "out_of_sample": best_out_of_sample.tolist(),
+        "logits": logits.tolist(),
+    }
+
+
+def _cscv(blocks: BlockStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(λ, R[n*], R̄[n*]) for every combination (see ``pbo_from_blocks``)."""
+    from metrics._cscv import cscv_pairs
+
+    n_trials = blocks.n_trials
+    if n_trials < 2:
+        raise ValueError(f"PBO needs at least 2 trials, got {n_trials}")
+    partitions = blocks.partitions
+    # Combinations come in complementary pairs: the half that holds block 0 is listed, and each
+    # pair's Sharpe ratios serve both of its combinations. Positions [0, P) of the results hold
+    # the combinations with block 0, [P, 2P) their complements.
+    halves = np.array(
+        [c for c in itertools.combinations(range(partitions), partitions // 2) if c[0] == 0],
+        dtype=np.int64,
+    )
+    return cscv_pairs(
+        halves,
+        np.ascontiguousarray(blocks.sums.T, dtype=np.float64),
+        np.ascontiguousarray(blocks.sums_of_squares.T, dtype=np.float64),
+        np.asarray(blocks.counts, dtype=np.float64),
+        FLAT_RELATIVE_DEVIATION,
+    )
 
 
 def least_squares_line(x: np.ndarray, y: np.ndarray) -> dict[str, float | None]:

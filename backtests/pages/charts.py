@@ -362,35 +362,34 @@ def parameter_heatmap(
     return {"x_name": x_name, "y_name": y_name, "x": x_values, "y": y_values, "z": grid}
 
 
-def half_split_sharpes(
+def cscv_scatter(
     matrix: np.ndarray,
+    partitions: int,
     bars_per_year: float = TRADING_DAYS_PER_YEAR,
     max_points: int = MAX_CHART_POINTS,
 ) -> dict[str, Any]:
-    """Each configuration's annualised Sharpe over the first half of the common bars (in
-    sample) against the second half (out of sample); at most ``max_points`` configurations,
-    taken evenly. Columns are the configurations; rows with a gap in any column are left out."""
-    rows = matrix[~np.isnan(matrix).any(axis=1)] if matrix.size else matrix
-    columns = np.arange(matrix.shape[1]) if matrix.ndim == 2 else np.arange(0)
-    if len(columns) > max_points:
-        columns = np.unique(np.linspace(0, len(columns) - 1, max_points).astype(int))
-    half = len(rows) // 2
-    if half < 2 or len(columns) == 0:
-        return {"columns": [], "in_sample": [], "out_of_sample": [], "bars": [half, half]}
+    """The points of the PBO (SPEC §13.1): for every CSCV combination of the S blocks of the
+    common bars, the best in-sample configuration's annualised Sharpe in sample against out of
+    sample, whether its out-of-sample rank was below the median (λ ≤ 0), and the degradation
+    line through them (annualised too). ``metrics.research`` computes them exactly as the stored
+    PBO; at most ``max_points`` combinations are drawn, taken evenly."""
+    from metrics.research import block_statistics, cscv_points, least_squares_line
 
-    def sharpe(block: np.ndarray) -> np.ndarray:
-        mean = block.mean(axis=0)
-        std = block.std(axis=0, ddof=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(std > 0, mean / std * math.sqrt(bars_per_year), np.nan)
-
-    chosen = rows[:, columns]
-    first, second = sharpe(chosen[:half]), sharpe(chosen[half:])
+    common = matrix[~np.isnan(matrix).any(axis=1)]
+    points = cscv_points(block_statistics(common, partitions))
+    root = math.sqrt(bars_per_year)
+    in_sample = np.asarray(points["in_sample"]) * root
+    out_of_sample = np.asarray(points["out_of_sample"]) * root
+    below = np.asarray(points["logits"]) <= 0.0
+    shown = np.arange(len(in_sample))
+    if len(shown) > max_points:
+        shown = np.unique(np.linspace(0, len(shown) - 1, max_points).astype(int))
     return {
-        "columns": columns.tolist(),
-        "in_sample": [_number(value) for value in first],
-        "out_of_sample": [_number(value) for value in second],
-        "bars": [half, len(rows) - half],
+        "combinations": len(in_sample),
+        "in_sample": _numbers(in_sample[shown]),
+        "out_of_sample": _numbers(out_of_sample[shown]),
+        "below_median": below[shown].tolist(),
+        "degradation": least_squares_line(in_sample, out_of_sample),
     }
 
 

@@ -757,7 +757,9 @@ def overfitting_sentences(block: dict[str, Any] | None, *, n_trials: int) -> dic
 
 def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> dict[str, Any]:
     """The heatmap over two parameters, the λ histogram, and the in-sample vs out-of-sample
-    scatter (each configuration's Sharpe in the first and second half of the common bars)."""
+    scatter of the PBO's own points: for each CSCV combination, the best in-sample
+    configuration's Sharpe in and out of sample (``charts.cscv_scatter``), computed once per
+    returns matrix and then read from the cache."""
     from backtests.research.jobs import read_returns
     from backtests.research.ranking import higher_is_better
     from backtests.research.selectors import flat_parameters
@@ -771,18 +773,22 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
         heatmap = charts.parameter_heatmap(
             entries, x_name, y_name, higher_is_better=higher_is_better(sweep.rank_metric)
         )
-    scatter = None
-    if sweep.returns_uri:
-        try:
-            matrix = read_returns(sweep.returns_uri).to_numpy(dtype="float64")
-        except artifacts.ArtifactMissing:
-            matrix = None
-        if matrix is not None:
-            bars_per_year = float(
-                (sweep.base_config or {}).get("bars_per_year") or TRADING_DAYS_PER_YEAR
-            )
-            scatter = charts.half_split_sharpes(matrix, bars_per_year)
     pbo = (sweep.overfitting or {}).get("pbo")
+    scatter = None
+    if sweep.returns_uri and pbo:
+        key = f"pages:cscv-points:{CHART_DATA_FORMAT}:{sweep.pk}:{sweep.returns_uri}"
+        scatter = cache.get(key)
+        if scatter is None:
+            try:
+                matrix = read_returns(sweep.returns_uri).to_numpy(dtype="float64")
+            except artifacts.ArtifactMissing:
+                matrix = None
+            if matrix is not None:
+                bars_per_year = float(
+                    (sweep.base_config or {}).get("bars_per_year") or TRADING_DAYS_PER_YEAR
+                )
+                scatter = charts.cscv_scatter(matrix, sweep.partitions, bars_per_year)
+                cache.set(key, scatter, CHART_CACHE_SECONDS)
     return {
         "status": sweep.status,
         "done": sweep.done,

@@ -533,18 +533,23 @@
       }
       var scatter = data.scatter;
       if (scatter && document.getElementById("is-oos-chart")) {
+        // The PBO's own points: each split's best in-sample configuration, in and out of sample.
+        var colours = scatter.below_median.map(function (below) { return below ? "#c0392b" : "#1f5fa8"; });
         var traces = [{ x: scatter.in_sample, y: scatter.out_of_sample, type: "scatter",
-          mode: "markers", marker: { size: 5, opacity: 0.6 }, name: "Configurations" }];
+          mode: "markers", marker: { size: 5, opacity: 0.6, color: colours },
+          name: "Splits (red: below the median out of sample)" }];
         var known = scatter.in_sample.filter(function (value) { return value !== null; });
-        if (known.length) {
+        var line = scatter.degradation;
+        if (known.length && line && line.slope !== null) {
           var low = Math.min.apply(null, known);
           var high = Math.max.apply(null, known);
-          traces.push({ x: [low, high], y: [low, high], type: "scatter", mode: "lines",
-            name: "Same in and out of sample", line: { dash: "dot", color: "#66727f" } });
+          traces.push({ x: [low, high], y: [line.intercept + line.slope * low, line.intercept + line.slope * high],
+            type: "scatter", mode: "lines", name: "Degradation (least squares)",
+            line: { dash: "dot", color: "#66727f" } });
         }
         Plotly.react("is-oos-chart", traces, frame({
-          xaxis: { title: { text: "Sharpe, first half" } },
-          yaxis: { title: { text: "Sharpe, second half" } } }), CONFIG);
+          xaxis: { title: { text: "Sharpe in sample (best configuration)" } },
+          yaxis: { title: { text: "Same configuration, out of sample" } } }), CONFIG);
       }
       container.dataset.drawn = "true";
     }).catch(function (error) {

@@ -1,14 +1,13 @@
 """The research sweep page: leaderboard, heatmap over chosen parameters, the overfitting panel
 with its sentences, and the in-sample vs out-of-sample scatter (real sweep, real statistics)."""
 
-import io
+import itertools
 import math
 
 import numpy as np
-import pyarrow.parquet as pq
 import pytest
 
-from backtests.pages.charts import half_split_sharpes, parameter_heatmap
+from backtests.pages.charts import cscv_scatter, parameter_heatmap
 from backtests.research import jobs, services
 from tests.factories import StrategyFactory
 
@@ -76,21 +75,19 @@ def test_chart_data_holds_the_heatmap_histogram_and_scatter(staff_client, comple
         for column, slow in enumerate(heatmap["x"]):
             assert heatmap["z"][row][column] == pytest.approx(scores[(slow, fast)])
     assert data["logit_histogram"] == completed_sweep.overfitting["pbo"]["logit_histogram"]
-    assert len(data["scatter"]["in_sample"]) == 6
 
-    # The scatter against an independent reading of the stored returns matrix.
-    table = pq.read_table(
-        io.BytesIO(
-            staff_client.get(
-                f"/api/v1/research/sweeps/{completed_sweep.id}/returns.parquet"
-            ).content
-        )
-    ).to_pandas()
-    common = table.dropna()
-    half = len(common) // 2
-    first = common.iloc[:half, 0]
-    assert data["scatter"]["in_sample"][0] == pytest.approx(
-        first.mean() / first.std(ddof=1) * math.sqrt(252)
+    # The scatter is the PBO's own points: one per CSCV split, agreeing with the stored block.
+    scatter = data["scatter"]
+    pbo = completed_sweep.overfitting["pbo"]
+    assert scatter["combinations"] == pbo["combinations"] == len(scatter["in_sample"]) == 6
+    assert np.mean(scatter["below_median"]) == pytest.approx(pbo["value"])
+    assert np.mean(np.array(scatter["out_of_sample"]) < 0) == pytest.approx(
+        pbo["probability_of_loss"]
+    )
+    root = math.sqrt(252)  # the stored line is in per-bar Sharpes, the chart's annualised
+    assert scatter["degradation"]["slope"] == pytest.approx(pbo["performance_degradation"]["slope"])
+    assert scatter["degradation"]["intercept"] == pytest.approx(
+        pbo["performance_degradation"]["intercept"] * root
     )
 
 
@@ -187,11 +184,31 @@ def test_parameter_heatmap_keeps_each_cells_best_score():
     assert lower["z"] == [[0.5, None]]
 
 
-def test_half_split_sharpes_by_hand():
-    matrix = np.array([[0.01, 0.0], [0.03, 0.02], [np.nan, 0.5], [0.02, -0.01], [0.04, 0.01]])
-    result = half_split_sharpes(matrix, bars_per_year=4)
-    # Common rows: 0, 1, 3, 4 → halves [0.01, 0.03] and [0.02, 0.04] for the first column.
-    assert result["bars"] == [2, 2]
-    assert result["in_sample"][0] == pytest.approx(0.02 / math.sqrt(0.0002) * 2)
-    assert result["out_of_sample"][0] == pytest.approx(0.03 / math.sqrt(0.0002) * 2)
-    assert result["out_of_sample"][1] == pytest.approx(0.0 / 1.0)
+def test_cscv_points_by_hand():
+    # Four blocks of twelve bars, two configurations: 6 splits; one bar not common to both.
+    rng = np.random.default_rng(5)
+    matrix = rng.normal(0.001, 0.01, size=(49, 2))
+    matrix[20, 1] = np.nan
+    result = cscv_scatter(matrix, partitions=4, bars_per_year=1)
+    common = matrix[~np.isnan(matrix).any(axis=1)]
+    blocks = np.array_split(np.arange(len(common)), 4)
+
+    def sharpe(rows, column):
+        values = common[rows, column]
+        return values.mean() / values.std(ddof=1)
+
+    expected_in, expected_out, expected_below = [], [], []
+    for chosen in itertools.combinations(range(4), 2):
+        inside = np.concatenate([blocks[b] for b in chosen])
+        outside = np.concatenate([blocks[b] for b in range(4) if b not in chosen])
+        in_sample = [sharpe(inside, c) for c in (0, 1)]
+        best = int(np.argmax(in_sample))
+        out = [sharpe(outside, c) for c in (0, 1)]
+        expected_in.append(in_sample[best])
+        expected_out.append(out[best])
+        expected_below.append(out[best] <= out[1 - best])  # ω ≤ ½: λ ≤ 0
+    order = np.lexsort((expected_out, expected_in))
+    got = np.lexsort((result["out_of_sample"], result["in_sample"]))
+    assert np.array(result["in_sample"])[got] == pytest.approx(np.array(expected_in)[order])
+    assert np.array(result["out_of_sample"])[got] == pytest.approx(np.array(expected_out)[order])
+    assert sorted(result["below_median"]) == sorted(expected_below)
