@@ -13,7 +13,7 @@ an allocation definition).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -147,6 +147,12 @@ class RunSpec:
         for symbol in self.symbols:
             needed.extend(required_symbols(self.definition, symbol))
         return tuple(dict.fromkeys(needed))
+
+
+def invalid_configuration(problems: Sequence[Problem]) -> str:
+    """The reason a run fails when its stored configuration no longer validates (the market
+    data changed since it was created): every problem, in one sentence."""
+    return "Invalid configuration: " + "; ".join(str(problem) for problem in problems)
 
 
 def validate_run_settings(

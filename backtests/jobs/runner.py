@@ -27,7 +27,7 @@ from backtests.jobs.outcomes import (
 )
 from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, allocation_report, run_backtest
-from backtests.run_config import parse_run_config
+from backtests.run_config import invalid_configuration, parse_run_config
 
 logger = logging.getLogger(__name__)
 
@@ -186,7 +186,7 @@ def run_spec(backtest: Backtest, *, engine: str | None = None):
         slippage=backtest.slippage,
     )
     if problems:
-        raise RunError("Invalid configuration: " + "; ".join(str(problem) for problem in problems))
+        raise RunError(invalid_configuration(problems))
     return spec
 
 

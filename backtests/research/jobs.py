@@ -44,7 +44,7 @@ from backtests.research import grid as grids
 from backtests.research import runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
-from backtests.run_config import parse_run_config
+from backtests.run_config import invalid_configuration, parse_run_config
 from marketdata.store import MarketDataError, get_store
 
 logger = logging.getLogger(__name__)
@@ -188,9 +188,7 @@ def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
             slippage=sweep.slippage,
         )
         if problems:  # the data changed since the sweep was validated
-            failed[position] = runner.failed_outcome(
-                "Invalid configuration: " + "; ".join(map(str, problems))
-            )
+            failed[position] = runner.failed_outcome(invalid_configuration(problems))
         else:
             specs.append((position, spec))
     outcomes = dict(failed)

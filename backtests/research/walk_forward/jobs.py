@@ -36,7 +36,7 @@ from backtests.pipeline import RunError
 from backtests.research.grid import apply_overrides
 from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
-from backtests.run_config import RunSpec, parse_run_config
+from backtests.run_config import RunSpec, invalid_configuration, parse_run_config
 from metrics.jsonsafe import iso_date, json_safe
 from metrics.presenters import v1_flat
 
@@ -67,7 +67,7 @@ def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> Ru
         slippage=walk_forward.slippage,
     )
     if problems:
-        raise RunError("Invalid configuration: " + "; ".join(str(p) for p in problems))
+        raise RunError(invalid_configuration(problems))
     return spec
 
 
