@@ -4,7 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from backfolio.common.openapi import component_ref
-from backtests.api.v1.serializers import StrictFieldsMixin, inline_choice_field
+from backfolio.common.serializers import StrictFieldsMixin, inline_choice_field
 from strategies.language.schema import SYMBOL
 from strategies.models import Strategy
 

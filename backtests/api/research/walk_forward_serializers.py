@@ -5,12 +5,12 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from backfolio.common.serializers import inline_choice_field
 from backtests.api.v1.serializers import (
     EquityPointSerializer,
     JSONObjectField,
     NumberField,
     StrictFieldsMixin,
-    inline_choice_field,
 )
 from backtests.research.api import SkippedCombinationSerializer
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold

@@ -10,7 +10,11 @@ from rest_framework import serializers
 # The v1 error body, re-exported for the v1 views that document it.
 from backfolio.common.openapi import ErrorDetailSerializer as ErrorDetailSerializer
 from backfolio.common.openapi import component_ref
-from backfolio.common.serializers import PresentingSerializer, StrictFieldsMixin
+from backfolio.common.serializers import (
+    PresentingSerializer,
+    StrictFieldsMixin,
+    inline_choice_field,
+)
 from backtests.models import Backtest, Task
 from backtests.services import (
     DEFAULT_COMMISSION,
@@ -47,24 +51,6 @@ class JSONObjectField(serializers.JSONField):
         if not isinstance(data, dict):
             self.fail("not_object")
         return data
-
-
-def inline_choice_field(choices: list[str]):
-    """A ChoiceField documented as a string with a pattern of its values: three contracts each
-    have a ``status`` with its own values, and enum components named after the field collide."""
-
-    schema = {
-        "type": "string",
-        "pattern": "^(" + "|".join(choices) + ")$",
-        "description": "One of: " + ", ".join(choices) + ".",
-    }
-
-    @extend_schema_field(schema)
-    class InlineChoiceField(serializers.ChoiceField):
-        def __init__(self, **kwargs):
-            super().__init__(choices=list(choices), **kwargs)
-
-    return InlineChoiceField
 
 
 BacktestStatusField = inline_choice_field(Backtest.Status.values)
