@@ -224,20 +224,9 @@ class PriceStore:
             self._sources[name] = source
             self._coverage_versions = None
 
-    def unregister_source(self, name: str) -> None:
-        with self._lock:
-            self._sources.pop(name, None)
-            self._coverage_versions = None
-
     @property
     def source_names(self) -> list[str]:
         return list(self._sources)
-
-    def clear_cache(self) -> None:
-        with self._lock:
-            self._frames.clear()
-            self._histories.clear()
-            self._coverage_versions = None
 
     # -- coverage --------------------------------------------------------------------------
 
