@@ -396,27 +396,34 @@ def cscv_scatter(
 # --- walk-forward -----------------------------------------------------------------------------
 
 
-def in_sample_promise(equity: pd.Series, folds: Iterable[Mapping[str, Any]]) -> dict[str, list]:
-    """What each fold's in-sample result promised for its out-of-sample window: from the
-    stitched equity at the window's start, growing at the chosen entry's in-sample CAGR
-    (``(1 + cagr) ** (days / 365.25)``, the §5 CAGR's own calendar), one segment per fold with a
-    gap (``None``) between folds. ``folds`` are ``{"start", "end", "cagr"}`` with ISO dates."""
+def in_sample_segments(
+    equity: pd.Series, folds: Iterable[Mapping[str, Any]], max_points: int = MAX_CHART_POINTS
+) -> dict[str, list]:
+    """Each fold's chosen configuration's real in-sample equity, one segment per fold with a gap
+    (``None``) between them, scaled so that it ends where the stitched out-of-sample equity
+    stands when the fold's window starts (the value before it, or its first): the in-sample
+    path that led into each out-of-sample window. ``folds`` are ``{"start": ISO date of the
+    out-of-sample window, "in_sample": the in-sample equity Series}``; each segment is
+    downsampled to its share of ``max_points``."""
+    folds = [fold for fold in folds if fold.get("in_sample") is not None and len(fold["in_sample"])]
     dates: list[str] = []
     values: list[float | None] = []
     index = pd.DatetimeIndex(equity.index)
+    share = max(max_points // max(len(folds), 1), 4)
     for fold in folds:
-        cagr = _number(fold.get("cagr"))
-        start, end = pd.Timestamp(fold["start"]), pd.Timestamp(fold["end"])
-        window = equity[(index >= start) & (index <= end)]
-        if cagr is None or window.empty or cagr <= -1:
-            continue
+        start = pd.Timestamp(fold["start"])
         before = equity[index < start]
-        base = float(before.iloc[-1]) if not before.empty else float(window.iloc[0])
-        origin = before.index[-1] if not before.empty else window.index[0]
-        days = (pd.DatetimeIndex(window.index) - origin).days.to_numpy(dtype="float64")
-        grown = base * (1.0 + cagr) ** (days / 365.25)
-        dates.extend(stamp.strftime("%Y-%m-%d") for stamp in window.index)
-        values.extend(_number(value) for value in grown)
-        dates.append(window.index[-1].strftime("%Y-%m-%d"))
+        after = equity[index >= start]
+        if before.empty and after.empty:
+            continue
+        base = float(before.iloc[-1]) if not before.empty else float(after.iloc[0])
+        curve = fold["in_sample"].astype("float64")
+        last = float(curve.iloc[-1])
+        if not math.isfinite(last) or last == 0:
+            continue
+        shown = display_series(curve / last * base, share)
+        dates.extend(shown["dates"])
+        values.extend(shown["values"])
+        dates.append(shown["dates"][-1])
         values.append(None)
     return {"dates": dates, "values": values}

@@ -889,21 +889,47 @@ def walk_forward_chart_data(walk_forward) -> dict[str, Any]:
         "status": walk_forward.status,
         "equity": charts.display_series(equity) if len(equity) else None,
         "boundaries": [fold.out_of_sample_start.isoformat() for fold in folds],
-        "in_sample": charts.in_sample_promise(
-            equity,
-            [
-                {
-                    "start": fold.out_of_sample_start.isoformat(),
-                    "end": fold.out_of_sample_end.isoformat(),
-                    "cagr": (fold.in_sample_metrics or {}).get("perf_cagr"),
-                }
-                for fold in folds
-            ],
-        )
-        if len(equity)
-        else None,
+        "in_sample": walk_forward_in_sample(walk_forward, folds, equity) if len(equity) else None,
         "chosen": chosen,
     }
+
+
+def walk_forward_in_sample(walk_forward, folds, equity: pd.Series) -> dict[str, list]:
+    """Each fold's chosen configuration run again on its in-sample window (the run its choice
+    was ranked on: same configuration, window and capital), drawn leading into its
+    out-of-sample window (``charts.in_sample_segments``); computed once per analysis and then
+    read from the cache."""
+    chosen = [(fold.index, fold.chosen_index) for fold in folds if fold.chosen_index is not None]
+    digest = hashlib.sha256(repr(chosen).encode()).hexdigest()[:16]
+    key = f"pages:wf-in-sample:{CHART_DATA_FORMAT}:{walk_forward.pk}:{walk_forward.status}:{digest}"
+    curves = cache.get(key)
+    if curves is None:
+        curves = {
+            fold.index: _fold_in_sample_equity(walk_forward, fold)
+            for fold in folds
+            if fold.chosen_index is not None
+        }
+        cache.set(key, curves, CHART_CACHE_SECONDS)
+    return charts.in_sample_segments(
+        equity,
+        [
+            {"start": fold.out_of_sample_start.isoformat(), "in_sample": curves.get(fold.index)}
+            for fold in folds
+        ],
+    )
+
+
+def _fold_in_sample_equity(walk_forward, fold) -> pd.Series | None:
+    from backtests.pipeline import RunError, run_backtest
+    from backtests.research.walk_forward.core import window_spec
+    from backtests.research.walk_forward.jobs import combination_spec
+
+    try:
+        spec = combination_spec(walk_forward, walk_forward.combinations[fold.chosen_index])
+        return run_backtest(window_spec(spec, fold.in_sample_start, fold.in_sample_end)).equity
+    except (RunError, ValueError, KeyError, IndexError, TypeError):
+        logger.warning("In-sample run of fold %s of %s cannot be made", fold.index, walk_forward.pk)
+        return None
 
 
 # --- sweeps index -----------------------------------------------------------------------------

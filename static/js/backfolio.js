@@ -570,7 +570,7 @@
 })();
 
 /* A walk-forward's charts: stitched out-of-sample equity with fold boundaries and the
- * in-sample promise, and the chosen parameters fold by fold. */
+ * in-sample equity of each fold's choice, and the chosen parameters fold by fold. */
 (function () {
   "use strict";
 
@@ -589,7 +589,7 @@
           mode: "lines", name: "Out of sample (stitched)", line: { width: 2 } }];
         if (data.in_sample && data.in_sample.dates.length) {
           traces.push({ x: data.in_sample.dates, y: data.in_sample.values, type: "scatter",
-            mode: "lines", name: "In-sample promise", connectgaps: false,
+            mode: "lines", name: "In sample (each fold's choice)", connectgaps: false,
             line: { width: 1.5, dash: "dash" } });
         }
         var shapes = data.boundaries.map(function (day) {

@@ -1,5 +1,6 @@
 """The walk-forward page: folds in words, efficiency in a sentence, stitched equity with fold
-boundaries and the in-sample promise, chosen parameters over time (hand-made analysis)."""
+boundaries and each fold's choice's own in-sample equity, chosen parameters over time (a
+hand-made analysis of real runs)."""
 
 from datetime import date
 
@@ -7,7 +8,6 @@ import pandas as pd
 import pytest
 
 from backtests.models import Task, WalkForward, WalkForwardFold
-from backtests.pages.charts import in_sample_promise
 from tests.factories import StrategyFactory
 
 pytestmark = pytest.mark.django_db
@@ -16,10 +16,18 @@ pytestmark = pytest.mark.django_db
 def _walk_forward() -> WalkForward:
     task = Task.objects.create(kind=Task.Kind.WALK_FORWARD, status=Task.Status.SUCCESS, total=4)
     dates = pd.bdate_range("2018-01-01", "2019-12-31")
+    strategy = StrategyFactory(name="SMA study", definition=None)
     walk_forward = WalkForward.objects.create(
-        strategy=StrategyFactory(name="SMA study"),
+        strategy=strategy,
+        strategy_snapshot=strategy.run_snapshot(),
         engine="vectorbt",
-        base_config={"symbol": "SPY", "start_date": "2015-01-01", "end_date": "2019-12-31"},
+        base_config={
+            "symbol": "SPY",
+            "start_date": "2015-01-01",
+            "end_date": "2019-12-31",
+            "signal_plugin_key": "sma_crossover",
+            "signal_plugin_params": {"slow": 50},
+        },
         grid={"signal_plugin_params.fast": [10, 20]},
         combinations=[
             {"signal_plugin_params": {"fast": 10}},
@@ -93,13 +101,41 @@ def test_chart_data_has_boundaries_promise_and_chosen_parameters(staff_client):
     assert data["in_sample"]["values"].count(None) == 2
 
 
-def test_the_in_sample_promise_grows_at_the_folds_cagr_from_the_equity_before_it():
-    equity = pd.Series(
-        [100.0, 110.0, 120.0],
-        index=pd.to_datetime(["2019-12-31", "2020-01-02", "2021-01-01"]),
+def test_the_in_sample_curve_is_each_folds_choice_run_on_its_in_sample_window(staff_client):
+    from backtests.pipeline import run_backtest
+    from backtests.run_config import parse_run_config
+
+    walk_forward = _walk_forward()
+
+    data = staff_client.get(f"/research/walk-forwards/{walk_forward.id}/chart-data").json()
+
+    # Independently: the second fold's choice (fast 20) as a v1 run of 2016–2018.
+    spec, problems = parse_run_config(
+        {
+            "symbol": "SPY",
+            "start_date": "2016-01-01",
+            "end_date": "2018-12-31",
+            "signal_plugin_key": "sma_crossover",
+            "signal_plugin_params": {"fast": 20, "slow": 50},
+        },
+        strategy_kind="signal",
+        strategy_definition=None,
+        strategy_timeframe="1d",
+        engine="vectorbt",
+        initial_capital=100.0,
+        commission=0.0,
+        slippage=0.0,
     )
-    promise = in_sample_promise(equity, [{"start": "2020-01-01", "end": "2021-01-01", "cagr": 0.1}])
-    assert promise["dates"] == ["2020-01-02", "2021-01-01", "2021-01-01"]
-    assert promise["values"][0] == pytest.approx(100.0 * 1.1 ** (2 / 365.25))
-    assert promise["values"][1] == pytest.approx(100.0 * 1.1 ** (367 / 365.25))
-    assert promise["values"][2] is None
+    assert problems == []
+    expected = run_backtest(spec).equity
+    values, dates = data["in_sample"]["values"], data["in_sample"]["dates"]
+    gap = values.index(None)
+    second = pd.Series(values[gap + 1 : -1], index=pd.to_datetime(dates[gap + 1 : -1]))
+    assert second.index[0] == expected.index[0] and second.index[-1] == expected.index[-1]
+    # Scaled to meet the stitched equity where the fold's out-of-sample window starts.
+    stitched = {point["date"]: point["equity"] for point in walk_forward.result["equity"]}
+    base = stitched["2018-12-31"]
+    assert second.iloc[-1] == pytest.approx(base)
+    assert (second / expected.reindex(second.index)).to_numpy() == pytest.approx(
+        base / expected.iloc[-1]
+    )
