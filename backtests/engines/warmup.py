@@ -46,6 +46,9 @@ def warm_engines(*, signal_callbacks: str = "skip") -> float:
     engine = VectorbtEngine()
     for data in _fast_path_inputs():
         engine.run(data)
+    from metrics.research import warm_kernels
+
+    warm_kernels()  # the research sweeps' compiled CSCV loop, from numba's on-disk cache
     elapsed = time.perf_counter() - started
     if signal_callbacks == "now":
         warm_signal_callbacks()

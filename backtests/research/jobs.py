@@ -10,16 +10,26 @@ same token) and sends its message again, so it is re-run; the dead attempt's ent
 inserted, and a late writer from a stale claim matches no row. The entries' unique
 (sweep, number) constraint backs that up.
 
+A worker that took one of a sweep's chunk messages goes on with the sweep's pending chunks, lowest
+number first, and the chunks shrink towards the end of the sweep, so the workers sharing a sweep
+finish together. Each chunk also computes its entries' part of the overfitting statistics (the
+work that grows with the number of entries), in parallel on whichever workers run the chunks.
+
 The worker that completes the last chunk finishes the sweep: the returns matrix (one Parquet
-file), the overfitting block, ``completed``. That step is claimed with a token and a heartbeat
-too, and the reaper re-sends it when its worker died.
+file, written a row group at a time), the overfitting block joined from the chunks' statistics,
+``completed``. That step is claimed with a token and a heartbeat too, and the reaper re-sends it
+when its worker died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
+import math
+import tempfile
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -27,8 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
@@ -38,7 +50,7 @@ from backfolio.deadline import RunTimeLimitExceeded, run_time_limit
 from backtests import artifacts
 from backtests.jobs import messages
 from backtests.jobs.heartbeat import HeartbeatThread
-from backtests.jobs.outcomes import heartbeat_timeout
+from backtests.jobs.outcomes import heartbeat_timeout, run_time_limit_seconds
 from backtests.models import Task
 from backtests.research import grid as grids
 from backtests.research import runner
@@ -51,6 +63,19 @@ logger = logging.getLogger(__name__)
 
 
 DATE_COLUMN = "date"
+# A sweep's returns files (its chunks' and its matrix) are written in row groups of the same bars,
+# as many bars as make about this many bytes of the whole matrix, so that the matrix is written a
+# row group at a time from the chunks' files. Few row groups read and write fastest: 20 years of
+# daily bars are one row group up to ~1,600 entries.
+RETURNS_ROW_GROUP_BYTES = 64 * 2**20
+# Returns are floats with few repeats: dictionary encoding only costs time (and size), and only
+# the dates have statistics worth keeping. A chunk's file is read once more, by the finishing
+# step: lz4 is faster to write and read; the matrix users download is smaller with zstd.
+_PLAIN_FLOATS = {"use_dictionary": False, "write_statistics": [DATE_COLUMN]}
+CHUNK_FILE_OPTIONS = {"compression": "lz4", **_PLAIN_FLOATS}
+MATRIX_FILE_OPTIONS = {"compression": "zstd", **_PLAIN_FLOATS}
+# The metadata key of a chunk's returns file that carries its entries' overfitting statistics.
+STATISTICS_KEY = b"backfolio.trial_statistics"
 UNFINISHED_CHUNK = (ResearchSweepChunk.Status.PENDING, ResearchSweepChunk.Status.RUNNING)
 
 
@@ -61,8 +86,9 @@ def sweep_folder(sweep_id) -> str:
 # --- claims and heartbeats ---------------------------------------------------------------------
 
 
-def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
-    """Move a pending chunk to ``running``; the chunk (with its new ``attempts``) or None."""
+def claim_chunk(chunk_id, sweep: ResearchSweep | None = None) -> ResearchSweepChunk | None:
+    """Move a pending chunk to ``running``; the chunk (with its new ``attempts``) or None.
+    ``sweep``: the chunk's sweep when the caller has it already (it is read otherwise)."""
     now = timezone.now()
     claimed = ResearchSweepChunk.objects.filter(
         pk=chunk_id, status=ResearchSweepChunk.Status.PENDING
@@ -74,7 +100,11 @@ def claim_chunk(chunk_id) -> ResearchSweepChunk | None:
     )
     if not claimed:
         return None
-    chunk = ResearchSweepChunk.objects.select_related("sweep").get(pk=chunk_id)
+    if sweep is None:
+        chunk = ResearchSweepChunk.objects.select_related("sweep").get(pk=chunk_id)
+    else:  # the same row: a sweep's plan and settings never change
+        chunk = ResearchSweepChunk.objects.get(pk=chunk_id)
+        chunk.sweep = sweep
     with transaction.atomic():
         ResearchSweep.objects.filter(pk=chunk.sweep_id, status=ResearchSweep.Status.PENDING).update(
             status=ResearchSweep.Status.RUNNING, started_at=now, updated_at=now
@@ -106,10 +136,54 @@ class Heartbeat(HeartbeatThread):
 
 
 def run_chunk(chunk_id) -> None:
-    """Body of the ``run_research_chunk`` actor; a duplicate message does nothing."""
+    """Body of the ``run_research_chunk`` actor: run this chunk, then the sweep's other pending
+    chunks, lowest number first, until none is left or the message has run for the run time
+    limit. Every worker that takes one of a sweep's messages keeps working on the sweep, so no
+    worker idles while another holds a queued chunk message behind the one it runs; a message
+    whose chunk another worker took helps with what is left, or does nothing. Stopping early is
+    safe: a chunk still pending always has its own message queued."""
+    started = time.monotonic()
     chunk = claim_chunk(chunk_id)
     if chunk is None:
-        return
+        sweep_id = (
+            ResearchSweepChunk.objects.filter(pk=chunk_id)
+            .values_list("sweep_id", flat=True)
+            .first()
+        )
+        chunk = claim_next_chunk(sweep_id) if sweep_id is not None else None
+    sweep = chunk.sweep if chunk is not None else None
+    while chunk is not None:
+        if run_claimed_chunk(chunk):
+            if time.monotonic() - started < run_time_limit_seconds():
+                finish_sweep(sweep.pk)
+            else:  # this message has run long: the finishing step gets a message of its own
+                messages.send("finish_research_sweep", str(sweep.pk))
+            return
+        if time.monotonic() - started >= run_time_limit_seconds():
+            return
+        chunk = claim_next_chunk(sweep.pk, sweep)
+
+
+def claim_next_chunk(sweep_id, sweep: ResearchSweep | None = None) -> ResearchSweepChunk | None:
+    """Claim the lowest-numbered pending chunk of the sweep; None when none is left."""
+    while True:
+        pending = list(
+            ResearchSweepChunk.objects.filter(
+                sweep_id=sweep_id, status=ResearchSweepChunk.Status.PENDING
+            )
+            .order_by("number")
+            .values_list("id", flat=True)[:8]
+        )
+        if not pending:
+            return None
+        for chunk_id in pending:  # another worker may take any of them first
+            chunk = claim_chunk(chunk_id, sweep)
+            if chunk is not None:
+                return chunk
+
+
+def run_claimed_chunk(chunk: ResearchSweepChunk) -> bool:
+    """Run a chunk this worker claimed and complete it; True when it was the sweep's last."""
     sweep = chunk.sweep
     token = chunk.attempts
     ours = ResearchSweepChunk.objects.filter(
@@ -119,16 +193,18 @@ def run_chunk(chunk_id) -> None:
     with Heartbeat(ours):
         outcomes = _outcomes(sweep, plan)
         frame = runner.returns_frame(outcomes, [number for number, _ in plan])
+        statistics = chunk_statistics(sweep, frame)
         try:
             uri = artifacts.save_bytes(
                 f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
-                returns_to_parquet(frame),
+                returns_to_parquet(frame, statistics, row_group=returns_row_group(sweep.total)),
             )
         except Exception as error:  # storage down: the entries fail with the reason
             logger.exception("Research chunk %s: storing its returns failed", chunk.pk)
             uri = None
             reason = f"Could not store the entry's returns: {error}"
             outcomes = [runner.failed_outcome(reason) for _ in plan]
+        del frame
     entries = [
         ResearchSweepEntry(
             sweep_id=sweep.pk,
@@ -149,9 +225,8 @@ def run_chunk(chunk_id) -> None:
         logger.warning("Chunk %s was re-claimed while attempt %s ran; dropped", chunk.pk, token)
         with contextlib.suppress(Exception):  # an orphan file is harmless; say nothing more
             default_storage.delete(uri)
-        return
-    if not sweep.chunks.exclude(status=ResearchSweepChunk.Status.COMPLETED).exists():
-        finish_sweep(sweep.pk)
+        return False
+    return not sweep.chunks.exclude(status=ResearchSweepChunk.Status.COMPLETED).exists()
 
 
 def _outcomes(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
@@ -214,17 +289,101 @@ def _complete_chunk(ours, uri: str, entries: list[ResearchSweepEntry], sweep) ->
     return True
 
 
-def returns_to_parquet(frame: pd.DataFrame) -> bytes:
-    """A date index and one float64 column per entry (named by its number)."""
-    buffer = io.BytesIO()
-    # Returns rarely repeat: trying a dictionary for each column would cost half the time.
+def returns_row_group(total: int) -> int:
+    """Bars per row group of the returns files of a sweep of ``total`` entries."""
+    return max(256, RETURNS_ROW_GROUP_BYTES // (8 * max(total, 1)))
+
+
+def returns_to_parquet(
+    frame: pd.DataFrame, statistics: bytes | None = None, *, row_group: int | None = None
+) -> bytes:
+    """A chunk's returns file: a date index and one float64 column per entry (named by its
+    number), in row groups of ``row_group`` bars; its trial statistics ride in the metadata."""
     table = pa.Table.from_pandas(frame, preserve_index=True)
-    pq.write_table(table, buffer, compression="zstd", use_dictionary=False)
+    if statistics is not None:
+        table = table.replace_schema_metadata(
+            {**(table.schema.metadata or {}), STATISTICS_KEY: statistics}
+        )
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, row_group_size=row_group, **CHUNK_FILE_OPTIONS)
     return buffer.getvalue()
 
 
 def read_returns(uri: str) -> pd.DataFrame:
     return pq.read_table(io.BytesIO(artifacts.read_bytes(uri))).to_pandas()
+
+
+# --- the overfitting statistics of a chunk -----------------------------------------------------
+#
+# The statistics the overfitting block needs of each entry (block sums for CSCV, its Sharpe for
+# DSR, its part of the SPA maxima; ``metrics.research.TrialStatistics``) are computed column by
+# column, so the chunks compute them for their own entries, in parallel on whichever workers run
+# them, and the finishing step only joins them. That holds when every chunk's complete bars (the
+# bars where each of its entries has a return) are the same — the usual sweep, whose entries all
+# trade the same bars: then those are the sweep's common bars. A chunk records which bars its
+# statistics are over; when they differ between chunks (a grid over dates or symbols), the
+# finishing step computes the statistics over the common bars itself.
+
+
+def _bars_key(dates: pd.DatetimeIndex) -> str:
+    return hashlib.sha256(np.ascontiguousarray(dates.asi8).tobytes()).hexdigest()
+
+
+def chunk_statistics(sweep: ResearchSweep, frame: pd.DataFrame) -> bytes | None:
+    """The chunk's entries' ``TrialStatistics`` over its complete bars, serialised; None when
+    they cannot be computed here (no entry completed, too few bars for the partitions, no
+    benchmark price on one of the bars, a bug), which the finishing step then finds out again."""
+    from metrics.research import trial_statistics
+
+    if frame.shape[1] == 0:
+        return None
+    complete = frame.dropna(how="any")
+    try:
+        statistics = trial_statistics(
+            complete.to_numpy(dtype="float64"),
+            benchmark_returns(sweep, complete.index),
+            partitions=sweep.partitions,
+            spa_reps=sweep.spa_reps,
+            seed=sweep.seed,
+        )
+    except (ValueError, MarketDataError):
+        return None
+    except Exception:  # the finishing step computes them itself; the entries stand
+        logger.exception("Research sweep %s: a chunk's statistics failed", sweep.pk)
+        return None
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        bars=np.array(_bars_key(complete.index)),
+        sums=statistics.blocks.sums,
+        sums_of_squares=statistics.blocks.sums_of_squares,
+        counts=statistics.blocks.counts,
+        sharpes=statistics.sharpes,
+        spa_observed=np.array(statistics.spa.observed),
+        spa_resampled=statistics.spa.resampled,
+        spa_block_size=np.array(statistics.spa.block_size),
+        spa_seed=np.array(statistics.spa.seed),
+    )
+    return buffer.getvalue()
+
+
+def _read_statistics(data: bytes | None):
+    """(bars key, ``TrialStatistics``) from ``chunk_statistics``'s bytes, or None."""
+    from metrics.research import BlockStatistics, SpaMaxima, TrialStatistics
+
+    if data is None:
+        return None
+    with np.load(io.BytesIO(data)) as arrays:
+        return str(arrays["bars"]), TrialStatistics(
+            BlockStatistics(arrays["sums"], arrays["sums_of_squares"], arrays["counts"]),
+            arrays["sharpes"],
+            SpaMaxima(
+                float(arrays["spa_observed"]),
+                arrays["spa_resampled"],
+                int(arrays["spa_block_size"]),
+                int(arrays["spa_seed"]),
+            ),
+        )
 
 
 # --- finishing a sweep -------------------------------------------------------------------------
@@ -240,7 +399,7 @@ def _claim_finish(sweep_id) -> uuid.UUID | None:
 
 
 def finish_sweep(sweep_id) -> None:
-    """Assemble the returns matrix and the overfitting block; body of ``finish_research_sweep``."""
+    """Write the returns matrix and the overfitting block; body of ``finish_research_sweep``."""
     token = _claim_finish(sweep_id)
     if token is None:
         return
@@ -259,43 +418,133 @@ def finish_sweep(sweep_id) -> None:
     _settle(ours, fields)
 
 
-def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
-    from backtests.research.ranking import best_entry_number
+class ChunkReturns:
+    """A completed chunk's returns file, opened lazily: its entries' column names, its bars and
+    the statistics it carries (footer and date column only, not the returns)."""
 
-    chunk_uris = [
-        uri
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        with _opened(uri) as handle:
+            file = pq.ParquetFile(handle)
+            schema = file.schema_arrow
+            self.names = [name for name in schema.names if name != DATE_COLUMN]
+            self.statistics = _read_statistics((schema.metadata or {}).get(STATISTICS_KEY))
+            self.dates = pd.DatetimeIndex(file.read(columns=[DATE_COLUMN]).column(0).to_numpy())
+            metadata = file.metadata
+            self.row_groups = [
+                metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)
+            ]
+
+    def frame(self) -> pd.DataFrame:
+        return read_returns(self.uri)
+
+
+@contextlib.contextmanager
+def _opened(uri: str):
+    try:
+        handle = default_storage.open(uri, "rb")
+    except (FileNotFoundError, OSError) as exc:
+        raise artifacts.ArtifactMissing(f"artifact {uri} cannot be read") from exc
+    with handle:
+        yield handle
+
+
+def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
+    chunks = [
+        ChunkReturns(uri)
         for uri in sweep.chunks.order_by("number").values_list("returns_uri", flat=True)
         if uri  # a chunk whose returns could not be stored has only failed entries
     ]
-    dates, names, matrix = assemble_returns(chunk_uris)
-    uri = artifacts.save_bytes(
-        f"{sweep_folder(sweep.pk)}/returns.parquet", matrix_to_parquet(dates, names, matrix)
-    )
-    completed = list(
-        sweep.entries.filter(status=ResearchSweepEntry.Status.COMPLETED).values_list(
-            "number", "metrics"
-        )
-    )
+    uri = write_returns_matrix(f"{sweep_folder(sweep.pk)}/returns.parquet", chunks)
     fields: dict[str, Any] = {"returns_uri": uri, "overfitting": None, "error": ""}
-    if not completed:
+    best = best_entry(sweep)
+    if best is None:
         return {
             **fields,
             "status": ResearchSweep.Status.FAILED,
             "error": "Every entry failed; see the leaderboard for why.",
         }
     fields["status"] = ResearchSweep.Status.COMPLETED
-    best = best_entry_number(completed, sweep.rank_metric)
     try:
-        fields["overfitting"] = overfitting_block(sweep, dates, names, matrix, best)
+        fields["overfitting"] = overfitting_block(sweep, chunks, best)
     except (ValueError, MarketDataError) as error:
         fields["error"] = f"The overfitting block could not be computed: {error}"
     return fields
 
 
+def best_entry(sweep: ResearchSweep) -> int | None:
+    """The number of the best completed entry by the sweep's rank metric (the smaller number on
+    ties), from the scores kept with the entries; None when no entry completed."""
+    from backtests.research.ranking import higher_is_better, order_key
+
+    descending = higher_is_better(sweep.rank_metric)
+    scores = sweep.entries.filter(status=ResearchSweepEntry.Status.COMPLETED).values_list(
+        "number", "score"
+    )
+    ranked = [order_key(number, True, score, descending=descending) for number, score in scores]
+    return min(ranked)[2] if ranked else None
+
+
+def write_returns_matrix(path: str, chunks: list[ChunkReturns]) -> str:
+    """The chunks' returns side by side as one Parquet file (a ``date`` index, as pandas writes
+    it, and one column per entry), stored at ``path``; returns its URI.
+
+    Written a row group of bars at a time through a temporary file: when the chunks share their
+    bars (the usual sweep), each row group is read from the chunks' own row groups, so neither
+    the matrix nor the file is ever whole in memory. Otherwise the matrix over the union of the
+    bars (NaN where an entry has no bar) is assembled first."""
+    names = [name for chunk in chunks for name in chunk.names]
+    dates = chunks[0].dates if chunks else pd.DatetimeIndex([])
+    matrix = None
+    if not chunks or not all(
+        chunk.dates.equals(dates) and chunk.row_groups == chunks[0].row_groups for chunk in chunks
+    ):
+        dates, names, matrix = assemble_returns([chunk.uri for chunk in chunks])
+    dates = pd.DatetimeIndex(dates, name=DATE_COLUMN)
+    head = pd.DataFrame(np.zeros((min(len(dates), 1), len(names))), index=dates[:1], columns=names)
+    schema = pa.Table.from_pandas(head, preserve_index=True).schema
+    date_type = schema.field(DATE_COLUMN).type
+    with tempfile.TemporaryFile() as output:
+        with pq.ParquetWriter(output, schema, **MATRIX_FILE_OPTIONS) as writer:
+            if matrix is not None:
+                row_group = returns_row_group(len(names))
+                for start in range(0, len(dates), row_group):
+                    rows = slice(start, start + row_group)
+                    arrays = [pa.array(matrix[rows, column]) for column in range(len(names))]
+                    arrays.append(pa.array(dates[rows].to_numpy(), type=date_type))
+                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            else:
+                _write_shared_rows(writer, schema, chunks, dates)
+        del matrix
+        output.seek(0)
+        if default_storage.exists(path):
+            default_storage.delete(path)
+        return default_storage.save(path, File(output))
+
+
+def _write_shared_rows(writer, schema, chunks: list[ChunkReturns], dates) -> None:
+    date_type = schema.field(DATE_COLUMN).type
+    with contextlib.ExitStack() as stack:
+        files = [pq.ParquetFile(stack.enter_context(_opened(chunk.uri))) for chunk in chunks]
+        start = 0
+        for group, rows in enumerate(chunks[0].row_groups):
+            arrays = []
+            for file, chunk in zip(files, chunks, strict=True):
+                table = file.read_row_group(group, columns=chunk.names)
+                for name in chunk.names:
+                    # A chunk's file keeps a missing return as null; the matrix as NaN.
+                    column = table.column(name).combine_chunks()
+                    arrays.append(pc.fill_null(column, math.nan) if column.null_count else column)
+            arrays.append(pa.array(dates[start : start + rows].to_numpy(), type=date_type))
+            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+            start += rows
+
+
 def assemble_returns(uris: list[str]) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
     """The chunks' returns side by side: (dates, column names, T×N float64 matrix in column-major
-    order). Built in one pass over the chunks after reading only their dates, so a worker holds
-    the matrix and one chunk at a time (a 10,000-entry sweep over 20 years is 400 MB)."""
+    order) over the union of their bars, NaN where an entry has no bar. Built in one pass over
+    the chunks after reading only their dates, so a worker holds the matrix and one chunk at a
+    time."""
     chunk_dates, names = [], []
     for uri in uris:
         file = pq.ParquetFile(io.BytesIO(artifacts.read_bytes(uri)))
@@ -325,19 +574,6 @@ def assemble_returns(uris: list[str]) -> tuple[pd.DatetimeIndex, list[str], np.n
     return dates, names, matrix
 
 
-def matrix_to_parquet(dates: pd.DatetimeIndex, names: list[str], matrix: np.ndarray) -> bytes:
-    """The returns matrix as Parquet with a ``date`` index, as pandas writes it; the columns
-    are handed to Arrow without copying them."""
-    head = pd.DataFrame(matrix[:1], index=dates[:1], columns=names)
-    schema = pa.Table.from_pandas(head, preserve_index=True).schema
-    arrays = [pa.array(matrix[:, column]) for column in range(len(names))]
-    arrays.append(pa.array(dates.to_numpy(), type=schema.field(DATE_COLUMN).type))
-    table = pa.Table.from_arrays(arrays, schema=schema)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, compression="zstd")
-    return buffer.getvalue()
-
-
 def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarray:
     """Buy and hold of the benchmark on ``dates``, no costs: r_1 = 0, r_t = P_t/P_{t−1} − 1 on
     the run's price adjustment and timeframe."""
@@ -360,16 +596,24 @@ def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarr
     return returns
 
 
-def overfitting_block(
-    sweep: ResearchSweep,
-    dates: pd.DatetimeIndex,
-    names: list[str],
-    matrix: np.ndarray,
-    best: int,
-) -> dict[str, Any]:
-    """``metrics.research.overfitting_report`` over the completed entries' common bars."""
-    from metrics.research import overfitting_report
+def overfitting_block(sweep: ResearchSweep, chunks: list[ChunkReturns], best: int) -> dict:
+    """``metrics.research.overfitting_report`` over the completed entries' common bars: joined
+    from the chunks' statistics when they are all over the same bars, else computed here."""
+    from metrics.research import TrialStatistics, overfitting_from_statistics, overfitting_report
 
+    names = [name for chunk in chunks for name in chunk.names]
+    best_index = names.index(str(best))
+    kept = [chunk.statistics for chunk in chunks]
+    if kept and all(item is not None and item[0] == kept[0][0] for item in kept):
+        owner = next(chunk for chunk in chunks if str(best) in chunk.names)
+        # The bars the chunk's statistics are over: where each of its entries has a return.
+        best_returns = owner.frame().dropna(how="any")[str(best)].to_numpy()
+        statistics = TrialStatistics.concat([item[1] for item in kept])
+        report = overfitting_from_statistics(
+            statistics, best_returns, best_index=best_index, benchmark=sweep.benchmark
+        )
+        return {**report, "best": best}
+    dates, names, matrix = assemble_returns([chunk.uri for chunk in chunks])
     rows = runner.common_bars(matrix)
     if rows.sum() < 2:
         raise ValueError("the entries share fewer than two bars")
@@ -378,7 +622,7 @@ def overfitting_block(
     report = overfitting_report(
         matrix,
         benchmark_returns(sweep, dates),
-        best_index=[int(name) for name in names].index(best),
+        best_index=best_index,
         benchmark=sweep.benchmark,
         partitions=sweep.partitions,
         spa_reps=sweep.spa_reps,

@@ -7,6 +7,8 @@ them.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,10 +34,14 @@ from strategies.language.plugins import PLUGINS
 from strategies.models import Strategy
 
 PLUGIN_KEY, PLUGIN_PARAMS_KEY = "signal_plugin_key", "signal_plugin_params"
-# Entries per chunk message: vectorised chunks share one engine call (bigger is cheaper per
+# Most entries per chunk message: vectorised chunks share one engine call (bigger is cheaper per
 # entry, smaller spreads a sweep over more workers); one-at-a-time engines take a few each.
 VECTORISED_CHUNK_SIZE = 120
 SINGLE_RUN_CHUNK_SIZE = 8
+# Chunks shrink towards the end of a sweep (guided self-scheduling): each takes 1/CHUNK_TAPER of
+# the entries left, between the engine's size and a quarter of it. Workers take chunks lowest
+# number first, so the last ones to run are short and no worker waits long for another's.
+CHUNK_TAPER = 8
 
 
 def _problems_by_path(problems) -> dict[str, list[str]]:
@@ -54,6 +60,21 @@ def chunk_size_for(engine: str, kind: str) -> int:
     if runs_signal_batches(engine) and kind == SIGNAL:
         return VECTORISED_CHUNK_SIZE
     return SINGLE_RUN_CHUNK_SIZE
+
+
+def chunk_sizes(n_entries: int, largest: int) -> list[int]:
+    """The sizes of a sweep's chunks, in order: ⌈left / CHUNK_TAPER⌉ within
+    [max(1, largest // 4), largest], the last one taking a remainder below that smallest size."""
+    smallest = max(1, largest // 4)
+    sizes: list[int] = []
+    left = n_entries
+    while left > 0:
+        size = min(left, largest, max(smallest, math.ceil(left / CHUNK_TAPER)))
+        if 0 < left - size < smallest:  # no chunk smaller than the smallest after this one
+            size = min(left, largest)
+        sizes.append(size)
+        left -= size
+    return sizes
 
 
 def _parse(snapshot: Mapping[str, Any], engine: str, config, capital, commission, slippage):
@@ -219,7 +240,7 @@ def research_sweep_create(
     except ValueError as error:
         raise InvalidInput({"partitions": [_sentence(error)]}) from None
 
-    size = chunk_size_for(engine, strategy.kind)
+    sizes = chunk_sizes(len(plan), chunk_size_for(engine, strategy.kind))
     with transaction.atomic():
         task = Task.objects.create(kind=Task.Kind.RESEARCH_SWEEP, owner=owner, total=len(plan))
         sweep = ResearchSweep.objects.create(
@@ -243,12 +264,11 @@ def research_sweep_create(
             task=task,
             owner=owner,
         )
+        firsts = itertools.accumulate(sizes, initial=0)
         chunks = ResearchSweepChunk.objects.bulk_create(
             [
-                ResearchSweepChunk(
-                    sweep=sweep, number=number, first=first, size=min(size, len(plan) - first)
-                )
-                for number, first in enumerate(range(0, len(plan), size))
+                ResearchSweepChunk(sweep=sweep, number=number, first=first, size=size)
+                for number, (first, size) in enumerate(zip(firsts, sizes, strict=False))
             ]
         )
         chunk_ids = [str(chunk.pk) for chunk in chunks]

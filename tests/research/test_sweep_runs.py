@@ -4,6 +4,7 @@ the overfitting block, the downloads, and an entry made into a v1 backtest."""
 
 import csv
 import io
+import itertools
 import time
 
 import numpy as np
@@ -73,7 +74,8 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
     assert answer["status"] == "pending"
     assert answer["n_configs"] == 9 and answer["n_skipped"] == 0 and answer["skipped"] == []
     sweep = ResearchSweep.objects.get(pk=answer["id"])
-    assert sweep.chunks.count() == 3  # 9 entries, 4 per chunk
+    # 9 entries, at most 4 per chunk, shrinking towards the end: the last ones are the smallest.
+    assert list(sweep.chunks.values_list("size", flat=True)) == [2, 1, 1, 1, 1, 1, 1, 1]
 
     body, seen = wait_for_sweep(client, answer["id"])
     assert body["status"] == "completed", body["error"]
@@ -84,7 +86,7 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
     assert all(done <= 9 for _status, done in seen)
 
     # Every chunk ran once, every entry exists once.
-    assert list(sweep.chunks.values_list("status", "attempts")) == [("completed", 1)] * 3
+    assert list(sweep.chunks.values_list("status", "attempts")) == [("completed", 1)] * 8
     assert sorted(sweep.entries.values_list("number", flat=True)) == list(range(9))
 
     entries = body["leaderboard"]["entries"]
@@ -168,7 +170,7 @@ def test_backtrader_sweep_runs_one_at_a_time_and_matches_vectorbt_ranks(worker, 
     answer = post_sweep(client, strategy, engine="backtrader", grid=grid).json()
     body, _ = wait_for_sweep(client, answer["id"], timeout=300)
     assert body["status"] == "completed", body["error"]
-    assert ResearchSweepChunk.objects.filter(sweep=answer["id"]).count() == 2
+    assert ResearchSweepChunk.objects.filter(sweep=answer["id"]).count() == 4
     assert body["overfitting"]["n_trials"] == 4
 
 
@@ -291,18 +293,18 @@ def test_pending_chunks_are_resent_only_when_their_sweep_is_idle(settings, broke
     )
     broker.flush_all()
     first = sweep.chunks.order_by("number").first()
-    jobs.run_chunk(first.pk)  # progress: the sweep was updated just now
+    jobs.run_claimed_chunk(jobs.claim_chunk(first.pk))  # progress: the sweep was updated just now
     _age(ResearchSweepChunk.objects.filter(sweep=sweep), "updated_at", timeout + 5)
     assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}  # waiting, not lost
 
     _age(ResearchSweep.objects.filter(pk=sweep.pk), "updated_at", timeout + 5)
-    assert jobs.reap_research_sweeps() == {"chunks": 2, "finishes": 0}  # idle: re-sent once
-    assert queued_messages(broker) == 2
+    assert jobs.reap_research_sweeps() == {"chunks": 7, "finishes": 0}  # idle: re-sent once
+    assert queued_messages(broker) == 7
     assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings, small_chunks):
+def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings):
     timeout = settings.BACKFOLIO_HEARTBEAT_TIMEOUT_SECONDS
     sweep = services.research_sweep_create(
         strategy=StrategyFactory(kind="signal", definition=None),
@@ -342,3 +344,133 @@ def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings, sma
     )
     sweep.refresh_from_db()
     assert sweep.status == "completed" and sweep.error == ""
+
+
+def test_chunks_shrink_towards_the_end_of_a_sweep():
+    sizes = services.chunk_sizes(934, 120)
+    assert sum(sizes) == 934
+    assert sizes[:3] == [117, 103, 90] and sizes[-2:] == [30, 32]
+    assert all(30 <= size <= 120 for size in sizes)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(sizes[:-1]))
+    assert services.chunk_sizes(10_000, 120)[:76] == [120] * 76
+    assert services.chunk_sizes(9, 120) == [9]
+    assert services.chunk_sizes(100, 8)[-3:] == [2, 2, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_goes_on_with_the_sweeps_pending_chunks_and_one_whose_chunk_was_taken_helps(
+    broker, small_chunks
+):
+    """A worker keeps taking the sweep's pending chunks (lowest number first) after its own, so no
+    worker idles while another holds a queued message; a message whose chunk another worker took
+    runs what is left instead of nothing."""
+    sweep = services.research_sweep_create(
+        strategy=StrategyFactory(kind="signal", definition=None),
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid=GRID,
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    broker.flush_all()  # no worker here: the test delivers the messages itself
+    chunks = list(sweep.chunks.order_by("number"))
+    elsewhere = jobs.claim_chunk(chunks[0].pk)  # another worker runs chunk 0
+    jobs.run_chunk(chunks[0].pk)  # a duplicate message of chunk 0 arrives meanwhile
+    assert list(sweep.chunks.order_by("number").values_list("status", "attempts")) == [
+        ("running", 1),
+        *[("completed", 1)] * (len(chunks) - 1),
+    ]
+    sweep.refresh_from_db()
+    assert sweep.status == "running" and sweep.done == 9 - chunks[0].size
+    assert jobs.run_claimed_chunk(elsewhere)  # the last chunk to complete
+    jobs.finish_sweep(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == "completed" and sweep.done == 9
+    assert ResearchSweepEntry.objects.filter(sweep=sweep).count() == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_that_ran_for_the_time_limit_takes_no_more_chunks(
+    broker, small_chunks, monkeypatch
+):
+    from tests.backtests.test_services import queued_messages
+
+    sweep = services.research_sweep_create(
+        strategy=StrategyFactory(kind="signal", definition=None),
+        engine="vectorbt",
+        base_config=BASE_CONFIG,
+        grid={"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [50]},
+        rank_metric="perf_sharpe_ratio",
+        partitions=8,
+        spa_reps=100,
+    )
+    broker.flush_all()
+    monkeypatch.setattr(jobs, "run_time_limit_seconds", lambda: 0.0)
+    first, second = sweep.chunks.order_by("number")
+    jobs.run_chunk(first.pk)
+    assert list(sweep.chunks.order_by("number").values_list("status", flat=True)) == [
+        "completed",
+        "pending",  # its own message is still queued
+    ]
+    jobs.run_chunk(second.pk)
+    # The last chunk completed after the message's time: the finishing step is sent, not run.
+    assert queued_messages(broker) == 1
+    sweep.refresh_from_db()
+    assert sweep.status == "running"
+    jobs.finish_sweep(sweep.pk)
+    sweep.refresh_from_db()
+    assert sweep.status == "completed"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_chunks_carry_their_entries_statistics_and_the_finish_joins_them(worker, small_chunks):
+    client = APIClient()
+    answer = post_sweep(client, StrategyFactory(kind="signal", definition=None)).json()
+    body, _ = wait_for_sweep(client, answer["id"])
+    assert body["status"] == "completed", body["error"]
+    uris = ResearchSweepChunk.objects.filter(sweep=answer["id"]).values_list(
+        "returns_uri", flat=True
+    )
+    kept = [jobs.ChunkReturns(uri).statistics for uri in uris]
+    assert all(item is not None for item in kept) and len({item[0] for item in kept}) == 1
+    assert sum(item[1].n_trials for item in kept) == 9
+
+
+@pytest.mark.django_db(transaction=True)
+def test_entries_on_different_bars_get_the_overfitting_block_of_their_common_bars(
+    worker, small_chunks
+):
+    """Chunks whose entries trade different bars (a grid over the start date) cannot join their
+    statistics: the finishing step computes them over the bars every entry has."""
+    client = APIClient()
+    base = {**BASE_CONFIG, "signal_plugin_params": {"fast": 10, "slow": 50}}
+    grid = {"start_date": ["2015-01-01", "2016-01-04"], "signal_plugin_params.fast": [5, 10]}
+    answer = post_sweep(
+        client, StrategyFactory(kind="signal", definition=None), base_config=base, grid=grid
+    ).json()
+    body, _ = wait_for_sweep(client, answer["id"])
+    assert body["status"] == "completed", body["error"]
+    kept = {
+        jobs.ChunkReturns(uri).statistics[0]
+        for uri in ResearchSweepChunk.objects.filter(sweep=answer["id"]).values_list(
+            "returns_uri", flat=True
+        )
+    }
+    assert len(kept) == 2  # two sets of bars
+    matrix = pd.read_parquet(
+        io.BytesIO(client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet").content)
+    )
+    assert list(matrix.columns) == ["0", "1", "2", "3"]
+    assert matrix.index[0] == pd.Timestamp("2015-01-02")  # the union of the bars
+    assert matrix.loc[:"2015-12-31", ["2", "3"]].isna().all().all()
+    common = matrix.dropna(how="any")
+    assert common.index[0] >= pd.Timestamp("2016-01-04")
+    close = get_store().load(["SPY"], "2015-01-01", "2020-12-31").close["SPY"].loc[common.index]
+    benchmark = np.concatenate(([0.0], close.to_numpy()[1:] / close.to_numpy()[:-1] - 1.0))
+    best = body["leaderboard"]["entries"][0]["number"]
+    expected = overfitting_report(
+        common.to_numpy(), benchmark, best_index=best, benchmark="SPY", partitions=8,
+        spa_reps=200, seed=0,
+    )  # fmt: skip
+    assert body["overfitting"] == {**expected, "best": best}
