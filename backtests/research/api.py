@@ -14,19 +14,11 @@ from rest_framework.response import Response
 from backfolio.common.ownership import owner_for
 from backfolio.common.pagination import check_query
 from backfolio.common.renderers import FastJSONRenderer
+from backfolio.common.v1.pagination import LeaderboardPagination
+from backfolio.common.v1.views import ERROR_404, ERROR_409, ERRORS_400, V1View, validated
 from backtests.api.v1 import serializers as v1
 from backtests.api.v1.filters import choice_filter
-from backtests.api.v1.pagination import LeaderboardPagination
-from backtests.api.v1.views import (
-    ERROR_404,
-    ERROR_409,
-    ERRORS_400,
-    PARQUET_MEDIA_TYPE,
-    ParquetRenderer,
-    V1View,
-    _parquet_response,
-    _validated,
-)
+from backtests.api.v1.views import PARQUET_MEDIA_TYPE, ParquetRenderer, _parquet_response
 from backtests.engines.registry import DEFAULT_ENGINE
 from backtests.research import selectors, services
 from backtests.research.grid import MAX_COMBINATIONS
@@ -239,7 +231,7 @@ class ResearchSweepListView(V1View):
         tags=TAGS,
     )
     def post(self, request):
-        data = _validated(ResearchSweepCreateSerializer, request.data)
+        data = validated(ResearchSweepCreateSerializer, request.data)
         strategy = strategy_get(strategy_id=data["strategy_id"], user=request.user)
         sweep = services.research_sweep_create(
             strategy=strategy,

@@ -7,13 +7,13 @@ from rest_framework import status
 from rest_framework.response import Response
 
 from backfolio.common.ownership import owner_for
-from backtests.api.v1.views import (
+from backfolio.common.v1.views import (
     ERROR_404,
     ERROR_409,
     ERRORS_400,
     V1ListView,
     V1View,
-    _validated,
+    validated,
 )
 from strategies import selectors, services
 from strategies.api.serializers import StrategyReadSerializer, StrategyWriteSerializer
@@ -74,7 +74,7 @@ class StrategyListView(V1ListView):
         tags=["v1 strategies"],
     )
     def post(self, request):
-        data = _validated(StrategyWriteSerializer, request.data)
+        data = validated(StrategyWriteSerializer, request.data)
         strategy = services.strategy_create(owner=owner_for(request.user), **data)
         return Response(StrategyReadSerializer(strategy).data, status=status.HTTP_201_CREATED)
 
@@ -99,7 +99,7 @@ class StrategyDetailView(V1View):
     )
     def patch(self, request, strategy_id):
         strategy = selectors.strategy_get(strategy_id=strategy_id, user=request.user)
-        data = _validated(StrategyWriteSerializer, request.data, partial=True)
+        data = validated(StrategyWriteSerializer, request.data, partial=True)
         strategy = services.strategy_update(strategy=strategy, data=data)
         return Response(StrategyReadSerializer(strategy).data)
 

@@ -171,15 +171,14 @@ def test_every_actor_a_job_names_is_registered():
     assert named <= set(dramatiq.get_broker().actors)
 
 
-def test_the_strategies_app_imports_the_backtests_app_only_for_the_v1_views():
+def test_the_strategies_app_never_imports_the_backtests_app():
     """``backtests`` builds on ``strategies``; the errors both apps' services raise live in
-    ``backfolio.common.errors``, the serializer helpers in ``backfolio.common.serializers``. (The
-    v1 contract's strategy views still take their base views and documented error responses
-    from ``backtests.api.v1.views``.)"""
+    ``backfolio.common.errors``, the serializer helpers in ``backfolio.common.serializers`` and
+    the v1 contract's base views, paging and error shape in ``backfolio.common.v1``."""
     offenders = {
         name: sorted(target for target in imported if target.split(".")[0] == "backtests")
         for name, imported in import_graph().items()
-        if name.split(".")[0] == "strategies" and name != "strategies.api.views"
+        if name.split(".")[0] == "strategies"
     }
     assert {name: targets for name, targets in offenders.items() if targets} == {}
 

@@ -11,19 +11,17 @@ from rest_framework.response import Response
 from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
 from backfolio.common.renderers import FastJSONRenderer
-from backtests.api.research import walk_forward_serializers as s
-from backtests.api.research.walk_forward_filters import WalkForwardFilter
-from backtests.api.v1.views import (
+from backfolio.common.v1.views import (
     ERROR_404,
     ERROR_409,
     ERRORS_400,
-    PARQUET_MEDIA_TYPE,
-    ParquetRenderer,
     V1ListView,
     V1View,
-    _parquet_response,
-    _validated,
+    validated,
 )
+from backtests.api.research import walk_forward_serializers as s
+from backtests.api.research.walk_forward_filters import WalkForwardFilter
+from backtests.api.v1.views import PARQUET_MEDIA_TYPE, ParquetRenderer, _parquet_response
 from backtests.research.walk_forward import selectors, services
 from backtests.research.walk_forward.models import WalkForward
 from strategies.selectors import strategy_get
@@ -117,7 +115,7 @@ class WalkForwardListView(V1ListView):
         tags=TAGS,
     )
     def post(self, request):
-        data = _validated(s.WalkForwardCreateSerializer, request.data)
+        data = validated(s.WalkForwardCreateSerializer, request.data)
         strategy = strategy_get(strategy_id=data.pop("strategy_id"), user=request.user)
         walk_forward = services.walk_forward_create(
             strategy=strategy, owner=owner_for(request.user), **data

@@ -12,10 +12,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiRespo
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from backfolio.common.openapi import ErrorDetailSerializer
+from backfolio.common.v1.exceptions import VALIDATION_ERRORS_SCHEMA
+from backfolio.common.v1.views import ERROR_404, V1View, validated
 from backtests import robustness as services
 from backtests import selectors
-from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA, ErrorDetailSerializer
-from backtests.api.v1.views import BACKTEST_ID, ERROR_404, V1View, _validated
+from backtests.api.v1.views import BACKTEST_ID
 from backtests.models import Robustness
 from metrics.research import (
     DEFAULT_CONFIDENCE,
@@ -199,7 +201,7 @@ class BacktestRobustnessView(V1View):
         tags=["v1 results"],
     )
     def get(self, request, backtest_id):
-        query = _validated(RobustnessQuerySerializer, request.query_params)
+        query = validated(RobustnessQuerySerializer, request.query_params)
         backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
         robustness = services.robustness_get_or_start(
             backtest=backtest,

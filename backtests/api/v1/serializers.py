@@ -288,23 +288,6 @@ class TaskSerializer(serializers.Serializer):
         return task.error or None
 
 
-VALIDATION_ERRORS_SCHEMA = {
-    "type": "object",
-    "description": (
-        "400: field → list of messages; a document field (config, definition, base_config, "
-        "param_grid) → object keyed by the path (or grid index) inside it; a body that is not "
-        'JSON → {"detail": "JSON parse error - …"}.'
-    ),
-    "additionalProperties": {
-        "anyOf": [
-            {"type": "array", "items": {"type": "string"}},
-            {"type": "object", "additionalProperties": True},
-            {"type": "string"},
-        ]
-    },
-}
-
-
 MIN_COMPARED, MAX_COMPARED = 2, 10
 
 # --- requests ----------------------------------------------------------------------------------

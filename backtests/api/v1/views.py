@@ -7,26 +7,27 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
 )
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
-from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import BaseRenderer
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from backfolio.common.openapi import ErrorDetailSerializer
 from backfolio.common.ownership import owner_for
-from backfolio.common.pagination import CheckedListMixin
 from backfolio.common.renderers import FastJSONRenderer
+from backfolio.common.v1.views import (
+    ERROR_404,
+    ERROR_409,
+    ERRORS_400,
+    V1ListView,
+    V1View,
+    validated,
+)
 from backtests import selectors, services
 from backtests.api.v1 import serializers as s
-from backtests.api.v1.exceptions import V1ErrorsMixin
 from backtests.api.v1.filters import V1BacktestFilter
-from backtests.api.v1.pagination import V1Pagination
 from backtests.engines import available_engines
 from backtests.models import Backtest
 from strategies.models import Strategy
@@ -34,24 +35,6 @@ from strategies.selectors import strategy_get
 
 PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
 
-ERRORS_400 = OpenApiResponse(
-    s.VALIDATION_ERRORS_SCHEMA,
-    description="Invalid input: field → messages; documents keyed by path inside them.",
-    examples=[
-        OpenApiExample(
-            "Unknown strategy",
-            value={"strategy_id": ["Strategy 0b9e… does not exist."]},
-            response_only=True,
-        ),
-        OpenApiExample(
-            "Bad config",
-            value={"config": {"start_date": ["Invalid date '2020-13-01': expected YYYY-MM-DD."]}},
-            response_only=True,
-        ),
-    ],
-)
-ERROR_404 = OpenApiResponse(ErrorDetailSerializer, description="Unknown id (or not yours).")
-ERROR_409 = OpenApiResponse(ErrorDetailSerializer, description="The row's state forbids it.")
 BACKTEST_ID = OpenApiParameter(
     "backtest_id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="Backtest UUID."
 )
@@ -64,27 +47,6 @@ CONFIG_EXAMPLE = {
     "signal_plugin_key": "sma_crossover",
     "signal_plugin_params": {"fast": 20, "slow": 50},
 }
-
-
-class V1View(V1ErrorsMixin, APIView):
-    pass
-
-
-class V1ListView(CheckedListMixin, V1ErrorsMixin, GenericAPIView):
-    """A v1 list: ``get_queryset`` (what the caller may see, in order), ``filterset_class`` for
-    its query parameters and ``serializer_class`` for its rows; ``get`` answers the page as a
-    bare array, every bad parameter in one v1 400."""
-
-    pagination_class = V1Pagination
-
-    def get(self, request, *args, **kwargs):
-        return self.list(request, *args, **kwargs)
-
-
-def _validated(serializer_class, data, **kwargs):
-    serializer = serializer_class(data=data if data is not None else {}, **kwargs)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
 
 
 def _strategy_for(strategy_id, user) -> Strategy:
@@ -138,7 +100,7 @@ class BacktestListView(V1ListView):
         tags=["v1 backtests"],
     )
     def post(self, request):
-        data = _validated(s.V1BacktestCreateSerializer, request.data)
+        data = validated(s.V1BacktestCreateSerializer, request.data)
         strategy = _strategy_for(data["strategy_id"], request.user)
         backtest = services.backtest_create(
             strategy=strategy,
@@ -176,7 +138,7 @@ class BacktestDetailView(V1View):
     )
     def patch(self, request, backtest_id):
         backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
-        data = _validated(s.BacktestPatchSerializer, request.data)
+        data = validated(s.BacktestPatchSerializer, request.data)
         backtest = services.backtest_update(backtest=backtest, data=data)
         return Response(s.BacktestReadSerializer(backtest).data)
 
@@ -227,7 +189,7 @@ class BacktestExecuteView(V1View):
     )
     def post(self, request, backtest_id):
         backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
-        data = _validated(s.ExecuteSerializer, request.data)
+        data = validated(s.ExecuteSerializer, request.data)
         if data["async_mode"]:
             return _dispatch_async(request, backtest)
         backtest = services.backtest_execute(backtest=backtest)
@@ -416,7 +378,7 @@ class CompareView(V1View):
         tags=["v1 results"],
     )
     def post(self, request):
-        data = _validated(s.CompareSerializer, request.data)
+        data = validated(s.CompareSerializer, request.data)
         backtests = selectors.backtests_in_order(
             backtest_ids=data["backtest_ids"], user=request.user
         )
@@ -464,7 +426,7 @@ class SweepView(V1View):
         tags=["v1 execution"],
     )
     def post(self, request):
-        data = _validated(s.SweepSerializer, request.data)
+        data = validated(s.SweepSerializer, request.data)
         strategy = strategy_get(strategy_id=data["strategy_id"], user=request.user)
         task = services.sweep_create(
             strategy=strategy,

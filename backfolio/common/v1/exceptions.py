@@ -22,7 +22,23 @@ from rest_framework.response import Response
 
 from backfolio.common.errors import Conflict, InvalidInput, drf_error_response
 from backfolio.common.openapi import ErrorDetailSerializer
-from backtests.api.v1.serializers import VALIDATION_ERRORS_SCHEMA
+
+VALIDATION_ERRORS_SCHEMA = {
+    "type": "object",
+    "description": (
+        "400: field → list of messages; a document field (config, definition, base_config, "
+        "param_grid) → object keyed by the path (or grid index) inside it; a body that is not "
+        'JSON → {"detail": "JSON parse error - …"}.'
+    ),
+    "additionalProperties": {
+        "anyOf": [
+            {"type": "array", "items": {"type": "string"}},
+            {"type": "object", "additionalProperties": True},
+            {"type": "string"},
+        ]
+    },
+}
+
 
 logger = logging.getLogger(__name__)
 
