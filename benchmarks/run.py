@@ -741,11 +741,12 @@ def bench_research_sweeps(*, large: bool = True) -> None:
         ):  # fmt: skip
             session = requests.Session()
             strategy_id = research_strategy(session, base)
-            small = {"signal_plugin_params.fast": [5, 10], "signal_plugin_params.slow": [50]}
-            run_research_sweep(session, base, strategy_id, small)  # workers warm
+            # Every worker process warm: the whole grid once, so that each process has run
+            # chunks (a small sweep is one chunk, and would leave the second process cold).
+            run_research_sweep(session, base, strategy_id, RESEARCH_SWEEP_GRID)
             samples = [
                 run_research_sweep(session, base, strategy_id, RESEARCH_SWEEP_GRID)[0]
-                for _ in range(2)
+                for _ in range(3)
             ]
             timings[processes] = statistics.median(samples)
             print(f"  934-config research sweep, {processes} worker processes: {samples} s")

@@ -6,6 +6,7 @@ filesystem, and Dramatiq with an in-process broker whose worker threads start wi
 production form (PostgreSQL, a Redis broker with ``manage.py rundramatiq`` workers, S3).
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -139,6 +140,11 @@ if REDIS_URL:
         "OPTIONS": {"url": REDIS_URL},
         "MIDDLEWARE": DRAMATIQ_MIDDLEWARE,
     }
+    # A Redis consumer polls an empty queue with a back-off that grows to the worker timeout (1 s
+    # by default): an idle worker process would take up to a second to join a research sweep
+    # another process has started. 100 ms keeps it close behind (ten cheap polls a second). Read
+    # by the `rundramatiq` processes, which inherit it; the environment may set another value.
+    os.environ.setdefault("dramatiq_worker_timeout", "100")
 else:
     DRAMATIQ_BROKER = {
         "BROKER": "dramatiq.brokers.stub.StubBroker",

@@ -74,7 +74,7 @@ def test_worker_killed_mid_chunk_loses_nothing_and_counts_nothing_twice(private_
     server = private_broker
     strategy = Strategy.objects.create(name="faults", kind="signal")
     disturbed = services.research_sweep_create(strategy=strategy, **SWEEP)
-    assert disturbed.chunks.count() == 6  # at most 2 entries per chunk, 1 towards the end
+    assert disturbed.chunks.count() == 6  # at most 2 entries per chunk: ⌈left / 8⌉ is 1 here
     database = connection.settings_dict["NAME"]
 
     with rundramatiq(

@@ -75,7 +75,7 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
     assert answer["n_configs"] == 9 and answer["n_skipped"] == 0 and answer["skipped"] == []
     sweep = ResearchSweep.objects.get(pk=answer["id"])
     # 9 entries, at most 4 per chunk, shrinking towards the end: the last ones are the smallest.
-    assert list(sweep.chunks.values_list("size", flat=True)) == [2, 1, 1, 1, 1, 1, 1, 1]
+    assert list(sweep.chunks.values_list("size", flat=True)) == [2, 2, 2, 2, 1]
 
     body, seen = wait_for_sweep(client, answer["id"])
     assert body["status"] == "completed", body["error"]
@@ -86,7 +86,7 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
     assert all(done <= 9 for _status, done in seen)
 
     # Every chunk ran once, every entry exists once.
-    assert list(sweep.chunks.values_list("status", "attempts")) == [("completed", 1)] * 8
+    assert list(sweep.chunks.values_list("status", "attempts")) == [("completed", 1)] * 5
     assert sorted(sweep.entries.values_list("number", flat=True)) == list(range(9))
 
     entries = body["leaderboard"]["entries"]
@@ -298,8 +298,8 @@ def test_pending_chunks_are_resent_only_when_their_sweep_is_idle(settings, broke
     assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}  # waiting, not lost
 
     _age(ResearchSweep.objects.filter(pk=sweep.pk), "updated_at", timeout + 5)
-    assert jobs.reap_research_sweeps() == {"chunks": 7, "finishes": 0}  # idle: re-sent once
-    assert queued_messages(broker) == 7
+    assert jobs.reap_research_sweeps() == {"chunks": 4, "finishes": 0}  # idle: re-sent once
+    assert queued_messages(broker) == 4
     assert jobs.reap_research_sweeps() == {"chunks": 0, "finishes": 0}
 
 
@@ -349,12 +349,13 @@ def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings):
 def test_chunks_shrink_towards_the_end_of_a_sweep():
     sizes = services.chunk_sizes(934, 120)
     assert sum(sizes) == 934
-    assert sizes[:3] == [117, 103, 90] and sizes[-2:] == [30, 32]
-    assert all(30 <= size <= 120 for size in sizes)
-    assert all(later <= earlier for earlier, later in itertools.pairwise(sizes[:-1]))
+    assert sizes[:3] == [117, 103, 90] and sizes[-3:] == [60, 59, 58]
+    assert all(58 <= size <= 120 for size in sizes)
+    assert all(later <= earlier for earlier, later in itertools.pairwise(sizes))
     assert services.chunk_sizes(10_000, 120)[:76] == [120] * 76
+    assert services.chunk_sizes(10_000, 120)[-2:] == [45, 44]  # a small remainder is shared
     assert services.chunk_sizes(9, 120) == [9]
-    assert services.chunk_sizes(100, 8)[-3:] == [2, 2, 3]
+    assert services.chunk_sizes(100, 8)[-3:] == [4, 3, 2]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -396,6 +397,7 @@ def test_a_message_that_ran_for_the_time_limit_takes_no_more_chunks(
 ):
     from tests.backtests.test_services import queued_messages
 
+    monkeypatch.setattr(services, "VECTORISED_CHUNK_SIZE", 2)  # one entry per chunk
     sweep = services.research_sweep_create(
         strategy=StrategyFactory(kind="signal", definition=None),
         engine="vectorbt",
