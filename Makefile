@@ -65,8 +65,9 @@ parity: install
 	PARITY_EXAMPLES=$(PARITY_EXAMPLES) $(BIN)/pytest -q -s -p no:cacheprovider \
 		tests/properties/test_engine_parity.py -k parity_search
 
+# `make bench` runs every benchmark; `make bench BENCH="pages walk_forward"` only those named.
 bench: install
-	$(BIN)/python -m benchmarks.run
+	$(BIN)/python -m benchmarks.run $(BENCH)
 
 loadtest: install
 	$(BIN)/python -m benchmarks.loadtest

@@ -791,58 +791,48 @@ def bench_research_sweeps(*, large: bool = True) -> None:
         )
 
 
-def main() -> int:
-    print("Backfolio benchmarks — starting the service as `make run` does", flush=True)
-    figures = [
-        ("portfolio", bench_portfolio),
-    ]
-    with server.running_service() as (base, process, startup):
-        print(f"service healthy after {startup:.1f} s at {base}", flush=True)
-        session = requests.Session()
-        for _name, bench in figures:
+SERVICE_BENCHES = (
+    "portfolio", "execute", "sweep", "reads", "pages", "robustness", "scaling",
+    "sweep_scaling", "walk_forward",
+)  # fmt: skip
+IN_PROCESS_BENCHES = ("in_process", "overfitting_block", "first_backtest", "research_sweeps")
+USAGE = f"""usage: python -m benchmarks.run [NAME ...]
+
+Runs every benchmark, or only those named: {", ".join(SERVICE_BENCHES + IN_PROCESS_BENCHES)}.
+(`execute` runs whenever a benchmark needs its backtest.)"""
+
+
+def selected_benches(arguments: list[str]) -> set[str] | None:
+    """The benchmarks the command line names (None: all); unknown names are an error."""
+    if any(argument in ("-h", "--help") for argument in arguments):
+        print(USAGE)
+        sys.exit(0)
+    unknown = set(arguments) - set(SERVICE_BENCHES + IN_PROCESS_BENCHES)
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}\n\n{USAGE}", file=sys.stderr)
+        sys.exit(2)
+    return set(arguments) or None
+
+
+def main(arguments: list[str]) -> int:
+    only = selected_benches(arguments)
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
+
+    if any(wanted(name) for name in SERVICE_BENCHES):
+        bench_service(wanted)
+    for name, bench, label in (
+        ("in_process", bench_in_process, "3. core in process"),
+        ("overfitting_block", bench_overfitting_block, "5. overfitting block"),
+        ("first_backtest", bench_first_backtest, "4. first backtest after a fresh start"),
+        ("research_sweeps", bench_research_sweeps, "7. research sweeps"),
+    ):
+        if wanted(name):
             try:
-                bench(session, base)
+                bench()
             except Exception as exc:  # one broken figure must not hide the others
-                record(bench.__name__, None, "", note=f"failed: {exc}")
-        backtest_id = None
-        try:
-            backtest_id = bench_execute(session, base)
-        except Exception as exc:
-            record("2. v1 sync execute", None, "", note=f"failed: {exc}")
-        strategy_id = None
-        if backtest_id:
-            strategy_id = session.get(f"{base}/api/v1/backtests/{backtest_id}").json()[
-                "strategy_id"
-            ]
-            for bench in (
-                lambda: bench_sweep(session, base, process, strategy_id),
-                lambda: bench_reads(base, backtest_id),
-                lambda: bench_pages(base, backtest_id),
-                lambda: bench_robustness(session, base, backtest_id),
-                lambda: bench_scaling(session, base, strategy_id),
-                lambda: bench_sweep_scaling(session, base, strategy_id),
-                lambda: bench_walk_forward(session, base, strategy_id),
-            ):
-                try:
-                    bench()
-                except Exception as exc:
-                    record("benchmark step", None, "", note=f"failed: {exc}")
-    try:
-        bench_in_process()
-    except Exception as exc:
-        record("3. core in process", None, "", note=f"failed: {exc}")
-    try:
-        bench_overfitting_block()
-    except Exception as exc:
-        record("5. overfitting block", None, "", note=f"failed: {exc}")
-    try:
-        bench_first_backtest()
-    except Exception as exc:
-        record("4. first backtest after a fresh start", None, "", note=f"failed: {exc}")
-    try:
-        bench_research_sweeps()
-    except Exception as exc:
-        record("7. research sweeps", None, "", note=f"failed: {exc}")
+                record(label, None, "", note=f"failed: {exc}")
 
     print_table()
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -856,6 +846,41 @@ def main() -> int:
     )
     print(f"\nSaved {path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path}")
     return 0
+
+
+def bench_service(wanted) -> None:
+    """The benchmarks measured over HTTP against one running service."""
+    print("Backfolio benchmarks — starting the service as `make run` does", flush=True)
+    with server.running_service() as (base, process, startup):
+        print(f"service healthy after {startup:.1f} s at {base}", flush=True)
+        session = requests.Session()
+        if wanted("portfolio"):
+            try:
+                bench_portfolio(session, base)
+            except Exception as exc:  # one broken figure must not hide the others
+                record(bench_portfolio.__name__, None, "", note=f"failed: {exc}")
+        backtest_id = None
+        try:
+            backtest_id = bench_execute(session, base)
+        except Exception as exc:
+            record("2. v1 sync execute", None, "", note=f"failed: {exc}")
+        if not backtest_id:
+            return
+        strategy_id = session.get(f"{base}/api/v1/backtests/{backtest_id}").json()["strategy_id"]
+        for name, bench in (
+            ("sweep", lambda: bench_sweep(session, base, process, strategy_id)),
+            ("reads", lambda: bench_reads(base, backtest_id)),
+            ("pages", lambda: bench_pages(base, backtest_id)),
+            ("robustness", lambda: bench_robustness(session, base, backtest_id)),
+            ("scaling", lambda: bench_scaling(session, base, strategy_id)),
+            ("sweep_scaling", lambda: bench_sweep_scaling(session, base, strategy_id)),
+            ("walk_forward", lambda: bench_walk_forward(session, base, strategy_id)),
+        ):
+            if wanted(name):
+                try:
+                    bench()
+                except Exception as exc:
+                    record("benchmark step", None, "", note=f"failed: {exc}")
 
 
 def print_table() -> None:
@@ -875,4 +900,4 @@ def print_table() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))
