@@ -485,6 +485,13 @@ class StudyRun:
     fingerprint: str
 
 
+def run_study(spec: RunSpec, *, store: PriceStore | None = None) -> StudyRun | RunError:
+    """``run_study_batch`` of one run: its equity, metrics and fingerprint through the matrix
+    path when its engine has one (no trades, orders or positions frames), else ``run_backtest``;
+    the same numbers either way."""
+    return _run_study_batch([spec], store or get_store(), smallest_group=1)[0]
+
+
 def run_study_batch(
     specs: Sequence[RunSpec], *, store: PriceStore | None = None
 ) -> list[StudyRun | RunError]:
@@ -497,7 +504,12 @@ def run_study_batch(
     equity matrix and the engine's order records, with the same numbers as one run each.
     Anything else runs through ``run_backtest``.
     """
-    store = store or get_store()
+    return _run_study_batch(specs, store or get_store(), smallest_group=2)
+
+
+def _run_study_batch(
+    specs: Sequence[RunSpec], store: PriceStore, *, smallest_group: int
+) -> list[StudyRun | RunError]:
     outcomes: list[Any] = [None] * len(specs)
     groups: dict[tuple, list[int]] = {}
     for position, spec in enumerate(specs):
@@ -506,7 +518,7 @@ def run_study_batch(
             key = tuple(getattr(spec, name) for name in _BATCH_SHARED_FIELDS)
             groups.setdefault(key, []).append(position)
     for positions in groups.values():
-        if len(positions) < 2:
+        if len(positions) < smallest_group:
             continue
         batch = [specs[position] for position in positions]
         try:

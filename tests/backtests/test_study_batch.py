@@ -10,7 +10,14 @@ import pandas as pd
 import pytest
 
 from backtests.engines import get_engine
-from backtests.pipeline import RunError, StudyRun, run_backtest, run_backtest_batch, run_study_batch
+from backtests.pipeline import (
+    RunError,
+    StudyRun,
+    run_backtest,
+    run_backtest_batch,
+    run_study,
+    run_study_batch,
+)
 from backtests.research import runner
 from backtests.run_config import parse_run_config
 from metrics.calculations import METRIC_KEYS, returns_from_equity, traded_notional
@@ -156,6 +163,29 @@ def test_runs_that_cannot_share_a_call_run_one_by_one_with_the_same_numbers(monk
         for study, spec in zip(run_study_batch(specs), specs, strict=True):
             assert_same_numbers(study, run_backtest(spec))
     assert calls == []
+
+
+@pytest.mark.parametrize("settings", [{}, {"direction": "both"}, {"stop_loss": 0.05}])
+def test_one_run_alone_takes_the_matrix_path_with_its_own_numbers(settings, monkeypatch):
+    calls = counting_matrix_calls(monkeypatch)
+    for spec in specs_for(settings)[:3]:
+        assert_same_numbers(run_study(spec), run_backtest(spec))
+    assert calls == [1, 1, 1]
+    ended_flat = replace(specs_for({})[4], close_at_end=True)
+    assert_same_numbers(run_study(ended_flat), run_backtest(ended_flat))
+
+
+def test_one_run_alone_without_a_matrix_path_or_data_is_its_own_run_or_error(monkeypatch):
+    calls = counting_matrix_calls(monkeypatch)
+    backtrader = spec_for({**BASE, "signal_plugin_params": GRID[0]}, engine="backtrader")
+    assert_same_numbers(run_study(backtrader), run_backtest(backtrader))
+    assert calls == []
+    bad = replace(specs_for({})[0], start=pd.Timestamp("1990-01-01").date())
+    with pytest.raises(RunError) as raised:
+        run_backtest(bad)
+    failed = run_study(bad)
+    assert isinstance(failed, RunError)
+    assert str(failed) == str(raised.value)
 
 
 def test_a_failing_entry_fails_alone():
