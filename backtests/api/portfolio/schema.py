@@ -1,9 +1,9 @@
-"""OpenAPI documentation of this contract: envelope shapes and examples (documentation only;
-the views validate with ``backtests.portfolio.requests``, which collects every problem at once)."""
+"""OpenAPI documentation of this contract's requests, its error envelope and its examples
+(documentation only: the views validate with ``backtests.portfolio.requests``, which collects
+every problem at once). The response shapes that are rendered live in ``serializers``, which
+both renders and documents them."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from drf_spectacular.utils import OpenApiExample, extend_schema_field
 from rest_framework import serializers
@@ -13,8 +13,6 @@ from backfolio.common.serializers import StrictFieldsMixin
 from backfolio.limits import MAX_CASHFLOW_AMOUNT
 from backtests.portfolio import requests
 from backtests.portfolio.examples import examples, examples_response
-from metrics.calculations import FLOW_METRIC_KEYS
-from metrics.presenters import backfolio_run_summary
 from strategies.language.schema import SYMBOL
 
 TAGS = ["portfolio backtest (Backfolio v2.0)"]
@@ -155,163 +153,6 @@ class PortfolioBacktestRequestSchema(StrictFieldsMixin, serializers.Serializer):
     description = serializers.CharField(required=False, allow_null=True, allow_blank=True)
 
 
-def _number(**kwargs) -> serializers.FloatField:
-    return serializers.FloatField(allow_null=True, **kwargs)
-
-
-def _numbers(names: str) -> dict[str, serializers.Field]:
-    return {name: _number() for name in names.split()}
-
-
-def _block(name: str, fields: dict[str, serializers.Field], doc: str = "") -> type:
-    return type(name, (serializers.Serializer,), {"__doc__": doc, **fields})
-
-
-PortfolioMetricsSchema = _block(
-    "PortfolioMetricsSchema",
-    {
-        **_numbers(
-            "final_value cagr cumulative_return annualized_return volatility sharpe_ratio "
-            "max_drawdown sortino_ratio calmar_ratio win_rate total_return"
-        ),
-        **{name: _number(required=False) for name in FLOW_METRIC_KEYS},
-    },
-    "Fractions; `max_drawdown` is negative; `win_rate` is the fraction of positive days. With "
-    "cash flows the returns are time-weighted (flows ignored) and `total_contributions`, "
-    "`total_withdrawals` (positive) and `money_weighted_return` (annualised IRR) are added.",
-)
-AllocationSummarySchema = _block(
-    "AllocationSummarySchema",
-    {
-        "allocation": serializers.CharField(),
-        "days": serializers.IntegerField(),
-        **_numbers("avg_daily_return total_return"),
-    },
-)
-RiskMetricsSchema = _block(
-    "RiskMetricsSchema",
-    {
-        **_numbers("var_95 cvar_95 var_99 cvar_99 skewness kurtosis"),
-        "max_consecutive_losses": serializers.IntegerField(),
-        "volatility_clustering": _number(),
-    },
-)
-BenchmarkComparisonSchema = _block(
-    "BenchmarkComparisonSchema",
-    _numbers(
-        "correlation beta alpha_annualized information_ratio tracking_error up_capture "
-        "down_capture benchmark_cagr excess_return_cagr"
-    ),
-)
-TransactionAnalysisSchema = _block(
-    "TransactionAnalysisSchema",
-    {
-        "total_transaction_costs": _number(),
-        "total_trades": serializers.IntegerField(),
-        **_numbers(
-            "total_turnover avg_cost_per_trade cost_as_pct_of_portfolio turnover_ratio "
-            "trading_frequency"
-        ),
-    },
-)
-DrawdownSummarySchema = _block(
-    "DrawdownSummarySchema",
-    {
-        **_numbers("max_drawdown avg_drawdown"),
-        "drawdown_frequency": serializers.IntegerField(),
-        **_numbers("avg_drawdown_duration avg_recovery_time max_recovery_time"),
-    },
-)
-DrawdownPeriodSchema = _block(
-    "DrawdownPeriodSchema",
-    {
-        "start_date": serializers.DateField(),
-        "end_date": serializers.DateField(),
-        "recovery_date": serializers.DateField(allow_null=True),
-        "max_drawdown": _number(),
-        "duration_days": serializers.IntegerField(),
-        "recovery_days": serializers.IntegerField(allow_null=True),
-    },
-)
-DrawdownAnalysisSchema = _block(
-    "DrawdownAnalysisSchema",
-    {"summary": DrawdownSummarySchema(), "periods": DrawdownPeriodSchema(many=True)},
-)
-AllocationPerformanceSchema = _block(
-    "AllocationPerformanceSchema", _numbers("avg_return volatility sharpe")
-)
-AllocationEfficiencySchema = _block(
-    "AllocationEfficiencySchema",
-    {
-        "allocation_changes": serializers.IntegerField(),
-        "switching_frequency": _number(),
-        "allocation_percentages": serializers.DictField(child=_number(), help_text="group → share"),
-        "allocation_performance": serializers.DictField(child=AllocationPerformanceSchema()),
-    },
-)
-RollingMetricsSchema = _block(
-    "RollingMetricsSchema", _numbers("rolling_sharpe rolling_sortino rolling_volatility")
-)
-DataQualitySchema = _block(
-    "DataQualitySchema",
-    {
-        "total_symbols": serializers.IntegerField(),
-        "date_range_days": serializers.IntegerField(),
-        "start_date": serializers.DateField(),
-        "end_date": serializers.DateField(),
-        "missing_data_issues": serializers.ListField(child=serializers.CharField()),
-        "data_completeness": serializers.DictField(child=_number(), help_text="symbol → fraction"),
-    },
-)
-ChartDataSchema = _block(
-    "ChartDataSchema",
-    {
-        "dates": serializers.ListField(child=serializers.DateField()),
-        "values": serializers.ListField(child=_number()),
-    },
-)
-
-
-class PortfolioResultSchema(serializers.Serializer):
-    """Every block of a run's analysis (conventions: ``metrics.analytics``)."""
-
-    is_valid = serializers.BooleanField()
-    validation_score = serializers.FloatField()
-    metrics = PortfolioMetricsSchema()
-    portfolio_log = serializers.DictField(child=_number(), help_text="date → portfolio value")
-    allocation_log = serializers.DictField(
-        child=serializers.CharField(), help_text="date → allocation group held"
-    )
-    returns_log = serializers.DictField(child=_number(), help_text="date → daily return")
-    allocation_summary = AllocationSummarySchema(many=True)
-    risk_metrics = RiskMetricsSchema()
-    benchmark_comparison = serializers.DictField(
-        child=BenchmarkComparisonSchema(), help_text="benchmark symbol → comparison"
-    )
-    transaction_analysis = TransactionAnalysisSchema()
-    drawdown_analysis = DrawdownAnalysisSchema()
-    allocation_efficiency = AllocationEfficiencySchema()
-    rolling_metrics = serializers.DictField(
-        child=RollingMetricsSchema(), help_text="date → rolling window metrics"
-    )
-    correlation_matrix = serializers.DictField(
-        child=serializers.DictField(child=_number()), help_text="symbol → symbol → correlation"
-    )
-    risk_contribution = serializers.DictField(child=_number(), help_text="symbol → share")
-    data_quality = DataQualitySchema()
-    rebalancing_frequency = serializers.CharField()
-    execution_time = serializers.FloatField(help_text="Seconds")
-    warnings = serializers.ListField(child=serializers.CharField())
-    errors = serializers.ListField(child=serializers.CharField())
-    chart_data = ChartDataSchema()
-
-
-class PortfolioBacktestResponseSchema(serializers.Serializer):
-    success = serializers.BooleanField()
-    backtest_id = serializers.UUIDField()
-    result = PortfolioResultSchema()
-
-
 class PortfolioErrorSchema(serializers.Serializer):
     success = serializers.BooleanField(default=False)
     error = serializers.CharField()
@@ -322,65 +163,6 @@ class PortfolioErrorSchema(serializers.Serializer):
 class PortfolioExamplesSchema(serializers.Serializer):
     examples = serializers.JSONField()
     usage = serializers.CharField()
-
-
-class PortfolioRunMetricsSchema(serializers.Serializer):
-    final_value = _number()
-    total_return = _number()
-    cagr = _number()
-    sharpe_ratio = _number()
-    sortino_ratio = _number()
-    volatility = _number()
-    max_drawdown = _number(help_text="Negative: the worst fall from a peak.")
-
-
-class PortfolioRunSummarySerializer(serializers.Serializer):
-    """One saved run in the runs list: renders the row and documents the result."""
-
-    backtest_id = serializers.UUIDField(source="id")
-    name = serializers.SerializerMethodField()
-    description = serializers.SerializerMethodField()
-    engine = serializers.CharField()
-    status = serializers.CharField()
-    user_ref = serializers.CharField()
-    start_date = serializers.SerializerMethodField()
-    end_date = serializers.SerializerMethodField()
-    rebalance_frequency = serializers.SerializerMethodField()
-    created_at = serializers.SerializerMethodField()
-    completed_at = serializers.SerializerMethodField()
-    metrics = serializers.SerializerMethodField()
-
-    @staticmethod
-    def _request(backtest) -> dict:
-        return backtest.config if isinstance(backtest.config, dict) else {}
-
-    def _config(self, backtest) -> dict:
-        return self._request(backtest).get("config", {})
-
-    def get_name(self, backtest) -> str:
-        return self._request(backtest).get("name", "")
-
-    def get_description(self, backtest) -> str:
-        return self._request(backtest).get("description", "")
-
-    def get_start_date(self, backtest) -> dt.date | None:
-        return self._config(backtest).get("start_date")
-
-    def get_end_date(self, backtest) -> dt.date | None:
-        return self._config(backtest).get("end_date")
-
-    def get_rebalance_frequency(self, backtest) -> str | None:
-        return self._config(backtest).get("rebalance_frequency")
-
-    # The timestamps stay datetimes so that the renderer writes them as every other contract does.
-    def get_created_at(self, backtest) -> dt.datetime:
-        return backtest.created_at
-
-    def get_completed_at(self, backtest) -> dt.datetime | None:
-        return backtest.completed_at
-
-    def get_metrics(self, backtest) -> PortfolioRunMetricsSchema:
-        return backfolio_run_summary(backtest.metrics or {})
 
 
 REQUEST_EXAMPLES = [

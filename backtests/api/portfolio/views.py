@@ -22,7 +22,7 @@ from backtests.models import Backtest
 from backtests.portfolio import selectors, services
 from backtests.portfolio.examples import examples_response
 
-from . import schema
+from . import schema, serializers
 from .errors import PortfolioApiError, PortfolioApiMixin
 from .pagination import PortfolioPagination
 
@@ -41,6 +41,11 @@ def _user_ref(request) -> str:
     return request.headers.get(USER_ID_HEADER, "").strip()
 
 
+def _run_response(backtest: Backtest, result: dict) -> dict:
+    """A run's answer, new or saved: the ``result`` block in the run endpoint's envelope."""
+    return serializers.PortfolioBacktestResponseSchema(backtest, context={"result": result}).data
+
+
 class PortfolioView(PortfolioApiMixin, APIView):
     pass
 
@@ -50,9 +55,7 @@ class RunBacktestView(PortfolioView):
         outcome = services.portfolio_backtest_run(
             payload=request.data, user=request.user, user_ref=_user_ref(request)
         )
-        return Response(
-            {"success": True, "backtest_id": str(outcome.backtest.id), "result": outcome.result}
-        )
+        return Response(_run_response(outcome.backtest, outcome.result))
 
 
 class ExamplesView(PortfolioView):
@@ -64,7 +67,7 @@ class RunListView(PortfolioApiMixin, GenericAPIView):
     """The runs saved under the caller's ``X-User-Id`` (required), newest first, paged."""
 
     queryset = Backtest.objects.none()  # the rows' model, for the schema
-    serializer_class = schema.PortfolioRunSummarySerializer
+    serializer_class = serializers.PortfolioRunSummarySerializer
     pagination_class = PortfolioPagination
     filter_backends = []  # no query filters: the header chooses the runs
 
@@ -100,7 +103,7 @@ class RunDetailView(PortfolioView):
                 error=RUN_NOT_FOUND,
                 messages=[f"The saved result of backtest run {backtest_id} is not available"],
             ) from missing
-        return Response({"success": True, "backtest_id": str(backtest.id), "result": result})
+        return Response(_run_response(backtest, result))
 
 
 # --- one documented subclass per version ---------------------------------------------------------
@@ -136,7 +139,7 @@ def _documented(version: str) -> dict[str, type[APIView]]:
         examples=schema.REQUEST_EXAMPLES,
         responses={
             200: OpenApiResponse(
-                schema.PortfolioBacktestResponseSchema, examples=[schema.SUCCESS_EXAMPLE]
+                serializers.PortfolioBacktestResponseSchema, examples=[schema.SUCCESS_EXAMPLE]
             ),
             **_ERRORS,
         },
@@ -163,7 +166,7 @@ def _documented(version: str) -> dict[str, type[APIView]]:
             ),
         ],
         responses={
-            200: schema.PortfolioRunSummarySerializer(many=True),
+            200: serializers.PortfolioRunSummarySerializer(many=True),
             400: schema.PortfolioErrorSchema,
         },
     )(_copy(RunListView.get))
@@ -173,7 +176,7 @@ def _documented(version: str) -> dict[str, type[APIView]]:
         summary="A saved run's result, in the run endpoint's envelope",
         parameters=[OpenApiParameter("backtest_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
         responses={
-            200: schema.PortfolioBacktestResponseSchema,
+            200: serializers.PortfolioBacktestResponseSchema,
             404: schema.PortfolioErrorSchema,
         },
     )(_copy(RunDetailView.get))

@@ -213,12 +213,18 @@ class EnginesSerializer(serializers.Serializer):
     engines = serializers.ListField(child=serializers.CharField())
 
 
-class EquityPointSerializer(serializers.Serializer):
+class EquityPointSerializer(PresentingSerializer):
+    # Values: backtests.selectors.equity_curve_records, one per bar.
+
     date = serializers.DateField()
     equity = serializers.FloatField()
 
 
-class TradeSerializer(serializers.Serializer):
+class TradeSerializer(PresentingSerializer):
+    # Values: backtests.selectors.trade_records, the run's stored trade table as records: a
+    # table stored by another engine or an older release keeps its own columns.
+    stored = True
+
     symbol = serializers.CharField()
     side = serializers.CharField()
     entry_date = serializers.DateField()

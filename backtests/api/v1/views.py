@@ -248,7 +248,9 @@ class EquityCurveView(V1View):
     def get(self, request, backtest_id):
         backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
         equity = selectors.backtest_equity_curve(backtest=backtest)
-        return Response(selectors.equity_curve_records(equity))
+        return Response(
+            s.EquityPointSerializer(selectors.equity_curve_records(equity), many=True).data
+        )
 
 
 class EquityCurveParquetView(V1View):
@@ -282,7 +284,7 @@ class TradesView(V1View):
     def get(self, request, backtest_id):
         backtest = selectors.backtest_get(backtest_id=backtest_id, user=request.user)
         trades = selectors.backtest_trades(backtest=backtest)
-        return Response(selectors.trade_records(trades))
+        return Response(s.TradeSerializer(selectors.trade_records(trades), many=True).data)
 
 
 class TradesParquetView(V1View):

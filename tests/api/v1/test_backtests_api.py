@@ -822,3 +822,24 @@ def test_a_non_finite_cash_flow_amount_cannot_reach_a_run(client):
             "detail": f"JSON parse error - {reason}: line 1 column {at + 1} (char {at})"
         }
     assert not Backtest.objects.exists()
+
+
+def test_trades_json_keeps_the_stored_tables_own_columns(client, completed):
+    """A trade table stored by another engine or an older release (a column more, one less, in
+    its own order) is presented as stored."""
+    from backtests import artifacts
+
+    backtest = Backtest.objects.get(pk=completed["id"])
+    stored = artifacts.read_trades(backtest.trades_uri)
+    other = stored.drop(columns=["fees"]).assign(mae=[-0.5])
+    other = other[["mae", *reversed([c for c in other.columns if c != "mae"])]]
+    # Written as is (today's writer would put the columns in the current order).
+    buffer = io.BytesIO()
+    other.to_parquet(buffer, index=False)
+    artifacts.save_bytes(backtest.trades_uri, buffer.getvalue())
+
+    response = client.get(f"{V1}/{backtest.id}/trades/")
+    assert response.status_code == 200
+    (trade,) = response.json()
+    assert list(trade) == list(other.columns)
+    assert trade["mae"] == -0.5 and "fees" not in trade
