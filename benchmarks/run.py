@@ -304,20 +304,32 @@ def bench_walk_forward(session, base, strategy_id):
         "commission": 0.0005,
         "slippage": 0.0005,
     }
-    started = time.perf_counter()
-    response = session.post(f"{base}/api/v1/research/walk-forward", json=body, timeout=120)
-    response.raise_for_status()
-    assert response.json()["n_folds"] == len(folds) == 10
-    assert response.json()["n_configs"] == len(WALK_FORWARD_PAIRS) == 400
-    url = f"{base}/api/v1/research/walk-forward/{response.json()['id']}"
-    while True:
-        detail = session.get(url, timeout=60).json()
-        if detail["status"] in {"completed", "failed"}:
-            break
-        time.sleep(0.1)
-    elapsed = time.perf_counter() - started
-    if detail["status"] != "completed":
-        raise RuntimeError(f"walk-forward failed: {detail['error']}")
+
+    def walk_forward(grid_body: dict) -> tuple[float, dict]:
+        started = time.perf_counter()
+        response = session.post(f"{base}/api/v1/research/walk-forward", json=grid_body, timeout=120)
+        response.raise_for_status()
+        url = f"{base}/api/v1/research/walk-forward/{response.json()['id']}"
+        while True:
+            detail = session.get(url, timeout=60).json()
+            if detail["status"] in {"completed", "failed"}:
+                break
+            time.sleep(0.1)
+        if detail["status"] != "completed":
+            raise RuntimeError(f"walk-forward failed: {detail['error']}")
+        return time.perf_counter() - started, detail
+
+    # Warm, as the reference is: a small walk-forward over the same folds first (the workers'
+    # kernels and the folds' price frames), then the median of three.
+    walk_forward(
+        {**body, "grid": {"signal_plugin_params.fast": [10], "signal_plugin_params.slow": [50]}}
+    )
+    runs = [walk_forward(body) for _ in range(3)]
+    detail = runs[-1][1]
+    assert detail["n_folds"] == len(folds) == 10
+    assert detail["n_configs"] == len(WALK_FORWARD_PAIRS) == 400
+    samples = [seconds for seconds, _detail in runs]
+    elapsed = statistics.median(samples)
     raw, raw_value = timed(
         lambda: references.vectorbt_walk_forward(
             "SPY", folds, WALK_FORWARD_PAIRS, cost=0.0005, capital=100_000.0
@@ -325,6 +337,7 @@ def bench_walk_forward(session, base, strategy_id):
         3,
     )
     ours_value = detail["result"]["metrics"]["final_value"]
+    listed = ", ".join(f"{seconds:.2f}" for seconds in samples)
     record(
         "6. walk-forward 10 folds × 400 SMA configs SPY 2005–2024, POST to done",
         elapsed,
@@ -333,7 +346,8 @@ def bench_walk_forward(session, base, strategy_id):
         reference_value=raw,
         target="≤ 2× raw vectorbt",
         ok=elapsed / raw <= 2,
-        note=f"ratio {elapsed / raw:.1f}; final value {ours_value:,.2f} (raw {raw_value:,.2f})",
+        note=f"ratio {elapsed / raw:.2f}, median of {listed} s after a warm-up; "
+        f"final value {ours_value:,.2f} (raw {raw_value:,.2f})",
     )
 
 
