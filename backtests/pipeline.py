@@ -11,6 +11,7 @@ of the capital; the portfolio's equity is the sum of the parts.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -347,6 +348,18 @@ def _run_rows(prices) -> slice:
     )
 
 
+@contextlib.contextmanager
+def _shared_engine_call():
+    """An engine's refusal of one call shared by several runs (a ``ValueError``) is an
+    ``EngineLimitationError``: the callers then run them one at a time."""
+    try:
+        yield
+    except EngineLimitationError:
+        raise
+    except ValueError as error:
+        raise EngineLimitationError(str(error)) from error
+
+
 def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: bool = False):
     """Compile each run on its own prices (warm-up depends on the definition), then one engine
     call for those that compiled; raises ``EngineLimitationError`` when they cannot share it."""
@@ -374,15 +387,11 @@ def _run_signal_batch(specs: list[RunSpec], store: PriceStore, *, equity_only: b
             continue
         runs.append((position, spec, prices, _signal_input(spec, run_close, plan, None)))
     inputs = [run[3] for run in runs]
-    try:
+    with _shared_engine_call():
         if equity_only:
             equity = engine.run_signal_batch_equity(inputs) if runs else None
         else:
             results = engine.run_signal_batch(inputs) if runs else []
-    except EngineLimitationError:
-        raise
-    except ValueError as error:
-        raise EngineLimitationError(str(error)) from error
     if equity_only:
         for column, (position, _spec, _prices, data) in enumerate(runs):
             series = pd.Series(equity[:, column], index=data.close.index, name="equity")
@@ -461,12 +470,8 @@ def _run_signal_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
     if not compiled:
         return outcomes
     first = specs[compiled[0][0]]
-    try:
+    with _shared_engine_call():
         equity = engine.run_signal_matrix_equity(_signal_settings(first, close, None), signals)
-    except EngineLimitationError:
-        raise
-    except ValueError as error:
-        raise EngineLimitationError(str(error)) from error
     columns = EquityColumns(close.index, equity)
     for column, (position, _masks) in enumerate(compiled):
         outcomes[position] = (columns, column)
@@ -547,12 +552,8 @@ def _run_study_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
     if not compiled:
         return outcomes
     first = specs[compiled[0][0]]
-    try:
+    with _shared_engine_call():
         run = engine.run_signal_matrix(_signal_settings(first, close, None), signals)
-    except EngineLimitationError:
-        raise
-    except ValueError as error:
-        raise EngineLimitationError(str(error)) from error
     check_deadline()
     equity = EquityColumns(close.index, run.equity)
     trades = run.trade_columns()

@@ -471,15 +471,28 @@ def _add_service_errors(form, errors, path: str = "") -> None:
             form.add_error(None, [f"{where}{message}" for message in messages_])
 
 
+def _start_from_strategy_page(request, strategy, form, form_name: str, start):
+    """A strategy page's start form: ``start(form)`` creates the work and answers where to go and
+    what to say; an invalid form or the service's problems go back on the page, each next to the
+    field it names (400), and nothing is created."""
+    if not form.is_valid():
+        return _strategy_page(request, strategy, status=400, **{form_name: form})
+    try:
+        url, message = start(form)
+    except InvalidInput as error:
+        _add_service_errors(form, error.errors)
+        return _strategy_page(request, strategy, status=400, **{form_name: form})
+    messages.success(request, message)
+    return redirect(url)
+
+
 @staff_required
 @require_POST
 def strategy_start_backtest(request, strategy_id: uuid.UUID):
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = BacktestStartForm(request.POST, prefix="run", strategy=strategy)
-    if not form.is_valid():
-        return _strategy_page(request, strategy, backtest_form=form, status=400)
-    data = form.cleaned_data
-    try:
+
+    def start(form):
+        data = form.cleaned_data
         backtest = services.backtest_create(
             strategy=strategy,
             engine=data["engine"],
@@ -491,24 +504,24 @@ def strategy_start_backtest(request, strategy_id: uuid.UUID):
             source=Backtest.Source.UI,
             benchmark=data["benchmark"],
         )
-    except InvalidInput as error:
-        _add_service_errors(form, error.errors)
-        return _strategy_page(request, strategy, backtest_form=form, status=400)
-    services.backtest_execute_async(backtest=backtest, owner=request.user)
-    messages.success(request, "The backtest is queued; this page follows it until it finishes.")
-    return redirect(reverse("pages:backtest-detail", args=[backtest.id]))
+        services.backtest_execute_async(backtest=backtest, owner=request.user)
+        return (
+            reverse("pages:backtest-detail", args=[backtest.id]),
+            "The backtest is queued; this page follows it until it finishes.",
+        )
+
+    form = BacktestStartForm(request.POST, prefix="run", strategy=strategy)
+    return _start_from_strategy_page(request, strategy, form, "backtest_form", start)
 
 
 @staff_required
 @require_POST
 def strategy_start_sweep(request, strategy_id: uuid.UUID):
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = SweepStartForm(request.POST, prefix="sweep", strategy=strategy)
-    if not form.is_valid():
-        return _strategy_page(request, strategy, sweep_form=form, status=400)
-    data = form.cleaned_data
-    try:
-        task = services.sweep_create(
+
+    def start(form):
+        data = form.cleaned_data
+        sweep = services.sweep_create(
             strategy=strategy,
             engine=data["engine"],
             base_config=form.base_config(),
@@ -518,13 +531,14 @@ def strategy_start_sweep(request, strategy_id: uuid.UUID):
             commission=data["commission"],
             slippage=data["slippage"],
             owner=request.user,
+        ).sweep
+        return (
+            reverse("pages:sweep-detail", args=[sweep.id]),
+            f"The sweep of {len(sweep.param_grid)} runs is queued.",
         )
-    except InvalidInput as error:
-        _add_service_errors(form, error.errors)
-        return _strategy_page(request, strategy, sweep_form=form, status=400)
-    sweep = task.sweep
-    messages.success(request, f"The sweep of {len(sweep.param_grid)} runs is queued.")
-    return redirect(reverse("pages:sweep-detail", args=[sweep.id]))
+
+    form = SweepStartForm(request.POST, prefix="sweep", strategy=strategy)
+    return _start_from_strategy_page(request, strategy, form, "sweep_form", start)
 
 
 # --- research: sweeps and walk-forwards -------------------------------------------------------
@@ -536,12 +550,10 @@ def strategy_start_research_sweep(request, strategy_id: uuid.UUID):
     from backtests.research import services as research_services
 
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = ResearchSweepStartForm(request.POST, prefix="research", strategy=strategy)
-    if not form.is_valid():
-        return _strategy_page(request, strategy, research_form=form, status=400)
-    data = form.cleaned_data
-    grid, param_grid = form.research_grid()
-    try:
+
+    def start(form):
+        data = form.cleaned_data
+        grid, param_grid = form.research_grid()
         sweep = research_services.research_sweep_create(
             strategy=strategy,
             engine=data["engine"],
@@ -555,11 +567,13 @@ def strategy_start_research_sweep(request, strategy_id: uuid.UUID):
             benchmark=data["benchmark"] or None,
             owner=request.user,
         )
-    except InvalidInput as error:
-        _add_service_errors(form, error.errors)
-        return _strategy_page(request, strategy, research_form=form, status=400)
-    messages.success(request, f"The research sweep of {sweep.total:,} combinations is queued.")
-    return redirect(reverse("pages:research_sweep_detail", args=[sweep.id]))
+        return (
+            reverse("pages:research_sweep_detail", args=[sweep.id]),
+            f"The research sweep of {sweep.total:,} combinations is queued.",
+        )
+
+    form = ResearchSweepStartForm(request.POST, prefix="research", strategy=strategy)
+    return _start_from_strategy_page(request, strategy, form, "research_form", start)
 
 
 @staff_required
@@ -568,12 +582,10 @@ def strategy_start_walk_forward(request, strategy_id: uuid.UUID):
     from backtests.research.walk_forward import services as walk_forward_services
 
     strategy = get_object_or_404(Strategy, pk=strategy_id)
-    form = WalkForwardStartForm(request.POST, prefix="wf", strategy=strategy)
-    if not form.is_valid():
-        return _strategy_page(request, strategy, walk_forward_form=form, status=400)
-    data = form.cleaned_data
-    grid, param_grid = form.research_grid()
-    try:
+
+    def start(form):
+        data = form.cleaned_data
+        grid, param_grid = form.research_grid()
         walk_forward = walk_forward_services.walk_forward_create(
             strategy=strategy,
             engine=data["engine"],
@@ -589,11 +601,13 @@ def strategy_start_walk_forward(request, strategy_id: uuid.UUID):
             slippage=data["slippage"],
             owner=request.user,
         )
-    except InvalidInput as error:
-        _add_service_errors(form, error.errors)
-        return _strategy_page(request, strategy, walk_forward_form=form, status=400)
-    messages.success(request, "The walk-forward is queued.")
-    return redirect(reverse("pages:walk_forward_detail", args=[walk_forward.id]))
+        return (
+            reverse("pages:walk_forward_detail", args=[walk_forward.id]),
+            "The walk-forward is queued.",
+        )
+
+    form = WalkForwardStartForm(request.POST, prefix="wf", strategy=strategy)
+    return _start_from_strategy_page(request, strategy, form, "walk_forward_form", start)
 
 
 def _research_status(run) -> dict:
