@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -259,6 +260,57 @@ def transaction_analysis(
 # --- drawdown_analysis ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class UnderwaterStretches:
+    """An equity curve's drawdown from its running peak (the initial capital included) and its
+    underwater stretches: ``starts[i]`` is a stretch's first bar below the peak, ``stops[i]``
+    the first bar back at it (or n), ``depths[i]`` its deepest drawdown."""
+
+    dates: pd.DatetimeIndex
+    drawdowns: np.ndarray
+    starts: np.ndarray
+    stops: np.ndarray
+    depths: np.ndarray
+
+
+def underwater_stretches(equity: pd.Series, initial_capital: float) -> UnderwaterStretches:
+    values = equity.to_numpy(dtype=float)
+    peaks = np.maximum.accumulate(np.concatenate(([float(initial_capital)], values)))[1:]
+    drawdowns = values / peaks - 1.0
+    underwater = drawdowns < 0
+    if not underwater.any():
+        empty = np.empty(0, dtype=np.int64)
+        return UnderwaterStretches(
+            pd.DatetimeIndex(equity.index), drawdowns, empty, empty, np.empty(0)
+        )
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], underwater.astype(np.int8), [0]))))
+    starts, stops = edges[::2], edges[1::2]
+    # Bars between two underwater stretches have a drawdown of 0, so each reduceat slice's
+    # minimum is the minimum of its stretch.
+    depths = np.minimum.reduceat(drawdowns, starts)
+    return UnderwaterStretches(pd.DatetimeIndex(equity.index), drawdowns, starts, stops, depths)
+
+
+def drawdown_period(
+    stretches: UnderwaterStretches, start: int, stop: int, depth: float
+) -> dict[str, object]:
+    """One underwater stretch as a drawdown period: peak, trough and recovery dates, its depth,
+    and calendar days peak → trough and trough → recovery (null while unrecovered)."""
+    dates, drawdowns = stretches.dates, stretches.drawdowns
+    start, stop = int(start), int(stop)
+    peak_date = dates[start - 1] if start > 0 else dates[0]
+    trough_date = dates[start + int(np.argmin(drawdowns[start:stop]))]
+    recovery_date = dates[stop] if stop < len(drawdowns) else None
+    return {
+        "start_date": iso_date(peak_date),
+        "end_date": iso_date(trough_date),
+        "recovery_date": iso_date(recovery_date),
+        "max_drawdown": clean_number(depth),
+        "duration_days": (trough_date - peak_date).days,
+        "recovery_days": None if recovery_date is None else (recovery_date - trough_date).days,
+    }
+
+
 def drawdown_analysis(
     equity: pd.Series, initial_capital: float, threshold: float = DRAWDOWN_PERIOD_THRESHOLD
 ) -> dict[str, object]:
@@ -268,40 +320,18 @@ def drawdown_analysis(
     recovery (null while unrecovered). The summary's `max_drawdown` is the whole run's; the
     averages are over the listed periods (`avg_recovery_time` over the recovered ones).
     """
-    values = equity.to_numpy(dtype=float)
-    dates = pd.DatetimeIndex(equity.index)
-    peaks = np.maximum.accumulate(np.concatenate(([float(initial_capital)], values)))[1:]
-    drawdowns = values / peaks - 1.0
-    underwater = drawdowns < 0
-
-    periods = []
-    if underwater.any():
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], underwater.astype(np.int8), [0]))))
-        starts, stops = edges[::2], edges[1::2]  # stop = first bar back at the peak (or n)
-        # Bars between two underwater stretches have a drawdown of 0, so each reduceat slice's
-        # minimum is the minimum of its stretch.
-        depths = np.minimum.reduceat(drawdowns, starts)
-        for start, stop, depth in zip(starts, stops, depths, strict=True):
-            if depth >= -threshold:
-                continue
-            peak_date = dates[start - 1] if start > 0 else dates[0]
-            trough_date = dates[start + int(np.argmin(drawdowns[start:stop]))]
-            recovery_date = dates[stop] if stop < len(values) else None
-            periods.append(
-                {
-                    "start_date": iso_date(peak_date),
-                    "end_date": iso_date(trough_date),
-                    "recovery_date": iso_date(recovery_date),
-                    "max_drawdown": clean_number(depth),
-                    "duration_days": (trough_date - peak_date).days,
-                    "recovery_days": (
-                        None if recovery_date is None else (recovery_date - trough_date).days
-                    ),
-                }
-            )
+    stretches = underwater_stretches(equity, initial_capital)
+    periods = [
+        drawdown_period(stretches, start, stop, depth)
+        for start, stop, depth in zip(
+            stretches.starts, stretches.stops, stretches.depths, strict=True
+        )
+        if depth < -threshold
+    ]
 
     recoveries = [p["recovery_days"] for p in periods if p["recovery_days"] is not None]
-    overall = min(float(drawdowns.min()), 0.0) + 0.0 if len(values) else None
+    drawdowns = stretches.drawdowns
+    overall = min(float(drawdowns.min()), 0.0) + 0.0 if len(drawdowns) else None
     return {
         "summary": {
             "max_drawdown": clean_number(overall),

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from metrics.analytics import drawdown_period, underwater_stretches
 from metrics.calculations import TRADING_DAYS_PER_YEAR
-from metrics.jsonsafe import clean_number, iso_date
 
 MONTH_LABELS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -270,38 +270,13 @@ def worst_drawdowns(
     """The ``count`` deepest drawdown periods, deepest first (peak, trough, recovery, depth and
     calendar days, as ``metrics.analytics.drawdown_analysis`` measures them; a tie keeps the
     earlier period first). Only the periods shown are described, not every dip of the run."""
-    values = equity.to_numpy(dtype="float64")
-    if not len(values):
-        return []
-    dates = pd.DatetimeIndex(equity.index)
-    peaks = np.maximum.accumulate(np.concatenate(([float(initial_capital)], values)))[1:]
-    drawdowns = values / peaks - 1.0
-    underwater = drawdowns < 0
-    if not underwater.any():
-        return []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], underwater.astype(np.int8), [0]))))
-    starts, stops = edges[::2], edges[1::2]  # stop = first bar back at the peak (or n)
-    # Bars between two underwater stretches are at 0: each slice's minimum is its stretch's.
-    depths = np.minimum.reduceat(drawdowns, starts)
-    periods = []
-    for chosen in np.argsort(depths, kind="stable")[:count]:
-        start, stop = int(starts[chosen]), int(stops[chosen])
-        peak_date = dates[start - 1] if start > 0 else dates[0]
-        trough_date = dates[start + int(np.argmin(drawdowns[start:stop]))]
-        recovery_date = dates[stop] if stop < len(values) else None
-        periods.append(
-            {
-                "start_date": iso_date(peak_date),
-                "end_date": iso_date(trough_date),
-                "recovery_date": iso_date(recovery_date),
-                "max_drawdown": clean_number(depths[chosen]),
-                "duration_days": (trough_date - peak_date).days,
-                "recovery_days": (
-                    None if recovery_date is None else (recovery_date - trough_date).days
-                ),
-            }
+    stretches = underwater_stretches(equity, initial_capital)
+    return [
+        drawdown_period(
+            stretches, stretches.starts[chosen], stretches.stops[chosen], stretches.depths[chosen]
         )
-    return periods
+        for chosen in np.argsort(stretches.depths, kind="stable")[:count]
+    ]
 
 
 def yearly_returns(equity: pd.Series, initial_capital: float) -> dict[int, float | None]:

@@ -31,8 +31,8 @@ def walk_forward_list(*, user) -> QuerySet[WalkForward]:
     )
 
 
-def walk_forward_summary(walk_forward: WalkForward) -> dict[str, Any]:
-    """A row of ``walk_forward_list`` as the list shows it."""
+def _walk_forward_settings(walk_forward: WalkForward) -> dict[str, Any]:
+    """What the list and the detail both open with: identity, progress and the scheme."""
     return {
         "id": walk_forward.pk,
         "task_id": walk_forward.task_id,
@@ -45,6 +45,13 @@ def walk_forward_summary(walk_forward: WalkForward) -> dict[str, Any]:
         "in_sample_months": walk_forward.in_sample_months,
         "out_of_sample_months": walk_forward.out_of_sample_months,
         "rank_metric": walk_forward.rank_metric,
+    }
+
+
+def walk_forward_summary(walk_forward: WalkForward) -> dict[str, Any]:
+    """A row of ``walk_forward_list`` as the list shows it."""
+    return {
+        **_walk_forward_settings(walk_forward),
         "n_configs": len(walk_forward.combinations),
         "n_folds": walk_forward.n_folds,
         "n_skipped": walk_forward.n_skipped,
@@ -92,17 +99,7 @@ def walk_forward_detail(*, walk_forward: WalkForward) -> dict[str, Any]:
             }
         )
     return {
-        "id": walk_forward.pk,
-        "task_id": walk_forward.task_id,
-        "strategy_id": walk_forward.strategy_id,
-        "engine": walk_forward.engine,
-        "status": walk_forward.status,
-        "done": walk_forward.done,
-        "total": walk_forward.total,
-        "scheme": walk_forward.scheme,
-        "in_sample_months": walk_forward.in_sample_months,
-        "out_of_sample_months": walk_forward.out_of_sample_months,
-        "rank_metric": walk_forward.rank_metric,
+        **_walk_forward_settings(walk_forward),
         "base_config": walk_forward.base_config,
         "grid": walk_forward.grid,
         "initial_capital": walk_forward.initial_capital,
