@@ -253,31 +253,53 @@ def run_equity_columns(
 
 
 def _run_batch(specs: Sequence[RunSpec], store: PriceStore, *, equity_only: bool) -> list:
+    def run_alone(spec: RunSpec):
+        try:
+            run = run_backtest(spec, store=store)
+        except RunError as error:
+            return (error, -1) if equity_only else error
+        return (run.equity, -1) if equity_only else run
+
+    return _in_shared_calls(
+        specs,
+        capability="run_signal_batch_equity" if equity_only else "run_signal_batch",
+        smallest_group=2,
+        run_group=lambda batch: _run_signal_batch(batch, store, equity_only=equity_only),
+        run_alone=run_alone,
+    )
+
+
+def _in_shared_calls(
+    specs: Sequence[RunSpec],
+    *,
+    capability: str,
+    smallest_group: int,
+    run_group: Callable[[list[RunSpec]], list],
+    run_alone: Callable[[RunSpec], Any],
+) -> list:
+    """Each spec's outcome, in order. Single-symbol signal runs that differ only in their
+    definition, on an engine with ``capability``, go to ``run_group`` together (groups of at
+    least ``smallest_group``); the rest, and any group whose shared call the engine refuses
+    (``EngineLimitationError``), go to ``run_alone`` one at a time."""
     outcomes: list[Any] = [None] * len(specs)
-    groups: dict[RunSpec, list[int]] = {}
-    method = "run_signal_batch_equity" if equity_only else "run_signal_batch"
+    groups: dict[tuple, list[int]] = {}
     for position, spec in enumerate(specs):
         engine = get_engine(spec.engine)
-        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, method):
+        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, capability):
             key = tuple(getattr(spec, name) for name in _BATCH_SHARED_FIELDS)
             groups.setdefault(key, []).append(position)
     for positions in groups.values():
-        if len(positions) < 2:
+        if len(positions) < smallest_group:
             continue
-        batch = [specs[position] for position in positions]
         try:
-            results = _run_signal_batch(batch, store, equity_only=equity_only)
+            results = run_group([specs[position] for position in positions])
         except EngineLimitationError:
             continue  # these run one by one below
         for position, result in zip(positions, results, strict=True):
             outcomes[position] = result
     for position, spec in enumerate(specs):
         if outcomes[position] is None:
-            try:
-                run = run_backtest(spec, store=store)
-                outcomes[position] = (run.equity, -1) if equity_only else run
-            except RunError as error:
-                outcomes[position] = (error, -1) if equity_only else error
+            outcomes[position] = run_alone(spec)
     return outcomes
 
 
@@ -515,33 +537,21 @@ def run_study_batch(
 def _run_study_batch(
     specs: Sequence[RunSpec], store: PriceStore, *, smallest_group: int
 ) -> list[StudyRun | RunError]:
-    outcomes: list[Any] = [None] * len(specs)
-    groups: dict[tuple, list[int]] = {}
-    for position, spec in enumerate(specs):
-        engine = get_engine(spec.engine)
-        if spec.kind == SIGNAL and len(spec.symbols) == 1 and hasattr(engine, "run_signal_matrix"):
-            key = tuple(getattr(spec, name) for name in _BATCH_SHARED_FIELDS)
-            groups.setdefault(key, []).append(position)
-    for positions in groups.values():
-        if len(positions) < smallest_group:
-            continue
-        batch = [specs[position] for position in positions]
+    def run_alone(spec: RunSpec) -> StudyRun | RunError:
         try:
-            results = _run_study_matrix(get_engine(batch[0].engine), batch, store)
-        except EngineLimitationError:
-            continue  # these run one by one below
-        for position, result in zip(positions, results, strict=True):
-            outcomes[position] = result
-    for position, spec in enumerate(specs):
-        if outcomes[position] is None:
-            try:
-                run = run_backtest(spec, store=store)
-            except RunError as error:
-                outcomes[position] = error
-                continue
-            equity = EquityColumns(run.equity.index, run.equity.to_numpy(dtype=float)[:, None])
-            outcomes[position] = StudyRun(equity, 0, run.metrics, run.fingerprint)
-    return outcomes
+            run = run_backtest(spec, store=store)
+        except RunError as error:
+            return error
+        equity = EquityColumns(run.equity.index, run.equity.to_numpy(dtype=float)[:, None])
+        return StudyRun(equity, 0, run.metrics, run.fingerprint)
+
+    return _in_shared_calls(
+        specs,
+        capability="run_signal_matrix",
+        smallest_group=smallest_group,
+        run_group=lambda batch: _run_study_matrix(get_engine(batch[0].engine), batch, store),
+        run_alone=run_alone,
+    )
 
 
 def _run_study_matrix(engine, specs: list[RunSpec], store: PriceStore) -> list:
