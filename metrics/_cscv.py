@@ -15,17 +15,16 @@ import numpy as np
 from numba import njit
 
 
-@njit(cache=True)
-def _sharpe(total: float, square: float, count: float, flat_tolerance: float) -> float:
-    # mean / std(ddof=1) from sums; 0 when the deviation is within rounding of none (flat).
-    mean = total / count
-    deviation = (square - total * mean) / (count - 1.0)
-    if deviation < 0.0:
-        deviation = 0.0
-    deviation = math.sqrt(deviation)
-    if deviation <= flat_tolerance * abs(mean):
-        return 0.0
-    return mean / deviation
+@njit(cache=True, error_model="numpy")
+def _sharpes(total, square, count, flat_tolerance, out) -> None:
+    # mean / std(ddof=1) from sums; 0 when the deviation is within rounding of none (flat). The
+    # ratio is computed for every trial and then kept or not, without a branch, so that the loop
+    # runs on vector registers ("numpy" errors: a division by zero is inf, not an exception).
+    for trial in range(len(total)):
+        mean = total[trial] / count
+        deviation = math.sqrt(max((square[trial] - total[trial] * mean) / (count - 1.0), 0.0))
+        ratio = mean / deviation
+        out[trial] = 0.0 if deviation <= flat_tolerance * abs(mean) else ratio
 
 
 @njit(cache=True)
@@ -50,13 +49,15 @@ def _choose(in_sample, out_of_sample, position, logits, chosen_in, chosen_out) -
     chosen_out[position] = value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def cscv_pairs(halves, sums, squares, counts, flat_tolerance):
     """λ, R[n*] and R̄[n*] of every combination: positions [0, P) for the combinations listed in
     `halves` (P × S/2 block numbers), [P, 2P) for their complements. `sums` and `squares` are
-    N × S (one row per trial), `counts` the S block lengths."""
+    S × N (one row per block, contiguous), `counts` the S block lengths. Each trial's in-sample
+    sums are added block by block in the order `halves` lists them, a row of N trials at a time
+    (vector code; every trial's sum is still the same additions in the same order)."""
     n_pairs, half = halves.shape
-    n_trials, n_blocks = sums.shape
+    n_blocks, n_trials = sums.shape
     total_count = 0.0
     for block in range(n_blocks):
         total_count += counts[block]
@@ -64,29 +65,33 @@ def cscv_pairs(halves, sums, squares, counts, flat_tolerance):
     total_square = np.zeros(n_trials)
     for trial in range(n_trials):
         for block in range(n_blocks):
-            total_sum[trial] += sums[trial, block]
-            total_square[trial] += squares[trial, block]
+            total_sum[trial] += sums[block, trial]
+            total_square[trial] += squares[block, trial]
     logits = np.empty(2 * n_pairs)
     chosen_in = np.empty(2 * n_pairs)
     chosen_out = np.empty(2 * n_pairs)
     first = np.empty(n_trials)
     second = np.empty(n_trials)
+    total = np.empty(n_trials)
+    square = np.empty(n_trials)
     for pair in range(n_pairs):
         in_count = 0.0
         for k in range(half):
             in_count += counts[halves[pair, k]]
         out_count = total_count - in_count
+        total[:] = 0.0
+        square[:] = 0.0
+        for k in range(half):
+            block_sums = sums[halves[pair, k]]
+            block_squares = squares[halves[pair, k]]
+            for trial in range(n_trials):
+                total[trial] += block_sums[trial]
+                square[trial] += block_squares[trial]
+        _sharpes(total, square, in_count, flat_tolerance, first)
         for trial in range(n_trials):
-            total = 0.0
-            square = 0.0
-            for k in range(half):
-                block = halves[pair, k]
-                total += sums[trial, block]
-                square += squares[trial, block]
-            first[trial] = _sharpe(total, square, in_count, flat_tolerance)
-            second[trial] = _sharpe(
-                total_sum[trial] - total, total_square[trial] - square, out_count, flat_tolerance
-            )
+            total[trial] = total_sum[trial] - total[trial]
+            square[trial] = total_square[trial] - square[trial]
+        _sharpes(total, square, out_count, flat_tolerance, second)
         _choose(first, second, pair, logits, chosen_in, chosen_out)
         _choose(second, first, n_pairs + pair, logits, chosen_in, chosen_out)
     return logits, chosen_in, chosen_out

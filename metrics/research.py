@@ -374,8 +374,8 @@ def _cscv(blocks: BlockStatistics) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     )
     return cscv_pairs(
         halves,
-        np.ascontiguousarray(blocks.sums.T, dtype=np.float64),
-        np.ascontiguousarray(blocks.sums_of_squares.T, dtype=np.float64),
+        np.ascontiguousarray(blocks.sums, dtype=np.float64),
+        np.ascontiguousarray(blocks.sums_of_squares, dtype=np.float64),
         np.asarray(blocks.counts, dtype=np.float64),
         FLAT_RELATIVE_DEVIATION,
     )
