@@ -760,8 +760,8 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
     scatter of the PBO's own points: for each CSCV combination, the best in-sample
     configuration's Sharpe in and out of sample (``charts.cscv_scatter``), computed once per
     returns matrix and then read from the cache."""
-    from backtests.research.jobs import read_returns
     from backtests.research.ranking import higher_is_better
+    from backtests.research.returns_files import assemble_returns, chunk_uris
     from backtests.research.selectors import flat_parameters
 
     entries = [
@@ -775,12 +775,12 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
         )
     pbo = (sweep.overfitting or {}).get("pbo")
     scatter = None
-    if sweep.returns_uri and pbo:
-        key = f"pages:cscv-points:{CHART_DATA_FORMAT}:{sweep.pk}:{sweep.returns_uri}"
+    if pbo:
+        key = f"pages:cscv-points:{CHART_DATA_FORMAT}:{sweep.pk}:{sweep.completed_at}"
         scatter = cache.get(key)
         if scatter is None:
-            try:
-                matrix = read_returns(sweep.returns_uri).to_numpy(dtype="float64")
+            try:  # the chunks' files side by side: what returns.parquet holds
+                matrix = assemble_returns(chunk_uris(sweep))[2]
             except artifacts.ArtifactMissing:
                 matrix = None
             if matrix is not None:

@@ -15,20 +15,17 @@ number first, and the chunks shrink towards the end of the sweep, so the workers
 finish together. Each chunk also computes its entries' part of the overfitting statistics (the
 work that grows with the number of entries), in parallel on whichever workers run the chunks.
 
-The worker that completes the last chunk finishes the sweep: the returns matrix (one Parquet
-file, written a row group at a time), the overfitting block joined from the chunks' statistics,
-``completed``. That step is claimed with a token and a heartbeat too, and the reaper re-sends it
-when its worker died.
+The worker that completes the last chunk finishes the sweep: the overfitting block joined from
+the chunks' statistics, ``completed``. That step is claimed with a token and a heartbeat too, and
+the reaper re-sends it when its worker died. The returns matrix is not written here, while the
+sweep's completion waits, but from the chunks' files when it is first asked for
+(``returns_files``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
 import logging
-import math
-import tempfile
 import time
 import uuid
 from datetime import timedelta
@@ -36,11 +33,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from django.conf import settings
-from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import F, Q
@@ -53,7 +46,7 @@ from backtests.jobs.heartbeat import HeartbeatThread
 from backtests.jobs.outcomes import heartbeat_timeout, run_time_limit_seconds
 from backtests.models import Task
 from backtests.research import grid as grids
-from backtests.research import runner
+from backtests.research import returns_files, runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
 from backtests.run_config import invalid_configuration, parse_run_config
@@ -62,22 +55,6 @@ from marketdata.store import MarketDataError, get_store
 logger = logging.getLogger(__name__)
 
 
-DATE_COLUMN = "date"
-# A sweep's returns files (its chunks' and its matrix) are written in row groups of the same bars,
-# as many bars as make about this many bytes of the whole matrix, so that the matrix is written a
-# row group at a time from the chunks' files. Few row groups read and write fastest: 20 years of
-# daily bars are one row group up to ~1,600 entries.
-RETURNS_ROW_GROUP_BYTES = 64 * 2**20
-# Returns are floats with few repeats: dictionary encoding only costs time (and size), and only
-# the dates have statistics worth keeping. A chunk's file is read once more, by the finishing
-# step, and the matrix is written while the sweep's completion waits: both are lz4, which writes
-# and reads fastest (934 entries × 20 years: the matrix in 0.18 s against 0.23 s with zstd, for
-# a file ~10 % larger).
-_PLAIN_FLOATS = {"use_dictionary": False, "write_statistics": [DATE_COLUMN]}
-CHUNK_FILE_OPTIONS = {"compression": "lz4", **_PLAIN_FLOATS}
-MATRIX_FILE_OPTIONS = CHUNK_FILE_OPTIONS
-# The metadata key of a chunk's returns file that carries its entries' overfitting statistics.
-STATISTICS_KEY = b"backfolio.trial_statistics"
 UNFINISHED_CHUNK = (ResearchSweepChunk.Status.PENDING, ResearchSweepChunk.Status.RUNNING)
 
 
@@ -199,7 +176,9 @@ def run_claimed_chunk(chunk: ResearchSweepChunk) -> bool:
         try:
             uri = artifacts.save_bytes(
                 f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
-                returns_to_parquet(frame, statistics, row_group=returns_row_group(sweep.total)),
+                returns_files.returns_to_parquet(
+                    frame, statistics, row_group=returns_files.returns_row_group(sweep.total)
+                ),
             )
         except Exception as error:  # storage down: the entries fail with the reason
             logger.exception("Research chunk %s: storing its returns failed", chunk.pk)
@@ -291,30 +270,6 @@ def _complete_chunk(ours, uri: str, entries: list[ResearchSweepEntry], sweep) ->
     return True
 
 
-def returns_row_group(total: int) -> int:
-    """Bars per row group of the returns files of a sweep of ``total`` entries."""
-    return max(256, RETURNS_ROW_GROUP_BYTES // (8 * max(total, 1)))
-
-
-def returns_to_parquet(
-    frame: pd.DataFrame, statistics: bytes | None = None, *, row_group: int | None = None
-) -> bytes:
-    """A chunk's returns file: a date index and one float64 column per entry (named by its
-    number), in row groups of ``row_group`` bars; its trial statistics ride in the metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=True)
-    if statistics is not None:
-        table = table.replace_schema_metadata(
-            {**(table.schema.metadata or {}), STATISTICS_KEY: statistics}
-        )
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer, row_group_size=row_group, **CHUNK_FILE_OPTIONS)
-    return buffer.getvalue()
-
-
-def read_returns(uri: str) -> pd.DataFrame:
-    return pq.read_table(io.BytesIO(artifacts.read_bytes(uri))).to_pandas()
-
-
 # --- the overfitting statistics of a chunk -----------------------------------------------------
 #
 # The statistics the overfitting block needs of each entry (block sums for CSCV, its Sharpe for
@@ -325,10 +280,6 @@ def read_returns(uri: str) -> pd.DataFrame:
 # trade the same bars: then those are the sweep's common bars. A chunk records which bars its
 # statistics are over; when they differ between chunks (a grid over dates or symbols), the
 # finishing step computes the statistics over the common bars itself.
-
-
-def _bars_key(dates: pd.DatetimeIndex) -> str:
-    return hashlib.sha256(np.ascontiguousarray(dates.asi8).tobytes()).hexdigest()
 
 
 def chunk_statistics(sweep: ResearchSweep, frame: pd.DataFrame) -> bytes | None:
@@ -353,39 +304,7 @@ def chunk_statistics(sweep: ResearchSweep, frame: pd.DataFrame) -> bytes | None:
     except Exception:  # the finishing step computes them itself; the entries stand
         logger.exception("Research sweep %s: a chunk's statistics failed", sweep.pk)
         return None
-    buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        bars=np.array(_bars_key(complete.index)),
-        sums=statistics.blocks.sums,
-        sums_of_squares=statistics.blocks.sums_of_squares,
-        counts=statistics.blocks.counts,
-        sharpes=statistics.sharpes,
-        spa_observed=np.array(statistics.spa.observed),
-        spa_resampled=statistics.spa.resampled,
-        spa_block_size=np.array(statistics.spa.block_size),
-        spa_seed=np.array(statistics.spa.seed),
-    )
-    return buffer.getvalue()
-
-
-def _read_statistics(data: bytes | None):
-    """(bars key, ``TrialStatistics``) from ``chunk_statistics``'s bytes, or None."""
-    from metrics.research import BlockStatistics, SpaMaxima, TrialStatistics
-
-    if data is None:
-        return None
-    with np.load(io.BytesIO(data)) as arrays:
-        return str(arrays["bars"]), TrialStatistics(
-            BlockStatistics(arrays["sums"], arrays["sums_of_squares"], arrays["counts"]),
-            arrays["sharpes"],
-            SpaMaxima(
-                float(arrays["spa_observed"]),
-                arrays["spa_resampled"],
-                int(arrays["spa_block_size"]),
-                int(arrays["spa_seed"]),
-            ),
-        )
+    return returns_files.encode_statistics(returns_files.bars_key(complete.index), statistics)
 
 
 # --- finishing a sweep -------------------------------------------------------------------------
@@ -420,45 +339,9 @@ def finish_sweep(sweep_id) -> None:
     _settle(ours, fields)
 
 
-class ChunkReturns:
-    """A completed chunk's returns file, opened lazily: its entries' column names, its bars and
-    the statistics it carries (footer and date column only, not the returns)."""
-
-    def __init__(self, uri: str) -> None:
-        self.uri = uri
-        with _opened(uri) as handle:
-            file = pq.ParquetFile(handle)
-            schema = file.schema_arrow
-            self.names = [name for name in schema.names if name != DATE_COLUMN]
-            self.statistics = _read_statistics((schema.metadata or {}).get(STATISTICS_KEY))
-            self.dates = pd.DatetimeIndex(file.read(columns=[DATE_COLUMN]).column(0).to_numpy())
-            metadata = file.metadata
-            self.row_groups = [
-                metadata.row_group(group).num_rows for group in range(metadata.num_row_groups)
-            ]
-
-    def frame(self) -> pd.DataFrame:
-        return read_returns(self.uri)
-
-
-@contextlib.contextmanager
-def _opened(uri: str):
-    try:
-        handle = default_storage.open(uri, "rb")
-    except (FileNotFoundError, OSError) as exc:
-        raise artifacts.ArtifactMissing(f"artifact {uri} cannot be read") from exc
-    with handle:
-        yield handle
-
-
 def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
-    chunks = [
-        ChunkReturns(uri)
-        for uri in sweep.chunks.order_by("number").values_list("returns_uri", flat=True)
-        if uri  # a chunk whose returns could not be stored has only failed entries
-    ]
-    uri = write_returns_matrix(f"{sweep_folder(sweep.pk)}/returns.parquet", chunks)
-    fields: dict[str, Any] = {"returns_uri": uri, "overfitting": None, "error": ""}
+    chunks = chunk_returns(sweep)
+    fields: dict[str, Any] = {"overfitting": None, "error": ""}
     best = best_entry(sweep)
     if best is None:
         return {
@@ -474,6 +357,11 @@ def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
     return fields
 
 
+def chunk_returns(sweep: ResearchSweep) -> list[returns_files.ChunkReturns]:
+    """The sweep's chunks' returns files, in chunk order (``returns_files.chunk_uris``)."""
+    return [returns_files.ChunkReturns(uri) for uri in returns_files.chunk_uris(sweep)]
+
+
 def best_entry(sweep: ResearchSweep) -> int | None:
     """The number of the best completed entry by the sweep's rank metric (the smaller number on
     ties), from the scores kept with the entries; None when no entry completed."""
@@ -485,96 +373,6 @@ def best_entry(sweep: ResearchSweep) -> int | None:
     )
     ranked = [order_key(number, True, score, descending=descending) for number, score in scores]
     return min(ranked)[2] if ranked else None
-
-
-def write_returns_matrix(path: str, chunks: list[ChunkReturns]) -> str:
-    """The chunks' returns side by side as one Parquet file (a ``date`` index, as pandas writes
-    it, and one column per entry), stored at ``path``; returns its URI.
-
-    Written a row group of bars at a time through a temporary file: when the chunks share their
-    bars (the usual sweep), each row group is read from the chunks' own row groups, so neither
-    the matrix nor the file is ever whole in memory. Otherwise the matrix over the union of the
-    bars (NaN where an entry has no bar) is assembled first."""
-    names = [name for chunk in chunks for name in chunk.names]
-    dates = chunks[0].dates if chunks else pd.DatetimeIndex([])
-    matrix = None
-    if not chunks or not all(
-        chunk.dates.equals(dates) and chunk.row_groups == chunks[0].row_groups for chunk in chunks
-    ):
-        dates, names, matrix = assemble_returns([chunk.uri for chunk in chunks])
-    dates = pd.DatetimeIndex(dates, name=DATE_COLUMN)
-    head = pd.DataFrame(np.zeros((min(len(dates), 1), len(names))), index=dates[:1], columns=names)
-    # The schema pandas would write (with its metadata), without converting the columns.
-    schema = pa.Schema.from_pandas(head, preserve_index=True)
-    date_type = schema.field(DATE_COLUMN).type
-    with tempfile.TemporaryFile() as output:
-        with pq.ParquetWriter(output, schema, **MATRIX_FILE_OPTIONS) as writer:
-            if matrix is not None:
-                row_group = returns_row_group(len(names))
-                for start in range(0, len(dates), row_group):
-                    rows = slice(start, start + row_group)
-                    arrays = [pa.array(matrix[rows, column]) for column in range(len(names))]
-                    arrays.append(pa.array(dates[rows].to_numpy(), type=date_type))
-                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            else:
-                _write_shared_rows(writer, schema, chunks, dates)
-        del matrix
-        output.seek(0)
-        if default_storage.exists(path):
-            default_storage.delete(path)
-        return default_storage.save(path, File(output))
-
-
-def _write_shared_rows(writer, schema, chunks: list[ChunkReturns], dates) -> None:
-    date_type = schema.field(DATE_COLUMN).type
-    with contextlib.ExitStack() as stack:
-        files = [pq.ParquetFile(stack.enter_context(_opened(chunk.uri))) for chunk in chunks]
-        start = 0
-        for group, rows in enumerate(chunks[0].row_groups):
-            arrays = []
-            for file, chunk in zip(files, chunks, strict=True):
-                table = file.read_row_group(group, columns=chunk.names)
-                for name in chunk.names:
-                    # A chunk's file keeps a missing return as null; the matrix as NaN.
-                    column = table.column(name).combine_chunks()
-                    arrays.append(pc.fill_null(column, math.nan) if column.null_count else column)
-            arrays.append(pa.array(dates[start : start + rows].to_numpy(), type=date_type))
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-            start += rows
-
-
-def assemble_returns(uris: list[str]) -> tuple[pd.DatetimeIndex, list[str], np.ndarray]:
-    """The chunks' returns side by side: (dates, column names, T×N float64 matrix in column-major
-    order) over the union of their bars, NaN where an entry has no bar. Built in one pass over
-    the chunks after reading only their dates, so a worker holds the matrix and one chunk at a
-    time."""
-    chunk_dates, names = [], []
-    for uri in uris:
-        file = pq.ParquetFile(io.BytesIO(artifacts.read_bytes(uri)))
-        names.extend(name for name in file.schema_arrow.names if name != DATE_COLUMN)
-        chunk_dates.append(pd.DatetimeIndex(file.read(columns=[DATE_COLUMN]).column(0).to_numpy()))
-    dates = chunk_dates[0] if chunk_dates else pd.DatetimeIndex([])
-    for other in chunk_dates[1:]:
-        if not other.equals(dates):
-            dates = dates.union(other)
-    dates = pd.DatetimeIndex(dates, name=DATE_COLUMN)
-    matrix = np.empty((len(dates), len(names)), dtype="float64", order="F")
-    column = 0
-    for uri, own_dates in zip(uris, chunk_dates, strict=True):
-        table = pq.read_table(io.BytesIO(artifacts.read_bytes(uri)))
-        rows = None if own_dates.equals(dates) else dates.get_indexer(own_dates)
-        for name in table.schema.names:
-            if name == DATE_COLUMN:
-                continue
-            values = table.column(name).to_numpy()
-            if rows is None:
-                matrix[:, column] = values
-            else:
-                matrix[:, column] = np.nan
-                matrix[rows, column] = values
-            column += 1
-        del table
-    return dates, names, matrix
 
 
 def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -599,7 +397,9 @@ def benchmark_returns(sweep: ResearchSweep, dates: pd.DatetimeIndex) -> np.ndarr
     return returns
 
 
-def overfitting_block(sweep: ResearchSweep, chunks: list[ChunkReturns], best: int) -> dict:
+def overfitting_block(
+    sweep: ResearchSweep, chunks: list[returns_files.ChunkReturns], best: int
+) -> dict:
     """``metrics.research.overfitting_report`` over the completed entries' common bars: joined
     from the chunks' statistics when they are all over the same bars, else computed here."""
     from metrics.research import TrialStatistics, overfitting_from_statistics, overfitting_report
@@ -616,7 +416,7 @@ def overfitting_block(sweep: ResearchSweep, chunks: list[ChunkReturns], best: in
             statistics, best_returns, best_index=best_index, benchmark=sweep.benchmark
         )
         return {**report, "best": best}
-    dates, names, matrix = assemble_returns([chunk.uri for chunk in chunks])
+    dates, names, matrix = returns_files.assemble_returns([chunk.uri for chunk in chunks])
     rows = runner.common_bars(matrix)
     if rows.sum() < 2:
         raise ValueError("the entries share fewer than two bars")

@@ -124,7 +124,8 @@ def entry_view(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _finished(sweep: ResearchSweep, what: str) -> None:
+def research_sweep_require_finished(*, sweep: ResearchSweep, what: str) -> None:
+    """``Conflict`` naming ``what`` while the sweep has not finished."""
     if sweep.status not in FINISHED:
         raise Conflict(
             f"Research sweep {sweep.pk} is {sweep.status} ({sweep.done}/{sweep.total} entries "
@@ -133,7 +134,7 @@ def _finished(sweep: ResearchSweep, what: str) -> None:
 
 
 def research_sweep_returns_parquet(*, sweep: ResearchSweep) -> bytes:
-    _finished(sweep, "returns matrix")
+    research_sweep_require_finished(sweep=sweep, what="returns matrix")
     try:
         return artifacts.read_bytes(sweep.returns_uri)
     except artifacts.ArtifactMissing as error:
@@ -142,7 +143,7 @@ def research_sweep_returns_parquet(*, sweep: ResearchSweep) -> bytes:
 
 def research_sweep_results_csv(*, sweep: ResearchSweep) -> str:
     """One row per entry: number, rank, status, parameters (dotted paths), metrics, error."""
-    _finished(sweep, "results table")
+    research_sweep_require_finished(sweep=sweep, what="results table")
     entries = sorted(_ranked(sweep, _entries(sweep)), key=lambda entry: entry["number"])
     parameters = list(
         dict.fromkeys(path for entry in entries for path in flat_parameters(entry["overrides"]))

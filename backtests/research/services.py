@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import itertools
 import math
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.files.storage import default_storage
 from django.db import transaction
 
 from backfolio.common.errors import Conflict, InvalidInput
+from backtests import artifacts
 from backtests import services as backtest_services
 from backtests.engines.registry import runs_signal_batches
 from backtests.models import Backtest, Task
 from backtests.research import grid as grids
+from backtests.research import returns_files
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.run_config import (
     SIGNAL,
@@ -339,3 +343,30 @@ def research_sweep_promote_top(*, sweep: ResearchSweep, count: int, owner=None) 
             existing or research_entry_backtest(sweep=sweep, number=row["number"], owner=owner)
         )
     return backtests
+
+
+def research_sweep_returns_uri(*, sweep: ResearchSweep) -> str:
+    """The URI of the finished sweep's returns matrix (``returns.parquet``), written from its
+    chunks' files the first time it is asked for. ``Conflict`` while the sweep runs.
+
+    Two first requests may both write it: each under a name of its own, and the one whose
+    conditional UPDATE lands first is the sweep's; the other removes its copy."""
+    from backtests.research.jobs import chunk_returns, sweep_folder
+    from backtests.research.selectors import research_sweep_require_finished
+
+    research_sweep_require_finished(sweep=sweep, what="returns matrix")
+    if sweep.returns_uri:
+        return sweep.returns_uri
+    try:
+        uri = returns_files.write_returns_matrix(
+            f"{sweep_folder(sweep.pk)}/returns-{uuid.uuid4().hex[:12]}.parquet",
+            chunk_returns(sweep),
+        )
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"The returns matrix of research sweep {sweep.pk}: {error}.") from error
+    if ResearchSweep.objects.filter(pk=sweep.pk, returns_uri__isnull=True).update(returns_uri=uri):
+        sweep.returns_uri = uri
+        return uri
+    default_storage.delete(uri)
+    sweep.returns_uri = ResearchSweep.objects.values_list("returns_uri", flat=True).get(pk=sweep.pk)
+    return sweep.returns_uri

@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from rest_framework.test import APIClient
 
+from backfolio.common.errors import Conflict
 from backtests.models import Task
-from backtests.research import jobs, services
+from backtests.research import jobs, returns_files, services
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from marketdata.store import get_store
 from metrics.research import overfitting_report
@@ -97,12 +98,21 @@ def test_sweep_runs_in_chunks_and_completes_with_the_overfitting_block(worker, s
         entries[0]["overrides"]["signal_plugin_params"].keys() == {"fast", "slow"}
     )
 
-    # The returns matrix: a date index and one column per entry, named by its number.
-    matrix = pd.read_parquet(
-        io.BytesIO(client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet").content)
-    )
+    # The returns matrix: a date index and one column per entry, named by its number. It is
+    # not written while the sweep's completion waits, but from the chunks' files when first
+    # asked for, and kept.
+    sweep.refresh_from_db()
+    assert sweep.returns_uri is None
+    download = client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet")
+    assert download.status_code == 200
+    matrix = pd.read_parquet(io.BytesIO(download.content))
     assert list(matrix.columns) == [str(number) for number in range(9)]
     assert matrix.index.name == "date"
+    sweep.refresh_from_db()
+    assert sweep.returns_uri is not None
+    again = client.get(f"/api/v1/research/sweeps/{answer['id']}/returns.parquet")
+    assert again.content == download.content
+    assert ResearchSweep.objects.get(pk=sweep.pk).returns_uri == sweep.returns_uri
 
     # The overfitting block is the research module's report on exactly that matrix, against
     # buy and hold of SPY on the same bars without costs.
@@ -322,7 +332,9 @@ def test_a_finish_whose_worker_died_is_sent_again_and_settles_once(settings):
     # whose heartbeat went stale.
     outcomes = jobs._outcomes(sweep, sweep.entries_plan)
     frame = jobs.runner.returns_frame(outcomes, [0, 1])
-    uri = jobs.artifacts.save_bytes("research/test/chunk.parquet", jobs.returns_to_parquet(frame))
+    uri = jobs.artifacts.save_bytes(
+        "research/test/chunk.parquet", returns_files.returns_to_parquet(frame)
+    )
     entries = [
         ResearchSweepEntry(sweep=sweep, chunk=chunk, number=n, overrides=o, status="completed",
                            metrics=out.metrics, fingerprint=out.fingerprint)
@@ -434,7 +446,7 @@ def test_chunks_carry_their_entries_statistics_and_the_finish_joins_them(worker,
     uris = ResearchSweepChunk.objects.filter(sweep=answer["id"]).values_list(
         "returns_uri", flat=True
     )
-    kept = [jobs.ChunkReturns(uri).statistics for uri in uris]
+    kept = [returns_files.ChunkReturns(uri).statistics for uri in uris]
     assert all(item is not None for item in kept) and len({item[0] for item in kept}) == 1
     assert sum(item[1].n_trials for item in kept) == 9
 
@@ -454,7 +466,7 @@ def test_entries_on_different_bars_get_the_overfitting_block_of_their_common_bar
     body, _ = wait_for_sweep(client, answer["id"])
     assert body["status"] == "completed", body["error"]
     kept = {
-        jobs.ChunkReturns(uri).statistics[0]
+        returns_files.ChunkReturns(uri).statistics[0]
         for uri in ResearchSweepChunk.objects.filter(sweep=answer["id"]).values_list(
             "returns_uri", flat=True
         )
@@ -476,3 +488,34 @@ def test_entries_on_different_bars_get_the_overfitting_block_of_their_common_bar
         spa_reps=200, seed=0,
     )  # fmt: skip
     assert body["overfitting"] == {**expected, "best": best}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_first_downloads_of_the_returns_matrix_keep_one_file(worker, small_chunks):
+    """Two requests that both find no matrix both write one; the first UPDATE wins, the other
+    request answers with the winner's file and removes its own copy."""
+    from django.core.files.storage import default_storage
+
+    client = APIClient()
+    answer = post_sweep(client, StrategyFactory(kind="signal", definition=None)).json()
+    body, _ = wait_for_sweep(client, answer["id"])
+    assert body["status"] == "completed", body["error"]
+    first, second = (ResearchSweep.objects.get(pk=answer["id"]) for _ in range(2))
+    kept = services.research_sweep_returns_uri(sweep=first)
+    assert second.returns_uri is None  # read before the first request wrote the matrix
+    assert services.research_sweep_returns_uri(sweep=second) == kept
+    folder = f"{jobs.sweep_folder(answer['id'])}"
+    files = [name for name in default_storage.listdir(folder)[1] if name.startswith("returns")]
+    assert files == [kept.rsplit("/", 1)[1]]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_returns_matrix_of_a_running_sweep_is_a_conflict(worker, small_chunks):
+    client = APIClient()
+    answer = post_sweep(client, StrategyFactory(kind="signal", definition=None)).json()
+    sweep = ResearchSweep.objects.get(pk=answer["id"])
+    sweep.status = ResearchSweep.Status.RUNNING
+    with pytest.raises(Conflict) as raised:
+        services.research_sweep_returns_uri(sweep=sweep)
+    assert "its returns matrix is ready when it has finished" in str(raised.value)
+    wait_for_sweep(client, answer["id"])
