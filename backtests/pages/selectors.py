@@ -776,7 +776,8 @@ def research_sweep_chart_data(sweep, x_name: str | None, y_name: str | None) -> 
     pbo = (sweep.overfitting or {}).get("pbo")
     scatter = None
     if pbo:
-        key = f"pages:cscv-points:{CHART_DATA_FORMAT}:{sweep.pk}:{sweep.completed_at}"
+        stamp = sweep.completed_at.isoformat() if sweep.completed_at else ""
+        key = f"pages:cscv-points:{CHART_DATA_FORMAT}:{sweep.pk}:{stamp}"
         scatter = cache.get(key)
         if scatter is None:
             try:  # the chunks' files side by side: what returns.parquet holds
