@@ -31,7 +31,7 @@ from backtests.engines import (
     registry,
 )
 from backtests.engines.base import directed_signals
-from backtests.run_config import ALLOCATION, SIGNAL, RunSpec
+from backtests.run_config import ALLOCATION, SIGNAL, RunError, RunSpec
 from marketdata.store import MarketDataError, PriceStore, get_store
 from metrics.calculations import (
     METRICS_SPEC_VERSION,
@@ -79,10 +79,6 @@ class RunResult:
     groups: pd.Series | None = None
     close: pd.DataFrame | None = None
     cash_flows: np.ndarray | None = None
-
-
-class RunError(ValueError):
-    """A run that cannot complete (data, compilation or engine); the message says why."""
 
 
 # --- running ---------------------------------------------------------------------------------

@@ -2,8 +2,9 @@
 
 ``parse_run_config`` checks a v1 ``config`` (SPEC §3) against the strategy it runs and returns a
 ``RunSpec`` with every default filled in, or the list of problems (each located by the config key
-it is about); ``validate_run_settings`` checks the settings beside it (engine, capital, costs).
-``backtests.pipeline`` runs a ``RunSpec``.
+it is about); ``validate_run_settings`` checks the settings beside it (engine, capital, costs);
+``stored_run_spec`` parses a configuration stored with a run, sweep or walk-forward, which
+raises ``RunError`` when it no longer validates. ``backtests.pipeline`` runs a ``RunSpec``.
 
 What drives a run, first match wins: ``config.signal`` › ``config.signal_plugin_key`` › the
 strategy's ``definition`` › buy-and-hold (signal strategies only; an allocation strategy must have
@@ -147,6 +148,10 @@ class RunSpec:
         for symbol in self.symbols:
             needed.extend(required_symbols(self.definition, symbol))
         return tuple(dict.fromkeys(needed))
+
+
+class RunError(ValueError):
+    """A run that cannot complete (data, compilation or engine); the message says why."""
 
 
 def invalid_configuration(problems: Sequence[Problem]) -> str:
@@ -329,6 +334,34 @@ def parse_run_config(
         **signal_settings,
     )
     return spec, []
+
+
+def stored_run_spec(
+    config: Any,
+    *,
+    snapshot: Mapping[str, Any],
+    engine: str,
+    initial_capital: float,
+    commission: float,
+    slippage: float,
+) -> RunSpec:
+    """The ``RunSpec`` of a configuration stored with what it runs: the strategy ``snapshot``
+    (``kind``, ``definition``, ``timeframe``) and the engine, capital and costs beside it. It
+    was validated when stored; ``RunError`` (``invalid_configuration``) when it no longer is
+    (the market data changed since)."""
+    spec, problems = parse_run_config(
+        config,
+        strategy_kind=snapshot["kind"],
+        strategy_definition=snapshot["definition"],
+        strategy_timeframe=snapshot["timeframe"],
+        engine=engine,
+        initial_capital=initial_capital,
+        commission=commission,
+        slippage=slippage,
+    )
+    if problems:
+        raise RunError(invalid_configuration(problems))
+    return spec
 
 
 def _under(prefix: str, path: str) -> str:

@@ -27,7 +27,7 @@ from backtests.jobs.outcomes import (
 )
 from backtests.models import Backtest, Task
 from backtests.pipeline import RunError, allocation_report, run_backtest
-from backtests.run_config import invalid_configuration, parse_run_config
+from backtests.run_config import stored_run_spec
 
 logger = logging.getLogger(__name__)
 
@@ -151,10 +151,11 @@ def execute_run(backtest: Backtest, run_number: int, *, heartbeat: bool = False)
     return backtest
 
 
-def strategy_inputs(backtest: Backtest) -> dict[str, Any]:
-    """The strategy half of a run's configuration, from the backtest's own snapshot of its
-    strategy (``Backtest.strategy_snapshot``), never from the strategy as it is now: anyone may
-    edit a shared strategy, and that must not change what someone else's backtest executes.
+def strategy_snapshot(backtest: Backtest) -> dict[str, Any]:
+    """What a run executes of its strategy (``kind``, ``definition``, ``timeframe``), from the
+    backtest's own snapshot of it (``Backtest.strategy_snapshot``), never from the strategy as
+    it is now: anyone may edit a shared strategy, and that must not change what someone else's
+    backtest executes.
 
     A row created without a snapshot (a bulk insert) gets one on its first run.
     """
@@ -166,7 +167,13 @@ def strategy_inputs(backtest: Backtest) -> dict[str, Any]:
         )
         backtest.strategy_snapshot = snapshot
     if snapshot is None:  # a portfolio run: its whole strategy is in its config
-        return {"strategy_kind": "signal", "strategy_definition": None, "strategy_timeframe": None}
+        return {"kind": "signal", "definition": None, "timeframe": None}
+    return snapshot
+
+
+def strategy_inputs(backtest: Backtest) -> dict[str, Any]:
+    """``strategy_snapshot`` as ``parse_run_config``'s strategy arguments."""
+    snapshot = strategy_snapshot(backtest)
     return {
         "strategy_kind": snapshot["kind"],
         "strategy_definition": snapshot["definition"],
@@ -177,17 +184,14 @@ def strategy_inputs(backtest: Backtest) -> dict[str, Any]:
 def run_spec(backtest: Backtest, *, engine: str | None = None):
     """The validated ``RunSpec`` of a stored v1 backtest, on its own engine or on ``engine``;
     raises ``RunError`` when the stored configuration no longer validates."""
-    spec, problems = parse_run_config(
+    return stored_run_spec(
         backtest.config,
-        **strategy_inputs(backtest),
+        snapshot=strategy_snapshot(backtest),
         engine=engine or backtest.engine,
         initial_capital=backtest.initial_capital,
         commission=backtest.commission,
         slippage=backtest.slippage,
     )
-    if problems:
-        raise RunError(invalid_configuration(problems))
-    return spec
 
 
 def _run_fields(backtest: Backtest, run_number: int) -> dict[str, Any]:

@@ -49,7 +49,7 @@ from backtests.research import grid as grids
 from backtests.research import returns_files, runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
-from backtests.run_config import invalid_configuration, parse_run_config
+from backtests.run_config import RunError, stored_run_spec
 from marketdata.store import MarketDataError, get_store
 
 logger = logging.getLogger(__name__)
@@ -230,21 +230,19 @@ def _outcomes(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
 
 
 def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
-    snapshot = sweep.strategy_snapshot
     specs, failed = [], {}
     for position, (_number, overrides) in enumerate(plan):
-        spec, problems = parse_run_config(
-            grids.apply_overrides(sweep.base_config, overrides),
-            strategy_kind=snapshot["kind"],
-            strategy_definition=snapshot["definition"],
-            strategy_timeframe=snapshot["timeframe"],
-            engine=sweep.engine,
-            initial_capital=sweep.initial_capital,
-            commission=sweep.commission,
-            slippage=sweep.slippage,
-        )
-        if problems:  # the data changed since the sweep was validated
-            failed[position] = runner.failed_outcome(invalid_configuration(problems))
+        try:
+            spec = stored_run_spec(
+                grids.apply_overrides(sweep.base_config, overrides),
+                snapshot=sweep.strategy_snapshot,
+                engine=sweep.engine,
+                initial_capital=sweep.initial_capital,
+                commission=sweep.commission,
+                slippage=sweep.slippage,
+            )
+        except RunError as error:  # the data changed since the sweep was validated
+            failed[position] = runner.failed_outcome(str(error))
         else:
             specs.append((position, spec))
     outcomes = dict(failed)

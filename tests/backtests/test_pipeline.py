@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backtests.pipeline import run_backtest
-from backtests.run_config import parse_run_config, validate_run_settings
+from backtests.pipeline import RunError, run_backtest
+from backtests.run_config import parse_run_config, stored_run_spec, validate_run_settings
 from metrics.calculations import compute_metrics
 
 BASE = {"symbol": "SPY", "start_date": "2019-01-01", "end_date": "2020-12-31"}
@@ -138,6 +138,20 @@ def test_allocation_strategies_take_rebalance_frequency_not_signal_keys():
 def test_settings_validation():
     problems = validate_run_settings(engine="nope", initial_capital=0, commission=0.2, slippage=-1)
     assert paths(problems) == ["engine", "initial_capital", "commission", "slippage"]
+
+
+def test_a_stored_configuration_is_its_spec_or_a_run_error_naming_every_problem():
+    snapshot = {"kind": "signal", "definition": DEFINITION, "timeframe": "1wk"}
+    settings = {"engine": "backtrader", "initial_capital": 100_000.0, "commission": 0.001}
+    spec = stored_run_spec(BASE, snapshot=snapshot, **settings, slippage=0.0005)
+    assert spec == parse(BASE, definition=DEFINITION, timeframe="1wk")[0]
+    assert (spec.driver, spec.timeframe) == ("strategy", "1wk")
+    bad = {**BASE, "size": 5.0, "signal_delay": -1}
+    with pytest.raises(RunError) as raised:
+        stored_run_spec(bad, snapshot=snapshot, **settings, slippage=0.0005)
+    assert str(raised.value) == (
+        "Invalid configuration: size: Must be at most 1.; signal_delay: Must be at least 0."
+    )
 
 
 def test_run_uses_warmup_and_recomputes_metrics_from_the_curve():

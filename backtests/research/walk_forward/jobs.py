@@ -36,7 +36,7 @@ from backtests.pipeline import RunError
 from backtests.research.grid import apply_overrides
 from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
-from backtests.run_config import RunSpec, invalid_configuration, parse_run_config
+from backtests.run_config import RunSpec, stored_run_spec
 from metrics.jsonsafe import iso_date, json_safe
 from metrics.presenters import v1_flat
 
@@ -54,21 +54,16 @@ def _fold_of(row: WalkForwardFold) -> core.Fold:
 
 
 def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> RunSpec:
-    """One combination over the whole span (fold windows are cut from it)."""
-    snapshot = walk_forward.strategy_snapshot  # never the strategy as edited since
-    spec, problems = parse_run_config(
+    """One combination over the whole span (fold windows are cut from it); ``RunError`` when
+    its configuration no longer validates."""
+    return stored_run_spec(
         apply_overrides(walk_forward.base_config, overrides),
-        strategy_kind=snapshot["kind"],
-        strategy_definition=snapshot["definition"],
-        strategy_timeframe=snapshot["timeframe"],
+        snapshot=walk_forward.strategy_snapshot,  # never the strategy as edited since
         engine=walk_forward.engine,
         initial_capital=walk_forward.initial_capital,
         commission=walk_forward.commission,
         slippage=walk_forward.slippage,
     )
-    if problems:
-        raise RunError(invalid_configuration(problems))
-    return spec
 
 
 def _count_done(walk_forward_id, runs: int) -> None:
