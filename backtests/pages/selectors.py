@@ -814,7 +814,8 @@ def walk_forward_page(walk_forward) -> dict[str, Any]:
     folds = []
     for fold in walk_forward.folds.order_by("index"):
         chosen = combinations[fold.chosen_index] if fold.chosen_index is not None else None
-        outcome = fold.out_of_sample_metrics or {}
+        # The folds store the core's metrics; the page shows v1 names and units.
+        outcome = v1_row_metrics(fold.out_of_sample_metrics)
         folds.append(
             {
                 "index": fold.index,
@@ -824,7 +825,7 @@ def walk_forward_page(walk_forward) -> dict[str, Any]:
                 "chosen": readable_parameters(chosen) if chosen else "—",
                 "in_sample_score": metric_display(walk_forward.rank_metric, fold.in_sample_score),
                 "in_sample_cagr": metric_display(
-                    "perf_cagr", (fold.in_sample_metrics or {}).get("perf_cagr")
+                    "perf_cagr", v1_row_metrics(fold.in_sample_metrics).get("perf_cagr")
                 ),
                 "out_of_sample_return": metric_display("total_return", outcome.get("total_return")),
                 "out_of_sample_cagr": metric_display("perf_cagr", outcome.get("perf_cagr")),

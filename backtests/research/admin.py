@@ -10,6 +10,7 @@ from django.utils.html import format_html, format_html_join
 
 from backtests.research import selectors
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
+from metrics.presenters import v1_row_metrics
 
 LEADERBOARD_HEAD = 20
 
@@ -166,4 +167,4 @@ class ResearchSweepEntryAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Metrics")
     def metrics_display(self, entry):
-        return _pretty_json(entry.metrics)
+        return _pretty_json(v1_row_metrics(entry.metrics))  # as the v1 contract shows them

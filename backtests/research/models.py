@@ -116,7 +116,10 @@ class ResearchSweepChunk(TimeStampedModel):
 
 
 class ResearchSweepEntry(models.Model):
-    """One combination's outcome: its v1 flat metrics, or the error it failed with."""
+    """One combination's outcome: its core metrics (``compute_metrics``' keys and units, as a
+    run's row keeps them; the research API presents them in v1 form), or the error it failed
+    with (``metrics`` then holds only ``error``). ``score`` is the sweep's rank metric in v1
+    units (losses positive), what the leaderboard orders by."""
 
     class Status(models.TextChoices):
         COMPLETED = "completed", "Completed"

@@ -1,8 +1,9 @@
 """Running many configurations of one strategy at once (pure: no Django).
 
 A research sweep, a walk-forward fold, or any other study runs a list of validated ``RunSpec``s
-and keeps, for each, what the study needs — the SPEC §5 per-bar returns r_1..r_n, the flat v1
-metrics and the fingerprint — not the trades and artifacts of a full run. The runs go through
+and keeps, for each, what the study needs — the SPEC §5 per-bar returns r_1..r_n, the core
+metrics (``compute_metrics``' keys and units, as a run's row stores them) and the fingerprint —
+not the trades and artifacts of a full run. The runs go through
 ``run_study_batch``: runs that differ only in their definition are compiled once per price
 window and simulated in one vectorised engine call where the engine allows (vectorbt: one
 column each), their metrics computed for every column at once; the others run one at a time
@@ -22,12 +23,12 @@ import pandas as pd
 from backtests.pipeline import StudyRun, run_study_batch
 from backtests.run_config import RunSpec
 from marketdata.store import PriceStore
-from metrics.presenters import v1_flat
 
 
 @dataclass(frozen=True)
 class EntryOutcome:
-    """One configuration's outcome: ``error`` is empty when it completed."""
+    """One configuration's outcome: ``error`` is empty when it completed. ``metrics`` are the
+    core's (a failed one: only ``error``), presented by each contract as a run's are."""
 
     returns: pd.Series | None
     metrics: dict[str, Any]
@@ -66,7 +67,7 @@ def run_entries(specs: Sequence[RunSpec], *, store: PriceStore | None = None) ->
             with np.errstate(divide="ignore", invalid="ignore"):
                 returns[key] = values / previous - 1.0
         series = pd.Series(returns[key][:, result.column], index=result.equity.dates, copy=False)
-        outcomes.append(EntryOutcome(series, v1_flat(result.metrics), result.fingerprint))
+        outcomes.append(EntryOutcome(series, result.metrics, result.fingerprint))
     return outcomes
 
 

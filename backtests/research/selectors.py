@@ -1,5 +1,9 @@
 """Reads of research sweeps, scoped to what the caller may see (SPEC §10): a sweep someone may
-not see does not exist for them (404)."""
+not see does not exist for them (404).
+
+Entries store the core's metrics (``compute_metrics``' keys and units, as a run's row does); what
+leaves here in v1 form is presented by ``v1_row_metrics``, and sorting by a v1 metric reads the
+core metric it shows (``ranking.score_of``)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from backtests.jobs import reaper
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
 from backtests.research.ranking import RANKABLE_METRICS, higher_is_better, order_key, score_of
 from metrics.jsonsafe import json_safe
+from metrics.presenters import v1_row_metrics
 from strategies.selectors import parse_uuid
 
 SORT_KEYS = ("rank", "number", *RANKABLE_METRICS)
@@ -68,7 +73,7 @@ def research_sweep_ranking(
     """The entries that have run, sorted by ``sort`` (``rank``, ``number`` or any numeric v1
     metric) in ``order`` (default: best first for a metric with a direction, ascending for
     ``rank``/``number``, descending otherwise), entries without a value last; with the order
-    used. Each entry is as stored, with its ``rank``: ``entry_view`` shows it."""
+    used. Each entry is as stored (core metrics), with its ``rank``: ``entry_view`` shows it."""
     ranked = _ranked(sweep, _entries(sweep))
     if order is None:
         if sort in ("rank", "number"):
@@ -110,18 +115,25 @@ def research_sweep_leaderboard(
 
 
 def entry_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry as the API shows it: metrics only when completed, empty texts as null."""
-    completed = entry["status"] == ResearchSweepEntry.Status.COMPLETED
+    """An entry as the API shows it: its v1 flat metrics only when completed, empty texts as
+    null."""
     return {
         "number": entry["number"],
         "rank": entry["rank"],
         "overrides": entry["overrides"],
         "status": entry["status"],
         "score": entry["score"],
-        "metrics": json_safe(entry["metrics"]) if completed else {},
+        "metrics": entry_v1_metrics(entry),
         "fingerprint": entry["fingerprint"] or None,
         "error": entry["error"] or None,
     }
+
+
+def entry_v1_metrics(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A completed entry's metrics in the v1 contract's flat form (a failed one has none)."""
+    if entry["status"] != ResearchSweepEntry.Status.COMPLETED:
+        return {}
+    return v1_row_metrics(entry["metrics"])
 
 
 def research_sweep_require_finished(*, sweep: ResearchSweep, what: str) -> None:
@@ -154,7 +166,7 @@ def research_sweep_results_csv(*, sweep: ResearchSweep) -> str:
     writer.writerow(["number", "rank", "status", *parameters, *metrics, "fingerprint", "error"])
     for entry in entries:
         flat = flat_parameters(entry["overrides"])
-        values = entry["metrics"] if entry["status"] == ResearchSweepEntry.Status.COMPLETED else {}
+        values = entry_v1_metrics(entry)
         writer.writerow(
             [
                 entry["number"],

@@ -34,7 +34,8 @@ def completed_walk_forward() -> WalkForward:
         total=6,
         task=task,
         result={
-            "metrics": {"total_return": 0.125, "perf_cagr": 0.1234, "perf_sharpe_ratio": 0.9},
+            # Rows keep the core's metrics (``compute_metrics``' keys); the admin shows v1's.
+            "metrics": {"total_return": 0.125, "cagr": 0.1234, "sharpe_ratio": 0.9},
             "psr": 0.8771,
             "walk_forward_efficiency": 0.4321,
             "choice_changes": 0,

@@ -21,7 +21,6 @@ from backtests.pipeline import (
 from backtests.research import runner
 from backtests.run_config import parse_run_config
 from metrics.calculations import METRIC_KEYS, returns_from_equity, traded_notional
-from metrics.presenters import v1_flat
 
 BASE = {
     "symbol": "SPY",
@@ -197,13 +196,13 @@ def test_a_failing_entry_fails_alone():
     assert_same_numbers(results[0], run_backtest(good))
 
 
-def test_entry_outcomes_are_the_v1_metrics_and_returns_of_each_run():
+def test_entry_outcomes_are_the_core_metrics_and_returns_of_each_run():
     specs = specs_for({"direction": "both"})[:3] + specs_for({})
     outcomes = runner.run_entries(specs)
     for outcome, spec in zip(outcomes, specs, strict=True):
         single = run_backtest(spec)
         assert outcome.completed and outcome.error == ""
-        assert outcome.metrics == v1_flat(single.metrics)
+        assert outcome.metrics == single.metrics  # the core's, as a run's row keeps them
         assert outcome.fingerprint == single.fingerprint
         expected = returns_from_equity(single.equity, spec.initial_capital)
         assert outcome.returns.index.equals(expected.index)

@@ -45,7 +45,7 @@ def _walk_forward() -> WalkForward:
         total=4,
         task=task,
         result={
-            "metrics": {"perf_cagr": 0.05},
+            "metrics": {"cagr": 0.05},  # rows keep the core's metrics
             "psr": 0.7,
             "walk_forward_efficiency": 0.25,
             "choice_changes": 1,
@@ -67,8 +67,8 @@ def _walk_forward() -> WalkForward:
             status=WalkForwardFold.Status.CHOSEN,
             chosen_index=chosen,
             in_sample_score=1.5 - index,
-            in_sample_metrics={"perf_cagr": 0.2},
-            out_of_sample_metrics={"total_return": 0.05, "perf_cagr": 0.05},
+            in_sample_metrics={"cagr": 0.2},
+            out_of_sample_metrics={"total_return": 0.05, "cagr": 0.05},
         )
     return walk_forward
 

@@ -24,8 +24,10 @@ from django.db import connection
 from django.test import Client
 from rest_framework.test import APIClient
 
+from backtests.models import Backtest, WalkForward
 from backtests.research.models import ResearchSweepEntry
 from backtests.research.selectors import RANKABLE_METRICS
+from metrics.calculations import METRIC_KEYS
 from tests.api.test_contract_outputs import Outputs, assert_alike, comparable
 from tests.backtests.research.test_walk_forward_runs import poll_walk_forward
 from tests.factories import StrategyFactory
@@ -203,3 +205,36 @@ def test_research_shows_every_view_as_recorded(worker, user, staff_user, setting
     # Every rankable metric sorts the leaderboard (its order is the recorded ones' rule).
     for metric in RANKABLE_METRICS:
         assert client.get(f"{SWEEPS}/{sweep_id}", {"sort": metric}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_keep_the_core_metrics_and_an_entry_made_a_backtest_has_the_same(
+    worker, user, settings, failing_entry
+):
+    settings.BACKFOLIO_REAPER_INTERVAL_SECONDS = 3600
+    client = APIClient()
+    client.force_authenticate(user)
+    strategy = StrategyFactory(kind="signal", definition=None, owner=user)
+    sweep_id, walk_forward_id = run_research(client, strategy)
+
+    entries = {entry.number: entry for entry in ResearchSweepEntry.objects.filter(sweep=sweep_id)}
+    assert entries[3].metrics == {"error": "Invalid configuration: size: Must be at most 1."}
+    for number in (0, 1, 2):
+        entry = entries[number]
+        assert set(entry.metrics) == set(METRIC_KEYS), number
+        assert entry.metrics["max_drawdown"] < 0  # a return, not the v1 positive loss
+        assert entry.score == -entry.metrics["max_drawdown"]  # the rank metric in v1 units
+    # Made a v1 backtest, an entry is the same run: its row holds the same metrics.
+    made = client.post(f"{SWEEPS}/{sweep_id}/entries/1/backtest")
+    assert made.status_code == 201, made.json()
+    backtest = Backtest.objects.get(pk=made.json()["id"])
+    assert backtest.fingerprint == entries[1].fingerprint
+    assert (backtest.metrics, backtest.extra_metrics) == (entries[1].metrics, {})
+
+    walk_forward = WalkForward.objects.get(pk=walk_forward_id)
+    assert set(walk_forward.result["metrics"]) == set(METRIC_KEYS)
+    assert walk_forward.result["metrics"]["max_drawdown"] < 0
+    for fold in walk_forward.folds.all():
+        assert set(fold.in_sample_metrics) == set(METRIC_KEYS)
+        assert set(fold.out_of_sample_metrics) == set(METRIC_KEYS)
+        assert fold.in_sample_score == -fold.in_sample_metrics["max_drawdown"]

@@ -12,6 +12,8 @@ from django.utils.html import format_html, format_html_join
 
 from backtests.pages import selectors as page_selectors
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
+from backtests.research.walk_forward.selectors import v1_result
+from metrics.presenters import v1_row_metrics
 
 SUMMARY_METRICS = ("total_return", "perf_cagr", "perf_sharpe_ratio", "risk_max_drawdown")
 
@@ -71,7 +73,7 @@ class WalkForwardFoldInline(admin.TabularInline):
 
     @admin.display(description="Out-of-sample return")
     def out_of_sample_return(self, fold):
-        value = (fold.out_of_sample_metrics or {}).get("total_return")
+        value = v1_row_metrics(fold.out_of_sample_metrics).get("total_return")
         return page_selectors.metric_display("total_return", value) if value is not None else "—"
 
 
@@ -210,7 +212,8 @@ class WalkForwardAdmin(admin.ModelAdmin):
         return format_html_join(" · ", '<a href="{}">{}</a>', pairs)
 
     def _result(self, walk_forward, key):
-        return (walk_forward.result or {}).get(key)
+        """``key`` of the result as the API shows it (its metrics in v1 form)."""
+        return (v1_result(walk_forward.result) or {}).get(key)
 
     @admin.display(description="OOS CAGR")
     def out_of_sample_cagr(self, walk_forward):
@@ -239,7 +242,7 @@ class WalkForwardAdmin(admin.ModelAdmin):
 
     @admin.display(description="Result")
     def summary(self, walk_forward):
-        result = walk_forward.result
+        result = v1_result(walk_forward.result)
         if not result:
             return "—"
         metrics = result.get("metrics") or {}

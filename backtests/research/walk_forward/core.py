@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from backtests.pipeline import (
     run_equity_columns,
     run_study,
 )
+from backtests.research.ranking import score_of
 from backtests.run_config import RunSpec
 from metrics.calculations import (
     COLUMN_METRIC_KEYS,
@@ -46,7 +47,7 @@ from metrics.calculations import (
     equity_metrics_by_column,
     returns_from_equity,
 )
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat, v1_flat_source
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat_source
 from metrics.research import probabilistic_sharpe_ratio
 
 ROLLING = "rolling"
@@ -59,8 +60,8 @@ MAX_FOLDS = 240  # 20 years of monthly out-of-sample windows
 # 400 SMA runs take ~15% less CPU than parts of 200 on a 400-combination grid, and a part of 400
 # runs over 20 years of daily bars adds ~0.25 GB to a worker's peak.
 IN_SAMPLE_CHUNK_SIZE = 400
-# The annualised return whose ratio the walk-forward efficiency is (a v1 flat key).
-ANNUAL_RETURN_KEY = "perf_cagr"
+# The annualised return whose ratio the walk-forward efficiency is (a ``compute_metrics`` key).
+ANNUAL_RETURN_KEY = "cagr"
 # v1 flat keys that ``compute_metrics`` derives from the equity curve alone (the others need the
 # trades, orders or positions): ranking by one of them needs only each run's equity.
 EQUITY_RANK_METRICS = frozenset(
@@ -194,16 +195,10 @@ def window_spec(
     return windowed
 
 
-def rank_score(flat_metrics: Mapping[str, Any], rank_metric: str) -> float | None:
-    value = flat_metrics.get(rank_metric)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        return None
-    return float(value)
-
-
 @dataclass(frozen=True)
 class InSampleChoice:
-    """The best combination of one fold's in-sample runs (``position`` into the specs given)."""
+    """The best combination of one fold's in-sample runs (``position`` into the specs given):
+    its score (the rank metric's v1 value) and its run's core metrics (``compute_metrics``)."""
 
     position: int | None
     score: float | None
@@ -237,7 +232,7 @@ def choose_in_sample(
     if higher is None:
         raise ValueError(f"{rank_metric} has no direction.")
     equity_only = rank_metric in EQUITY_RANK_METRICS
-    best: tuple[int, float, dict[str, Any] | None] | None = None
+    best: tuple[int, float, dict[str, Any] | None] | None = None  # position, score, metrics
     completed = failed = 0
     first_error = ""
     for offset in range(0, len(specs), chunk_size):
@@ -259,26 +254,25 @@ def choose_in_sample(
             scored = _equity_scores(_contenders(ran, rank_metric, higher), rank_metric)
         else:
             scored = [
-                (position, rank_score(flat, rank_metric), flat)
+                (position, score_of(outcome.metrics, rank_metric), outcome.metrics)
                 for position, _spec, outcome in ran
-                for flat in (v1_flat(outcome.metrics),)
             ]
-        for position, score, flat in scored:
+        for position, score, metrics in scored:
             if score is None:
                 continue
             if best is None or (score > best[1] if higher else score < best[1]):
-                best = (position, score, flat)
+                best = (position, score, metrics)
         if on_chunk is not None:
             on_chunk(len(chunk))
     if best is None:
         return InSampleChoice(None, None, {}, completed, failed, first_error)
-    position, score, flat = best
-    if flat is None:  # ranked on the equity alone: the chosen run's metrics are its full run's
+    position, score, metrics = best
+    if metrics is None:  # ranked on the equity alone: the chosen run's metrics are its full run's
         chosen = run_study(window_spec(specs[position], fold.in_sample_start, fold.in_sample_end))
         if isinstance(chosen, RunError):
             raise chosen
-        flat = v1_flat(chosen.metrics)
-    return InSampleChoice(position, score, flat, completed, failed, first_error)
+        metrics = chosen.metrics
+    return InSampleChoice(position, score, metrics, completed, failed, first_error)
 
 
 # Scores of equity metrics computed for many runs at once are within this relative distance of
@@ -332,7 +326,7 @@ def _contenders(ran: list, rank_metric: str, higher: bool) -> list:
 def _equity_scores(ran: list, rank_metric: str) -> list[tuple[int, float | None, None]]:
     """Each run's score from its own equity metrics, exactly as a full run reports it."""
     return [
-        (position, rank_score(v1_flat(_equity_metrics(spec, equity)), rank_metric), None)
+        (position, score_of(_equity_metrics(spec, equity), rank_metric), None)
         for position, spec, equity in ran
     ]
 

@@ -38,7 +38,6 @@ from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
 from backtests.run_config import RunSpec, stored_run_spec
 from metrics.jsonsafe import iso_date, json_safe
-from metrics.presenters import v1_flat
 
 logger = logging.getLogger(__name__)
 
@@ -308,7 +307,7 @@ def _run_out_of_sample(walk_forward: WalkForward) -> None:
         runs.append(run)
         capital = float(run.equity.iloc[-1])
         WalkForwardFold.objects.filter(pk=row.pk).update(
-            out_of_sample_metrics=json_safe(v1_flat(run.metrics))
+            out_of_sample_metrics=json_safe(run.metrics)
         )
     stitched = core.stitch(
         runs,
@@ -316,14 +315,13 @@ def _run_out_of_sample(walk_forward: WalkForward) -> None:
         bars_per_year=first_spec.bars_per_year,
         risk_free_rate=first_spec.risk_free_rate,
     )
-    flat = v1_flat(stitched.metrics)
     chosen = [row.chosen_index for row in rows]
     changes = core.choice_changes(chosen)
     result = {
-        "metrics": flat,
+        "metrics": stitched.metrics,  # the core's, as every fold's (the API presents them)
         "psr": stitched.psr,
         "walk_forward_efficiency": core.walk_forward_efficiency(
-            flat.get(core.ANNUAL_RETURN_KEY),
+            stitched.metrics.get(core.ANNUAL_RETURN_KEY),
             [(row.in_sample_metrics or {}).get(core.ANNUAL_RETURN_KEY) for row in rows],
         ),
         "choice_changes": changes,

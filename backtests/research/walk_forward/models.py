@@ -14,7 +14,9 @@ class WalkForward(TimeStampedModel):
     ``total`` count runs: every combination on every in-sample window, then one out-of-sample run
     per fold. In-sample runs are counted as each part of a fold's batch ends (its fold's own
     ``done`` too), so progress moves within a fold; out-of-sample runs when the result is
-    written. ``result`` is written once, when the analysis completes.
+    written. ``result`` is written once, when the analysis completes; its ``metrics`` (the
+    stitched curve's), like a fold's ``in_sample_metrics`` and ``out_of_sample_metrics``, are
+    the core's (``compute_metrics``' keys and units), presented in v1 form by the API.
     """
 
     class Status(models.TextChoices):

@@ -1,5 +1,8 @@
 """Reads of walk-forward analyses, scoped to what the caller may see (SPEC §10): one the caller
-may not see does not exist for them."""
+may not see does not exist for them.
+
+Folds and the result store the core's metrics (``compute_metrics``' keys and units); the API
+shows them in the v1 contract's flat form (``v1_row_metrics``)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from backfolio.common.errors import Conflict
 from backfolio.common.ownership import visible_to
 from backtests import artifacts
 from backtests.research.walk_forward.models import WalkForward
+from metrics.presenters import v1_row_metrics
 from strategies.selectors import parse_uuid
 
 
@@ -95,7 +99,7 @@ def walk_forward_detail(*, walk_forward: WalkForward) -> dict[str, Any]:
                 "in_sample_score": fold.in_sample_score,
                 "in_sample_failed": fold.in_sample_failed,
                 "done": fold.done,
-                "out_of_sample_metrics": fold.out_of_sample_metrics or None,
+                "out_of_sample_metrics": v1_row_metrics(fold.out_of_sample_metrics) or None,
             }
         )
     return {
@@ -111,11 +115,18 @@ def walk_forward_detail(*, walk_forward: WalkForward) -> dict[str, Any]:
         "skipped": walk_forward.skipped,
         "error": walk_forward.error or None,
         "folds": folds,
-        "result": walk_forward.result,
+        "result": v1_result(walk_forward.result),
         "created_at": walk_forward.created_at,
         "started_at": walk_forward.started_at,
         "completed_at": walk_forward.completed_at,
     }
+
+
+def v1_result(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A completed analysis's ``result`` as the API shows it: its stitched metrics in v1 form."""
+    if not result or "metrics" not in result:
+        return result
+    return {**result, "metrics": v1_row_metrics(result.get("metrics"))}
 
 
 def walk_forward_equity_parquet(*, walk_forward: WalkForward) -> bytes:

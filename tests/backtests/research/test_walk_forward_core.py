@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from backtests.pipeline import RunError, run_backtest, run_equity_batch
+from backtests.research.ranking import score_of
 from backtests.research.walk_forward import core
 from backtests.run_config import parse_run_config
 from metrics.calculations import compute_metrics
@@ -131,10 +132,8 @@ def test_the_first_of_equal_scores_wins_and_the_direction_is_the_metrics():
     other = spec_for({"fast": 20, "slow": 100})
     best = core.choose_in_sample([other, same, same], fold, "perf_sharpe_ratio")
     scores = [
-        core.rank_score(
-            v1_flat(
-                run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics
-            ),
+        score_of(
+            run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics,
             "perf_sharpe_ratio",
         )
         for s in (other, same)
@@ -143,7 +142,10 @@ def test_the_first_of_equal_scores_wins_and_the_direction_is_the_metrics():
     assert best.position == expected
     assert (best.completed, best.failed) == (3, 0)
     lowest = core.choose_in_sample([same, other, same], fold, "risk_max_drawdown")
-    assert lowest.metrics["risk_max_drawdown"] == lowest.score
+    # The choice keeps its run's core metrics (drawdown a negative return); its score is the
+    # v1 value it was ranked by (a positive loss).
+    assert v1_flat(lowest.metrics)["risk_max_drawdown"] == lowest.score
+    assert lowest.metrics["max_drawdown"] == -lowest.score
     assert lowest.position in (0, 1)
     with pytest.raises(ValueError, match="has no direction"):
         core.choose_in_sample([same], fold, "metrics_spec_version")
@@ -180,9 +182,12 @@ def test_efficiency_and_choice_changes():
     assert core.walk_forward_efficiency(0.05, [0.1, None]) is None
     assert core.choice_changes([1, 1, 2, 2, 1]) == 2
     assert core.choice_changes([3]) == 0
-    assert core.rank_score({"x": float("nan")}, "x") is None
-    assert core.rank_score({"x": True}, "x") is None
-    assert core.rank_score({"x": 2}, "x") == 2.0
+    assert score_of({"sharpe_ratio": float("nan")}, "perf_sharpe_ratio") is None
+    assert score_of({"sharpe_ratio": True}, "perf_sharpe_ratio") is None
+    assert score_of({"sharpe_ratio": 2}, "perf_sharpe_ratio") == 2.0
+    assert score_of({"max_drawdown": -0.25}, "risk_max_drawdown") == 0.25
+    assert score_of({"max_drawdown": 0.0}, "risk_max_drawdown") == 0.0
+    assert score_of({"sharpe_ratio": 2}, "metrics_spec_version") is None
 
 
 def test_equity_rank_metrics_need_nothing_but_the_equity():
@@ -224,7 +229,7 @@ def test_a_trade_metric_ranks_on_full_runs():
     ]
     values = [metrics["trade_total_trades"] for metrics in counts]
     assert choice.position == values.index(max(values))
-    assert choice.metrics == counts[choice.position]
+    assert v1_flat(choice.metrics) == counts[choice.position]
 
 
 @pytest.mark.parametrize("rank_metric", ["perf_sharpe_ratio", "risk_max_drawdown", "risk_cvar_95"])
@@ -247,7 +252,7 @@ def test_the_choice_is_the_best_of_each_runs_own_metrics(rank_metric):
     best = (max if V1_METRIC_HIGHER_IS_BETTER[rank_metric] else min)(scores)
     assert choice.position == scores.index(best)
     assert choice.score == best
-    assert choice.metrics == flats[choice.position]
+    assert v1_flat(choice.metrics) == flats[choice.position]
     assert (choice.completed, choice.failed) == (len(specs), 0)
     assert chunks == [5, 5, 5]
 
