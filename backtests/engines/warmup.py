@@ -11,6 +11,7 @@ that takes numba callbacks, which numba cannot cache on disk: each process compi
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -79,7 +80,18 @@ def warm_signal_callbacks_in_background() -> threading.Thread:
                 target=_log_callback_warm_up, name="warm-signal-callbacks", daemon=True
             )
             _callbacks_thread.start()
+            atexit.register(_wait_for_callback_warm_up, _callbacks_thread)
         return _callbacks_thread
+
+
+# A daemon thread is stopped wherever it is when the interpreter finalises; stopped inside LLVM
+# mid-compile, it takes the process down (an abort or a segfault) after its work is done. An
+# exit waits for the compile to end, as long as a cold compile takes at most.
+_EXIT_WAIT_SECONDS = 120
+
+
+def _wait_for_callback_warm_up(thread: threading.Thread) -> None:
+    thread.join(_EXIT_WAIT_SECONDS)
 
 
 def _log_callback_warm_up() -> None:
