@@ -279,7 +279,9 @@ class ResearchSweepDetailView(V1View):
         )
         page = paginator.paginate_queryset(ranked, request, self)
         leaderboard = paginator.leaderboard(
-            [selectors.entry_view(entry) for entry in page], sort=sort, order=order
+            [selectors.entry_view(entry) for entry in selectors.with_details(sweep, page)],
+            sort=sort,
+            order=order,
         )
         body = {
             "id": str(sweep.pk),

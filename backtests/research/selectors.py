@@ -42,12 +42,25 @@ def research_sweep_get(*, sweep_id, user) -> ResearchSweep:
     raise ResearchSweep.DoesNotExist(f"Research sweep {sweep_id} not found.")
 
 
-def _entries(sweep: ResearchSweep) -> list[dict[str, Any]]:
-    return list(
-        sweep.entries.order_by("number").values(
-            "number", "overrides", "status", "metrics", "score", "fingerprint", "error"
+# What ranking reads of every entry; the rest is read for the entries shown (``with_details``):
+# a page of a 10,000-entry leaderboard reads its own rows' metrics, not every row's.
+RANKING_FIELDS = ("number", "status", "score")
+DETAIL_FIELDS = ("overrides", "metrics", "fingerprint", "error")
+
+
+def _entries(sweep: ResearchSweep, fields=RANKING_FIELDS + DETAIL_FIELDS) -> list[dict[str, Any]]:
+    return list(sweep.entries.order_by("number").values(*fields))
+
+
+def with_details(sweep: ResearchSweep, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``rows`` of ``research_sweep_ranking``, in their order, with every stored field."""
+    details = {
+        entry["number"]: entry
+        for entry in sweep.entries.filter(number__in=[row["number"] for row in rows]).values(
+            "number", *DETAIL_FIELDS
         )
-    )
+    }
+    return [{**details[row["number"]], **row} for row in rows]
 
 
 def _ranked(sweep: ResearchSweep, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -73,8 +86,10 @@ def research_sweep_ranking(
     """The entries that have run, sorted by ``sort`` (``rank``, ``number`` or any numeric v1
     metric) in ``order`` (default: best first for a metric with a direction, ascending for
     ``rank``/``number``, descending otherwise), entries without a value last; with the order
-    used. Each entry is as stored (core metrics), with its ``rank``: ``entry_view`` shows it."""
-    ranked = _ranked(sweep, _entries(sweep))
+    used. Each entry has its ``number``, ``status``, ``score`` and ``rank`` (``with_details``
+    adds the rest, as stored, for ``entry_view``)."""
+    by_metric = sort not in ("rank", "number")
+    ranked = _ranked(sweep, _entries(sweep, RANKING_FIELDS + (("metrics",) if by_metric else ())))
     if order is None:
         if sort in ("rank", "number"):
             order = "asc"
@@ -110,7 +125,7 @@ def research_sweep_leaderboard(
         "limit": limit,
         "sort": sort,
         "order": order,
-        "entries": [entry_view(entry) for entry in rows[skip : skip + limit]],
+        "entries": [entry_view(entry) for entry in with_details(sweep, rows[skip : skip + limit])],
     }
 
 

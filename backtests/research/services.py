@@ -317,10 +317,11 @@ def research_sweep_promote_top(*, sweep: ResearchSweep, count: int, owner=None) 
     compare them): an entry already made a backtest (a completed run of the same strategy with
     the entry's fingerprint) is that backtest, any other is made one now
     (``research_entry_backtest``). ``Conflict`` while fewer than two entries have finished."""
-    from backtests.research.selectors import research_sweep_ranking
+    from backtests.research.selectors import research_sweep_ranking, with_details
 
     _, rows = research_sweep_ranking(sweep=sweep)
     best = [row for row in rows if row["status"] == ResearchSweepEntry.Status.COMPLETED][:count]
+    best = with_details(sweep, best)
     if len(best) < 2:
         raise Conflict(
             f"Research sweep {sweep.pk} has {len(best)} finished "

@@ -96,7 +96,7 @@ class TestCompareTop:
         self, staff_client, completed_sweep, staff_user
     ):
         from backtests.models import Backtest
-        from backtests.research.selectors import research_sweep_ranking
+        from backtests.research.selectors import research_sweep_ranking, with_details
 
         page = staff_client.get(f"/research/sweeps/{completed_sweep.id}/")
         assert page.context["compare_choices"] == [2, 3, 4, 5, 6]
@@ -105,7 +105,7 @@ class TestCompareTop:
 
         response = staff_client.post(url, {"count": "3"})
 
-        best = research_sweep_ranking(sweep=completed_sweep)[1][:3]
+        best = with_details(completed_sweep, research_sweep_ranking(sweep=completed_sweep)[1][:3])
         promoted = list(Backtest.objects.order_by("created_at"))
         assert [backtest.fingerprint for backtest in promoted] == [
             entry["fingerprint"] for entry in best
