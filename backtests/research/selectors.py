@@ -25,6 +25,7 @@ from strategies.selectors import parse_uuid
 
 SORT_KEYS = ("rank", "number", *RANKABLE_METRICS)
 FINISHED = (ResearchSweep.Status.COMPLETED, ResearchSweep.Status.FAILED)
+PLAN_FIELDS = ("entries_plan", "strategy_snapshot")
 
 
 def research_sweep_get(*, sweep_id, user) -> ResearchSweep:
@@ -33,7 +34,9 @@ def research_sweep_get(*, sweep_id, user) -> ResearchSweep:
     if key is not None:
         reaper.maybe_reap()
         found = (
-            visible_to(ResearchSweep.objects.select_related("strategy"), user)
+            # The plan (every combination) and the snapshot are read only by the few requests
+            # that need them: a 10,000-combination plan is most of the row.
+            visible_to(ResearchSweep.objects.defer(*PLAN_FIELDS).select_related("strategy"), user)
             .filter(pk=key)
             .first()
         )
