@@ -294,7 +294,7 @@ class VectorbtEngine:
     def _simulate_with_callbacks(vbt, data: EngineInput, signals: SignalArrays, common: dict):
         from vectorbt.portfolio.enums import Direction
 
-        from backtests.engines import _vectorbt_kernels as kernels
+        import backtests.engines._vectorbt_kernels as kernels
 
         n_bars = len(data.close)
         exit_codes = np.zeros(n_bars, dtype=np.int8)

@@ -3,7 +3,7 @@ including those inside functions: a deferred import is still a dependency).
 
 - The jobs (``backtests.jobs``, the research jobs) never import an actor module (``tasks``);
   the actors import the jobs, and a job that sends a message names its actor.
-- No import cycle between the jobs and the actors.
+- No import cycle between the jobs and the actors, nor anywhere else in the project.
 """
 
 from __future__ import annotations
@@ -149,6 +149,10 @@ def test_no_cycle_joins_a_job_and_an_actor():
         if any(map(is_job_module, component)) or any(map(is_actor_module, component))
     ]
     assert joined == []
+
+
+def test_no_module_of_the_project_is_in_an_import_cycle():
+    assert [sorted(component) for component in cycles(import_graph())] == []
 
 
 def test_every_actor_a_job_names_is_registered():
