@@ -114,21 +114,6 @@ V1_STRUCTURE: dict[str, dict[str, str]] = {
 }
 
 
-def v1_flat(metrics: Metrics) -> dict[str, Any]:
-    """The v1 contract's flat `metrics` dict from `compute_metrics` output.
-
-    `risk_max_drawdown`, `risk_var_*`, `risk_cvar_*` are the negated returns: positive for a
-    loss (a VaR that is a gain shows as a negative loss). `trade_avg_loss` keeps the SPEC's sign
-    (mean pnl of losing trades, negative).
-    """
-    flat: dict[str, Any] = {}
-    for flat_key, (source_key, factor) in _V1_FLAT_SOURCES.items():
-        flat[flat_key] = _scaled(metrics.get(source_key), factor)
-    flat["metrics_spec_version"] = metrics.get("metrics_spec_version")
-    flat.update(_flow_metrics(metrics))
-    return flat
-
-
 def _flow_metrics(metrics: Metrics) -> dict[str, Any]:
     """``FLOW_METRIC_KEYS`` as ``metrics`` has them: none for a run without cash flows."""
     if not any(key in metrics for key in FLOW_METRIC_KEYS):
@@ -146,7 +131,7 @@ _V1_SAME_NAMES = ("metrics_spec_version", *V1_FLOW_KEYS, ERROR_KEY)
 
 def v1_row_metrics(core: Metrics | None, extra: Metrics | None = None) -> dict[str, Any]:
     """A row's v1 flat ``metrics``: the contract's keys for the core metrics the row has (in the
-    contract's order; a completed run has them all, as ``v1_flat`` gives them), the cash-flow
+    contract's order; a completed run has them all), the cash-flow
     metrics of a run with flows, its ``error`` when it failed, then the names a v1 caller added
     (``extra``) as written."""
     core = core if isinstance(core, dict) else {}

@@ -17,7 +17,7 @@ from metrics.presenters import (
     results_api_equity_curve,
     results_api_results,
     results_api_trades,
-    v1_flat,
+    v1_row_metrics,
     v1_structured,
 )
 from tests.metrics.conftest import INITIAL_CAPITAL
@@ -57,7 +57,7 @@ def spy_metrics(buy_and_hold_spy) -> dict:
 
 
 def test_v1_flat_keys_and_units(spy_metrics):
-    flat = v1_flat(spy_metrics)
+    flat = v1_row_metrics(spy_metrics)
     assert tuple(flat) == V1_FLAT_KEYS
     assert set(CONTRACT_TABLE) | {"final_value", "metrics_spec_version"} == set(flat)
     assert flat["total_return"] == spy_metrics["total_return"]
@@ -81,14 +81,14 @@ def test_v1_flat_keys_and_units(spy_metrics):
 def test_v1_flat_no_drawdown_is_zero_not_negative_zero():
     index = pd.bdate_range("2024-01-01", periods=5)
     equity = pd.Series([10_000.0, 10_100, 10_200, 10_300, 10_400], index=index)
-    flat = v1_flat(compute_metrics(equity, initial_capital=10_000))
+    flat = v1_row_metrics(compute_metrics(equity, initial_capital=10_000))
     assert flat["risk_max_drawdown"] == 0.0
     assert str(flat["risk_max_drawdown"]) == "0.0"
     assert flat["perf_calmar_ratio"] is None
 
 
 def test_v1_structured_follows_the_contract_table(spy_metrics):
-    flat = v1_flat(spy_metrics)
+    flat = v1_row_metrics(spy_metrics)
     structured = v1_structured(flat)
     assert set(structured) == {"total_return", "bars_in_market", "performance", "risk", "trading"}
     for flat_key, path in CONTRACT_TABLE.items():
@@ -145,14 +145,16 @@ def _with_flows(metrics: dict, **flows) -> dict:
 
 
 def test_flow_metrics_appear_only_for_runs_with_cash_flows(spy_metrics):
-    assert not set(V1_FLOW_KEYS) & set(v1_flat(spy_metrics))
-    flat = v1_flat(_with_flows(spy_metrics))
+    assert not set(V1_FLOW_KEYS) & set(v1_row_metrics(spy_metrics))
+    flat = v1_row_metrics(_with_flows(spy_metrics))
     assert tuple(flat) == (*V1_FLAT_KEYS, *V1_FLOW_KEYS)
     # The core's units: fractions and currency, withdrawals positive.
     assert (flat["total_contributions"], flat["total_withdrawals"]) == (1500.0, 0.0)
     assert flat["money_weighted_return"] == 0.0731
     assert (
-        v1_flat(_with_flows(spy_metrics, money_weighted_return=None))["money_weighted_return"]
+        v1_row_metrics(_with_flows(spy_metrics, money_weighted_return=None))[
+            "money_weighted_return"
+        ]
         is None
     )
     block = backfolio_metrics(_with_flows(spy_metrics), np.array([0.01, -0.01]))

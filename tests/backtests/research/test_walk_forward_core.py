@@ -12,7 +12,7 @@ from backtests.research.ranking import score_of
 from backtests.research.walk_forward import core
 from backtests.run_config import parse_run_config
 from metrics.calculations import compute_metrics
-from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_flat
+from metrics.presenters import V1_METRIC_HIGHER_IS_BETTER, v1_row_metrics
 
 D = date.fromisoformat
 
@@ -144,7 +144,7 @@ def test_the_first_of_equal_scores_wins_and_the_direction_is_the_metrics():
     lowest = core.choose_in_sample([same, other, same], fold, "risk_max_drawdown")
     # The choice keeps its run's core metrics (drawdown a negative return); its score is the
     # v1 value it was ranked by (a positive loss).
-    assert v1_flat(lowest.metrics)["risk_max_drawdown"] == lowest.score
+    assert v1_row_metrics(lowest.metrics)["risk_max_drawdown"] == lowest.score
     assert lowest.metrics["max_drawdown"] == -lowest.score
     assert lowest.position in (0, 1)
     with pytest.raises(ValueError, match="has no direction"):
@@ -192,8 +192,10 @@ def test_efficiency_and_choice_changes():
 
 def test_equity_rank_metrics_need_nothing_but_the_equity():
     run = run_backtest(spec_for({"fast": 5, "slow": 30}, start="2018-01-01", end="2019-12-31"))
-    alone = v1_flat(compute_metrics(run.equity, initial_capital=100_000.0, bars_per_year=252))
-    full = v1_flat(run.metrics)
+    alone = v1_row_metrics(
+        compute_metrics(run.equity, initial_capital=100_000.0, bars_per_year=252)
+    )
+    full = v1_row_metrics(run.metrics)
     for key in core.EQUITY_RANK_METRICS:
         assert alone[key] == full[key], key
         assert full[key] is not None, key
@@ -224,12 +226,14 @@ def test_a_trade_metric_ranks_on_full_runs():
     choice = core.choose_in_sample(specs, fold, "trade_total_trades")
 
     counts = [
-        v1_flat(run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics)
+        v1_row_metrics(
+            run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics
+        )
         for s in specs
     ]
     values = [metrics["trade_total_trades"] for metrics in counts]
     assert choice.position == values.index(max(values))
-    assert v1_flat(choice.metrics) == counts[choice.position]
+    assert v1_row_metrics(choice.metrics) == counts[choice.position]
 
 
 @pytest.mark.parametrize("rank_metric", ["perf_sharpe_ratio", "risk_max_drawdown", "risk_cvar_95"])
@@ -245,14 +249,16 @@ def test_the_choice_is_the_best_of_each_runs_own_metrics(rank_metric):
     choice = core.choose_in_sample(specs, fold, rank_metric, chunk_size=5, on_chunk=chunks.append)
 
     flats = [
-        v1_flat(run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics)
+        v1_row_metrics(
+            run_backtest(core.window_spec(s, fold.in_sample_start, fold.in_sample_end)).metrics
+        )
         for s in specs
     ]
     scores = [flat[rank_metric] for flat in flats]
     best = (max if V1_METRIC_HIGHER_IS_BETTER[rank_metric] else min)(scores)
     assert choice.position == scores.index(best)
     assert choice.score == best
-    assert v1_flat(choice.metrics) == flats[choice.position]
+    assert v1_row_metrics(choice.metrics) == flats[choice.position]
     assert (choice.completed, choice.failed) == (len(specs), 0)
     assert chunks == [5, 5, 5]
 
