@@ -27,7 +27,7 @@ from backtests.engines import (
 from backtests.engines.base import DIRECTIONS, SIZE_TYPES
 from marketdata.resample import TIMEFRAMES
 from marketdata.store import ADJUSTMENTS as PRICE_ADJUSTMENTS
-from marketdata.store import PriceStore, get_store
+from marketdata.store import BatchLookups, PriceStore, get_store
 from metrics.calculations import TRADING_DAYS_PER_YEAR
 from strategies.language import (
     REBALANCE_FREQUENCIES,
@@ -190,7 +190,7 @@ def parse_run_config(
     initial_capital: float,
     commission: float,
     slippage: float,
-    store: PriceStore | None = None,
+    store: PriceStore | BatchLookups | None = None,
 ) -> tuple[RunSpec | None, list[Problem]]:
     """Validate a run configuration (SPEC §3) and resolve what drives the run.
 
@@ -198,7 +198,8 @@ def parse_run_config(
     ``signal_plugin_params.fast``); a problem with the strategy's own definition has the path
     ``definition``. ``engine``, ``initial_capital``, ``commission`` and ``slippage`` are taken as
     given (check them with ``validate_run_settings``). Dates are checked against the market data's
-    coverage through ``store`` (the process-wide store by default).
+    coverage through ``store`` (the process-wide store by default; a ``BatchLookups`` when many
+    configurations are validated together).
     """
     if not isinstance(config, Mapping):
         return None, [Problem("", "Must be a JSON object.")]
@@ -344,6 +345,7 @@ def stored_run_spec(
     initial_capital: float,
     commission: float,
     slippage: float,
+    store: PriceStore | BatchLookups | None = None,
 ) -> RunSpec:
     """The ``RunSpec`` of a configuration stored with what it runs: the strategy ``snapshot``
     (``kind``, ``definition``, ``timeframe``) and the engine, capital and costs beside it. It
@@ -358,6 +360,7 @@ def stored_run_spec(
         initial_capital=initial_capital,
         commission=commission,
         slippage=slippage,
+        store=store,
     )
     if problems:
         raise RunError(invalid_configuration(problems))
@@ -585,7 +588,7 @@ def _coverage_problems(
     start: date,
     end: date,
     driver: str,
-    store: PriceStore | None,
+    store: PriceStore | BatchLookups | None,
 ) -> list[Problem]:
     store = store or get_store()
     problems = []
@@ -611,7 +614,7 @@ def _work_problems(
     data_symbols: list[str],
     period: tuple[date, date, str],
     signal_delay: int,
-    store: PriceStore | None,
+    store: PriceStore | BatchLookups | None,
 ) -> list[Problem]:
     """The bounds of ``backfolio.limits`` that depend on the data: symbols × bars, distinct
     signals, each indicator's window against its symbol's history, and the indicator work."""

@@ -723,6 +723,46 @@ def _read_only(values: np.ndarray) -> np.ndarray:
     return values
 
 
+class BatchLookups:
+    """The store's answers to what validating a run asks of the data — coverage problems,
+    symbols' history and the calendar's bar counts — kept for one batch of validations: the
+    thousands of configurations of one sweep ask the same few questions. Made for the batch and
+    dropped with it (prices may change between requests); each answer is a copy."""
+
+    def __init__(self, store: PriceStore | None = None) -> None:
+        self.store = store or get_store()
+        self._answers: dict[tuple, Any] = {}
+
+    def _answer(self, key: tuple, ask):
+        if key not in self._answers:
+            self._answers[key] = ask()
+        return self._answers[key]
+
+    def coverage_problems(
+        self, symbols: str | Iterable[str], start: date | str, end: date | str
+    ) -> list[MarketDataError]:
+        symbols = symbols if isinstance(symbols, str) else list(symbols)
+        key = ("coverage", _symbols_key(symbols), str(start), str(end))
+        return list(self._answer(key, lambda: self.store.coverage_problems(symbols, start, end)))
+
+    def history_bars(
+        self, symbols: Iterable[str], end: date | str, *, timeframe: str = "1d"
+    ) -> dict[str, int]:
+        symbols = list(symbols)
+        key = ("history", _symbols_key(symbols), str(end), timeframe)
+        return dict(
+            self._answer(key, lambda: self.store.history_bars(symbols, end, timeframe=timeframe))
+        )
+
+    def bar_count(self, start: date | str, end: date | str, *, timeframe: str = "1d") -> int:
+        key = ("bars", str(start), str(end), timeframe)
+        return self._answer(key, lambda: self.store.bar_count(start, end, timeframe=timeframe))
+
+
+def _symbols_key(symbols: str | Iterable[str]) -> tuple:
+    return (symbols,) if isinstance(symbols, str) else tuple(symbols)
+
+
 _store: PriceStore | None = None
 _store_lock = threading.Lock()
 

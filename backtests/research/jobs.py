@@ -50,7 +50,7 @@ from backtests.research import returns_files, runner
 from backtests.research.models import ResearchSweep, ResearchSweepChunk, ResearchSweepEntry
 from backtests.research.ranking import score_of
 from backtests.run_config import RunError, stored_run_spec
-from marketdata.store import MarketDataError, get_store
+from marketdata.store import BatchLookups, MarketDataError, get_store
 
 logger = logging.getLogger(__name__)
 
@@ -231,6 +231,7 @@ def _outcomes(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
 
 def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
     specs, failed = [], {}
+    lookups = BatchLookups()  # the chunk's configurations ask the data the same questions
     for position, (_number, overrides) in enumerate(plan):
         try:
             spec = stored_run_spec(
@@ -240,6 +241,7 @@ def _run_plan(sweep: ResearchSweep, plan: list) -> list[runner.EntryOutcome]:
                 initial_capital=sweep.initial_capital,
                 commission=sweep.commission,
                 slippage=sweep.slippage,
+                store=lookups,
             )
         except RunError as error:  # the data changed since the sweep was validated
             failed[position] = runner.failed_outcome(str(error))

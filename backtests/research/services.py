@@ -32,7 +32,7 @@ from backtests.run_config import (
     validate_run_settings,
 )
 from backtests.services import RANK_METRICS
-from marketdata.store import MarketDataError, get_store
+from marketdata.store import BatchLookups, MarketDataError, get_store
 from metrics import research
 from strategies.language.plugins import PLUGINS
 from strategies.models import Strategy
@@ -83,7 +83,9 @@ def chunk_sizes(n_entries: int, largest: int) -> list[int]:
     return sizes
 
 
-def _parse(snapshot: Mapping[str, Any], engine: str, config, capital, commission, slippage):
+def _parse(
+    snapshot: Mapping[str, Any], engine: str, config, capital, commission, slippage, lookups
+):
     return parse_run_config(
         config,
         strategy_kind=snapshot["kind"],
@@ -93,6 +95,7 @@ def _parse(snapshot: Mapping[str, Any], engine: str, config, capital, commission
         initial_capital=capital,
         commission=commission,
         slippage=slippage,
+        store=lookups,
     )
 
 
@@ -206,10 +209,11 @@ def research_sweep_create(
     invalid: list[tuple[int, Mapping[str, Any], dict]] = []
     n_skipped = 0
     first_spec: RunSpec | None = None
+    lookups = BatchLookups()  # every combination asks the data the same questions
     for index, overrides in enumerate(combos):
         spec, found = _parse(
             snapshot, engine, grids.apply_overrides(base_config, overrides), initial_capital,
-            commission, slippage,
+            commission, slippage, lookups,
         )  # fmt: skip
         if not found:
             first_spec = first_spec or spec

@@ -6,7 +6,14 @@ import pandas as pd
 import pytest
 
 from marketdata.sources import BundledSource, InMemorySource
-from marketdata.store import PRICE_FIELDS, MarketDataError, PriceFrame, PriceStore, get_store
+from marketdata.store import (
+    PRICE_FIELDS,
+    BatchLookups,
+    MarketDataError,
+    PriceFrame,
+    PriceStore,
+    get_store,
+)
 
 
 def bundled_history(symbol: str) -> pd.DataFrame:
@@ -382,3 +389,45 @@ def test_a_frame_larger_than_the_budget_is_still_served_and_kept_alone():
     second = store.load("SPY", "2021-01-01", "2021-12-31")
     assert len(first.close) == 253 and len(second.close) == 252
     assert [key[1].year for key in store._frames.entries] == [2021]
+
+
+class _CountingStore:
+    """A store that counts the questions it is asked."""
+
+    def __init__(self, store):
+        self.store = store
+        self.asked = []
+
+    def coverage_problems(self, symbols, start, end):
+        self.asked.append("coverage")
+        return self.store.coverage_problems(symbols, start, end)
+
+    def history_bars(self, symbols, end, *, timeframe="1d"):
+        self.asked.append("history")
+        return self.store.history_bars(symbols, end, timeframe=timeframe)
+
+    def bar_count(self, start, end, *, timeframe="1d"):
+        self.asked.append("bars")
+        return self.store.bar_count(start, end, timeframe=timeframe)
+
+
+def test_batch_lookups_ask_the_store_each_question_once_and_answer_as_it_does(store):
+    counting = _CountingStore(store)
+    lookups = BatchLookups(counting)
+    symbols = ["SPY", "XYZ", "QQQ?L=11"]
+
+    for _ in range(3):
+        problems = lookups.coverage_problems(iter(symbols), "2005-01-01", "2010-01-01")
+        assert [problem.symbol for problem in problems] == ["XYZ", "QQQ?L=11"]
+        problems.clear()  # an answer is a copy: changing it changes nothing kept
+        histories = lookups.history_bars(["SPY", "QQQ"], "2020-01-01")
+        assert histories == store.history_bars(["SPY", "QQQ"], "2020-01-01")
+        histories.clear()
+        assert lookups.bar_count("2020-01-01", "2020-12-31") == store.bar_count(
+            "2020-01-01", "2020-12-31"
+        )
+    assert sorted(counting.asked) == ["bars", "coverage", "history"]
+    # Another question is asked again.
+    lookups.coverage_problems(["SPY"], "2005-01-01", "2010-01-01")
+    lookups.history_bars(["SPY", "QQQ"], "2020-01-01", timeframe="1wk")
+    assert sorted(counting.asked) == ["bars", "coverage", "coverage", "history", "history"]

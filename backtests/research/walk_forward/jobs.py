@@ -37,6 +37,7 @@ from backtests.research.grid import apply_overrides
 from backtests.research.walk_forward import core
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
 from backtests.run_config import RunSpec, stored_run_spec
+from marketdata.store import BatchLookups
 from metrics.jsonsafe import iso_date, json_safe
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,9 @@ def _fold_of(row: WalkForwardFold) -> core.Fold:
     )
 
 
-def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> RunSpec:
+def combination_spec(
+    walk_forward: WalkForward, overrides: dict[str, Any], *, lookups: BatchLookups | None = None
+) -> RunSpec:
     """One combination over the whole span (fold windows are cut from it); ``RunError`` when
     its configuration no longer validates."""
     return stored_run_spec(
@@ -62,6 +65,7 @@ def combination_spec(walk_forward: WalkForward, overrides: dict[str, Any]) -> Ru
         initial_capital=walk_forward.initial_capital,
         commission=walk_forward.commission,
         slippage=walk_forward.slippage,
+        store=lookups,
     )
 
 
@@ -248,8 +252,10 @@ def combination_specs(walk_forward: WalkForward) -> list[RunSpec]:
     with _last_specs_lock:
         if _last_specs is not None and _last_specs[0] == walk_forward.pk:
             return _last_specs[1]
+        lookups = BatchLookups()  # every combination asks the data the same questions
         specs = [
-            combination_spec(walk_forward, overrides) for overrides in walk_forward.combinations
+            combination_spec(walk_forward, overrides, lookups=lookups)
+            for overrides in walk_forward.combinations
         ]
         _last_specs = (walk_forward.pk, specs)
         return specs

@@ -26,6 +26,7 @@ from backtests.research.walk_forward import core, jobs
 from backtests.research.walk_forward.models import WalkForward, WalkForwardFold
 from backtests.run_config import accepted_keys, parse_run_config, validate_run_settings
 from backtests.services import DEFAULT_ENGINE, DEFAULT_INITIAL_CAPITAL, RANK_METRICS
+from marketdata.store import BatchLookups
 from strategies.models import Strategy
 
 DEFAULT_COST = 0.0005
@@ -145,6 +146,7 @@ def walk_forward_create(
     specs = []
     skipped: list[tuple[int, Mapping[str, Any], dict[str, list[str]]]] = []
     first_problems: list[str] = []
+    lookups = BatchLookups()  # every combination asks the data the same questions
     for index, overrides in enumerate(combinations):
         spec, problems = parse_run_config(
             apply_overrides(base_config, overrides),
@@ -155,6 +157,7 @@ def walk_forward_create(
             initial_capital=float(initial_capital),
             commission=float(commission),
             slippage=float(slippage),
+            store=lookups,
         )
         if problems:
             skipped.append((index, overrides, _problems_by_path(problems)))
