@@ -329,8 +329,7 @@ class ResearchSweepReturnsView(V1View):
     )
     def get(self, request, sweep_id):
         sweep = selectors.research_sweep_get(sweep_id=sweep_id, user=request.user)
-        services.research_sweep_returns_uri(sweep=sweep)  # written when first asked for
-        content = selectors.research_sweep_returns_parquet(sweep=sweep)
+        content = services.research_sweep_returns_parquet(sweep=sweep)
         return _parquet_response(content, f"returns_{sweep.pk}.parquet")
 
 

@@ -58,10 +58,6 @@ logger = logging.getLogger(__name__)
 UNFINISHED_CHUNK = (ResearchSweepChunk.Status.PENDING, ResearchSweepChunk.Status.RUNNING)
 
 
-def sweep_folder(sweep_id) -> str:
-    return f"research/sweeps/{sweep_id}"
-
-
 # --- claims and heartbeats ---------------------------------------------------------------------
 
 
@@ -175,7 +171,7 @@ def run_claimed_chunk(chunk: ResearchSweepChunk) -> bool:
         statistics = chunk_statistics(sweep, frame)
         try:
             uri = artifacts.save_bytes(
-                f"{sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
+                f"{returns_files.sweep_folder(sweep.pk)}/chunks/{chunk.number}-{token}.parquet",
                 returns_files.returns_to_parquet(
                     frame, statistics, row_group=returns_files.returns_row_group(sweep.total)
                 ),
@@ -340,7 +336,7 @@ def finish_sweep(sweep_id) -> None:
 
 
 def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
-    chunks = chunk_returns(sweep)
+    chunks = returns_files.chunk_returns(sweep)
     fields: dict[str, Any] = {"overfitting": None, "error": ""}
     best = best_entry(sweep)
     if best is None:
@@ -355,11 +351,6 @@ def _finished_fields(sweep: ResearchSweep) -> dict[str, Any]:
     except (ValueError, MarketDataError) as error:
         fields["error"] = f"The overfitting block could not be computed: {error}"
     return fields
-
-
-def chunk_returns(sweep: ResearchSweep) -> list[returns_files.ChunkReturns]:
-    """The sweep's chunks' returns files, in chunk order (``returns_files.chunk_uris``)."""
-    return [returns_files.ChunkReturns(uri) for uri in returns_files.chunk_uris(sweep)]
 
 
 def best_entry(sweep: ResearchSweep) -> int | None:

@@ -4,7 +4,7 @@ A chunk's file holds its completed entries' per-bar returns (a ``date`` index an
 column per entry, named by its number) and, in its metadata, the entries' overfitting statistics.
 The sweep's matrix, ``returns.parquet``, is the chunks' files side by side. It is derived, never
 the only copy, so it is not written while the sweep's completion waits: ``write_returns_matrix``
-builds it when it is first asked for (``services.research_sweep_returns_uri``).
+builds it when it is first asked for (``services.research_sweep_returns_parquet``).
 """
 
 from __future__ import annotations
@@ -41,6 +41,11 @@ CHUNK_FILE_OPTIONS = {"compression": "lz4", **_PLAIN_FLOATS}
 MATRIX_FILE_OPTIONS = CHUNK_FILE_OPTIONS
 # The metadata key of a chunk's returns file that carries its entries' overfitting statistics.
 STATISTICS_KEY = b"backfolio.trial_statistics"
+
+
+def sweep_folder(sweep_id) -> str:
+    """Where a sweep's files are kept: ``chunks/<number>-<attempt>.parquet`` and its matrix."""
+    return f"research/sweeps/{sweep_id}"
 
 
 def chunk_uris(sweep) -> list[str]:
@@ -135,6 +140,11 @@ class ChunkReturns:
 
     def frame(self) -> pd.DataFrame:
         return read_returns(self.uri)
+
+
+def chunk_returns(sweep) -> list[ChunkReturns]:
+    """The sweep's chunks' returns files, in chunk order (``chunk_uris``)."""
+    return [ChunkReturns(uri) for uri in chunk_uris(sweep)]
 
 
 @contextlib.contextmanager

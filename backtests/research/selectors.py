@@ -15,7 +15,6 @@ from typing import Any
 
 from backfolio.common.errors import Conflict
 from backfolio.common.ownership import visible_to
-from backtests import artifacts
 from backtests.jobs import reaper
 from backtests.research.models import ResearchSweep, ResearchSweepEntry
 from backtests.research.ranking import RANKABLE_METRICS, higher_is_better, order_key, score_of
@@ -94,7 +93,7 @@ def research_sweep_ranking(
     by_metric = sort not in ("rank", "number")
     ranked = _ranked(sweep, _entries(sweep, RANKING_FIELDS + (("metrics",) if by_metric else ())))
     if order is None:
-        if sort in ("rank", "number"):
+        if not by_metric:
             order = "asc"
         else:
             order = "desc" if higher_is_better(sort) else "asc"
@@ -161,14 +160,6 @@ def research_sweep_require_finished(*, sweep: ResearchSweep, what: str) -> None:
             f"Research sweep {sweep.pk} is {sweep.status} ({sweep.done}/{sweep.total} entries "
             f"done); its {what} is ready when it has finished."
         )
-
-
-def research_sweep_returns_parquet(*, sweep: ResearchSweep) -> bytes:
-    research_sweep_require_finished(sweep=sweep, what="returns matrix")
-    try:
-        return artifacts.read_bytes(sweep.returns_uri)
-    except artifacts.ArtifactMissing as error:
-        raise Conflict(f"The returns matrix of research sweep {sweep.pk}: {error}.") from error
 
 
 def research_sweep_results_csv(*, sweep: ResearchSweep) -> str:

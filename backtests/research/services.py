@@ -350,25 +350,30 @@ def research_sweep_promote_top(*, sweep: ResearchSweep, count: int, owner=None) 
     return backtests
 
 
+def research_sweep_returns_parquet(*, sweep: ResearchSweep) -> bytes:
+    """The finished sweep's returns matrix (``returns.parquet``); ``Conflict`` while the sweep
+    runs, or when a file it is made of cannot be read."""
+    try:
+        return artifacts.read_bytes(research_sweep_returns_uri(sweep=sweep))
+    except artifacts.ArtifactMissing as error:
+        raise Conflict(f"The returns matrix of research sweep {sweep.pk}: {error}.") from error
+
+
 def research_sweep_returns_uri(*, sweep: ResearchSweep) -> str:
-    """The URI of the finished sweep's returns matrix (``returns.parquet``), written from its
-    chunks' files the first time it is asked for. ``Conflict`` while the sweep runs.
+    """The URI of the finished sweep's returns matrix, written from its chunks' files the first
+    time it is asked for. ``Conflict`` while the sweep runs.
 
     Two first requests may both write it: each under a name of its own, and the one whose
     conditional UPDATE lands first is the sweep's; the other removes its copy."""
-    from backtests.research.jobs import chunk_returns, sweep_folder
     from backtests.research.selectors import research_sweep_require_finished
 
     research_sweep_require_finished(sweep=sweep, what="returns matrix")
     if sweep.returns_uri:
         return sweep.returns_uri
-    try:
-        uri = returns_files.write_returns_matrix(
-            f"{sweep_folder(sweep.pk)}/returns-{uuid.uuid4().hex[:12]}.parquet",
-            chunk_returns(sweep),
-        )
-    except artifacts.ArtifactMissing as error:
-        raise Conflict(f"The returns matrix of research sweep {sweep.pk}: {error}.") from error
+    uri = returns_files.write_returns_matrix(
+        f"{returns_files.sweep_folder(sweep.pk)}/returns-{uuid.uuid4().hex[:12]}.parquet",
+        returns_files.chunk_returns(sweep),
+    )
     if ResearchSweep.objects.filter(pk=sweep.pk, returns_uri__isnull=True).update(returns_uri=uri):
         sweep.returns_uri = uri
         return uri

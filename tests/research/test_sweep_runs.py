@@ -504,7 +504,7 @@ def test_two_first_downloads_of_the_returns_matrix_keep_one_file(worker, small_c
     kept = services.research_sweep_returns_uri(sweep=first)
     assert second.returns_uri is None  # read before the first request wrote the matrix
     assert services.research_sweep_returns_uri(sweep=second) == kept
-    folder = f"{jobs.sweep_folder(answer['id'])}"
+    folder = returns_files.sweep_folder(answer["id"])
     files = [name for name in default_storage.listdir(folder)[1] if name.startswith("returns")]
     assert files == [kept.rsplit("/", 1)[1]]
 
